@@ -1,0 +1,94 @@
+// A dataset in an object store: partitions of rows plus a JSON manifest.
+//
+// Keys (docs/object-layout.md):
+//   datasets/<name>/manifest.json       written last: the dataset exists iff it does
+//   datasets/<name>/train/part-NNNNN    partition objects (partition.h)
+//   datasets/<name>/test/part-NNNNN
+// Names are 1..128 bytes of [A-Za-z0-9._-], not starting with '.'.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "virga/object_store.h"
+#include "virga/status.h"
+
+namespace virga {
+
+struct PartitionInfo {
+  std::string key;
+  uint64_t rows = 0;
+  uint64_t nnz = 0;
+  uint64_t bytes = 0;  // encoded object size
+};
+
+// Statistics of one feature over the stored entries of the train split
+// (implicit zeros of sparse rows are not entries; CSV stores every column,
+// so for dense data these are the usual column statistics).
+struct FeatureStat {
+  uint32_t index = 0;
+  uint64_t count = 0;  // stored entries
+  double min = 0;
+  double max = 0;
+  double sum = 0;
+  double sum_sq = 0;
+  double mean() const { return count ? sum / count : 0; }
+  // Population variance (divides by count), clamped at 0.
+  double variance() const;
+  // Folds `other` (same index) into this.
+  void Merge(const FeatureStat& other);
+};
+
+// Label summary over all rows (train and test).
+struct LabelStat {
+  uint64_t count = 0;
+  double min = 0;
+  double max = 0;
+  uint64_t positives = 0;  // rows with label > 0
+  // "binary01" (all labels 0 or 1), "binary_pm1" (all -1 or +1), "real".
+  std::string kind = "binary01";
+};
+
+struct Manifest {
+  int version = 1;
+  std::string name;
+  std::string format;            // libsvm | criteo | csv | ratings
+  std::string codec;             // partition codec name
+  int hash_bits = 0;             // criteo: bits of the hashed feature space; else 0
+  uint64_t num_features = 0;     // all feature indices are < num_features
+  double test_fraction = 0;
+  uint64_t split_seed = 0;
+  uint64_t train_rows = 0;
+  uint64_t test_rows = 0;
+  uint64_t train_nnz = 0;
+  uint64_t test_nnz = 0;
+  uint64_t skipped_lines = 0;    // lines skipped with --on-error skip
+  uint64_t input_bytes = 0;      // uncompressed text bytes read
+  std::vector<std::string> sources;
+  std::vector<PartitionInfo> train;
+  std::vector<PartitionInfo> test;
+  LabelStat label;
+  // Stats of numeric features: those with at least one stored value != 1,
+  // sorted by index. Binary indicator features are not listed.
+  std::vector<FeatureStat> numeric_features;
+  std::string derived_from;      // e.g. "normalize(minmax) of NAME"; empty for ingest
+  std::string created_at;        // ISO 8601 UTC
+};
+
+Status ValidateDatasetName(std::string_view name);
+std::string ManifestKey(std::string_view dataset);
+// "datasets/<name>/train/part-00042"
+std::string PartitionKey(std::string_view dataset, bool test, uint64_t index);
+
+// JSON text of the manifest (stable field names; documented in object-layout.md).
+std::string ManifestToJson(const Manifest& manifest);
+// Parses manifest JSON; errors name `source` and the offending field.
+Result<Manifest> ManifestFromJson(std::string_view json, std::string_view source);
+
+Status WriteManifest(ObjectStore& store, const Manifest& manifest);
+// NotFound "dataset 'x' not found in <uri>" when absent.
+Result<Manifest> ReadManifest(ObjectStore& store, std::string_view dataset);
+
+}  // namespace virga

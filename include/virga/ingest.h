@@ -1,0 +1,49 @@
+// Ingest: text files -> parsed rows -> train/test split -> partitions in an
+// object store + manifest. Streams in constant memory whatever the input size.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "virga/object_store.h"
+#include "virga/parser.h"
+#include "virga/partition.h"
+#include "virga/status.h"
+
+namespace virga {
+
+enum class OnError { kFail, kSkip };
+
+struct IngestOptions {
+  Format format = Format::kLibsvm;
+  std::vector<std::string> inputs;   // text files: plain, .gz or .zst
+  std::string dataset;               // output dataset name (must not exist)
+  double test_fraction = 0.1;        // share of rows routed to the test split, 0..1
+  uint64_t split_seed = 42;          // the split is a deterministic function of this and row number
+  uint32_t rows_per_partition = 4096;
+  OnError on_error = OnError::kFail;
+  ParseOptions parse;
+  PartitionEncodeOptions encode;
+  // Lines reported individually on stderr with --on-error skip; beyond this
+  // count, skips are still counted (and reported) but not printed one by one.
+  uint64_t max_skip_reports = 1000000;
+};
+
+struct IngestReport {
+  uint64_t rows = 0;
+  uint64_t train_rows = 0;
+  uint64_t test_rows = 0;
+  uint64_t partitions = 0;
+  uint64_t num_features = 0;
+  uint64_t input_bytes = 0;    // uncompressed text bytes
+  uint64_t output_bytes = 0;   // encoded partition bytes written
+  uint64_t skipped_lines = 0;
+  double seconds = 0;
+  double mb_per_s() const { return seconds > 0 ? input_bytes / 1e6 / seconds : 0; }
+  std::string Summary() const;  // the one-line summary the CLI prints
+};
+
+Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options);
+
+}  // namespace virga

@@ -1,0 +1,47 @@
+// LineReader: streams the lines of a text file (plain, gzip or zstd) in
+// constant memory, whatever the file's size.
+//
+// Compression is detected from the file's magic bytes (gzip 1f 8b, zstd
+// 28 b5 2f fd), not its name. Lines end at '\n'; a trailing '\r' is removed;
+// the last line may lack '\n'. A single line longer than `max_line_bytes` is
+// an error naming the file and line.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "virga/status.h"
+
+namespace virga {
+
+struct LineReaderOptions {
+  size_t buffer_bytes = 4 << 20;      // read/decompress chunk size
+  size_t max_line_bytes = 64 << 20;   // longer lines are an error (ResourceExhausted)
+};
+
+class LineReader {
+ public:
+  virtual ~LineReader() = default;
+
+  // Opens `path` ("-" is standard input). NotFound / IOError name the path.
+  static Result<std::unique_ptr<LineReader>> Open(const std::string& path,
+                                                  const LineReaderOptions& options = {});
+
+  // Sets *line to the next line (without its terminator) and returns true,
+  // or returns false at end of input. The view stays valid until the next
+  // call. A read or decompression fault (including a truncated .gz/.zst) is
+  // a non-OK status naming path and line.
+  virtual Result<bool> Next(std::string_view* line) = 0;
+
+  // 1-based number of the line last returned (0 before the first).
+  virtual uint64_t line_number() const = 0;
+  // Bytes read from the file so far (compressed bytes for .gz/.zst).
+  virtual uint64_t file_bytes_read() const = 0;
+  // Uncompressed bytes delivered so far, terminators included.
+  virtual uint64_t text_bytes_read() const = 0;
+  virtual const std::string& path() const = 0;
+};
+
+}  // namespace virga

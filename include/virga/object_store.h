@@ -1,0 +1,79 @@
+// ObjectStore: where datasets, checkpoints, exported models and results live.
+//
+// Modelled on S3-like stores so that cloud backends slot in later:
+//  - An object is a byte string under a key. Keys are '/'-separated paths of
+//    1..1024 bytes: no leading '/', no empty, "." or ".." component, no NUL,
+//    no '\' and no component ending in the store's temp suffix.
+//  - Put is atomic: a concurrent reader sees the old object or the new one,
+//    never a mix. virga writes each key once (objects are immutable by
+//    convention); callers never rely on rename, append or in-place update.
+//    A dataset or checkpoint is committed by writing its manifest last.
+//  - Every fault is a Status whose message names the key; nothing throws.
+//
+// Backends are chosen by URI (see Open): file:///abs/dir (the default),
+// mem://name (process-local, for tests). Thread safety: all methods may be
+// called concurrently from many threads on one instance.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "virga/status.h"
+
+namespace virga {
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;  // bytes
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // Opens a store by URI:
+  //   file:///abs/dir   a local directory (created if missing)
+  //   file://rel/dir    a directory relative to the working directory
+  //   /abs/dir, rel/dir a plain path means file://
+  //   mem://name        in-memory; every Open of the same name in one process
+  //                     shares the same objects (so tests can reopen)
+  // Unknown schemes are InvalidArgument naming the URI.
+  static Result<std::shared_ptr<ObjectStore>> Open(std::string_view uri);
+
+  // The URI this store was opened with, normalised (e.g. "file:///tmp/x").
+  virtual std::string uri() const = 0;
+
+  // Writes `data` under `key`, replacing any object there, atomically.
+  virtual Status Put(std::string_view key, std::string_view data) = 0;
+
+  // Reads the whole object into *out (its capacity is reused: pass the same
+  // string again to avoid allocation). NotFound if absent.
+  virtual Status Get(std::string_view key, std::string* out) = 0;
+
+  // Reads bytes [offset, offset + length) into *out. A range running past the
+  // end is cut at the end; an offset beyond the end is OutOfRange. NotFound if
+  // the object is absent.
+  virtual Status GetRange(std::string_view key, uint64_t offset, uint64_t length,
+                          std::string* out) = 0;
+
+  // All objects whose key starts with `prefix` (plain string prefix, as S3),
+  // sorted by key. An empty prefix lists everything.
+  virtual Result<std::vector<ObjectInfo>> List(std::string_view prefix) = 0;
+
+  // Removes the object. Deleting an absent key is OK (idempotent, as S3).
+  virtual Status Delete(std::string_view key) = 0;
+
+  // Whether an object exists under `key`.
+  virtual Result<bool> Exists(std::string_view key) = 0;
+
+  // Key and size of one object; NotFound if absent.
+  virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
+};
+
+// Checks the key rules above; InvalidArgument naming the key if broken.
+Status ValidateObjectKey(std::string_view key);
+
+}  // namespace virga
