@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,9 +29,13 @@ struct IngestOptions {
   // Lines reported individually on stderr with --on-error skip; beyond this
   // count, skips are still counted (and reported) but not printed one by one.
   uint64_t max_skip_reports = 1000000;
+  // Called with "FILE:LINE: reason" for each skipped line (up to
+  // max_skip_reports); null prints to stderr.
+  std::function<void(const std::string&)> on_skip;
 };
 
 struct IngestReport {
+  std::string dataset;
   uint64_t rows = 0;
   uint64_t train_rows = 0;
   uint64_t test_rows = 0;
@@ -43,6 +48,11 @@ struct IngestReport {
   double mb_per_s() const { return seconds > 0 ? input_bytes / 1e6 / seconds : 0; }
   std::string Summary() const;  // the one-line summary the CLI prints
 };
+
+// The split rule: row number `row` (0-based, counting rows, not lines) of an
+// ingest goes to the test split iff this returns true. Deterministic in
+// (seed, row); true for a `fraction` share of rows on average.
+bool InTestSplit(uint64_t seed, uint64_t row, double fraction);
 
 Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options);
 

@@ -3,7 +3,11 @@
 // Modelled on S3-like stores so that cloud backends slot in later:
 //  - An object is a byte string under a key. Keys are '/'-separated paths of
 //    1..1024 bytes: no leading '/', no empty, "." or ".." component, no NUL,
-//    no '\' and no component ending in the store's temp suffix.
+//    no '\' and no component containing ".virga-tmp-" (reserved for the
+//    temporary files of in-flight Puts). The same rules hold on every
+//    backend, so a key valid on mem:// is valid on file://. (A local
+//    filesystem may still refuse a component longer than 255 bytes, or a key
+//    that is both an object and a "directory" of other keys: IOError.)
 //  - Put is atomic: a concurrent reader sees the old object or the new one,
 //    never a mix. virga writes each key once (objects are immutable by
 //    convention); callers never rely on rename, append or in-place update.
@@ -46,7 +50,8 @@ class ObjectStore {
   // The URI this store was opened with, normalised (e.g. "file:///tmp/x").
   virtual std::string uri() const = 0;
 
-  // Writes `data` under `key`, replacing any object there, atomically.
+  // Writes `data` under `key`, replacing any object there, atomically. On
+  // file:// the object is durable (fdatasync'd, directory synced) on return.
   virtual Status Put(std::string_view key, std::string_view data) = 0;
 
   // Reads the whole object into *out (its capacity is reused: pass the same
@@ -54,8 +59,8 @@ class ObjectStore {
   virtual Status Get(std::string_view key, std::string* out) = 0;
 
   // Reads bytes [offset, offset + length) into *out. A range running past the
-  // end is cut at the end; an offset beyond the end is OutOfRange. NotFound if
-  // the object is absent.
+  // end is cut at the end; an offset beyond the end is OutOfRange (offset ==
+  // size reads nothing and is OK). NotFound if the object is absent.
   virtual Status GetRange(std::string_view key, uint64_t offset, uint64_t length,
                           std::string* out) = 0;
 

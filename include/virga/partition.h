@@ -1,6 +1,15 @@
 // The partition object: a binary, versioned, compressed and checksummed block
 // of rows. Layout: docs/object-layout.md. A corrupted or truncated object
 // decodes to a Corruption status naming its key, never to garbage rows.
+//
+// In short: a 40-byte little-endian header (magic "VGPT", version, codec,
+// flags, rows, nnz, raw and stored payload sizes, XXH3-64 checksum of the
+// header and the stored payload), then the payload — labels f32[rows],
+// offsets u32[rows+1] (starting at 0), indices u32[nnz], values f32[nnz]
+// (absent when every value is 1) — compressed as one block.
+//
+// Thread safety: the free functions are safe to call concurrently; a
+// PartitionBuffer is not (one decoder at a time).
 #pragma once
 
 #include <cstdint>
@@ -15,9 +24,14 @@ namespace virga {
 
 enum class Codec : uint8_t { kNone = 0, kLz4 = 1, kZstd = 2 };
 
-// "none", "lz4", "zstd".
+// "none", "lz4", "zstd"; anything else is InvalidArgument.
 Result<Codec> ParseCodecName(std::string_view name);
 const char* CodecName(Codec codec);
+
+// The format version written by EncodePartition and the only one decoded.
+inline constexpr uint16_t kPartitionFormatVersion = 1;
+// Bytes before the payload.
+inline constexpr size_t kPartitionHeaderSize = 40;
 
 struct PartitionEncodeOptions {
   Codec codec = Codec::kLz4;  // lz4 decodes fastest; zstd is smaller
@@ -26,6 +40,8 @@ struct PartitionEncodeOptions {
 
 // Encodes `rows` into *out (capacity reused). Values are omitted when
 // rows.binary(). offsets[0] may be non-zero (a slice); it is rebased to 0.
+// InvalidArgument when rows or nnz exceed 2^32-1 or the payload exceeds what
+// the codec accepts (lz4: ~2 GiB); keep partitions to a few MiB.
 Status EncodePartition(const RowBlockView& rows, const PartitionEncodeOptions& options,
                        std::string* out);
 
@@ -33,6 +49,8 @@ Status EncodePartition(const RowBlockView& rows, const PartitionEncodeOptions& o
 // steady-state decoding allocates nothing.
 class PartitionBuffer {
  public:
+  // Valid until the next decode into this buffer. Empty (rows() == 0, one
+  // offset) before the first successful decode and after a failed one.
   RowBlockView view() const;
   size_t rows() const { return labels_.size(); }
   // Bytes held by the buffers (for memory accounting).
@@ -40,15 +58,19 @@ class PartitionBuffer {
 
  private:
   friend Status DecodePartition(std::string_view, std::string_view, PartitionBuffer*);
+  void Reset();
+
   std::vector<float> labels_;
-  std::vector<uint32_t> offsets_;
+  std::vector<uint32_t> offsets_ = {0};
   std::vector<uint32_t> indices_;
   std::vector<float> values_;
   std::string scratch_;  // decompressed payload
 };
 
 // Verifies and decodes `bytes` (the object stored under `key`, used in error
-// messages) into *out.
+// messages) into *out. Every check failure (magic, version, codec, sizes,
+// checksum, decompression, offsets) is Corruption "<key>: <reason>"; no input
+// makes it read or write out of bounds.
 Status DecodePartition(std::string_view bytes, std::string_view key, PartitionBuffer* out);
 
 }  // namespace virga

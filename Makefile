@@ -1,0 +1,30 @@
+# Entry points. Every target installs what it needs (apt-get) first.
+BUILD ?= build
+CMAKE_FLAGS ?=
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build demo test bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Benchmarks against named peers (scikit-learn); results printed.
+bench: build
+	@scripts/install-deps.sh bench
+	@$(BUILD)/virga bench ingest
+	@$(BUILD)/src/data/bench_iterator
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, the Debian packages virga needs that are missing.
+# Usage: scripts/install-deps.sh [build|bench]...   (default: build)
+#   build  compiler toolchain and libraries (make build / demo / test)
+#   bench  + scikit-learn and numpy for the side-by-side benchmarks
+set -euo pipefail
+
+build_pkgs=(g++ make cmake ninja-build pkg-config
+  zlib1g-dev libzstd-dev liblz4-dev libxxhash-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev)
+bench_pkgs=(python3 python3-numpy python3-sklearn)
+
+wanted=()
+for set in "${@:-build}"; do
+  case "$set" in
+    build) wanted+=("${build_pkgs[@]}") ;;
+    bench) wanted+=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
+    *) echo "install-deps: unknown set '$set' (build|bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,68 @@
+#include "ingest/feature_stats.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+namespace virga {
+namespace {
+
+TEST(FeatureStats, MatchesDirectComputationAcrossBlocksAndRanges) {
+  std::mt19937 rng(3);
+  struct Ref { uint64_t n = 0; double mn = 1e300, mx = -1e300, s = 0, ss = 0; bool numeric = false; };
+  std::map<uint32_t, Ref> ref;
+  FeatureStatsAccumulator acc;
+  const uint32_t kIndices[] = {0, 5, 17, 1000, FeatureStatsAccumulator::kDenseLimit + 3, 4000000000u};
+  for (int b = 0; b < 5; ++b) {
+    RowBlock block;
+    for (int r = 0; r < 50; ++r) {
+      for (uint32_t index : kIndices) {
+        if (rng() % 3 == 0) continue;
+        // index 5 and the big dense-limit one are binary; others mix in values.
+        float v = (index == 5 || index == FeatureStatsAccumulator::kDenseLimit + 3)
+                      ? 1.0f
+                      : (rng() % 4 == 0 ? 1.0f : static_cast<float>(rng() % 1000) / 37.0f - 9.0f);
+        block.AddFeature(index, v);
+        Ref& x = ref[index];
+        ++x.n;
+        x.mn = std::min<double>(x.mn, v);
+        x.mx = std::max<double>(x.mx, v);
+        x.s += v;
+        x.ss += double{v} * v;
+        x.numeric = x.numeric || v != 1.0f;
+      }
+      block.EndRow(1);
+    }
+    acc.Add(block.view());
+  }
+  std::vector<FeatureStat> got = acc.NumericStats();
+  size_t want = 0;
+  for (auto& [index, x] : ref) want += x.numeric;
+  ASSERT_EQ(got.size(), want);
+  for (const FeatureStat& s : got) {
+    const Ref& x = ref.at(s.index);
+    EXPECT_TRUE(x.numeric) << s.index;
+    EXPECT_EQ(s.count, x.n) << s.index;
+    EXPECT_DOUBLE_EQ(s.min, x.mn);
+    EXPECT_DOUBLE_EQ(s.max, x.mx);
+    EXPECT_NEAR(s.sum, x.s, 1e-6 * (1 + std::abs(x.s)));
+    EXPECT_NEAR(s.sum_sq, x.ss, 1e-6 * (1 + x.ss));
+  }
+  for (size_t i = 1; i < got.size(); ++i) EXPECT_LT(got[i - 1].index, got[i].index);
+  EXPECT_EQ(acc.index_bound(), 4000000001ull);
+}
+
+TEST(FeatureStats, BinaryOnlyHasNoNumericFeatures) {
+  RowBlock block;
+  block.AddFeature(3, 1);
+  block.AddFeature(9, 1);
+  block.EndRow(0);
+  FeatureStatsAccumulator acc;
+  acc.Add(block.view());
+  EXPECT_TRUE(acc.NumericStats().empty());
+  EXPECT_EQ(acc.index_bound(), 10u);
+}
+
+}  // namespace
+}  // namespace virga

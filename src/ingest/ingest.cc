@@ -1,0 +1,314 @@
+// Ingest pipeline. The calling thread reads and parses lines into RowBlocks
+// (one being filled per split); full blocks go through a bounded queue to a
+// writer thread that folds them into the statistics, encodes and stores them,
+// then recycles them. Memory is bounded by the block pool whatever the input
+// size. The manifest is written last, so a failed ingest leaves no dataset
+// (its partitions are deleted, best-effort).
+#include "virga/ingest.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "common/bounded_queue.h"
+#include "ingest/feature_stats.h"
+#include "virga/dataset.h"
+#include "virga/line_reader.h"
+
+namespace virga {
+namespace {
+
+constexpr size_t kPoolBlocks = 6;     // 2 filling + up to 4 queued or encoding
+constexpr uint64_t kMaxBlockNnz = 1ull << 31;
+
+struct Block {
+  RowBlock rows;
+  bool test = false;
+};
+
+}  // namespace
+
+// A row goes to test iff a splitmix64 hash of (seed, row) falls below the
+// fraction.
+bool InTestSplit(uint64_t seed, uint64_t row, double fraction) {
+  if (fraction <= 0) return false;
+  if (fraction >= 1) return true;
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull * (row + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53 < fraction;
+}
+
+namespace {
+
+std::string NowIso8601() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Consumes full blocks on its own thread: statistics, encode, put.
+class PartitionWriter {
+ public:
+  PartitionWriter(ObjectStore& store, const IngestOptions& options)
+      : store_(store), options_(options), work_(kPoolBlocks), free_(kPoolBlocks) {
+    for (size_t i = 0; i < kPoolBlocks; ++i) {
+      auto block = std::make_unique<Block>();
+      block->rows.Reserve(options.rows_per_partition, size_t{options.rows_per_partition} * 16);
+      free_.Push(std::move(block));
+    }
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~PartitionWriter() { Finish(); }
+
+  // A recycled empty block; null if the writer has failed.
+  std::unique_ptr<Block> Acquire() {
+    auto block = free_.Pop();
+    return block ? std::move(*block) : nullptr;
+  }
+  // Hands a full block over. False if the writer has failed.
+  bool Submit(std::unique_ptr<Block> block) { return work_.Push(std::move(block)); }
+
+  // Waits for queued blocks; returns the first fault, if any.
+  Status Finish() {
+    work_.Close();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+  // Valid after Finish().
+  FeatureStatsAccumulator& stats() { return stats_; }
+  LabelStat& labels() { return labels_; }
+  std::vector<PartitionInfo>& parts(bool test) { return test ? test_parts_ : train_parts_; }
+  uint64_t output_bytes() const { return output_bytes_; }
+
+ private:
+  void Run() {
+    std::string encoded;
+    bool pm1 = true, zero_one = true;
+    while (auto next = work_.Pop()) {
+      std::unique_ptr<Block> block = std::move(*next);
+      const RowBlockView view = block->rows.view();
+      for (float y : view.labels) {
+        if (labels_.count == 0) labels_.min = labels_.max = y;
+        labels_.min = std::min<double>(labels_.min, y);
+        labels_.max = std::max<double>(labels_.max, y);
+        ++labels_.count;
+        labels_.positives += y > 0;
+        zero_one = zero_one && (y == 0 || y == 1);
+        pm1 = pm1 && (y == -1 || y == 1);
+      }
+      if (!block->test) stats_.Add(view);
+      else test_bound_ = std::max(test_bound_, MaxIndexBound(view));
+      auto& parts = block->test ? test_parts_ : train_parts_;
+      PartitionInfo info;
+      info.key = PartitionKey(options_.dataset, block->test, parts.size());
+      info.rows = view.rows();
+      info.nnz = view.nnz();
+      Status s = EncodePartition(view, options_.encode, &encoded);
+      if (s.ok()) s = store_.Put(info.key, encoded);
+      if (!s.ok()) {
+        Fail(s);
+        return;
+      }
+      info.bytes = encoded.size();
+      output_bytes_ += encoded.size();
+      parts.push_back(std::move(info));
+      block->rows.Clear();
+      free_.Push(std::move(block));
+    }
+    labels_.kind = zero_one ? "binary01" : pm1 ? "binary_pm1" : "real";
+  }
+
+  static uint64_t MaxIndexBound(const RowBlockView& v) {
+    uint64_t bound = 0;
+    for (size_t p = v.offsets[0]; p < v.offsets[v.rows()]; ++p)
+      bound = std::max<uint64_t>(bound, uint64_t{v.indices[p]} + 1);
+    return bound;
+  }
+
+  void Fail(const Status& s) {
+    {
+      std::lock_guard lock(mu_);
+      if (status_.ok()) status_ = s;
+    }
+    work_.Close();
+    free_.Close();
+  }
+
+ public:
+  uint64_t test_index_bound() const { return test_bound_; }
+
+ private:
+  ObjectStore& store_;
+  const IngestOptions& options_;
+  BoundedQueue<std::unique_ptr<Block>> work_;
+  BoundedQueue<std::unique_ptr<Block>> free_;
+  std::thread thread_;
+  std::mutex mu_;
+  Status status_;  // GUARDED_BY(mu_)
+  // Owned by the writer thread until Finish().
+  FeatureStatsAccumulator stats_;
+  LabelStat labels_;
+  std::vector<PartitionInfo> train_parts_, test_parts_;
+  uint64_t output_bytes_ = 0;
+  uint64_t test_bound_ = 0;
+};
+
+Status CheckOptions(const IngestOptions& o) {
+  VIRGA_RETURN_IF_ERROR(ValidateDatasetName(o.dataset));
+  if (o.inputs.empty()) return Status::InvalidArgument("no input files given");
+  if (!(o.test_fraction >= 0 && o.test_fraction <= 1))
+    return Status::InvalidArgument(fmt::format("--test-fraction {} is not in [0, 1]", o.test_fraction));
+  if (o.rows_per_partition == 0)
+    return Status::InvalidArgument("--rows-per-partition must be at least 1");
+  if (o.parse.hash_bits < 1 || o.parse.hash_bits > 32)
+    return Status::InvalidArgument(fmt::format("--hash-bits {} is not in [1, 32]", o.parse.hash_bits));
+  return Status::OK();
+}
+
+// Best-effort removal of every object under the dataset's prefix.
+void RemoveObjects(ObjectStore& store, const std::string& dataset) {
+  auto listed = store.List("datasets/" + dataset + "/");
+  if (!listed.ok()) return;
+  for (const ObjectInfo& o : *listed) (void)store.Delete(o.key);
+}
+
+}  // namespace
+
+std::string IngestReport::Summary() const {
+  return fmt::format(
+      "ingested {}: {} rows ({} train, {} test) in {} partitions, {} features, "
+      "{:.1f} MB in -> {:.1f} MB out, {:.2f} s, {:.1f} MB/s, {} skipped lines",
+      dataset, rows, train_rows, test_rows, partitions, num_features, input_bytes / 1e6,
+      output_bytes / 1e6, seconds, mb_per_s(), skipped_lines);
+}
+
+Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
+  VIRGA_RETURN_IF_ERROR(CheckOptions(options));
+  const auto start = std::chrono::steady_clock::now();
+  VIRGA_ASSIGN_OR_RETURN(bool exists, store.Exists(ManifestKey(options.dataset)));
+  if (exists) {
+    return Status::AlreadyExists(fmt::format("dataset '{}' already exists in {}", options.dataset,
+                                             store.uri()));
+  }
+  RemoveObjects(store, options.dataset);  // leftovers of an ingest that never committed
+
+  IngestReport report;
+  report.dataset = options.dataset;
+  uint64_t index_bound = 0;
+  Status status;
+  {
+    PartitionWriter writer(store, options);
+    std::unique_ptr<Block> filling[2] = {writer.Acquire(), writer.Acquire()};
+    filling[1]->test = true;
+    auto flush = [&](bool test) {
+      std::unique_ptr<Block>& b = filling[test];
+      if (!writer.Submit(std::move(b))) return false;
+      b = writer.Acquire();
+      if (!b) return false;
+      b->test = test;
+      return true;
+    };
+
+    for (const std::string& path : options.inputs) {
+      if (!status.ok()) break;
+      auto reader = LineReader::Open(path);
+      if (!reader.ok()) {
+        status = reader.status();
+        break;
+      }
+      auto parser = MakeParser(options.format, options.parse);
+      if (!parser.ok()) {
+        status = parser.status();
+        break;
+      }
+      index_bound = std::max(index_bound, (*parser)->index_bound());
+      std::string_view line;
+      while (true) {
+        Result<bool> more = (*reader)->Next(&line);
+        if (!more.ok()) {
+          status = more.status();
+          break;
+        }
+        if (!*more) break;
+        const bool test = InTestSplit(options.split_seed, report.rows, options.test_fraction);
+        RowBlock& rows = filling[test]->rows;
+        bool added = false;
+        Status s = (*parser)->ParseLine(line, &rows, &added);
+        if (!s.ok()) {
+          std::string where = fmt::format("{}:{}: {}", path, (*reader)->line_number(), s.message());
+          if (options.on_error == OnError::kFail) {
+            status = Status::InvalidArgument(std::move(where));
+            break;
+          }
+          if (report.skipped_lines++ < options.max_skip_reports) {
+            if (options.on_skip) options.on_skip(where);
+            else std::fprintf(stderr, "%s (line skipped)\n", where.c_str());
+          }
+          continue;
+        }
+        if (!added) continue;
+        ++report.rows;
+        (test ? report.test_rows : report.train_rows)++;
+        if ((rows.rows() >= options.rows_per_partition || rows.nnz() >= kMaxBlockNnz) &&
+            !flush(test)) {
+          status = Status::Internal("partition writer stopped");  // replaced by its fault below
+          break;
+        }
+      }
+      report.input_bytes += (*reader)->text_bytes_read();
+    }
+    for (bool test : {false, true}) {
+      if (status.ok() && filling[test] && filling[test]->rows.rows() > 0) flush(test);
+    }
+    Status ws = writer.Finish();
+    if (!ws.ok()) status = ws;
+    if (status.ok()) {
+      Manifest m;
+      m.name = options.dataset;
+      m.format = FormatName(options.format);
+      m.codec = CodecName(options.encode.codec);
+      m.hash_bits = options.format == Format::kCriteo ? options.parse.hash_bits : 0;
+      m.num_features = std::max({index_bound, writer.stats().index_bound(),
+                                 writer.test_index_bound()});
+      m.test_fraction = options.test_fraction;
+      m.split_seed = options.split_seed;
+      m.train_rows = report.train_rows;
+      m.test_rows = report.test_rows;
+      m.train = std::move(writer.parts(false));
+      m.test = std::move(writer.parts(true));
+      for (const auto& p : m.train) m.train_nnz += p.nnz;
+      for (const auto& p : m.test) m.test_nnz += p.nnz;
+      m.skipped_lines = report.skipped_lines;
+      m.input_bytes = report.input_bytes;
+      m.sources = options.inputs;
+      m.label = writer.labels();
+      m.numeric_features = writer.stats().NumericStats();
+      m.created_at = NowIso8601();
+      report.partitions = m.train.size() + m.test.size();
+      report.num_features = m.num_features;
+      report.output_bytes = writer.output_bytes();
+      status = WriteManifest(store, m);
+    }
+  }
+  if (!status.ok()) {
+    RemoveObjects(store, options.dataset);
+    return status;
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace virga

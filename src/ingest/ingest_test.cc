@@ -1,0 +1,252 @@
+#include "virga/ingest.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "virga/dataset.h"
+#include "virga/partition.h"
+#include "virga/text_writer.h"
+
+namespace virga {
+namespace {
+
+namespace fs = std::filesystem;
+
+class IngestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("virga-ingest-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    auto s = ObjectStore::Open("mem://ingest-" + dir_.filename().string());
+    ASSERT_TRUE(s.ok());
+    store_ = *s;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    std::string path = (dir_ / name).string();
+    auto w = TextWriter::Open(path);
+    EXPECT_TRUE(w.ok());
+    EXPECT_TRUE((*w)->Write(text).ok());
+    EXPECT_TRUE((*w)->Close().ok());
+    return path;
+  }
+
+  // Every row of a split, decoded, in partition order.
+  std::vector<std::pair<float, std::vector<std::pair<uint32_t, float>>>> ReadSplit(
+      const Manifest& m, bool test) {
+    std::vector<std::pair<float, std::vector<std::pair<uint32_t, float>>>> rows;
+    PartitionBuffer buf;
+    std::string bytes;
+    for (const PartitionInfo& p : test ? m.test : m.train) {
+      EXPECT_TRUE(store_->Get(p.key, &bytes).ok()) << p.key;
+      Status s = DecodePartition(bytes, p.key, &buf);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      RowBlockView v = buf.view();
+      EXPECT_EQ(v.rows(), p.rows);
+      EXPECT_EQ(v.nnz(), p.nnz);
+      EXPECT_EQ(bytes.size(), p.bytes);
+      for (size_t r = 0; r < v.rows(); ++r) {
+        std::vector<std::pair<uint32_t, float>> f;
+        for (size_t q = v.offsets[r]; q < v.offsets[r + 1]; ++q) f.emplace_back(v.indices[q], v.value(q));
+        rows.emplace_back(v.labels[r], std::move(f));
+      }
+    }
+    return rows;
+  }
+
+  fs::path dir_;
+  std::shared_ptr<ObjectStore> store_;
+};
+
+std::string LibsvmText(int rows, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string text;
+  for (int r = 0; r < rows; ++r) {
+    text += (r % 3 == 0) ? "+1" : "-1";
+    uint32_t idx = 0;
+    for (int k = 0; k < 1 + r % 5; ++k) {
+      idx += 1 + rng() % 7;
+      text += " " + std::to_string(idx) + ":" + (k == 0 ? std::string("1") : std::to_string(k) + ".5");
+    }
+    text += (r % 10 == 0) ? "\n\n# comment\n" : "\n";
+  }
+  return text;
+}
+
+TEST_F(IngestTest, LibsvmRoundTripWithSplitAndPartitions) {
+  const std::string path = Write("a.libsvm", LibsvmText(1000, 1));
+  IngestOptions o;
+  o.format = Format::kLibsvm;
+  o.inputs = {path};
+  o.dataset = "a";
+  o.test_fraction = 0.25;
+  o.rows_per_partition = 64;
+  auto report = Ingest(*store_, o);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->rows, 1000u);
+  EXPECT_EQ(report->train_rows + report->test_rows, 1000u);
+  EXPECT_GT(report->test_rows, 180u);
+  EXPECT_LT(report->test_rows, 320u);
+  EXPECT_EQ(report->skipped_lines, 0u);
+  EXPECT_NE(report->Summary().find("1000 rows"), std::string::npos);
+
+  auto m = ReadManifest(*store_, "a");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->train_rows, report->train_rows);
+  EXPECT_EQ(m->test_rows, report->test_rows);
+  EXPECT_EQ(m->train.size(), (m->train_rows + 63) / 64);
+  EXPECT_EQ(m->test.size(), (m->test_rows + 63) / 64);
+  EXPECT_EQ(report->partitions, m->train.size() + m->test.size());
+  EXPECT_EQ(m->format, "libsvm");
+  EXPECT_EQ(m->label.kind, "binary_pm1");
+  EXPECT_EQ(m->label.count, 1000u);
+  EXPECT_EQ(m->label.positives, 334u);
+
+  // Reassemble the rows in input order from the split rule and compare with
+  // an independent parse of the text.
+  auto train = ReadSplit(*m, false), test = ReadSplit(*m, true);
+  std::mt19937 rng(1);
+  size_t ti = 0, si = 0;
+  uint32_t max_index = 0;
+  for (int r = 0; r < 1000; ++r) {
+    std::vector<std::pair<uint32_t, float>> want;
+    uint32_t idx = 0;
+    for (int k = 0; k < 1 + r % 5; ++k) {
+      idx += 1 + rng() % 7;
+      want.emplace_back(idx, k == 0 ? 1.0f : k + 0.5f);
+      max_index = std::max(max_index, idx);
+    }
+    const bool in_test = InTestSplit(o.split_seed, r, o.test_fraction);
+    const auto& split = in_test ? test : train;
+    size_t& next = in_test ? si : ti;
+    ASSERT_LT(next, split.size()) << "row " << r;
+    const auto* got = &split[next++];
+    ASSERT_EQ(got->second, want) << "row " << r;
+    EXPECT_EQ(got->first, r % 3 == 0 ? 1.0f : -1.0f) << "row " << r;
+  }
+  EXPECT_EQ(ti, train.size());
+  EXPECT_EQ(si, test.size());
+  EXPECT_EQ(m->num_features, max_index + 1u);
+  // Features 1.5/2.5/... values make numeric stats exist; first features are 1.
+  EXPECT_FALSE(m->numeric_features.empty());
+}
+
+TEST_F(IngestTest, SplitIsDeterministicAndFractionExtremes) {
+  const std::string path = Write("a.libsvm", LibsvmText(300, 2));
+  for (double f : {0.0, 1.0, 0.5}) {
+    IngestOptions o;
+    o.inputs = {path};
+    o.test_fraction = f;
+    o.dataset = "x1";
+    auto r1 = Ingest(*store_, o);
+    o.dataset = "x2";
+    auto r2 = Ingest(*store_, o);
+    ASSERT_TRUE(r1.ok() && r2.ok());
+    EXPECT_EQ(r1->test_rows, r2->test_rows);
+    if (f == 0.0) EXPECT_EQ(r1->test_rows, 0u);
+    if (f == 1.0) EXPECT_EQ(r1->train_rows, 0u);
+    auto m1 = ReadManifest(*store_, "x1"), m2 = ReadManifest(*store_, "x2");
+    EXPECT_EQ(ReadSplit(*m1, true), ReadSplit(*m2, true));
+    for (const char* name : {"x1", "x2"}) {
+      auto listed = store_->List(std::string("datasets/") + name + "/");
+      for (const auto& obj : *listed) ASSERT_TRUE(store_->Delete(obj.key).ok());
+    }
+  }
+}
+
+TEST_F(IngestTest, BadLineFailsWithFileAndLineAndLeavesNothing) {
+  const std::string path = Write("bad.libsvm", LibsvmText(200, 3) + "1 3:abc\n" + LibsvmText(5, 4));
+  IngestOptions o;
+  o.inputs = {path};
+  o.dataset = "bad";
+  o.rows_per_partition = 16;
+  auto r = Ingest(*store_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  // 200 rows, with a blank line and a comment after every 10th row: 240 lines.
+  EXPECT_NE(r.status().message().find(path + ":241: "), std::string::npos) << r.status().message();
+  auto listed = store_->List("datasets/bad/");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty()) << listed->size() << " objects left behind";
+}
+
+TEST_F(IngestTest, SkipModeCountsAndReportsEveryBadLine) {
+  const std::string path =
+      Write("bad.libsvm", "1 1:1\nx 2:1\n0 3:nan\n1 4:1\n0 -5:1\n1 6:1\n");
+  IngestOptions o;
+  o.inputs = {path};
+  o.dataset = "skip";
+  o.on_error = OnError::kSkip;
+  std::vector<std::string> reports;
+  o.on_skip = [&](const std::string& s) { reports.push_back(s); };
+  auto r = Ingest(*store_, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows, 3u);
+  EXPECT_EQ(r->skipped_lines, 3u);
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports[0].rfind(path + ":2: ", 0), 0u) << reports[0];
+  EXPECT_EQ(reports[1].rfind(path + ":3: ", 0), 0u) << reports[1];
+  EXPECT_EQ(reports[2].rfind(path + ":5: ", 0), 0u) << reports[2];
+  auto m = ReadManifest(*store_, "skip");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->skipped_lines, 3u);
+}
+
+TEST_F(IngestTest, RefusesExistingDatasetAndMissingFile) {
+  const std::string path = Write("a.libsvm", LibsvmText(10, 5));
+  IngestOptions o;
+  o.inputs = {path};
+  o.dataset = "dup";
+  ASSERT_TRUE(Ingest(*store_, o).ok());
+  auto again = Ingest(*store_, o);
+  EXPECT_EQ(again.status().code(), Status::Code::kAlreadyExists);
+  o.dataset = "missing";
+  o.inputs = {(dir_ / "nope.txt").string()};
+  auto missing = Ingest(*store_, o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("nope.txt"), std::string::npos);
+  o.dataset = "bad/name";
+  EXPECT_TRUE(Ingest(*store_, o).status().IsInvalidArgument());
+}
+
+TEST_F(IngestTest, CompressedInputsAndSeveralFilesAndCriteo) {
+  std::string text;
+  for (int r = 0; r < 100; ++r) {
+    text += std::to_string(r % 2);
+    for (int i = 0; i < 13; ++i) text += "\t" + (r % 7 == i ? std::string() : std::to_string(r * i));
+    for (int c = 0; c < 26; ++c) text += "\t" + (r % 5 == 0 && c == 3 ? std::string() : "a" + std::to_string((r + c) % 9));
+    text += "\n";
+  }
+  const std::string gz = Write("c.tsv.gz", text), zst = Write("c.tsv.zst", text);
+  IngestOptions o;
+  o.format = Format::kCriteo;
+  o.inputs = {gz, zst};
+  o.dataset = "criteo";
+  o.parse.hash_bits = 12;
+  o.test_fraction = 0;
+  auto r = Ingest(*store_, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows, 200u);
+  EXPECT_EQ(r->input_bytes, 2 * text.size());
+  auto m = ReadManifest(*store_, "criteo");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->hash_bits, 12);
+  EXPECT_EQ(m->num_features, 4096u);
+  EXPECT_EQ(m->train_nnz, 200u * 39);
+  EXPECT_TRUE(m->numeric_features.empty());
+  EXPECT_EQ(m->sources.size(), 2u);
+  auto rows = ReadSplit(*m, false);
+  ASSERT_EQ(rows.size(), 200u);
+  for (size_t i = 0; i < 100; ++i) EXPECT_EQ(rows[i], rows[i + 100]);  // same text, same rows
+}
+
+}  // namespace
+}  // namespace virga

@@ -1,0 +1,35 @@
+#include <cstdio>
+
+#include "tools/commands.h"
+#include "virga/datagen.h"
+
+namespace virga::cli {
+
+void RegisterDatagen(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("datagen", "Generate synthetic data with a known optimum");
+  cmd->require_subcommand(1);
+  auto* criteo = cmd->add_subcommand(
+      "criteo", "Criteo-format click data from a planted logistic model");
+  auto o = std::make_shared<CriteoGenOptions>();
+  criteo->add_option("--rows", o->rows, "Rows to write")->capture_default_str();
+  criteo->add_option("--seed", o->seed, "Random seed (same seed, same bytes)")->capture_default_str();
+  criteo->add_option("--out", o->out_path, "Output file (.gz/.zst compress; - for stdout)")
+      ->required();
+  criteo->callback([o, exit_code] {
+    auto report = GenerateCriteo(*o);
+    if (!report.ok()) {
+      std::fprintf(stderr, "virga datagen: %s\n", report.status().ToString().c_str());
+      *exit_code = 1;
+      return;
+    }
+    std::fprintf(o->out_path == "-" ? stderr : stdout,
+                 "wrote %llu rows (%.1f%% positive, %.1f MB) to %s in %.2f s; "
+                 "Bayes-optimal logloss %.5f (expected %.5f)\n",
+                 static_cast<unsigned long long>(report->rows),
+                 report->rows ? 100.0 * report->positives / report->rows : 0.0,
+                 report->bytes / 1e6, o->out_path.c_str(), report->seconds,
+                 report->bayes_logloss, report->expected_bayes_logloss);
+  });
+}
+
+}  // namespace virga::cli

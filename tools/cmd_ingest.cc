@@ -1,0 +1,72 @@
+#include <cstdio>
+
+#include "tools/commands.h"
+#include "virga/ingest.h"
+#include "virga/object_store.h"
+
+namespace virga::cli {
+
+void RegisterIngest(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("ingest", "Parse text data into a partitioned dataset in a store");
+  struct Args {
+    std::string format, store = DefaultStoreUri(), on_error = "fail", codec = "lz4";
+    std::string label_column = "0", header = "auto";
+    IngestOptions o;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--format", args->format, "libsvm | criteo | csv | ratings")
+      ->required()
+      ->check(CLI::IsMember({"libsvm", "criteo", "csv", "ratings"}));
+  cmd->add_option("--input", args->o.inputs, "Text files (plain, .gz or .zst)")->required();
+  cmd->add_option("--store", args->store, "Object store URI")->capture_default_str();
+  cmd->add_option("--dataset", args->o.dataset, "Name of the new dataset")->required();
+  cmd->add_option("--test-fraction", args->o.test_fraction, "Share of rows in the test split")
+      ->capture_default_str();
+  cmd->add_option("--split-seed", args->o.split_seed, "Seed of the train/test split")
+      ->capture_default_str();
+  cmd->add_option("--rows-per-partition", args->o.rows_per_partition, "Rows per partition object")
+      ->capture_default_str();
+  cmd->add_option("--hash-bits", args->o.parse.hash_bits, "Criteo: 2^B hashed feature slots")
+      ->capture_default_str();
+  cmd->add_option("--on-error", args->on_error, "fail | skip bad lines")
+      ->check(CLI::IsMember({"fail", "skip"}))
+      ->capture_default_str();
+  cmd->add_option("--codec", args->codec, "Partition compression: lz4 | zstd | none")
+      ->capture_default_str();
+  cmd->add_option("--label-column", args->label_column, "CSV: label column name or 0-based index")
+      ->capture_default_str();
+  cmd->add_option("--header", args->header, "CSV: auto | yes | no")
+      ->check(CLI::IsMember({"auto", "yes", "no"}))
+      ->capture_default_str();
+  cmd->callback([args, exit_code] {
+    IngestOptions o = args->o;
+    o.format = *ParseFormatName(args->format);
+    o.on_error = args->on_error == "skip" ? OnError::kSkip : OnError::kFail;
+    o.parse.csv_label_column = args->label_column;
+    o.parse.csv_header = args->header == "yes"  ? CsvHeader::kPresent
+                         : args->header == "no" ? CsvHeader::kAbsent
+                                                : CsvHeader::kAuto;
+    auto codec = ParseCodecName(args->codec);
+    if (!codec.ok()) {
+      std::fprintf(stderr, "virga ingest: %s\n", codec.status().message().c_str());
+      *exit_code = 2;
+      return;
+    }
+    o.encode.codec = *codec;
+    auto store = ObjectStore::Open(args->store);
+    if (!store.ok()) {
+      std::fprintf(stderr, "virga ingest: %s\n", store.status().ToString().c_str());
+      *exit_code = 1;
+      return;
+    }
+    auto report = Ingest(**store, o);
+    if (!report.ok()) {
+      std::fprintf(stderr, "virga ingest: %s\n", report.status().message().c_str());
+      *exit_code = 1;
+      return;
+    }
+    std::printf("%s\n", report->Summary().c_str());
+  });
+}
+
+}  // namespace virga::cli

@@ -1,0 +1,46 @@
+#include <cstdio>
+
+#include "tools/commands.h"
+#include "virga/normalize.h"
+#include "virga/object_store.h"
+
+namespace virga::cli {
+
+void RegisterNormalize(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("normalize", "Scale numeric features into a new dataset");
+  struct Args {
+    std::string store = DefaultStoreUri(), method = "minmax";
+    NormalizeOptions o;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--store", args->store, "Object store URI")->capture_default_str();
+  cmd->add_option("--dataset", args->o.dataset, "Input dataset")->required();
+  cmd->add_option("--method", args->method, "minmax | standard")
+      ->check(CLI::IsMember({"minmax", "standard"}))
+      ->capture_default_str();
+  cmd->add_option("--out", args->o.out, "Name of the normalized dataset")->required();
+  cmd->callback([args, exit_code] {
+    NormalizeOptions o = args->o;
+    o.method = *ParseNormalizeMethod(args->method);
+    auto store = ObjectStore::Open(args->store);
+    if (!store.ok()) {
+      std::fprintf(stderr, "virga normalize: %s\n", store.status().ToString().c_str());
+      *exit_code = 1;
+      return;
+    }
+    auto report = Normalize(**store, o);
+    if (!report.ok()) {
+      std::fprintf(stderr, "virga normalize: %s\n", report.status().ToString().c_str());
+      *exit_code = 1;
+      return;
+    }
+    std::printf("normalized %s -> %s (%s): %llu rows in %llu partitions, %llu features scaled, "
+                "%.2f s\n",
+                o.dataset.c_str(), o.out.c_str(), args->method.c_str(),
+                static_cast<unsigned long long>(report->rows),
+                static_cast<unsigned long long>(report->partitions),
+                static_cast<unsigned long long>(report->features_scaled), report->seconds);
+  });
+}
+
+}  // namespace virga::cli

@@ -1,0 +1,19 @@
+// Subcommands of the `virga` CLI. Each Register* adds its subcommand to the
+// app; the callback runs the command and sets *exit_code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace virga::cli {
+
+// The default store URI: $VIRGA_STORE, else file://./virga-store.
+std::string DefaultStoreUri();
+
+void RegisterIngest(CLI::App& app, int* exit_code);
+void RegisterDatagen(CLI::App& app, int* exit_code);
+void RegisterNormalize(CLI::App& app, int* exit_code);
+void RegisterDatasetTools(CLI::App& app, int* exit_code);  // inspect, scan
+void RegisterBench(CLI::App& app, int* exit_code);
+
+}  // namespace virga::cli
