@@ -151,8 +151,12 @@ TEST_F(IngestTest, SplitIsDeterministicAndFractionExtremes) {
     auto r2 = Ingest(*store_, o);
     ASSERT_TRUE(r1.ok() && r2.ok());
     EXPECT_EQ(r1->test_rows, r2->test_rows);
-    if (f == 0.0) EXPECT_EQ(r1->test_rows, 0u);
-    if (f == 1.0) EXPECT_EQ(r1->train_rows, 0u);
+    if (f == 0.0) {
+      EXPECT_EQ(r1->test_rows, 0u);
+    }
+    if (f == 1.0) {
+      EXPECT_EQ(r1->train_rows, 0u);
+    }
     auto m1 = ReadManifest(*store_, "x1"), m2 = ReadManifest(*store_, "x2");
     EXPECT_EQ(ReadSplit(*m1, true), ReadSplit(*m2, true));
     for (const char* name : {"x1", "x2"}) {
