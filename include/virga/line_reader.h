@@ -4,7 +4,17 @@
 // Compression is detected from the file's magic bytes (gzip 1f 8b, zstd
 // 28 b5 2f fd), not its name. Lines end at '\n'; a trailing '\r' is removed;
 // the last line may lack '\n'. A single line longer than `max_line_bytes` is
-// an error naming the file and line.
+// an error naming the file and line. Concatenated gzip members and zstd
+// frames (`cat a.gz b.gz`) read as one stream; bytes after the last complete
+// member, or a member cut short, are Corruption.
+//
+// Cost: no allocation or copy per line; lines are views into one buffer of
+// `buffer_bytes`, and only a line straddling two chunks is moved (to the
+// buffer's front). The buffer grows only for a line longer than itself.
+// Plain text streams at ~1.5-2 GB/s on one core (page-cached file); .gz and
+// .zst at the speed of zlib's inflate / zstd's decoder.
+//
+// Thread safety: none; use one reader per thread.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +42,8 @@ class LineReader {
   // Sets *line to the next line (without its terminator) and returns true,
   // or returns false at end of input. The view stays valid until the next
   // call. A read or decompression fault (including a truncated .gz/.zst) is
-  // a non-OK status naming path and line.
+  // a non-OK status naming path and line ("data.gz:1234: ..."); once a call
+  // fails, every later call returns the same status.
   virtual Result<bool> Next(std::string_view* line) = 0;
 
   // 1-based number of the line last returned (0 before the first).

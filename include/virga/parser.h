@@ -42,16 +42,18 @@ class LineParser {
   // *out and sets *added = true, or, for a line that holds no row (blank,
   // '#' comment, CSV header), leaves *out unchanged and sets *added = false.
   // On failure returns InvalidArgument whose message is the reason only
-  // (e.g. "field 3: bad number 'x1'"); the caller prefixes FILE:LINE. *out is
-  // then unchanged. The OK path allocates nothing once *out has capacity.
+  // (e.g. "feature 3: bad index 'ab'"); the caller prefixes FILE:LINE. *out
+  // then holds the same rows as before (all_ones() may have turned false).
+  // The OK path allocates nothing once *out has capacity.
   //
   // Errors: bad number, index out of range (> 2^32-1, or negative), missing
   // label, wrong field count, NaN or infinite value or label.
   virtual Status ParseLine(std::string_view line, RowBlock* out, bool* added) = 0;
 
-  // Upper bound of feature indices this format can produce, if fixed
-  // (2^hash_bits for Criteo, 2 columns wide for ratings...); 0 if unbounded
-  // (LIBSVM: the largest index seen + 1 decides).
+  // Upper bound of feature indices this format can produce, if fixed:
+  // 2^hash_bits for Criteo; for CSV the number of feature columns, known once
+  // the first line is parsed (0 before). 0 if unbounded (LIBSVM, ratings:
+  // the largest index seen + 1 decides).
   virtual uint64_t index_bound() const = 0;
 };
 

@@ -1,12 +1,12 @@
 // Normalize(): the in-process driver of the two normalization passes. Each
 // per-partition step is a call that a worker function could make instead;
 // this file owns only the ordering, the reduce and the commit.
+#include "virga/normalize.h"
+
 #include <chrono>
 #include <ctime>
 #include <string>
 #include <vector>
-
-#include "virga/normalize.h"
 
 namespace virga {
 
@@ -30,8 +30,7 @@ Status CheckNames(ObjectStore& store, const NormalizeOptions& options) {
   }
   VIRGA_ASSIGN_OR_RETURN(bool exists, store.Exists(ManifestKey(options.out)));
   if (exists) {
-    return Status::AlreadyExists("dataset '" + options.out + "' already exists in " +
-                                 store.uri());
+    return Status::AlreadyExists("dataset '" + options.out + "' already exists in " + store.uri());
   }
   return Status::OK();
 }
@@ -91,8 +90,7 @@ Result<NormalizeReport> Run(ObjectStore& store, const NormalizeOptions& options,
   Status s = TransformSplit(store, in.train, false, options.out, scaler, encode, &scratch, &train,
                             &train_stats);
   if (s.ok()) {
-    s = TransformSplit(store, in.test, true, options.out, scaler, encode, &scratch, &test,
-                       nullptr);
+    s = TransformSplit(store, in.test, true, options.out, scaler, encode, &scratch, &test, nullptr);
   }
   written->insert(written->end(), train.begin(), train.end());
   written->insert(written->end(), test.begin(), test.end());
@@ -120,8 +118,7 @@ Result<NormalizeReport> Run(ObjectStore& store, const NormalizeOptions& options,
       report.output_bytes += p.bytes;
     }
   }
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
 

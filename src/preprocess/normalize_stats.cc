@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "virga/normalize.h"
 #include "preprocess/stats_internal.h"
+#include "virga/normalize.h"
 
 namespace virga {
 
@@ -67,8 +67,10 @@ Result<NormalizeMethod> ParseNormalizeMethod(std::string_view name) {
 
 const char* NormalizeMethodName(NormalizeMethod method) {
   switch (method) {
-    case NormalizeMethod::kMinMax: return "minmax";
-    case NormalizeMethod::kStandard: return "standard";
+    case NormalizeMethod::kMinMax:
+      return "minmax";
+    case NormalizeMethod::kStandard:
+      return "standard";
   }
   return "unknown";
 }

@@ -1,6 +1,8 @@
 // Tests of the statistics pass: per-partition stats, their reduction, Fit.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,8 +21,8 @@ using testutil::ToBlock;
 
 std::shared_ptr<ObjectStore> TestStore() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  auto store = ObjectStore::Open(std::string("mem://") + info->test_suite_name() + "." +
-                                 info->name());
+  auto store =
+      ObjectStore::Open(std::string("mem://") + info->test_suite_name() + "." + info->name());
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   return *store;
 }
@@ -165,21 +167,26 @@ TEST(MergeStats, DisjointOverlappingAndEmpty) {
 
 TEST(ScalerFit, MethodsConstantAndBinaryFeatures) {
   const std::vector<FeatureStat> stats = {
-      {0, 4, 2, 10, 20, 136},  // values 2, 4, 4, 10: mean 5, variance 9
-      {1, 3, 1, 1, 3, 3},      // binary: all 1, skipped
+      {0, 4, 2, 10, 20, 136},     // values 2, 4, 4, 10: mean 5, variance 9
+      {1, 3, 1, 1, 3, 3},         // binary: all 1, skipped
       {2, 2, 3.5, 3.5, 7, 24.5},  // constant
+      {3, 2, 1, 2, 3, 5},         // values 1, 2: numeric although min is 1
   };
   const Scaler mm = Scaler::Fit(NormalizeMethod::kMinMax, stats);
-  ASSERT_EQ(mm.size(), 2u);
-  EXPECT_EQ(mm.index, (std::vector<uint32_t>{0, 2}));
+  ASSERT_EQ(mm.size(), 3u);
+  EXPECT_EQ(mm.index, (std::vector<uint32_t>{0, 2, 3}));
   EXPECT_DOUBLE_EQ(mm.shift[0], 2);
   EXPECT_DOUBLE_EQ(mm.scale[0], 1.0 / 8);
   EXPECT_EQ(mm.scale[1], 0);
+  EXPECT_DOUBLE_EQ(mm.shift[2], 1);
+  EXPECT_DOUBLE_EQ(mm.scale[2], 1);
   const Scaler st = Scaler::Fit(NormalizeMethod::kStandard, stats);
-  ASSERT_EQ(st.size(), 2u);
+  ASSERT_EQ(st.size(), 3u);
   EXPECT_DOUBLE_EQ(st.shift[0], 5);
   EXPECT_DOUBLE_EQ(st.scale[0], 1.0 / 3);
   EXPECT_EQ(st.scale[1], 0);
+  EXPECT_DOUBLE_EQ(st.shift[2], 1.5);
+  EXPECT_DOUBLE_EQ(st.scale[2], 2);
 }
 
 }  // namespace

@@ -154,7 +154,8 @@ inline RawDataset SparseDataset() {
       row.label = r % 3 == 0 ? 1.0f : -1.0f;
       if (r % 4 != 1) row.features.push_back({5, static_cast<float>(10 * Uniform(&state))});
       binary(&row);
-      if (r % 2 == 0) row.features.push_back({3000000000u, static_cast<float>(2 * Uniform(&state) - 1)});
+      if (r % 2 == 0)
+        row.features.push_back({3000000000u, static_cast<float>(2 * Uniform(&state) - 1)});
       p.push_back(row);
     }
     return p;

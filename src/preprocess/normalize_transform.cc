@@ -2,6 +2,7 @@
 // Scaler and write it under a new key.
 #include <algorithm>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,7 @@ using preprocess_internal::Accumulate;
 // Scaler position of a feature by a dense table (small index spaces).
 struct DenseLookup {
   const std::vector<int32_t>* slot;
-  int32_t operator()(uint32_t index) const {
-    return index < slot->size() ? (*slot)[index] : -1;
-  }
+  int32_t operator()(uint32_t index) const { return index < slot->size() ? (*slot)[index] : -1; }
 };
 
 // Scaler position of a feature by binary search (wide, hashed spaces).
@@ -46,8 +45,8 @@ bool ScaleEntries(const RowBlockView& in, const Scaler& scaler, Lookup lookup,
     if (k < 0) continue;
     const double scale = scaler.scale[k];
     // A constant feature maps to exactly +0 (never -0 for test values below it).
-    const float v = scale == 0 ? 0.0f
-                               : static_cast<float>(((*values)[pos] - scaler.shift[k]) * scale);
+    const float v =
+        scale == 0 ? 0.0f : static_cast<float>(((*values)[pos] - scaler.shift[k]) * scale);
     (*values)[pos] = v;
     Accumulate(&(*stats)[k], v);
     any = true;
@@ -98,8 +97,8 @@ Result<TransformResult> TransformPartition(ObjectStore& store, std::string_view 
   RowBlockView out = in;
   // A binary partition none of whose entries is scaled stays binary.
   out.values = in.binary() && !any ? std::span<const float>() : std::span<const float>(s->values);
-  VIRGA_RETURN_IF_ERROR(EncodePartition(out, encode, &s->out_bytes)
-                            .WithContext("encoding " + std::string(out_key)));
+  VIRGA_RETURN_IF_ERROR(
+      EncodePartition(out, encode, &s->out_bytes).WithContext("encoding " + std::string(out_key)));
   VIRGA_RETURN_IF_ERROR(store.Put(out_key, s->out_bytes));
 
   TransformResult result;

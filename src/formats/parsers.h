@@ -1,0 +1,20 @@
+// Constructors of the concrete LineParsers behind MakeParser (parser.h).
+// Internal to src/formats. Options are validated by MakeParser.
+#pragma once
+
+#include <memory>
+
+#include "virga/parser.h"
+
+namespace virga::formats {
+
+std::unique_ptr<LineParser> NewLibsvmParser();
+// REQUIRES: 1 <= hash_bits <= 32.
+std::unique_ptr<LineParser> NewCriteoParser(int hash_bits);
+std::unique_ptr<LineParser> NewCsvParser(const ParseOptions& options);
+std::unique_ptr<LineParser> NewRatingsParser();
+
+// True for the bytes that separate LIBSVM tokens: space and tab.
+inline bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+}  // namespace virga::formats

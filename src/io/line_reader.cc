@@ -1,0 +1,354 @@
+// LineReader: a chunked reader that hands out lines as views into one buffer.
+//
+// Layers: Source (raw bytes of the fd, with the sniffed magic bytes pushed
+// back) -> Decoder (plain, gzip or zstd; fills a caller buffer with text) ->
+// LineReaderImpl (finds '\n' with memchr; moves only a partial line at a
+// chunk boundary to the front of the buffer, growing it for a line longer
+// than the buffer, up to max_line_bytes).
+
+#include "virga/line_reader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <system_error>
+
+namespace virga {
+namespace {
+
+constexpr size_t kMaxInputChunk = 1 << 20;  // compressed bytes read per call
+
+std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
+
+// The raw bytes of the input. The first bytes, read to sniff the format, are
+// served again before the rest of the file.
+class Source {
+ public:
+  Source(int fd, bool owned) : fd_(fd), owned_(owned) {}
+  ~Source() {
+    if (owned_) ::close(fd_);
+  }
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+
+  // Reads up to n bytes into dst; *got == 0 only at end of file.
+  Status Read(char* dst, size_t n, size_t* got) {
+    if (head_pos_ < head_len_) {
+      *got = std::min(n, head_len_ - head_pos_);
+      std::memcpy(dst, head_ + head_pos_, *got);
+      head_pos_ += *got;
+      return Status::OK();
+    }
+    for (;;) {
+      ssize_t r = ::read(fd_, dst, std::min<size_t>(n, SSIZE_MAX));
+      if (r >= 0) {
+        *got = static_cast<size_t>(r);
+        bytes_read_ += *got;
+        return Status::OK();
+      }
+      if (errno != EINTR) return Status::IOError("read: " + ErrnoText(errno));
+    }
+  }
+
+  // Reads the first (up to) 4 bytes for format detection.
+  Status Sniff() {
+    while (head_len_ < sizeof(head_)) {
+      size_t got = 0;
+      VIRGA_RETURN_IF_ERROR(Read(head_ + head_len_, sizeof(head_) - head_len_, &got));
+      if (got == 0) break;
+      head_len_ += got;
+    }
+    return Status::OK();
+  }
+  bool HeadIs(const unsigned char* magic, size_t len) const {
+    return head_len_ >= len && std::memcmp(head_, magic, len) == 0;
+  }
+  uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  const int fd_;
+  const bool owned_;
+  char head_[4];
+  size_t head_len_ = 0;
+  size_t head_pos_ = 0;
+  uint64_t bytes_read_ = 0;
+};
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  // Fills dst with up to n bytes of text; *got == 0 only at the end of the
+  // input. A stream cut short is an error, never a short read.
+  virtual Status Read(char* dst, size_t n, size_t* got) = 0;
+};
+
+class PlainDecoder final : public Decoder {
+ public:
+  explicit PlainDecoder(Source* src) : src_(src) {}
+  Status Read(char* dst, size_t n, size_t* got) override { return src_->Read(dst, n, got); }
+
+ private:
+  Source* const src_;
+};
+
+// Compressed input staged in a buffer of its own.
+class InputBuffer {
+ public:
+  InputBuffer(Source* src, size_t cap) : src_(src), cap_(cap), buf_(new char[cap]) {}
+  // Reads more input when all of it was consumed. Sets eof() at end of file.
+  Status Refill(const char** next, size_t* avail) {
+    size_t got = 0;
+    VIRGA_RETURN_IF_ERROR(src_->Read(buf_.get(), cap_, &got));
+    eof_ = got == 0;
+    *next = buf_.get();
+    *avail = got;
+    return Status::OK();
+  }
+  bool eof() const { return eof_; }
+
+ private:
+  Source* const src_;
+  const size_t cap_;
+  std::unique_ptr<char[]> buf_;
+  bool eof_ = false;
+};
+
+// gzip, including files of several concatenated members (as `cat a.gz b.gz`).
+class GzipDecoder final : public Decoder {
+ public:
+  GzipDecoder(Source* src, size_t in_cap) : in_(src, in_cap) {}
+  ~GzipDecoder() override {
+    if (init_) inflateEnd(&z_);
+  }
+
+  Status Init() {
+    if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) return Status::Internal("inflateInit2 failed");
+    init_ = true;
+    return Status::OK();
+  }
+
+  Status Read(char* dst, size_t n, size_t* got) override {
+    z_.next_out = reinterpret_cast<Bytef*>(dst);
+    z_.avail_out = static_cast<uInt>(std::min<size_t>(n, UINT_MAX));
+    const uInt want = z_.avail_out;
+    while (z_.avail_out > 0) {
+      if (z_.avail_in == 0 && !in_.eof()) {
+        const char* next = nullptr;
+        size_t avail = 0;
+        VIRGA_RETURN_IF_ERROR(in_.Refill(&next, &avail));
+        z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(next));
+        z_.avail_in = static_cast<uInt>(avail);
+      }
+      if (!in_member_) {
+        if (z_.avail_in == 0) {
+          if (in_.eof()) break;  // clean end after a complete member
+          continue;
+        }
+        inflateReset(&z_);  // another member follows
+        in_member_ = true;
+      }
+      int r = inflate(&z_, Z_NO_FLUSH);
+      if (r == Z_STREAM_END) {
+        in_member_ = false;
+      } else if (r == Z_BUF_ERROR) {  // no progress possible: needs input
+        if (z_.avail_in == 0 && in_.eof()) {
+          return Status::Corruption("truncated gzip stream (unexpected end of file)");
+        }
+      } else if (r != Z_OK) {
+        return Status::Corruption(std::string("bad gzip data: ") +
+                                  (z_.msg != nullptr ? z_.msg : "inflate error"));
+      }
+    }
+    *got = want - z_.avail_out;
+    return Status::OK();
+  }
+
+ private:
+  InputBuffer in_;
+  z_stream z_{};
+  bool init_ = false;
+  bool in_member_ = false;
+};
+
+// zstd; ZSTD_decompressStream handles concatenated frames by itself.
+class ZstdDecoder final : public Decoder {
+ public:
+  ZstdDecoder(Source* src, size_t in_cap) : in_(src, in_cap), dctx_(ZSTD_createDCtx()) {}
+  ~ZstdDecoder() override { ZSTD_freeDCtx(dctx_); }
+
+  Status Init() { return dctx_ != nullptr ? Status::OK() : Status::Internal("ZSTD_createDCtx"); }
+
+  Status Read(char* dst, size_t n, size_t* got) override {
+    ZSTD_outBuffer out{dst, n, 0};
+    while (out.pos < out.size) {
+      if (zin_.pos == zin_.size && !in_.eof()) {
+        const char* next = nullptr;
+        size_t avail = 0;
+        VIRGA_RETURN_IF_ERROR(in_.Refill(&next, &avail));
+        zin_ = {next, avail, 0};
+      }
+      // At end of file, keep calling while the decoder still flushes output.
+      if (zin_.pos == zin_.size && in_.eof() && pending_ == 0) break;
+      const size_t before = out.pos;
+      size_t r = ZSTD_decompressStream(dctx_, &out, &zin_);
+      if (ZSTD_isError(r)) {
+        return Status::Corruption(std::string("bad zstd data: ") + ZSTD_getErrorName(r));
+      }
+      pending_ = r;  // 0 exactly when a frame is complete and flushed
+      if (zin_.pos == zin_.size && in_.eof() && out.pos == before && pending_ != 0) {
+        return Status::Corruption("truncated zstd stream (unexpected end of file)");
+      }
+    }
+    *got = out.pos;
+    return Status::OK();
+  }
+
+ private:
+  InputBuffer in_;
+  ZSTD_DCtx* const dctx_;
+  ZSTD_inBuffer zin_{nullptr, 0, 0};
+  size_t pending_ = 1;  // nonzero: inside a frame
+};
+
+class LineReaderImpl final : public LineReader {
+ public:
+  LineReaderImpl(std::string path, const LineReaderOptions& options, std::unique_ptr<Source> src)
+      : path_(std::move(path)),
+        max_line_(std::min<size_t>(options.max_line_bytes, SIZE_MAX / 4)),
+        cap_(std::max<size_t>(options.buffer_bytes, 1)),
+        buf_(std::make_unique_for_overwrite<char[]>(cap_)),
+        src_(std::move(src)) {}
+
+  Status Init(const LineReaderOptions& options) {
+    static constexpr unsigned char kGzip[] = {0x1f, 0x8b};
+    static constexpr unsigned char kZstd[] = {0x28, 0xb5, 0x2f, 0xfd};
+    VIRGA_RETURN_IF_ERROR(src_->Sniff().WithContext(path_));
+    const size_t in_cap = std::clamp<size_t>(options.buffer_bytes / 4, 1, kMaxInputChunk);
+    if (src_->HeadIs(kGzip, sizeof(kGzip))) {
+      auto gz = std::make_unique<GzipDecoder>(src_.get(), in_cap);
+      VIRGA_RETURN_IF_ERROR(gz->Init());
+      decoder_ = std::move(gz);
+    } else if (src_->HeadIs(kZstd, sizeof(kZstd))) {
+      auto zs = std::make_unique<ZstdDecoder>(src_.get(), in_cap);
+      VIRGA_RETURN_IF_ERROR(zs->Init());
+      decoder_ = std::move(zs);
+    } else {
+      decoder_ = std::make_unique<PlainDecoder>(src_.get());
+    }
+    return Status::OK();
+  }
+
+  Result<bool> Next(std::string_view* line) override {
+    if (!status_.ok()) return status_;
+    for (;;) {
+      const char* nl =
+          static_cast<const char*>(std::memchr(buf_.get() + scan_, '\n', end_ - scan_));
+      if (nl != nullptr) {
+        size_t next = static_cast<size_t>(nl - buf_.get()) + 1;
+        text_bytes_ += next - pos_;
+        return Deliver(next - 1, next, line);
+      }
+      scan_ = end_;
+      if (eof_) {
+        if (pos_ == end_) return false;
+        text_bytes_ += end_ - pos_;
+        return Deliver(end_, end_, line);  // the last line lacks '\n'
+      }
+      Status s = Fill();
+      if (!s.ok()) return status_ = s;
+    }
+  }
+
+  uint64_t line_number() const override { return line_number_; }
+  uint64_t file_bytes_read() const override { return src_->bytes_read(); }
+  uint64_t text_bytes_read() const override { return text_bytes_; }
+  const std::string& path() const override { return path_; }
+
+ private:
+  // Returns buf_[pos_, stop) minus a trailing '\r' as the next line.
+  Result<bool> Deliver(size_t stop, size_t next, std::string_view* line) {
+    size_t len = stop - pos_;
+    if (len > 0 && buf_[stop - 1] == '\r') --len;
+    ++line_number_;
+    if (len > max_line_) return status_ = TooLong(line_number_);
+    *line = std::string_view(buf_.get() + pos_, len);
+    pos_ = scan_ = next;
+    return true;
+  }
+
+  Status TooLong(uint64_t line) const {
+    return Status::ResourceExhausted(path_ + ":" + std::to_string(line) +
+                                     ": line longer than max_line_bytes (" +
+                                     std::to_string(max_line_) + ")");
+  }
+
+  // REQUIRES: no '\n' in buf_[pos_, end_). Keeps that partial line (moved to
+  // the front; the buffer grows if it is full of it) and appends more text.
+  Status Fill() {
+    const size_t partial = end_ - pos_;
+    if (partial > max_line_ + 1) return TooLong(line_number_ + 1);  // +1: room for '\r'
+    if (pos_ > 0) {
+      std::memmove(buf_.get(), buf_.get() + pos_, partial);
+      pos_ = 0;
+      scan_ = end_ = partial;
+    }
+    if (end_ == cap_) {
+      size_t new_cap = std::min(std::max<size_t>(cap_ * 2, 64), max_line_ + 2);
+      auto bigger = std::make_unique_for_overwrite<char[]>(new_cap);
+      std::memcpy(bigger.get(), buf_.get(), end_);
+      buf_ = std::move(bigger);
+      cap_ = new_cap;
+    }
+    size_t got = 0;
+    Status s = decoder_->Read(buf_.get() + end_, cap_ - end_, &got);
+    if (!s.ok()) return s.WithContext(path_ + ":" + std::to_string(line_number_ + 1));
+    eof_ = got == 0;
+    end_ += got;
+    return Status::OK();
+  }
+
+  const std::string path_;
+  const size_t max_line_;
+  size_t cap_;
+  std::unique_ptr<char[]> buf_;
+  size_t pos_ = 0;   // start of the next line
+  size_t scan_ = 0;  // buf_[pos_, scan_) is known to hold no '\n'
+  size_t end_ = 0;   // end of valid text
+  bool eof_ = false;
+  uint64_t line_number_ = 0;
+  uint64_t text_bytes_ = 0;
+  Status status_;  // sticky: once an error is returned, every later Next returns it
+  std::unique_ptr<Source> src_;
+  std::unique_ptr<Decoder> decoder_;  // reads from *src_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path,
+                                                     const LineReaderOptions& options) {
+  std::unique_ptr<Source> src;
+  if (path == "-") {
+    src = std::make_unique<Source>(STDIN_FILENO, /*owned=*/false);
+  } else {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      std::string m = path + ": " + ErrnoText(err);
+      return err == ENOENT ? Status::NotFound(std::move(m)) : Status::IOError(std::move(m));
+    }
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    src = std::make_unique<Source>(fd, /*owned=*/true);
+  }
+  auto reader = std::make_unique<LineReaderImpl>(path, options, std::move(src));
+  VIRGA_RETURN_IF_ERROR(reader->Init(options));
+  return std::unique_ptr<LineReader>(std::move(reader));
+}
+
+}  // namespace virga
