@@ -7,7 +7,7 @@ set -euo pipefail
 
 build_pkgs=(g++ make cmake ninja-build pkg-config
   zlib1g-dev libzstd-dev liblz4-dev libxxhash-dev
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libasio-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
 bench_pkgs=(python3 python3-numpy python3-sklearn)
 

@@ -1,0 +1,337 @@
+#include "net/rpc.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <asio.hpp>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace virga::net {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint8_t kOpEcho = 1, kOpSlow = 2, kOpClose = 3, kOpFail = 4;
+constexpr char kToken[] = "s3cret-token";
+
+HandlerAction TestHandler(const RequestContext&, const FrameHeader& req,
+                          std::span<const std::byte> payload, Status* status, std::string* reply) {
+  switch (req.opcode) {
+    case kOpSlow:
+      std::this_thread::sleep_for(500ms);
+      [[fallthrough]];
+    case kOpEcho:
+      reply->assign(reinterpret_cast<const char*>(payload.data()), payload.size());
+      return HandlerAction::kReply;
+    case kOpFail:
+      *status = Status::NotFound("no such key 42");
+      return HandlerAction::kReply;
+    default:
+      *status = Status::InvalidArgument("malformed request");
+      return HandlerAction::kCloseConnection;
+  }
+}
+
+std::string_view View(std::span<const std::byte> p) {
+  return {reinterpret_cast<const char*>(p.data()), p.size()};
+}
+
+std::string FrameBytes(uint8_t opcode, uint64_t id, std::string_view payload,
+                       uint32_t claimed_len) {
+  std::string out(kHeaderSize, '\0');
+  EncodeHeader(FrameHeader{.opcode = opcode, .request_id = id, .payload_len = claimed_len},
+               reinterpret_cast<std::byte*>(out.data()));
+  return out += payload;
+}
+
+std::string HelloBytes(std::string_view token) {
+  std::string p;
+  PayloadWriter(&p).Str(token);
+  return FrameBytes(kOpHello, 0, p, static_cast<uint32_t>(p.size()));
+}
+
+// A hand-driven peer for misbehaving on purpose (plain POSIX calls on an Asio socket).
+class RawPeer {
+ public:
+  explicit RawPeer(uint16_t port) {
+    socket_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+  void Send(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes)); }
+  void HalfClose() { socket_.shutdown(asio::ip::tcp::socket::shutdown_send); }
+  // True if the server closes the connection within `timeout`; bytes read go to *got.
+  bool WaitClosed(std::chrono::milliseconds timeout, std::string* got = nullptr) {
+    const auto deadline = Clock::now() + timeout;
+    char buf[4096];
+    while (Clock::now() < deadline) {
+      pollfd pfd{socket_.native_handle(), POLLIN, 0};
+      if (::poll(&pfd, 1, 50) <= 0) continue;
+      const ssize_t n = ::recv(socket_.native_handle(), buf, sizeof(buf), 0);
+      if (n <= 0) return true;  // EOF or reset
+      if (got) got->append(buf, static_cast<size_t>(n));
+    }
+    return false;
+  }
+
+ private:
+  asio::io_context ioc_;
+  asio::ip::tcp::socket socket_{ioc_};
+};
+
+class RpcTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions o = {}) {
+    o.token = kToken;
+    server_ = std::make_unique<RpcServer>(o, TestHandler);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  std::unique_ptr<RpcClient> NewClient(ClientOptions o = {}) {
+    o.token = kToken;
+    auto c = RpcClient::Connect("127.0.0.1", server_->port(), o);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+  static void ExpectEcho(RpcClient* c, const std::string& msg) {
+    Reply r;
+    Status s = c->Call(kOpEcho, AsBytes(msg), &r);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(View(r.payload), msg);
+  }
+  // Runs `misbehave` on a raw connection, checks the server closes it, and
+  // that a client connected beforehand is still served.
+  void ExpectOnlyThatConnectionCloses(const std::function<void(RawPeer&)>& misbehave,
+                                      std::chrono::milliseconds within = 5s) {
+    auto good = NewClient();
+    ASSERT_TRUE(good);
+    ExpectEcho(good.get(), "before");
+    const uint64_t rejected = server_->counters().connections_rejected;
+    RawPeer bad(server_->port());
+    misbehave(bad);
+    EXPECT_TRUE(bad.WaitClosed(within));
+    for (int i = 0; i < 100 && server_->counters().connections_rejected == rejected; ++i)
+      std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(server_->counters().connections_rejected, rejected + 1);
+    ExpectEcho(good.get(), "after");
+  }
+
+  std::unique_ptr<RpcServer> server_;
+};
+
+TEST_F(RpcTest, EchoAndErrorReplies) {
+  StartServer();
+  auto c = NewClient();
+  ASSERT_TRUE(c);
+  ExpectEcho(c.get(), "hello");
+  ExpectEcho(c.get(), "");
+  Reply r;
+  Status s = c->Call(kOpFail, {}, &r);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_EQ(s.message(), "no such key 42");
+  EXPECT_EQ(r.status.code(), Status::Code::kNotFound);
+  ExpectEcho(c.get(), "still usable");
+  EXPECT_EQ(c->Send(kOpHello, {}).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(c->Wait(99, &r).code(), Status::Code::kInvalidArgument);  // nothing outstanding
+}
+
+TEST_F(RpcTest, PipelinedRequestsAnsweredInOrder) {
+  ServerOptions o;
+  o.max_queued_reply_bytes = 4096;  // forces back-pressure with many queued replies
+  StartServer(o);
+  auto c = NewClient();
+  ASSERT_TRUE(c);
+  std::vector<std::string> sent;
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 100; ++i) {
+    sent.push_back(std::string(static_cast<size_t>(i) * 61, static_cast<char>('a' + i % 26)));
+    auto id = c->Send(kOpEcho, AsBytes(sent.back()));
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    ids.push_back(*id);
+  }
+  EXPECT_EQ(c->outstanding(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    Reply r;
+    ASSERT_TRUE(c->Wait(ids[i], &r).ok()) << i;
+    EXPECT_EQ(r.header.request_id, ids[i]);
+    EXPECT_EQ(View(r.payload), sent[i]) << i;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(r.payload.data()) % 8, 0u);
+  }
+  EXPECT_GE(server_->counters().frames, 101u);  // + HELLO
+}
+
+TEST_F(RpcTest, WrongTokenIsUnauthenticated) {
+  StartServer();
+  ClientOptions o;
+  o.token = "guess";
+  o.connect_attempts = 3;
+  const auto start = Clock::now();
+  auto c = RpcClient::Connect("127.0.0.1", server_->port(), o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Status::Code::kUnauthenticated) << c.status().ToString();
+  EXPECT_NE(c.status().message().find("127.0.0.1:" + std::to_string(server_->port())),
+            std::string::npos);
+  EXPECT_LT(Clock::now() - start, 40ms);  // not retried
+}
+
+TEST_F(RpcTest, WrongTokenOnRawConnectionIsAnsweredThenClosed) {
+  StartServer();
+  RawPeer peer(server_->port());
+  peer.Send(HelloBytes("guess"));
+  std::string got;
+  EXPECT_TRUE(peer.WaitClosed(5s, &got));
+  ASSERT_GE(got.size(), kHeaderSize);
+  FrameHeader h;
+  ASSERT_TRUE(DecodeHeader(reinterpret_cast<const std::byte*>(got.data()), 1024, &h).ok());
+  EXPECT_EQ(h.status, static_cast<uint32_t>(Status::Code::kUnauthenticated));
+  EXPECT_TRUE(h.flags & kFlagReply);
+}
+
+TEST_F(RpcTest, RequestBeforeHelloClosesThatConnection) {
+  StartServer();
+  ExpectOnlyThatConnectionCloses([](RawPeer& p) { p.Send(FrameBytes(kOpEcho, 1, "x", 1)); });
+}
+
+TEST_F(RpcTest, GarbageClosesThatConnection) {
+  StartServer();
+  ExpectOnlyThatConnectionCloses([](RawPeer& p) { p.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); });
+  ExpectOnlyThatConnectionCloses([](RawPeer& p) {  // after a good HELLO
+    p.Send(HelloBytes(kToken));
+    p.Send(std::string(64, '\x7f'));
+  });
+}
+
+TEST_F(RpcTest, HugePayloadLenClosesThatConnection) {
+  ServerOptions o;
+  o.max_payload = 1 << 20;
+  StartServer(o);
+  ExpectOnlyThatConnectionCloses([](RawPeer& p) {
+    p.Send(HelloBytes(kToken));
+    p.Send(FrameBytes(kOpEcho, 1, "", 0xfffffff0u));
+  });
+}
+
+TEST_F(RpcTest, HalfAFrameThenCloseIsLoggedAsAFault) {
+  StartServer();
+  ExpectOnlyThatConnectionCloses([](RawPeer& p) {
+    p.Send(HelloBytes(kToken));
+    p.Send(FrameBytes(kOpEcho, 1, "abc", 10));  // promises 10 bytes, sends 3
+    p.HalfClose();
+  });
+}
+
+TEST_F(RpcTest, SilenceAfterPartialHelloHitsTheAuthTimeout) {
+  ServerOptions o;
+  o.auth_timeout = 300ms;
+  StartServer(o);
+  const auto start = Clock::now();
+  ExpectOnlyThatConnectionCloses(
+      [](RawPeer& p) { p.Send(HelloBytes(kToken).substr(0, kHeaderSize)); }, 3s);
+  EXPECT_GE(Clock::now() - start, 250ms);
+}
+
+TEST_F(RpcTest, HandlerCloseFlushesEarlierRepliesThenCloses) {
+  StartServer();
+  auto c = NewClient();
+  ASSERT_TRUE(c);
+  auto first = c->Send(kOpEcho, AsBytes(std::string_view("first")));
+  auto bad = c->Send(kOpClose, {});
+  ASSERT_TRUE(first.ok() && bad.ok());
+  Reply r;
+  ASSERT_TRUE(c->Wait(*first, &r).ok());
+  EXPECT_EQ(View(r.payload), "first");
+  Status s = c->Wait(*bad, &r);
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
+  EXPECT_EQ(c->Call(kOpEcho, {}, &r).code(), Status::Code::kUnavailable);  // broken until...
+  ASSERT_TRUE(c->Reconnect().ok());
+  ExpectEcho(c.get(), "again");
+}
+
+TEST_F(RpcTest, ConcurrentClients) {
+  ServerOptions o;
+  o.threads = 2;
+  StartServer(o);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = NewClient();
+      if (!c) return failures.fetch_add(1000), void();
+      Reply r;
+      for (int i = 0; i < 1000; ++i) {
+        const std::string msg = std::to_string(t) + ":" + std::to_string(i);
+        if (!c->Call(kOpEcho, AsBytes(msg), &r).ok() || View(r.payload) != msg) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  const ServerCounters k = server_->counters();
+  EXPECT_EQ(k.connections_accepted, 4u);
+  EXPECT_GE(k.frames, 4004u);
+}
+
+TEST_F(RpcTest, SlowHandlerHitsTheCallTimeout) {
+  StartServer();
+  ClientOptions co;
+  co.call_timeout = 100ms;
+  auto c = NewClient(co);
+  ASSERT_TRUE(c);
+  Reply r;
+  const auto start = Clock::now();
+  Status s = c->Call(kOpSlow, {}, &r);
+  EXPECT_EQ(s.code(), Status::Code::kDeadlineExceeded) << s.ToString();
+  EXPECT_NE(s.message().find("no reply to request"), std::string::npos) << s.ToString();
+  EXPECT_LT(Clock::now() - start, 400ms);
+  EXPECT_EQ(c->Call(kOpEcho, {}, &r).code(), Status::Code::kUnavailable);
+  ASSERT_TRUE(c->Reconnect().ok());
+  ExpectEcho(c.get(), "recovered");
+}
+
+TEST_F(RpcTest, UnreachableServerIsUnavailableNamingTheAddress) {
+  StartServer();
+  const uint16_t port = server_->port();
+  server_->Stop();
+  ClientOptions o;
+  o.token = kToken;
+  o.connect_attempts = 2;
+  auto c = RpcClient::Connect("127.0.0.1", port, o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(c.status().message().find("127.0.0.1:" + std::to_string(port) +
+                                      ": unreachable after 2 attempt(s)"),
+            std::string::npos)
+      << c.status().ToString();
+}
+
+TEST_F(RpcTest, StopClosesClientsAndCountsSpinHits) {
+  ServerOptions o;
+  o.spin = 200ms;  // generous: the next request always arrives within it
+  StartServer(o);
+  auto c = NewClient();
+  ASSERT_TRUE(c);
+  for (int i = 0; i < 20; ++i) {
+    // The pause lets the server drain its work and start spinning before the
+    // next request (a request already waiting when it finishes is no hit).
+    std::this_thread::sleep_for(2ms);
+    ExpectEcho(c.get(), "ping");
+  }
+  EXPECT_GE(server_->counters().spin_hits, 10u);
+  EXPECT_EQ(server_->counters().connections_open, 1u);
+  server_->Stop();
+  EXPECT_EQ(server_->counters().connections_open, 0u);
+  Reply r;
+  EXPECT_EQ(c->Call(kOpEcho, {}, &r).code(), Status::Code::kUnavailable);
+}
+
+TEST(RpcServerStart, RefusesAnEmptyToken) {
+  RpcServer server(ServerOptions{}, TestHandler);
+  EXPECT_TRUE(server.Start().IsInvalidArgument());
+}
+
+}  // namespace
+}  // namespace virga::net
