@@ -12,10 +12,11 @@
 // PartitionBuffer is not (one decoder at a time).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "virga/row_block.h"
 #include "virga/status.h"
@@ -36,6 +37,10 @@ inline constexpr size_t kPartitionHeaderSize = 40;
 struct PartitionEncodeOptions {
   Codec codec = Codec::kLz4;  // lz4 decodes fastest; zstd is smaller
   int zstd_level = 3;         // used with kZstd only
+  // Keep the compressed payload only if it is at least this fraction smaller
+  // than the raw one; else store the payload raw (codec none in the object),
+  // which decodes fastest (leveldb's rule). 0 keeps the codec's output always.
+  double min_saving = 0.125;
 };
 
 // Encodes `rows` into *out (capacity reused). Values are omitted when
@@ -46,25 +51,32 @@ Status EncodePartition(const RowBlockView& rows, const PartitionEncodeOptions& o
                        std::string* out);
 
 // Owns the decoded arrays of one partition; reuse one across decodes so
-// steady-state decoding allocates nothing.
+// steady-state decoding allocates nothing. The arrays live in one block laid
+// out exactly as the payload (labels, offsets, indices, values), so a
+// compressed payload is decompressed straight into place and a raw one is
+// copied once.
 class PartitionBuffer {
  public:
   // Valid until the next decode into this buffer. Empty (rows() == 0, one
   // offset) before the first successful decode and after a failed one.
   RowBlockView view() const;
-  size_t rows() const { return labels_.size(); }
+  size_t rows() const { return rows_; }
   // Bytes held by the buffers (for memory accounting).
-  size_t capacity_bytes() const;
+  size_t capacity_bytes() const { return capacity_; }
 
  private:
   friend Status DecodePartition(std::string_view, std::string_view, PartitionBuffer*);
-  void Reset();
+  // Returns storage for `bytes` bytes, growing it (by at least half) if needed;
+  // its contents are unspecified.
+  std::byte* Reserve(size_t bytes);
 
-  std::vector<float> labels_;
-  std::vector<uint32_t> offsets_ = {0};
-  std::vector<uint32_t> indices_;
-  std::vector<float> values_;
-  std::string scratch_;  // decompressed payload
+  // The payload arrays. new std::byte[] implicitly creates the float and
+  // uint32_t objects written into it (C++20 [intro.object]).
+  std::unique_ptr<std::byte[]> storage_;
+  size_t capacity_ = 0;  // bytes of storage_
+  uint32_t rows_ = 0;    // 0 also when no decode has succeeded
+  uint32_t nnz_ = 0;
+  bool has_values_ = false;
 };
 
 // Verifies and decodes `bytes` (the object stored under `key`, used in error

@@ -20,24 +20,31 @@
 namespace virga {
 
 struct PrefetchOptions {
-  size_t minibatch_rows = 200;  // rows per minibatch; a partition's last one may be short
-  size_t buffers = 3;           // decoded partitions in flight (>= 2): bounds memory
-  int max_attempts = 3;         // tries per object on Unavailable/IOError faults
+  size_t minibatch_rows = 200;  // rows per minibatch; a partition's last one may be short;
+                                // 0 = one minibatch per partition
+  size_t buffers = 3;           // decoded partitions held at once, including the one being
+                                // sliced: bounds memory; >= 2 to overlap fetch and compute
+  int max_attempts = 3;         // tries per object on Unavailable/IOError faults, with a
+                                // 1, 2, 4 .. 50 ms backoff; other faults are not retried
 };
 
 // One minibatch. Views stay valid until the next call to Next() or the
 // iterator's destruction.
 struct Minibatch {
   RowBlockView rows;
-  size_t partition = 0;         // 0-based sequence number of its partition
+  size_t partition = 0;              // 0-based sequence number of its partition
   const std::string* key = nullptr;  // object key of its partition
   bool last_in_partition = false;    // true on the partition's final minibatch
 };
 
+// Thread safety: one consumer thread calls Next(); Stop() and the counters
+// may be called from any thread.
 class PrefetchIterator {
  public:
   // Produces the next key to fetch, or nullopt when there are no more. Called
-  // on the background thread only, in order; it may block (e.g. to lease work).
+  // on the background thread only, in order, and only once a buffer is free
+  // (so work is never leased further ahead than `buffers`). It may block (e.g.
+  // to lease work); Stop() and the destructor then wait for it to return.
   using KeySource = std::function<std::optional<std::string>()>;
 
   PrefetchIterator(std::shared_ptr<ObjectStore> store, KeySource keys,
@@ -49,8 +56,10 @@ class PrefetchIterator {
   PrefetchIterator& operator=(const PrefetchIterator&) = delete;
 
   // Fills *batch with the next minibatch and returns true; false when all
-  // partitions are consumed. A fetch/decode fault is returned as its status
-  // (naming the key) once the partitions before it have been consumed.
+  // partitions are consumed or after Stop(). Empty partitions yield nothing.
+  // A fetch/decode fault is returned as its status (naming the key) once the
+  // partitions before it have been consumed; nothing after it is fetched and
+  // every later call returns the same status. Allocates nothing per call.
   Result<bool> Next(Minibatch* batch);
 
   // Stops early: the background thread finishes its current fetch and exits;

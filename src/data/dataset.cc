@@ -7,8 +7,8 @@ namespace virga {
 
 Status ValidateDatasetName(std::string_view name) {
   auto bad = [&](std::string_view why) {
-    return Status::InvalidArgument("invalid dataset name '" + std::string(name) + "': " +
-                                   std::string(why));
+    return Status::InvalidArgument("invalid dataset name '" + std::string(name) +
+                                   "': " + std::string(why));
   };
   if (name.empty()) return bad("empty");
   if (name.size() > 128) return bad("longer than 128 bytes");

@@ -29,8 +29,8 @@ class Reader {
   explicit Reader(std::string_view source) : source_(source) {}
 
   Status Error(std::string_view path, std::string_view what) const {
-    return Status::Corruption("manifest " + std::string(source_) + ": field '" +
-                              std::string(path) + "': " + std::string(what));
+    return Status::Corruption("manifest " + std::string(source_) + ": field '" + std::string(path) +
+                              "': " + std::string(what));
   }
 
   Status Get(const json& obj, std::string_view prefix, const char* name, bool required,
@@ -48,7 +48,7 @@ class Reader {
     const json* v = nullptr;
     VIRGA_RETURN_IF_ERROR(Find(obj, prefix, name, required, &v));
     if (!v) return Status::OK();
-    bool fits = v->is_number_unsigned() ? v->get<uint64_t>() <= INT_MAX
+    bool fits = v->is_number_unsigned()  ? v->get<uint64_t>() <= INT_MAX
                 : v->is_number_integer() ? v->get<int64_t>() >= INT_MIN
                                          : false;
     if (!fits) return Error(Path(prefix, name), "expected 32-bit integer");
@@ -184,22 +184,37 @@ Status ReadFeatures(const Reader& r, const json& doc, std::vector<FeatureStat>* 
 std::string ManifestToJson(const Manifest& m) {
   ojson features = ojson::array();
   for (const FeatureStat& f : m.numeric_features) {
-    features.push_back({{"index", f.index}, {"count", f.count}, {"min", f.min}, {"max", f.max},
-                        {"sum", f.sum}, {"sum_sq", f.sum_sq}});
+    features.push_back({{"index", f.index},
+                        {"count", f.count},
+                        {"min", f.min},
+                        {"max", f.max},
+                        {"sum", f.sum},
+                        {"sum_sq", f.sum_sq}});
   }
   ojson doc = {
-      {"version", m.version},         {"name", m.name},
-      {"format", m.format},           {"codec", m.codec},
-      {"hash_bits", m.hash_bits},     {"num_features", m.num_features},
-      {"test_fraction", m.test_fraction}, {"split_seed", m.split_seed},
-      {"train_rows", m.train_rows},   {"test_rows", m.test_rows},
-      {"train_nnz", m.train_nnz},     {"test_nnz", m.test_nnz},
-      {"skipped_lines", m.skipped_lines}, {"input_bytes", m.input_bytes},
-      {"sources", m.sources},         {"derived_from", m.derived_from},
+      {"version", m.version},
+      {"name", m.name},
+      {"format", m.format},
+      {"codec", m.codec},
+      {"hash_bits", m.hash_bits},
+      {"num_features", m.num_features},
+      {"test_fraction", m.test_fraction},
+      {"split_seed", m.split_seed},
+      {"train_rows", m.train_rows},
+      {"test_rows", m.test_rows},
+      {"train_nnz", m.train_nnz},
+      {"test_nnz", m.test_nnz},
+      {"skipped_lines", m.skipped_lines},
+      {"input_bytes", m.input_bytes},
+      {"sources", m.sources},
+      {"derived_from", m.derived_from},
       {"created_at", m.created_at},
       {"label",
-       {{"count", m.label.count}, {"min", m.label.min}, {"max", m.label.max},
-        {"positives", m.label.positives}, {"kind", m.label.kind}}},
+       {{"count", m.label.count},
+        {"min", m.label.min},
+        {"max", m.label.max},
+        {"positives", m.label.positives},
+        {"kind", m.label.kind}}},
       {"numeric_features", std::move(features)},
       {"train", PartitionsToJson(m.train)},
       {"test", PartitionsToJson(m.test)},
@@ -225,7 +240,8 @@ Result<Manifest> ManifestFromJson(std::string_view text, std::string_view source
     return r.Error("version", "unsupported manifest version " + std::to_string(m.version));
   }
   VIRGA_RETURN_IF_ERROR(r.Get(doc, "", "name", true, &m.name));
-  if (!ValidateDatasetName(m.name).ok()) return r.Error("name", ValidateDatasetName(m.name).message());
+  if (!ValidateDatasetName(m.name).ok())
+    return r.Error("name", ValidateDatasetName(m.name).message());
   VIRGA_RETURN_IF_ERROR(r.Get(doc, "", "format", false, &m.format));
   VIRGA_RETURN_IF_ERROR(r.Get(doc, "", "codec", false, &m.codec));
   VIRGA_RETURN_IF_ERROR(r.Get(doc, "", "hash_bits", false, &m.hash_bits));
