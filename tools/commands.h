@@ -15,5 +15,6 @@ void RegisterDatagen(CLI::App& app, int* exit_code);
 void RegisterNormalize(CLI::App& app, int* exit_code);
 void RegisterDatasetTools(CLI::App& app, int* exit_code);  // inspect, scan
 void RegisterBench(CLI::App& app, int* exit_code);
+void RegisterServer(CLI::App& app, int* exit_code);  // server, ping
 
 }  // namespace virga::cli

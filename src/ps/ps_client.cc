@@ -1,0 +1,180 @@
+#include "virga/ps_client.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+
+#include <nlohmann/json.hpp>
+
+#include "net/rpc.h"
+#include "ps/protocol.h"
+#include "ps/ps_client_impl.h"
+
+namespace virga {
+
+using net::PayloadReader;
+using net::PayloadWriter;
+using ps::Op;
+
+PsClient::PsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PsClient::~PsClient() = default;
+size_t PsClient::num_servers() const { return impl_->conns.size(); }
+
+Result<std::vector<std::string>> ParseServerList(std::string_view list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string_view::npos) end = list.size();
+    std::string_view item = list.substr(start, end - start);
+    size_t colon = item.rfind(':');
+    if (item.empty() || colon == std::string_view::npos || colon == 0 || colon + 1 == item.size() ||
+        item.substr(colon + 1).find_first_not_of("0123456789") != std::string_view::npos ||
+        std::stoul(std::string(item.substr(colon + 1))) > 65535) {
+      return Status::InvalidArgument("bad server address '" + std::string(item) +
+                                     "' (expected host:port)");
+    }
+    out.emplace_back(item);
+    start = end + 1;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<PsClient>> PsClient::Connect(const PsClientOptions& options) {
+  if (options.servers.empty()) return Status::InvalidArgument("no servers given");
+  auto impl = std::make_unique<Impl>();
+  net::ClientOptions co;
+  co.token = options.token;
+  co.connect_timeout = options.connect_timeout;
+  co.call_timeout = options.call_timeout;
+  co.connect_attempts = options.connect_attempts;
+  co.spin = options.spin;
+  for (const std::string& addr : options.servers) {
+    VIRGA_ASSIGN_OR_RETURN(auto parsed, ParseServerList(addr));
+    const std::string& a = parsed[0];
+    size_t colon = a.rfind(':');
+    VIRGA_ASSIGN_OR_RETURN(auto rpc, net::RpcClient::Connect(
+                                         a.substr(0, colon),
+                                         static_cast<uint16_t>(std::stoul(a.substr(colon + 1))), co));
+    Conn c;
+    c.rpc = std::move(rpc);
+    impl->conns.push_back(std::move(c));
+  }
+  return std::unique_ptr<PsClient>(new PsClient(std::move(impl)));
+}
+
+Status PsClient::CreateTable(const TableConfig& config) {
+  VIRGA_RETURN_IF_ERROR(config.Validate());
+  std::string payload;
+  PayloadWriter w(&payload);
+  ps::EncodeTableConfig(config, &w);
+  net::Reply reply;
+  for (size_t s = 0; s < impl_->conns.size(); ++s)
+    VIRGA_RETURN_IF_ERROR(impl_->Call(s, Op::kCreateTable, payload, &reply));
+  return Status::OK();
+}
+
+Status PsClient::DropTable(std::string_view name) {
+  std::string payload;
+  PayloadWriter(&payload).Str(name);
+  net::Reply reply;
+  Status first;
+  for (size_t s = 0; s < impl_->conns.size(); ++s) {
+    Status st = impl_->Call(s, Op::kDropTable, payload, &reply);
+    if (first.ok()) first = st;
+  }
+  return first;
+}
+
+Result<std::string> PsClient::ServerStats(size_t i) {
+  if (i >= impl_->conns.size()) return Status::OutOfRange("no server " + std::to_string(i));
+  net::Reply reply;
+  VIRGA_RETURN_IF_ERROR(impl_->Call(i, Op::kPing, std::string(), &reply));
+  PayloadReader in(reply.payload);
+  std::string_view json;
+  VIRGA_RETURN_IF_ERROR(in.Str(&json, UINT32_MAX));
+  return std::string(json);
+}
+
+Status PsClient::StartPull(std::string_view table, std::span<const uint64_t> keys,
+                           std::span<float> out) {
+  Impl& m = *impl_;
+  if (m.pull_active) return Status::InvalidArgument("a pull is already in flight");
+  if (keys.empty() || out.size() % keys.size() != 0)
+    return Status::InvalidArgument("pull: out has " + std::to_string(out.size()) +
+                                   " floats for " + std::to_string(keys.size()) + " keys");
+  m.pull_out = out;
+  m.pull_width = out.size() / keys.size();
+  m.pull_version = UINT64_MAX;
+  m.pull_status = Status::OK();
+  m.pull_active = true;
+  if (m.conns.size() == 1) return m.SendKeys(0, Op::kPull, table, keys, {});
+  m.Split(keys);
+  for (size_t s = 0; s < m.conns.size(); ++s) {
+    if (m.conns[s].keys.empty()) continue;
+    VIRGA_RETURN_IF_ERROR(m.SendKeys(s, Op::kPull, table, m.conns[s].keys, {}));
+  }
+  return Status::OK();
+}
+
+Status PsClient::FinishPull(uint64_t* version) {
+  Impl& m = *impl_;
+  if (!m.pull_active) return Status::InvalidArgument("no pull in flight");
+  m.pull_active = false;
+  for (size_t s = 0; s < m.conns.size(); ++s) {
+    // Replies come in order: drain until this connection's pull is consumed.
+    auto& q = m.conns[s].pending;
+    auto has_pull = [&q] {
+      return std::any_of(q.begin(), q.end(), [](const PendingOp& p) { return p.kind == PendingOp::kPull; });
+    };
+    while (has_pull()) VIRGA_RETURN_IF_ERROR(m.ConsumeOne(s));
+  }
+  if (version) *version = m.pull_version == UINT64_MAX ? 0 : m.pull_version;
+  return m.pull_status;
+}
+
+Status PsClient::Pull(std::string_view table, std::span<const uint64_t> keys, std::span<float> out,
+                      uint64_t* version) {
+  if (keys.empty()) return Status::OK();
+  VIRGA_RETURN_IF_ERROR(StartPull(table, keys, out));
+  return FinishPull(version);
+}
+
+Status PsClient::StartPush(std::string_view table, std::span<const uint64_t> keys,
+                           std::span<const float> grads) {
+  Impl& m = *impl_;
+  if (keys.empty()) return Status::OK();
+  if (grads.size() % keys.size() != 0)
+    return Status::InvalidArgument("push: " + std::to_string(grads.size()) + " gradients for " +
+                                   std::to_string(keys.size()) + " keys");
+  if (m.conns.size() == 1) return m.SendKeys(0, Op::kPush, table, keys, grads);
+  const size_t w = grads.size() / keys.size();
+  m.Split(keys);
+  for (size_t s = 0; s < m.conns.size(); ++s) {
+    Conn& c = m.conns[s];
+    if (c.keys.empty()) continue;
+    c.grads.resize(c.pos.size() * w);
+    for (size_t i = 0; i < c.pos.size(); ++i)
+      std::memcpy(&c.grads[i * w], &grads[size_t{c.pos[i]} * w], w * sizeof(float));
+    VIRGA_RETURN_IF_ERROR(m.SendKeys(s, Op::kPush, table, c.keys, c.grads));
+  }
+  return Status::OK();
+}
+
+Status PsClient::Push(std::string_view table, std::span<const uint64_t> keys,
+                      std::span<const float> grads) {
+  VIRGA_RETURN_IF_ERROR(StartPush(table, keys, grads));
+  return Flush();
+}
+
+Status PsClient::Flush() {
+  Impl& m = *impl_;
+  for (size_t s = 0; s < m.conns.size(); ++s) VIRGA_RETURN_IF_ERROR(m.DrainAll(s));
+  Status st = m.push_status;
+  m.push_status = Status::OK();
+  return st;
+}
+
+}  // namespace virga

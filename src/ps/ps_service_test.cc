@@ -1,0 +1,230 @@
+// End-to-end tests of the parameter server through its client: an embedded
+// PsServer on a loopback port, driven by PsClient.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <thread>
+
+#include "net/rpc.h"
+#include "ps/server.h"
+#include "virga/ps_client.h"
+
+namespace virga {
+namespace {
+
+constexpr char kToken[] = "test-token-123";
+
+std::unique_ptr<ps::PsServer> StartServer(const std::string& ckpt = "", const std::string& name = "",
+                                          bool restore = false) {
+  ps::PsServerOptions o;
+  o.net.token = kToken;
+  o.net.port = 0;
+  o.net.spin = std::chrono::microseconds(0);
+  o.checkpoint_uri = ckpt;
+  o.name = name;
+  o.restore = restore;
+  auto s = std::make_unique<ps::PsServer>(o);
+  Status st = s->Start();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return s;
+}
+
+std::unique_ptr<PsClient> Connect(std::vector<ps::PsServer*> servers, std::string token = kToken) {
+  PsClientOptions o;
+  for (auto* s : servers) o.servers.push_back("127.0.0.1:" + std::to_string(s->port()));
+  o.token = std::move(token);
+  o.connect_attempts = 1;
+  auto c = PsClient::Connect(o);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+TableConfig SgdTable(const std::string& name, float lr = 0.5f, uint32_t width = 1) {
+  TableConfig t;
+  t.name = name;
+  t.width = width;
+  t.optimizer.kind = OptimizerKind::kSgd;
+  t.optimizer.learning_rate = lr;
+  return t;
+}
+
+TEST(PsService, PullPushFollowsSgdAndCountsVersions) {
+  auto server = StartServer();
+  auto c = Connect({server.get()});
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->CreateTable(SgdTable("w", 0.5f, 2)).ok());
+  EXPECT_EQ(c->CreateTable(SgdTable("w")).code(), Status::Code::kAlreadyExists);
+  std::vector<uint64_t> keys = {7, 1ull << 60, 3};
+  std::vector<float> out(6, -1);
+  uint64_t version = 99;
+  ASSERT_TRUE(c->Pull("w", keys, out, &version).ok());
+  EXPECT_EQ(out, std::vector<float>(6, 0.0f));
+  EXPECT_EQ(version, 0u);
+  std::vector<float> g = {1, 2, 3, 4, 5, 6};
+  ASSERT_TRUE(c->Push("w", keys, g).ok());
+  ASSERT_TRUE(c->Push("w", keys, g).ok());
+  ASSERT_TRUE(c->Pull("w", keys, out, &version).ok());
+  for (size_t i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(out[i], -2 * 0.5f * g[i]);
+  EXPECT_EQ(version, 2u);
+  EXPECT_TRUE(c->Pull("nope", keys, out).IsNotFound());
+}
+
+TEST(PsService, PipelinedPullsAndPushesKeepOrder) {
+  auto server = StartServer();
+  auto c = Connect({server.get()});
+  ASSERT_TRUE(c->CreateTable(SgdTable("p", 1.0f)).ok());
+  std::vector<uint64_t> keys = {1, 2, 3};
+  std::vector<float> out(3);
+  for (int i = 1; i <= 50; ++i) {
+    ASSERT_TRUE(c->StartPush("p", keys, std::vector<float>{1, 1, 1}).ok());
+    ASSERT_TRUE(c->StartPull("p", keys, out).ok());
+    uint64_t v = 0;
+    ASSERT_TRUE(c->FinishPull(&v).ok());
+    EXPECT_EQ(out[0], -static_cast<float>(i));  // the push before it was applied first
+    EXPECT_EQ(v, static_cast<uint64_t>(i));
+  }
+  EXPECT_TRUE(c->Flush().ok());
+  // A failed pipelined push surfaces at Flush.
+  ASSERT_TRUE(c->StartPush("missing", keys, std::vector<float>{1, 1, 1}).ok());
+  EXPECT_TRUE(c->Flush().IsNotFound());
+}
+
+TEST(PsService, TwoServersShardKeysAndAgreeWithOne) {
+  auto a = StartServer(), b = StartServer(), single = StartServer();
+  auto two = Connect({a.get(), b.get()});
+  auto one = Connect({single.get()});
+  for (auto* c : {two.get(), one.get()}) ASSERT_TRUE(c->CreateTable(SgdTable("s", 0.25f, 3)).ok());
+  std::vector<uint64_t> keys;
+  std::vector<float> g;
+  for (uint64_t k = 0; k < 500; ++k) {
+    keys.push_back(k * 7919 + 13);
+    for (int j = 0; j < 3; ++j) g.push_back(static_cast<float>((k + j) % 11) - 5);
+  }
+  for (auto* c : {two.get(), one.get()}) ASSERT_TRUE(c->Push("s", keys, g).ok());
+  std::vector<float> o2(keys.size() * 3), o1(keys.size() * 3);
+  ASSERT_TRUE(two->Pull("s", keys, o2).ok());
+  ASSERT_TRUE(one->Pull("s", keys, o1).ok());
+  EXPECT_EQ(o1, o2);
+  // Both servers hold part of the keys.
+  auto sa = a->service().FindTable("s")->stats().rows, sb = b->service().FindTable("s")->stats().rows;
+  EXPECT_EQ(sa + sb, 500u);
+  EXPECT_GT(sa, 150u);
+  EXPECT_GT(sb, 150u);
+  std::vector<std::pair<uint64_t, std::vector<float>>> dump;
+  ASSERT_TRUE(two->DumpTable("s", &dump).ok());
+  EXPECT_EQ(dump.size(), 500u);
+}
+
+TEST(PsService, KeyValueAndCasAndAddFloats) {
+  auto server = StartServer();
+  auto c = Connect({server.get()});
+  auto v1 = c->Put("job/1/state", "running");
+  ASSERT_TRUE(v1.ok());
+  std::string value;
+  uint64_t version = 0;
+  ASSERT_TRUE(c->Get("job/1/state", &value, &version).ok());
+  EXPECT_EQ(value, "running");
+  EXPECT_EQ(version, *v1);
+  EXPECT_TRUE(c->Get("absent", &value).IsNotFound());
+  uint64_t cur = 0;
+  EXPECT_FALSE(*c->CompareAndSwap("job/1/state", version + 5, "x", &cur));
+  EXPECT_EQ(cur, version);
+  EXPECT_TRUE(*c->CompareAndSwap("job/1/state", version, "done", &cur));
+  ASSERT_TRUE(c->Get("job/1/state", &value).ok());
+  EXPECT_EQ(value, "done");
+  std::vector<float> sum;
+  ASSERT_TRUE(c->AddFloats("acc", std::vector<float>{1, 2}, &sum).ok());
+  ASSERT_TRUE(c->AddFloats("acc", std::vector<float>{0.5f, 4}, &sum).ok());
+  EXPECT_EQ(sum, (std::vector<float>{1.5f, 6}));
+  EXPECT_TRUE(*c->Delete("acc"));
+  EXPECT_FALSE(*c->Delete("acc"));
+}
+
+TEST(PsService, QueueLeasesAckAndRelease) {
+  auto server = StartServer();
+  auto c = Connect({server.get()});
+  std::vector<std::string> items = {"part-0", "part-1", "part-2"};
+  auto ids = c->Enqueue("epoch-1", items);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(ids->size(), 3u);
+  auto l1 = c->Lease("epoch-1", "w1", std::chrono::seconds(30));
+  ASSERT_TRUE(l1.ok() && l1->has_value());
+  EXPECT_EQ((*l1)->payload, "part-0");
+  ASSERT_TRUE(c->Ack("epoch-1", (*l1)->lease_id).ok());
+  auto l2 = c->Lease("epoch-1", "w2", std::chrono::seconds(30));
+  ASSERT_TRUE(c->Release("epoch-1", (*l2)->lease_id).ok());
+  auto l3 = c->Lease("epoch-1", "w3", std::chrono::seconds(30));
+  EXPECT_EQ((*l3)->payload, "part-1");
+  EXPECT_EQ((*l3)->attempt, 2u);
+  auto stats = c->QueueStats("epoch-1");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->acked, 1u);
+  EXPECT_EQ(stats->leased, 1u);
+  EXPECT_EQ(stats->pending, 1u);
+  auto l4 = c->Lease("epoch-1", "w4", std::chrono::seconds(30));
+  auto none = c->Lease("epoch-1", "w5", std::chrono::seconds(30));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST(PsService, WrongTokenIsRefused) {
+  auto server = StartServer();
+  PsClientOptions o;
+  o.servers = {"127.0.0.1:" + std::to_string(server->port())};
+  o.token = "wrong";
+  o.connect_attempts = 1;
+  auto c = PsClient::Connect(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Status::Code::kUnauthenticated) << c.status().ToString();
+}
+
+TEST(PsService, MalformedPayloadClosesOnlyThatConnection) {
+  auto server = StartServer();
+  net::ClientOptions co;
+  co.token = kToken;
+  auto raw = net::RpcClient::Connect("127.0.0.1", server->port(), co);
+  ASSERT_TRUE(raw.ok());
+  std::string junk = "\xff\xff\xff\x7f";  // a string length far beyond the payload
+  net::Reply reply;
+  Status s = (*raw)->Call(5 /* pull */, net::AsBytes(junk), &reply);
+  EXPECT_FALSE(s.ok());
+  auto good = Connect({server.get()});
+  ASSERT_TRUE(good->CreateTable(SgdTable("still")).ok());
+}
+
+TEST(PsService, CheckpointAndRestoreIntoAFreshServer) {
+  const std::string store = "mem://ps-ckpt-test";
+  std::vector<uint64_t> keys = {1, 2, 3, 4};
+  std::vector<float> before(4), after(4);
+  {
+    auto server = StartServer(store, "unit");
+    auto c = Connect({server.get()});
+    TableConfig t = SgdTable("m", 0.1f);
+    t.optimizer.kind = OptimizerKind::kAdagrad;
+    ASSERT_TRUE(c->CreateTable(t).ok());
+    ASSERT_TRUE(c->Push("m", keys, std::vector<float>{1, -2, 3, -4}).ok());
+    ASSERT_TRUE(c->Put("k", "v").ok());
+    ASSERT_TRUE(c->Enqueue("q", std::vector<std::string>{"a", "b"}).ok());
+    auto ids = c->Checkpoint();
+    ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+    ASSERT_TRUE(c->Pull("m", keys, before).ok());
+    // Changes after the checkpoint are not in it.
+    ASSERT_TRUE(c->Push("m", keys, std::vector<float>{5, 5, 5, 5}).ok());
+  }
+  auto server = StartServer(store, "unit", /*restore=*/true);
+  auto c = Connect({server.get()});
+  uint64_t version = 0;
+  ASSERT_TRUE(c->Pull("m", keys, after, &version).ok());
+  EXPECT_EQ(before, after);
+  EXPECT_EQ(version, 1u);
+  std::string v;
+  ASSERT_TRUE(c->Get("k", &v).ok());
+  EXPECT_EQ(v, "v");
+  auto stats = c->QueueStats("q");
+  EXPECT_EQ(stats->pending, 2u);
+  // Optimizer state came back too: one more Adagrad step matches a server that never stopped.
+  ASSERT_TRUE(c->Push("m", keys, std::vector<float>{1, 1, 1, 1}).ok());
+}
+
+}  // namespace
+}  // namespace virga

@@ -1,0 +1,68 @@
+// PsServer: a parameter server ready to run in-process (tests, the embedded
+// default) or as `virga server`: PsService + RpcServer + periodic
+// checkpoints to an object store.
+//
+// Checkpoints (crash-consistent: complete or absent):
+//   checkpoints/<name>/ckpt-<seq:010>/tables/<table>   Table::Serialize
+//   checkpoints/<name>/ckpt-<seq:010>/kv               KvStore::Serialize
+//   checkpoints/<name>/ckpt-<seq:010>/queues           WorkQueues::Serialize
+//   checkpoints/<name>/ckpt-<seq:010>/MANIFEST.json    written last (the commit point)
+// Restore takes the highest sequence whose MANIFEST exists. The two newest
+// checkpoints are kept. A table is serialized shard by shard while pushes go
+// on: each row is consistent, the table as a whole is a fuzzy snapshot, as
+// usual for asynchronous SGD.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "net/rpc.h"
+#include "ps/service.h"
+#include "virga/object_store.h"
+
+namespace virga::ps {
+
+struct PsServerOptions {
+  net::ServerOptions net;                       // bind, port, threads, token, caps, spin
+  std::string checkpoint_uri;                   // empty: no checkpoints
+  std::string name;                             // checkpoint prefix; default "ps-<port>"
+  std::chrono::seconds checkpoint_every{0};     // 0: only on request
+  bool restore = false;                         // load the latest checkpoint at Start
+};
+
+class PsServer {
+ public:
+  explicit PsServer(PsServerOptions options);
+  ~PsServer();
+  Status Start();
+  void Stop();
+  uint16_t port() const { return rpc_ ? rpc_->port() : 0; }
+  PsService& service() { return service_; }
+  net::ServerCounters counters() const { return rpc_->counters(); }
+
+  // Writes a checkpoint now; returns its id ("ckpt-0000000003").
+  Result<std::string> Checkpoint();
+  // Loads the latest checkpoint; NotFound if there is none.
+  Result<std::string> RestoreLatest();
+
+ private:
+  void CheckpointLoop();
+  std::string Prefix() const;
+
+  PsServerOptions options_;
+  PsService service_;
+  std::unique_ptr<net::RpcServer> rpc_;
+  std::shared_ptr<ObjectStore> store_;
+  std::mutex ckpt_mu_;  // one checkpoint at a time
+  uint64_t next_seq_ = 1;  // GUARDED_BY(ckpt_mu_)
+  std::mutex loop_mu_;
+  std::condition_variable loop_cv_;
+  bool stopping_ = false;  // GUARDED_BY(loop_mu_)
+  std::thread loop_;
+};
+
+}  // namespace virga::ps

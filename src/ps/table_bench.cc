@@ -1,0 +1,84 @@
+// Hot path of the parameter server: one worker's minibatch of K distinct
+// keys (width 1, adagrad) pulled from and pushed to a warm table of R rows
+// (every row materialised), on one thread. K = 470 and 2700 are a Criteo
+// minibatch's distinct features at batch sizes of ~20 and ~200. Items are
+// keys. Gradients are a constant 0.01 (not the pulled weights, which would
+// decay into denormals and time the FPU's slow path instead).
+//
+//   bench_table --benchmark_filter=Sparse
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "ps/table.h"
+
+namespace virga::ps {
+namespace {
+
+struct Fixture {
+  std::unique_ptr<Table> table;
+  std::vector<uint64_t> keys;
+  std::vector<float> weights, grads;
+
+  Fixture(TableKind kind, size_t k, uint64_t rows) {
+    TableConfig c;
+    c.name = "bench";
+    c.kind = kind;
+    c.dense_rows = kind == TableKind::kDense ? rows : 0;
+    c.optimizer.kind = OptimizerKind::kAdagrad;
+    table = std::move(Table::Create(c)).value();
+    std::mt19937_64 rng(42);
+    std::vector<uint64_t> all(rows);
+    for (uint64_t i = 0; i < rows; ++i) all[i] = i;
+    std::shuffle(all.begin(), all.end(), rng);
+    keys.assign(all.begin(), all.begin() + static_cast<ptrdiff_t>(k));
+    weights.assign(k, 0.0f);
+    grads.assign(k, 0.01f);
+    // Warm: every row of the table exists, the batch's rows are cached.
+    for (size_t i = 0; i < all.size(); i += 65536) {
+      const size_t n = std::min<size_t>(65536, all.size() - i);
+      std::vector<float> g(n, 0.01f);
+      (void)table->Push({all.data() + i, n}, g, nullptr);
+    }
+    (void)table->Push(keys, grads, nullptr);
+  }
+};
+
+void Run(benchmark::State& state, TableKind kind, bool pull, bool push) {
+  Fixture f(kind, static_cast<size_t>(state.range(0)), static_cast<uint64_t>(state.range(1)));
+  for (auto _ : state) {
+    if (pull) benchmark::DoNotOptimize(f.table->Pull(f.keys, f.weights, nullptr));
+    if (push) benchmark::DoNotOptimize(f.table->Push(f.keys, f.grads, nullptr));
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void BM_SparsePull(benchmark::State& s) { Run(s, TableKind::kSparse, true, false); }
+void BM_SparsePush(benchmark::State& s) { Run(s, TableKind::kSparse, false, true); }
+void BM_SparsePullPush(benchmark::State& s) { Run(s, TableKind::kSparse, true, true); }
+void BM_DensePull(benchmark::State& s) { Run(s, TableKind::kDense, true, false); }
+void BM_DensePush(benchmark::State& s) { Run(s, TableKind::kDense, false, true); }
+void BM_DensePullPush(benchmark::State& s) { Run(s, TableKind::kDense, true, true); }
+
+// {K keys per call, R table rows}
+void Sizes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"K", "R"});
+  for (int64_t k : {470, 2700}) b->Args({k, 1 << 20});
+  b->Args({2700, 1 << 16});
+}
+
+BENCHMARK(BM_SparsePull)->Apply(Sizes);
+BENCHMARK(BM_SparsePush)->Apply(Sizes);
+BENCHMARK(BM_SparsePullPush)->Apply(Sizes);
+BENCHMARK(BM_DensePull)->Apply(Sizes);
+BENCHMARK(BM_DensePush)->Apply(Sizes);
+BENCHMARK(BM_DensePullPush)->Apply(Sizes);
+
+}  // namespace
+}  // namespace virga::ps
+
+BENCHMARK_MAIN();

@@ -1,0 +1,111 @@
+// `virga server` (run a parameter server) and `virga ping` (check servers).
+#include <csignal>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "ps/server.h"
+#include "tools/commands.h"
+#include "tools/token.h"
+#include "virga/ps_client.h"
+
+namespace virga::cli {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+struct ServerArgs {
+  ps::PsServerOptions o;
+  std::string token_file;
+  int64_t checkpoint_every = 0;
+};
+
+int RunServer(ServerArgs& a) {
+  auto token = LoadToken(a.token_file, /*create=*/true);
+  if (!token.ok()) return std::fprintf(stderr, "virga server: %s\n", token.status().message().c_str()), 1;
+  a.o.net.token = *token;
+  a.o.checkpoint_every = std::chrono::seconds(a.checkpoint_every);
+  ps::PsServer server(a.o);
+  if (Status s = server.Start(); !s.ok())
+    return std::fprintf(stderr, "virga server: %s\n", s.ToString().c_str()), 1;
+  std::printf("virga server listening on %s:%u (%d threads%s)\n", a.o.net.bind.c_str(),
+              server.port(), a.o.net.threads,
+              a.o.checkpoint_uri.empty() ? "" : (", checkpoints to " + a.o.checkpoint_uri).c_str());
+  std::fflush(stdout);
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  while (!g_stop) pause();
+  server.Stop();
+  return 0;
+}
+
+int Ping(const std::string& servers, const std::string& token_file) {
+  auto list = ParseServerList(servers);
+  if (!list.ok()) return std::fprintf(stderr, "virga ping: %s\n", list.status().message().c_str()), 2;
+  auto token = LoadToken(token_file, false);
+  if (!token.ok()) return std::fprintf(stderr, "virga ping: %s\n", token.status().message().c_str()), 1;
+  int rc = 0;
+  for (const std::string& addr : *list) {
+    PsClientOptions o;
+    o.servers = {addr};
+    o.token = *token;
+    o.connect_attempts = 2;
+    auto client = PsClient::Connect(o);
+    if (!client.ok()) {
+      std::printf("%s: %s\n", addr.c_str(), client.status().ToString().c_str());
+      rc = 1;
+      continue;
+    }
+    auto stats = (*client)->ServerStats(0);
+    if (!stats.ok()) {
+      std::printf("%s: %s\n", addr.c_str(), stats.status().ToString().c_str());
+      rc = 1;
+      continue;
+    }
+    auto j = nlohmann::json::parse(*stats);
+    std::printf("%s: ok, %llu requests, %zu tables, %llu kv keys\n", addr.c_str(),
+                static_cast<unsigned long long>(j["requests_total"].get<uint64_t>()),
+                j["tables"].size(), static_cast<unsigned long long>(j["kv_keys"].get<uint64_t>()));
+    for (const auto& t : j["tables"]) {
+      std::printf("  table %-24s %-6s width %-3u %-9s rows %-10llu version %-10llu pulls %llu pushes %llu\n",
+                  t["name"].get<std::string>().c_str(), t["kind"].get<std::string>().c_str(),
+                  t["width"].get<unsigned>(), t["optimizer"].get<std::string>().c_str(),
+                  static_cast<unsigned long long>(t["rows"].get<uint64_t>()),
+                  static_cast<unsigned long long>(t["version"].get<uint64_t>()),
+                  static_cast<unsigned long long>(t["pulls"].get<uint64_t>()),
+                  static_cast<unsigned long long>(t["pushes"].get<uint64_t>()));
+    }
+  }
+  return rc;
+}
+
+}  // namespace
+
+void RegisterServer(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<ServerArgs>();
+  a->o.net.port = 7311;
+  auto* cmd = app.add_subcommand("server", "Run a parameter server and key-value store");
+  cmd->add_option("--port", a->o.net.port, "TCP port (0: any free port)")->capture_default_str();
+  cmd->add_option("--bind", a->o.net.bind, "Address to listen on")->capture_default_str();
+  cmd->add_option("--token-file", a->token_file,
+                  "Shared secret file (default: $VIRGA_TOKEN, else ~/.virga/token, created)");
+  cmd->add_option("--threads", a->o.net.threads, "I/O threads")->capture_default_str();
+  cmd->add_option("--checkpoint", a->o.checkpoint_uri, "Object store URI for checkpoints");
+  cmd->add_option("--checkpoint-every", a->checkpoint_every, "Seconds between checkpoints (0: on request)")
+      ->capture_default_str();
+  cmd->add_option("--name", a->o.name, "Checkpoint name (default ps-<port>)");
+  cmd->add_flag("--restore", a->o.restore, "Resume from the latest checkpoint");
+  cmd->add_option("--max-frame-bytes", a->o.net.max_payload, "Largest accepted frame payload, bytes")
+      ->capture_default_str();
+  cmd->callback([a, exit_code] { *exit_code = RunServer(*a); });
+
+  auto servers = std::make_shared<std::string>("127.0.0.1:7311");
+  auto token_file = std::make_shared<std::string>();
+  auto* ping = app.add_subcommand("ping", "Check servers: tables and request counters");
+  ping->add_option("--servers", *servers, "host:port[,host:port...]")->capture_default_str();
+  ping->add_option("--token-file", *token_file, "Shared secret file");
+  ping->callback([servers, token_file, exit_code] { *exit_code = Ping(*servers, *token_file); });
+}
+
+}  // namespace virga::cli
