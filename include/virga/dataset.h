@@ -72,15 +72,25 @@ struct Manifest {
   LabelStat label;
   // Stats of numeric features: those with at least one stored value != 1,
   // sorted by index. Binary indicator features are not listed.
+  // Up to kInlineFeatureStats of them are written inside the manifest JSON;
+  // more go to a binary side object (numeric_features_key, written before
+  // the manifest) that ReadManifest loads back, so callers always see them here.
   std::vector<FeatureStat> numeric_features;
+  std::string numeric_features_key;  // set by Write/ReadManifest; empty when inline
   std::string derived_from;      // e.g. "normalize(minmax) of NAME"; empty for ingest
   std::string created_at;        // ISO 8601 UTC
 };
+
+inline constexpr size_t kInlineFeatureStats = 4096;
 
 Status ValidateDatasetName(std::string_view name);
 std::string ManifestKey(std::string_view dataset);
 // "datasets/<name>/train/part-00042"
 std::string PartitionKey(std::string_view dataset, bool test, uint64_t index);
+
+// Binary form of feature statistics (versioned, XXH3-checked); errors name `key`.
+std::string EncodeFeatureStats(const std::vector<FeatureStat>& stats);
+Result<std::vector<FeatureStat>> DecodeFeatureStats(std::string_view bytes, std::string_view key);
 
 // JSON text of the manifest (stable field names; documented in object-layout.md).
 std::string ManifestToJson(const Manifest& manifest);

@@ -1,6 +1,9 @@
 #include "virga/dataset.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 
 namespace virga {
@@ -58,9 +61,83 @@ void FeatureStat::Merge(const FeatureStat& other) {
   sum_sq += other.sum_sq;
 }
 
+namespace {
+
+constexpr uint32_t kStatsMagic = 0x53464756;  // "VGFS"
+constexpr uint32_t kStatsVersion = 1;
+
+template <typename T>
+void Append(std::string* out, const T& v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+}  // namespace
+
+// Layout: u32 magic, u32 version, u64 n, then n records of
+// (u32 index, u32 pad, u64 count, f64 min, f64 max, f64 sum, f64 sum_sq),
+// then u64 XXH3 of everything before it. Little-endian.
+std::string EncodeFeatureStats(const std::vector<FeatureStat>& stats) {
+  std::string out;
+  out.reserve(24 + stats.size() * 48);
+  Append(&out, kStatsMagic);
+  Append(&out, kStatsVersion);
+  Append(&out, uint64_t{stats.size()});
+  for (const FeatureStat& s : stats) {
+    Append(&out, s.index);
+    Append(&out, uint32_t{0});
+    Append(&out, s.count);
+    Append(&out, s.min);
+    Append(&out, s.max);
+    Append(&out, s.sum);
+    Append(&out, s.sum_sq);
+  }
+  Append(&out, uint64_t{XXH3_64bits(out.data(), out.size())});
+  return out;
+}
+
+Result<std::vector<FeatureStat>> DecodeFeatureStats(std::string_view b, std::string_view key) {
+  auto bad = [&](const std::string& why) {
+    return Status::Corruption(std::string(key) + ": feature statistics " + why);
+  };
+  if (b.size() < 24) return bad("truncated");
+  uint32_t magic, version;
+  uint64_t n, sum;
+  std::memcpy(&magic, b.data(), 4);
+  std::memcpy(&version, b.data() + 4, 4);
+  std::memcpy(&n, b.data() + 8, 8);
+  if (magic != kStatsMagic) return bad("have a bad magic number");
+  if (version != kStatsVersion) return bad("have unsupported version " + std::to_string(version));
+  if (n > (b.size() - 24) / 48 || b.size() != 24 + n * 48) return bad("have the wrong size");
+  std::memcpy(&sum, b.data() + b.size() - 8, 8);
+  if (sum != XXH3_64bits(b.data(), b.size() - 8)) return bad("fail their checksum");
+  std::vector<FeatureStat> stats(n);
+  const char* p = b.data() + 16;
+  for (FeatureStat& s : stats) {
+    std::memcpy(&s.index, p, 4);
+    std::memcpy(&s.count, p + 8, 8);
+    std::memcpy(&s.min, p + 16, 8);
+    std::memcpy(&s.max, p + 24, 8);
+    std::memcpy(&s.sum, p + 32, 8);
+    std::memcpy(&s.sum_sq, p + 40, 8);
+    p += 48;
+  }
+  return stats;
+}
+
 Status WriteManifest(ObjectStore& store, const Manifest& manifest) {
   VIRGA_RETURN_IF_ERROR(ValidateDatasetName(manifest.name));
-  return store.Put(ManifestKey(manifest.name), ManifestToJson(manifest));
+  if (manifest.numeric_features.size() <= kInlineFeatureStats) {
+    Manifest inline_copy = manifest;
+    inline_copy.numeric_features_key.clear();
+    return store.Put(ManifestKey(manifest.name), ManifestToJson(inline_copy));
+  }
+  // Large statistics go to their own object, written before the manifest.
+  Manifest m;
+  m = manifest;
+  m.numeric_features_key = "datasets/" + manifest.name + "/feature-stats";
+  VIRGA_RETURN_IF_ERROR(store.Put(m.numeric_features_key, EncodeFeatureStats(manifest.numeric_features)));
+  m.numeric_features.clear();
+  return store.Put(ManifestKey(manifest.name), ManifestToJson(m));
 }
 
 Result<Manifest> ReadManifest(ObjectStore& store, std::string_view dataset) {
@@ -74,6 +151,12 @@ Result<Manifest> ReadManifest(ObjectStore& store, std::string_view dataset) {
   }
   if (!s.ok()) return s.WithContext("reading manifest of dataset '" + std::string(dataset) + "'");
   VIRGA_ASSIGN_OR_RETURN(Manifest m, ManifestFromJson(json, key));
+  if (!m.numeric_features_key.empty()) {
+    std::string bytes;
+    VIRGA_RETURN_IF_ERROR(store.Get(m.numeric_features_key, &bytes)
+                              .WithContext("manifest " + key + ": numeric_features_key"));
+    VIRGA_ASSIGN_OR_RETURN(m.numeric_features, DecodeFeatureStats(bytes, m.numeric_features_key));
+  }
   if (m.name != dataset) {
     return Status::Corruption("manifest " + key + ": field 'name': '" + m.name +
                               "' does not match dataset '" + std::string(dataset) + "'");

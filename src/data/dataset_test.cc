@@ -192,3 +192,42 @@ TEST(Dataset, WriteAndReadThroughStore) {
 
 }  // namespace
 }  // namespace virga
+
+namespace virga {
+namespace {
+
+TEST(DatasetManifest, LargeFeatureStatsGoToASideObjectAndComeBack) {
+  auto store = ObjectStore::Open("mem://dataset-side-stats");
+  ASSERT_TRUE(store.ok());
+  Manifest m;
+  m.name = "wide";
+  m.format = "libsvm";
+  for (uint32_t i = 0; i < kInlineFeatureStats + 10; ++i)
+    m.numeric_features.push_back({i * 3, i + 1u, -1.0 * i, 2.0 * i, 0.5 * i, 7.0 * i});
+  ASSERT_TRUE(WriteManifest(**store, m).ok());
+  std::string json;
+  ASSERT_TRUE((*store)->Get(ManifestKey("wide"), &json).ok());
+  EXPECT_LT(json.size(), 10000u);  // the statistics are not inline
+  auto back = ReadManifest(**store, "wide");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->numeric_features.size(), m.numeric_features.size());
+  for (size_t i = 0; i < m.numeric_features.size(); i += 997) {
+    EXPECT_EQ(back->numeric_features[i].index, m.numeric_features[i].index);
+    EXPECT_EQ(back->numeric_features[i].count, m.numeric_features[i].count);
+    EXPECT_EQ(back->numeric_features[i].sum_sq, m.numeric_features[i].sum_sq);
+  }
+  // A damaged side object is Corruption naming it.
+  std::string bytes;
+  ASSERT_TRUE((*store)->Get(back->numeric_features_key, &bytes).ok());
+  bytes[100] ^= 1;
+  ASSERT_TRUE((*store)->Put(back->numeric_features_key, bytes).ok());
+  auto bad = ReadManifest(**store, "wide");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsCorruption());
+  EXPECT_NE(bad.status().message().find("feature-stats"), std::string::npos);
+  for (size_t cut : {size_t{0}, size_t{23}, bytes.size() - 1})
+    EXPECT_FALSE(DecodeFeatureStats(std::string_view(bytes).substr(0, cut), "k").ok());
+}
+
+}  // namespace
+}  // namespace virga

@@ -216,6 +216,7 @@ std::string ManifestToJson(const Manifest& m) {
         {"positives", m.label.positives},
         {"kind", m.label.kind}}},
       {"numeric_features", std::move(features)},
+      {"numeric_features_key", m.numeric_features_key},
       {"train", PartitionsToJson(m.train)},
       {"test", PartitionsToJson(m.test)},
   };
@@ -260,6 +261,7 @@ Result<Manifest> ManifestFromJson(std::string_view text, std::string_view source
   VIRGA_RETURN_IF_ERROR(r.Get(doc, "", "created_at", false, &m.created_at));
   VIRGA_RETURN_IF_ERROR(ReadLabel(r, doc, &m.label));
   VIRGA_RETURN_IF_ERROR(ReadFeatures(r, doc, &m.numeric_features));
+  VIRGA_RETURN_IF_ERROR(r.Get(doc, "", "numeric_features_key", false, &m.numeric_features_key));
   VIRGA_RETURN_IF_ERROR(ReadPartitions(r, doc, "train", &m.train));
   VIRGA_RETURN_IF_ERROR(ReadPartitions(r, doc, "test", &m.test));
   return m;
