@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target fuzz_frame (src/net/frame_fuzz.cc: header decoding, frame
-# assembly and PayloadReader) with clang + ASan/UBSan into build-fuzz, then runs it.
+# Builds the libFuzzer targets with clang + ASan/UBSan into build-fuzz and runs each for the
+# given time: fuzz_frame (src/net/frame_fuzz.cc: header decoding, frame assembly,
+# PayloadReader) and fuzz_ps_service (src/ps/service_fuzz.cc: every parameter-server request).
 # Usage: scripts/fuzz.sh [seconds]   (default 30)
 # Exits non-zero if the fuzzer finds a crash; the input is saved under build-fuzz/fuzz-artifacts/.
 # The corpus persists in build-fuzz/fuzz-corpus/frame, so later runs start where this one ended.
@@ -12,9 +13,10 @@ build="$root/build-fuzz"
 corpus="$build/fuzz-corpus/frame"
 artifacts="$build/fuzz-artifacts"
 
+"$root/scripts/install-deps.sh" fuzz
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DVIRGA_FUZZ=ON \
   -DVIRGA_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target fuzz_frame
+cmake --build "$build" --target fuzz_frame fuzz_ps_service
 
 mkdir -p "$corpus" "$artifacts"
 if [ -z "$(ls -A "$corpus")" ]; then
@@ -30,6 +32,19 @@ if [ -z "$(ls -A "$corpus")" ]; then
     printf '\x04\x02\x00\x00\x00hi\x00'; } >"$corpus/seed-arrays"
 fi
 
+ps_corpus="$build/fuzz-corpus/ps"
+mkdir -p "$ps_corpus"
+if [ -z "$(ls -A "$ps_corpus")" ]; then
+  # Byte 0 is the opcode. A pull of keys 1, 2 from table "t"; a KV get of "k"; a lease from "q".
+  printf '\x05\x01\x00\x00\x00t\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00' \
+    >"$ps_corpus/seed-pull"
+  printf '\x0b\x01\x00\x00\x00k' >"$ps_corpus/seed-kv-get"
+  printf '\x15\x01\x00\x00\x00q\x01\x00\x00\x00w\x10\x27\x00\x00' >"$ps_corpus/seed-lease"
+fi
+
 echo "fuzz.sh: running fuzz_frame for ${seconds}s" >&2
 "$build/src/net/fuzz_frame" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus"
+echo "fuzz.sh: running fuzz_ps_service for ${seconds}s" >&2
+"$build/src/ps/fuzz_ps_service" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 -artifact_prefix="$artifacts/" "$ps_corpus"

@@ -228,3 +228,21 @@ TEST(PsService, CheckpointAndRestoreIntoAFreshServer) {
 
 }  // namespace
 }  // namespace virga
+
+namespace virga {
+namespace {
+
+// Found by fuzz_ps_service: a queue name that is not UTF-8 made the stats
+// JSON throw and took the server down.
+TEST(PsService, NonUtf8NamesDoNotBreakStats) {
+  auto server = StartServer();
+  auto c = Connect({server.get()});
+  ASSERT_TRUE(c->Enqueue(std::string("q\xff\xfe", 3), std::vector<std::string>{"x"}).ok());
+  ASSERT_TRUE(c->Put(std::string("k\xc3", 2), "v").ok());
+  auto stats = c->ServerStats(0);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_NE(stats->find("queues"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace virga

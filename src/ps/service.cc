@@ -96,7 +96,8 @@ std::string PsService::StatsJson() const {
   j["kv_keys"] = kv_.size();
   j["kv_bytes"] = kv_.total_bytes();
   j["queues"] = queues_.List();
-  return j.dump();
+  // Queue names and keys are client bytes: invalid UTF-8 is replaced, never thrown.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 net::HandlerAction PsService::Handle(const net::RequestContext&, const net::FrameHeader& request,
