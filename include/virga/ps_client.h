@@ -9,6 +9,8 @@
 // Pipelining: StartPull / StartPush send at once and return; their replies are
 // collected by FinishPull / Flush (replies arrive in request order), so the
 // next minibatch's pull can travel while the current gradient is computed.
+// A transport fault (server restarted, connection reset, timeout) fails the
+// call that saw it; the next call to that server reconnects with backoff.
 // Not thread-safe: use one client per thread.
 #pragma once
 
@@ -80,6 +82,8 @@ class PsClient {
   Result<uint64_t> Put(std::string_view key, std::string_view value);
   // NotFound if absent.
   Status Get(std::string_view key, std::string* value, uint64_t* version = nullptr);
+  // One entry per key, nullopt for absent keys (keys may live on different servers).
+  Result<std::vector<std::optional<std::string>>> MultiGet(std::span<const std::string> keys);
   Result<bool> Delete(std::string_view key);
   // Swaps if the current version is `expected` (0: must be absent).
   Result<bool> CompareAndSwap(std::string_view key, uint64_t expected, std::string_view value,

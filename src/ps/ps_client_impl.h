@@ -43,7 +43,15 @@ struct Conn {
   std::vector<uint64_t> keys;     // this server's share of a pull/push
   std::vector<uint32_t> pos;      // positions of those keys in the caller's array
   std::vector<float> grads;
+  bool broken = false;  // a transport fault happened: reconnect before the next request
 };
+
+// Faults of the connection itself (as opposed to a server's error reply).
+inline bool IsTransportFault(const Status& s) {
+  using C = Status::Code;
+  return s.code() == C::kUnavailable || s.code() == C::kDeadlineExceeded ||
+         s.code() == C::kIOError || s.code() == C::kCorruption;
+}
 
 struct PsClient::Impl {
   std::vector<Conn> conns;
@@ -55,9 +63,26 @@ struct PsClient::Impl {
   Status pull_status;
   Status push_status;  // first error among pipelined pushes, reported by Flush
 
+  // Reconnects (with the transport's backoff) after a transport fault, so a
+  // restarted or briefly unreachable server costs one failed call, not all.
+  Status Ensure(size_t s) {
+    Conn& c = conns[s];
+    if (!c.broken) return Status::OK();
+    c.pending.clear();
+    VIRGA_RETURN_IF_ERROR(c.rpc->Reconnect().WithContext(c.rpc->address()));
+    c.broken = false;
+    return Status::OK();
+  }
+
+  Status Note(size_t s, Status st) {
+    if (IsTransportFault(st)) conns[s].broken = true;
+    return st;
+  }
+
   Status Call(size_t s, Op op, const std::string& payload, net::Reply* reply) {
     VIRGA_RETURN_IF_ERROR(DrainAll(s));
-    return conns[s].rpc->Call(static_cast<uint8_t>(op), net::AsBytes(payload), reply)
+    VIRGA_RETURN_IF_ERROR(Ensure(s));
+    return Note(s, conns[s].rpc->Call(static_cast<uint8_t>(op), net::AsBytes(payload), reply))
         .WithContext(conns[s].rpc->address());
   }
 
@@ -67,7 +92,16 @@ struct PsClient::Impl {
     PendingOp op = c.pending.front();
     c.pending.pop_front();
     net::Reply reply;
-    Status st = c.rpc->Wait(op.request_id, &reply);
+    Status st = Note(s, c.rpc->Wait(op.request_id, &reply));
+    if (c.broken) {  // the replies still pending will never come
+      const bool lost_pull = op.kind == PendingOp::kPull ||
+                             std::any_of(c.pending.begin(), c.pending.end(),
+                                         [](const PendingOp& p) { return p.kind == PendingOp::kPull; });
+      if (lost_pull && pull_status.ok()) pull_status = st.WithContext(c.rpc->address());
+      if (push_status.ok()) push_status = st.WithContext(c.rpc->address());
+      c.pending.clear();
+      return Status::OK();
+    }
     if (op.kind == PendingOp::kPush) {
       if (!st.ok() && push_status.ok()) push_status = st.WithContext(c.rpc->address());
       return Status::OK();
@@ -119,13 +153,15 @@ struct PsClient::Impl {
 
   Status SendKeys(size_t s, Op op, std::string_view table, std::span<const uint64_t> keys,
                   std::span<const float> grads) {
+    VIRGA_RETURN_IF_ERROR(Ensure(s));
     Conn& c = conns[s];
     PayloadWriter w(&c.send_buf);
     w.Str(table);
     w.Array(keys);
     if (op == Op::kPush) w.Array(grads);
-    VIRGA_ASSIGN_OR_RETURN(uint64_t id, c.rpc->Send(static_cast<uint8_t>(op), net::AsBytes(c.send_buf)));
-    c.pending.push_back({op == Op::kPull ? PendingOp::kPull : PendingOp::kPush, id});
+    auto id = c.rpc->Send(static_cast<uint8_t>(op), net::AsBytes(c.send_buf));
+    if (!id.ok()) return Note(s, id.status()).WithContext(c.rpc->address());
+    c.pending.push_back({op == Op::kPull ? PendingOp::kPull : PendingOp::kPush, *id});
     return Status::OK();
   }
 };

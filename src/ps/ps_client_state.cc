@@ -177,3 +177,34 @@ Result<std::vector<std::string>> PsClient::Checkpoint() {
 }
 
 }  // namespace virga
+
+namespace virga {
+
+Result<std::vector<std::optional<std::string>>> PsClient::MultiGet(
+    std::span<const std::string> keys) {
+  const size_t n = num_servers();
+  std::vector<std::optional<std::string>> out(keys.size());
+  for (size_t s = 0; s < n; ++s) {
+    std::vector<size_t> mine;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (ServerOfName(keys[i], n) == s) mine.push_back(i);
+    if (mine.empty()) continue;
+    std::string p;
+    PayloadWriter w(&p);
+    w.U32(static_cast<uint32_t>(mine.size()));
+    for (size_t i : mine) w.Str(keys[i]);
+    net::Reply r;
+    VIRGA_RETURN_IF_ERROR(impl_->Call(s, Op::kKvMultiGet, p, &r));
+    PayloadReader in(r.payload);
+    for (size_t i : mine) {
+      uint8_t present = 0;
+      std::string_view v;
+      VIRGA_RETURN_IF_ERROR(in.U8(&present));
+      VIRGA_RETURN_IF_ERROR(in.Str(&v, UINT32_MAX));
+      if (present) out[i] = std::string(v);
+    }
+  }
+  return out;
+}
+
+}  // namespace virga

@@ -246,3 +246,56 @@ TEST(PsService, NonUtf8NamesDoNotBreakStats) {
 
 }  // namespace
 }  // namespace virga
+
+namespace virga {
+namespace {
+
+TEST(PsService, MultiGetAcrossTwoServers) {
+  auto a = StartServer(), b = StartServer();
+  auto c = Connect({a.get(), b.get()});
+  std::vector<std::string> keys;
+  for (int i = 0; i < 20; ++i) {
+    keys.push_back("key-" + std::to_string(i));
+    if (i % 3) {
+      ASSERT_TRUE(c->Put(keys.back(), "v" + std::to_string(i)).ok());
+    }
+  }
+  auto got = c->MultiGet(keys);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  for (int i = 0; i < 20; ++i) {
+    if (i % 3) {
+      ASSERT_TRUE((*got)[i].has_value()) << i;
+      EXPECT_EQ(*(*got)[i], "v" + std::to_string(i));
+    } else {
+      EXPECT_FALSE((*got)[i].has_value()) << i;
+    }
+  }
+  EXPECT_GT(a->service().kv().size(), 0u);
+  EXPECT_GT(b->service().kv().size(), 0u);
+}
+
+TEST(PsService, ClientReconnectsAfterServerRestart) {
+  ps::PsServerOptions o;
+  o.net.token = kToken;
+  o.net.port = 0;
+  auto first = std::make_unique<ps::PsServer>(o);
+  ASSERT_TRUE(first->Start().ok());
+  const uint16_t port = first->port();
+  auto c = Connect({first.get()});
+  ASSERT_TRUE(c->CreateTable(SgdTable("r")).ok());
+  first->Stop();
+  first.reset();
+  o.net.port = port;
+  ps::PsServer second(o);
+  ASSERT_TRUE(second.Start().ok()) << "port " << port;
+  // The first call may fail on the dead connection; the next one reconnects.
+  std::vector<uint64_t> keys = {1};
+  std::vector<float> out(1);
+  Status s = c->CreateTable(SgdTable("r"));
+  if (!s.ok()) s = c->CreateTable(SgdTable("r"));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(c->Pull("r", keys, out).ok());
+}
+
+}  // namespace
+}  // namespace virga
