@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian packages virga needs that are missing.
-# Usage: scripts/install-deps.sh [build|bench]...   (default: build)
+# Usage: scripts/install-deps.sh [build|bench|fuzz]...   (default: build)
 #   build  compiler toolchain and libraries (make build / demo / test)
-#   bench  + scikit-learn and numpy for the side-by-side benchmarks
+#   bench  + scikit-learn, numpy and redis-server for the side-by-side benchmarks
 set -euo pipefail
 
 build_pkgs=(g++ make cmake ninja-build pkg-config
   zlib1g-dev libzstd-dev liblz4-dev libxxhash-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libasio-dev
-  libgtest-dev libgmock-dev libbenchmark-dev)
-bench_pkgs=(python3 python3-numpy python3-sklearn)
+  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev)
+bench_pkgs=(python3 python3-numpy python3-sklearn redis-server)
 
 wanted=()
 for set in "${@:-build}"; do
   case "$set" in
     build) wanted+=("${build_pkgs[@]}") ;;
     bench) wanted+=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
-    *) echo "install-deps: unknown set '$set' (build|bench)" >&2; exit 2 ;;
+    fuzz) wanted+=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+    *) echo "install-deps: unknown set '$set' (build|bench|fuzz)" >&2; exit 2 ;;
   esac
 done
 

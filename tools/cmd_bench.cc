@@ -2,10 +2,17 @@
 // measured side by side in one run against scikit-learn's load_svmlight_file
 // on the same file, plus peak memory of each ingest.
 //
-// Each ingest runs as a child process (`virga ingest`), so its wall time and
-// peak RSS (wait4) are its own. "one core" runs pin the child, writer thread
-// included, to CPU 0 (sklearn too, with taskset); "default" lets the OS place
-// it on both cores.
+// Each ingest runs as a child process (`virga ingest`), so its wall time, CPU
+// time and peak RSS (wait4) are its own. "one core" runs pin the child, writer
+// threads included, to CPU 0 (sklearn too); "default" lets the OS place it on
+// both cores. CPU seconds (user + sys) show the cost when other load on the
+// machine inflates wall times.
+//
+// A stage pass then times the LIBSVM ingest's stages one at a time in this
+// process on CPU 0 (thread CPU time): read, parse (with the split), encode,
+// Put to the same file:// store (its wall time too: durable Puts wait for
+// the disk). What the one-core ingest spends beyond their sum is its
+// statistics, labels, manifest and thread hand-offs.
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -16,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <ctime>
 #include <thread>
 
 #include <fmt/format.h>
@@ -23,6 +31,11 @@
 
 #include "tools/commands.h"
 #include "virga/datagen.h"
+#include "virga/ingest.h"
+#include "virga/line_reader.h"
+#include "virga/object_store.h"
+#include "virga/parser.h"
+#include "virga/partition.h"
 #include "virga/text_writer.h"
 
 namespace virga::cli {
@@ -31,9 +44,19 @@ namespace {
 struct RunResult {
   bool ok = false;
   double seconds = 0;
+  double cpu_seconds = 0;  // user + sys
   long max_rss_kb = 0;
   std::string out;
 };
+
+double Seconds(const struct timeval& tv) { return tv.tv_sec + tv.tv_usec * 1e-6; }
+
+void PinToCpu0() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(0, &set);
+  sched_setaffinity(0, sizeof set, &set);
+}
 
 // Runs argv with stdout captured; pins to CPU 0 when `pin`.
 RunResult RunChild(const std::vector<std::string>& argv, bool pin) {
@@ -43,12 +66,7 @@ RunResult RunChild(const std::vector<std::string>& argv, bool pin) {
   const auto start = std::chrono::steady_clock::now();
   pid_t pid = fork();
   if (pid == 0) {
-    if (pin) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(0, &set);
-      sched_setaffinity(0, sizeof set, &set);
-    }
+    if (pin) PinToCpu0();
     dup2(fds[1], 1);
     close(fds[0]);
     close(fds[1]);
@@ -67,6 +85,7 @@ RunResult RunChild(const std::vector<std::string>& argv, bool pin) {
   struct rusage ru {};
   wait4(pid, &wstatus, 0, &ru);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.cpu_seconds = Seconds(ru.ru_utime) + Seconds(ru.ru_stime);
   r.max_rss_kb = ru.ru_maxrss;
   r.ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
   return r;
@@ -93,6 +112,90 @@ Status WriteLibsvm(const std::string& path, uint64_t target_bytes, uint64_t seed
     VIRGA_RETURN_IF_ERROR(w->Write(line));
   }
   return w->Close();
+}
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double WallSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Thread CPU seconds of each LIBSVM ingest stage, done one at a time.
+struct StageTimes {
+  double read = 0, parse = 0, encode = 0, put = 0;
+  double put_wall = 0;  // Put's wall time: durable writes wait for the disk
+};
+
+// Reads `path` once alone, then again parsing, splitting, encoding and
+// storing partitions the way `virga ingest` does with its defaults (lz4 tried
+// on every partition, which the ingest itself stops doing when it saves
+// nothing), all on the calling thread.
+Result<StageTimes> TimeStages(const std::string& path, const std::string& store_uri,
+                              double test_fraction) {
+  StageTimes t;
+  const IngestOptions o;
+  std::string_view line;
+  {
+    VIRGA_ASSIGN_OR_RETURN(auto reader, LineReader::Open(path));
+    const double c0 = ThreadCpuSeconds();
+    for (bool more = true; more;) VIRGA_ASSIGN_OR_RETURN(more, reader->Next(&line));
+    t.read = ThreadCpuSeconds() - c0;
+  }
+  VIRGA_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(store_uri));
+  VIRGA_ASSIGN_OR_RETURN(auto reader, LineReader::Open(path));
+  VIRGA_ASSIGN_OR_RETURN(auto parser, MakeParser(Format::kLibsvm, o.parse));
+  RowBlock blocks[2];
+  std::string encoded;
+  uint64_t rows = 0, parts = 0;
+  auto flush = [&](RowBlock& b) -> Status {
+    const double c0 = ThreadCpuSeconds();
+    VIRGA_RETURN_IF_ERROR(EncodePartition(b.view(), o.encode, &encoded));
+    const double c1 = ThreadCpuSeconds(), w = WallSeconds();
+    VIRGA_RETURN_IF_ERROR(store->Put(fmt::format("stages/part-{}", parts++), encoded));
+    t.put_wall += WallSeconds() - w;
+    t.put += ThreadCpuSeconds() - c1;
+    t.encode += c1 - c0;
+    b.Clear();
+    return Status::OK();
+  };
+  const double c0 = ThreadCpuSeconds();
+  while (true) {
+    VIRGA_ASSIGN_OR_RETURN(bool more, reader->Next(&line));
+    if (!more) break;
+    RowBlock& b = blocks[InTestSplit(o.split_seed, rows, test_fraction)];
+    bool added = false;
+    VIRGA_RETURN_IF_ERROR(parser->ParseLine(line, &b, &added));
+    rows += added;
+    if (b.rows() >= o.rows_per_partition) VIRGA_RETURN_IF_ERROR(flush(b));
+  }
+  for (RowBlock& b : blocks) {
+    if (b.rows() > 0) VIRGA_RETURN_IF_ERROR(flush(b));
+  }
+  t.parse = ThreadCpuSeconds() - c0 - t.encode - t.put - t.read;
+  return t;
+}
+
+// Prints the stage shares of the one-core LIBSVM ingest that took `cpu`
+// seconds; the rest is what the stage pass does not do.
+nlohmann::json PrintStages(const StageTimes& t, double cpu) {
+  const double rest = cpu - (t.read + t.parse + t.encode + t.put);
+  auto pct = [cpu](double x) { return cpu > 0 ? 100 * x / cpu : 0; };
+  std::printf("  LIBSVM stages alone on one core, CPU s (share of the one_core ingest's %.2f CPU s):
+"
+              "    read %.2f (%.0f%%), parse+split %.2f (%.0f%%), encode lz4 %.2f (%.0f%%), "
+              "put %.2f (%.0f%%; %.2f s wall),
+    rest = stats, labels, manifest, hand-offs %.2f "
+              "(%.0f%%)
+",
+              cpu, t.read, pct(t.read), t.parse, pct(t.parse), t.encode, pct(t.encode), t.put,
+              pct(t.put), t.put_wall, rest, pct(rest));
+  return {{"read_cpu_s", t.read}, {"parse_cpu_s", t.parse}, {"encode_cpu_s", t.encode},
+          {"put_cpu_s", t.put}, {"put_wall_s", t.put_wall}, {"rest_cpu_s", rest},
+          {"ingest_cpu_s", cpu}};
 }
 
 struct BenchArgs {
@@ -131,24 +234,46 @@ int BenchIngest(const BenchArgs& a) {
     return std::fprintf(stderr, "virga bench: %s\n", r.status().ToString().c_str()), 1;
 
   int run = 0;
+  const std::string store_dir = dir + "/store";
+  fs::remove_all(store_dir);  // the datasets of an earlier --keep run in this --dir
   auto ingest = [&](const std::string& format, const std::string& path, bool pin) {
-    const std::string store = "file://" + dir + "/store";
-    RunResult r = RunChild({self, "ingest", "--format", format, "--input", path, "--store", store,
-                            "--dataset", fmt::format("b{}", run++), "--test-fraction", "0.1"},
+    RunResult r = RunChild({self, "ingest", "--format", format, "--input", path, "--store",
+                            "file://" + store_dir, "--dataset", fmt::format("b{}", run++),
+                            "--test-fraction", "0.1"},
                            pin);
     const double mb = FileMb(path);
+    unsigned long long rows = 0;
+    (void)std::sscanf(r.out.c_str(), "ingested %*s %llu rows", &rows);
     nlohmann::json j = {{"format", format}, {"placement", pin ? "one_core" : "default"},
                         {"input_mb", mb}, {"seconds", r.seconds}, {"mb_per_s", mb / r.seconds},
-                        {"peak_rss_mb", r.max_rss_kb / 1024.0}, {"ok", r.ok}};
-    std::printf("  virga ingest %-6s %-8s: %7.1f MB in %6.2f s = %7.1f MB/s, peak RSS %6.1f MB%s\n",
+                        {"cpu_seconds", r.cpu_seconds}, {"rows", rows},
+                        {"rows_per_s", rows / r.seconds}, {"peak_rss_mb", r.max_rss_kb / 1024.0},
+                        {"ok", r.ok}};
+    std::printf("  virga ingest %-6s %-8s: %7.1f MB in %6.2f s = %7.1f MB/s, %5.2f Mrows/s, "
+                "%5.2f CPU s, peak RSS %6.1f MB%s\n",
                 format.c_str(), pin ? "one_core" : "default", mb, r.seconds, mb / r.seconds,
-                r.max_rss_kb / 1024.0, r.ok ? "" : "  FAILED");
+                rows / r.seconds / 1e6, r.cpu_seconds, r.max_rss_kb / 1024.0,
+                r.ok ? "" : "  FAILED");
     return j;
   };
   out["virga"] = nlohmann::json::array();
   for (bool pin : {true, false}) {
     out["virga"].push_back(ingest("libsvm", libsvm, pin));
     out["virga"].push_back(ingest("criteo", criteo, pin));
+  }
+  {
+    PinToCpu0();  // this thread only: the stage pass runs here
+    auto stages = TimeStages(libsvm, "file://" + dir + "/stage-store", 0.1);
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (unsigned c = 0; c < std::thread::hardware_concurrency(); ++c) CPU_SET(c, &all);
+    sched_setaffinity(0, sizeof all, &all);
+    fs::remove_all(dir + "/stage-store");
+    if (stages.ok()) {
+      out["libsvm_stages"] = PrintStages(*stages, out["virga"][0]["cpu_seconds"].get<double>());
+    } else {
+      std::printf("  stage pass failed: %s\n", stages.status().ToString().c_str());
+    }
   }
 
   if (!a.no_sklearn) {
@@ -189,11 +314,13 @@ void RegisterBench(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   ingest->add_option("--criteo-rows", a->criteo_rows, "Rows of the generated Criteo file")
       ->capture_default_str();
-  ingest->add_option("--dir", a->dir, "Work directory (default: a new one under /tmp)");
+  ingest->add_option("--dir", a->dir,
+                     "Work directory (default: a new one under /tmp); its store/ is recreated");
   ingest->add_option("--json-out", a->json_out, "Write every figure as JSON");
   ingest->add_flag("--keep", a->keep, "Keep the generated files and stores");
   ingest->add_flag("--no-sklearn", a->no_sklearn, "Skip the scikit-learn comparison");
   ingest->callback([a, exit_code] { *exit_code = BenchIngest(*a); });
+  RegisterBenchPs(*cmd, exit_code);
 }
 
 }  // namespace virga::cli

@@ -19,6 +19,7 @@ struct ServerArgs {
   ps::PsServerOptions o;
   std::string token_file;
   int64_t checkpoint_every = 0;
+  int64_t spin_us = 50;
 };
 
 int RunServer(ServerArgs& a) {
@@ -26,6 +27,7 @@ int RunServer(ServerArgs& a) {
   if (!token.ok()) return std::fprintf(stderr, "virga server: %s\n", token.status().message().c_str()), 1;
   a.o.net.token = *token;
   a.o.checkpoint_every = std::chrono::seconds(a.checkpoint_every);
+  a.o.net.spin = std::chrono::microseconds(a.spin_us);
   ps::PsServer server(a.o);
   if (Status s = server.Start(); !s.ok())
     return std::fprintf(stderr, "virga server: %s\n", s.ToString().c_str()), 1;
@@ -96,6 +98,9 @@ void RegisterServer(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--name", a->o.name, "Checkpoint name (default ps-<port>)");
   cmd->add_flag("--restore", a->o.restore, "Resume from the latest checkpoint");
+  cmd->add_option("--spin-us", a->spin_us,
+                  "Busy-poll this long for the next request before sleeping (0: off)")
+      ->capture_default_str();
   cmd->add_option("--max-frame-bytes", a->o.net.max_payload, "Largest accepted frame payload, bytes")
       ->capture_default_str();
   cmd->callback([a, exit_code] { *exit_code = RunServer(*a); });

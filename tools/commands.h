@@ -15,6 +15,7 @@ void RegisterDatagen(CLI::App& app, int* exit_code);
 void RegisterNormalize(CLI::App& app, int* exit_code);
 void RegisterDatasetTools(CLI::App& app, int* exit_code);  // inspect, scan
 void RegisterBench(CLI::App& app, int* exit_code);
+void RegisterBenchPs(CLI::App& bench, int* exit_code);  // bench ps (+ hidden ps-client, ps-train-probe)
 void RegisterServer(CLI::App& app, int* exit_code);  // server, ping
 
 }  // namespace virga::cli

@@ -1,0 +1,220 @@
+// `virga bench ps-client` (hidden): one load-generating process of `virga
+// bench ps`, against virga (PsClient) or Redis (hiredis), same workload:
+//   pull K distinct keys, g = 0.01 w +- 0.1 (sign from the key), push g.
+// virga applies g with its table's optimizer (adagrad) on the server; for
+// Redis the client writes w - lr g itself: the model is one hash, fields are
+// the 8 raw key bytes, values 4 raw float bytes; a pull is one HMGET of the K
+// fields (absent = 0), a push one HSET of the K new weights.
+#include <hiredis/hiredis.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "tools/bench_ps.h"
+#include "tools/token.h"
+#include "virga/ps_client.h"
+
+namespace virga::cli::benchps {
+namespace {
+
+constexpr uint32_t kPoolBits = 20;
+constexpr float kRedisLr = 0.1f;
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// K distinct keys per call from a fixed pool of 2^20 hashed keys (the same
+// pool in every client, like Criteo's hashed categorical features). Distinct
+// by a stamp per pool slot: O(K), no sort, no allocation after construction.
+class KeyPicker {
+ public:
+  explicit KeyPicker(uint64_t seed) : pool_(1u << kPoolBits), stamp_(1u << kPoolBits), rng_(seed) {
+    for (uint32_t i = 0; i < pool_.size(); ++i) pool_[i] = SplitMix64(i);
+  }
+  void Pick(std::vector<uint64_t>* keys) {
+    ++round_;
+    for (auto& k : *keys) {
+      uint32_t slot;
+      do slot = static_cast<uint32_t>(rng_()) & ((1u << kPoolBits) - 1);
+      while (stamp_[slot] == round_);
+      stamp_[slot] = round_;
+      k = pool_[slot];
+    }
+  }
+
+ private:
+  std::vector<uint64_t> pool_;
+  std::vector<uint32_t> stamp_;
+  uint32_t round_ = 0;
+  std::mt19937_64 rng_;
+};
+
+void Gradient(std::span<const uint64_t> keys, std::span<const float> w, std::span<float> g) {
+  for (size_t i = 0; i < keys.size(); ++i)
+    g[i] = 0.01f * w[i] + ((keys[i] >> 7) & 1 ? 0.1f : -0.1f);
+}
+
+// One iteration of each system; returns "" or an error.
+class VirgaLoad {
+ public:
+  std::string Init(const ClientArgs& a) {
+    auto list = ParseServerList(a.servers);
+    if (!list.ok()) return list.status().ToString();
+    auto token = LoadToken(a.token_file, false);
+    if (!token.ok()) return token.status().ToString();
+    PsClientOptions o;
+    o.servers = *list;
+    o.token = *token;
+    auto c = PsClient::Connect(o);
+    if (!c.ok()) return c.status().ToString();
+    client_ = std::move(*c);
+    table_ = a.table;
+    return "";
+  }
+  int requests_per_iter() const { return 2 * static_cast<int>(client_->num_servers()); }
+  std::string Step(std::span<const uint64_t> keys, std::span<float> w, std::span<float> g,
+                   bool pipeline) {
+    Status s = client_->Pull(table_, keys, w);
+    if (!s.ok()) return s.ToString();
+    Gradient(keys, w, g);
+    s = pipeline ? client_->StartPush(table_, keys, g) : client_->Push(table_, keys, g);
+    return s.ok() ? "" : s.ToString();
+  }
+  std::string Finish() {
+    Status s = client_->Flush();
+    return s.ok() ? "" : s.ToString();
+  }
+
+ private:
+  std::unique_ptr<PsClient> client_;
+  std::string table_;
+};
+
+class RedisLoad {
+ public:
+  ~RedisLoad() {
+    if (ctx_) redisFree(ctx_);
+  }
+  std::string Init(const ClientArgs& a) {
+    const size_t colon = a.redis.rfind(':');
+    if (colon == std::string::npos) return "bad --redis address " + a.redis;
+    ctx_ = redisConnect(a.redis.substr(0, colon).c_str(), std::stoi(a.redis.substr(colon + 1)));
+    if (!ctx_ || ctx_->err)
+      return "redis connect " + a.redis + ": " + (ctx_ ? ctx_->errstr : "oom");
+    hash_ = a.table;
+    return "";
+  }
+  int requests_per_iter() const { return 2; }
+  std::string Step(std::span<const uint64_t> keys, std::span<float> w, std::span<float> g,
+                   bool pipeline) {
+    const size_t k = keys.size();
+    argv_.assign({"HMGET", hash_.c_str()});
+    lens_.assign({5, hash_.size()});
+    for (const uint64_t& key : keys) Arg(&key, sizeof key);
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv_.size()), argv_.data(), lens_.data());
+    if (pending_set_) {  // the previous HSET travels in the same write as this HMGET
+      pending_set_ = false;
+      if (std::string e = Expect(REDIS_REPLY_INTEGER, 0); !e.empty()) return e;
+    }
+    if (std::string e = Expect(REDIS_REPLY_ARRAY, k, w); !e.empty()) return e;
+    Gradient(keys, w, g);
+    vals_.resize(k);
+    argv_.assign({"HSET", hash_.c_str()});
+    lens_.assign({4, hash_.size()});
+    for (size_t i = 0; i < k; ++i) {
+      vals_[i] = w[i] - kRedisLr * g[i];
+      Arg(&keys[i], sizeof(uint64_t));
+      Arg(&vals_[i], sizeof(float));
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv_.size()), argv_.data(), lens_.data());
+    pending_set_ = true;
+    return pipeline ? "" : Finish();
+  }
+  std::string Finish() {
+    if (!pending_set_) return "";
+    pending_set_ = false;
+    return Expect(REDIS_REPLY_INTEGER, 0);
+  }
+
+ private:
+  void Arg(const void* p, size_t n) {
+    argv_.push_back(static_cast<const char*>(p));
+    lens_.push_back(n);
+  }
+  // Reads one reply of `type`; for arrays, `n` weights into `w`.
+  std::string Expect(int type, size_t n, std::span<float> w = {}) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) return std::string("redis: ") + ctx_->errstr;
+    std::unique_ptr<redisReply, void (*)(void*)> r(static_cast<redisReply*>(raw), freeReplyObject);
+    if (r->type == REDIS_REPLY_ERROR) return "redis: " + std::string(r->str, r->len);
+    if (r->type != type || (type == REDIS_REPLY_ARRAY && r->elements != n))
+      return "redis: unexpected reply type " + std::to_string(r->type);
+    for (size_t i = 0; i < n; ++i) {
+      const redisReply* e = r->element[i];
+      w[i] = 0.0f;
+      if (e->type == REDIS_REPLY_STRING && e->len == sizeof(float))
+        std::memcpy(&w[i], e->str, sizeof(float));
+    }
+    return "";
+  }
+
+  redisContext* ctx_ = nullptr;
+  std::string hash_;
+  std::vector<const char*> argv_;
+  std::vector<size_t> lens_;
+  std::vector<float> vals_;
+  bool pending_set_ = false;
+};
+
+template <typename Load>
+int Run(Load& load, const ClientArgs& a) {
+  nlohmann::json out = {{"iters", 0}, {"keys", 0}, {"requests", 0}, {"error", ""}};
+  std::string err = load.Init(a);
+  const int requests_per_iter = err.empty() ? load.requests_per_iter() : 0;
+  std::vector<uint64_t> keys(a.keys);
+  std::vector<float> w(a.keys), g(a.keys), lat;
+  lat.reserve(1 << 16);
+  KeyPicker picker(SplitMix64(a.seed));
+  uint64_t iters = 0;
+  while (err.empty()) {
+    picker.Pick(&keys);
+    const int64_t t0 = NowNs();
+    if (t0 >= a.end_ns) break;
+    err = load.Step(keys, w, g, a.pipeline);
+    if (t0 < a.start_ns) continue;  // warm-up
+    lat.push_back(static_cast<float>((NowNs() - t0) / 1e3));
+    ++iters;
+  }
+  if (err.empty()) err = load.Finish();
+  if (!a.lat_out.empty())
+    std::ofstream(a.lat_out, std::ios::binary)
+        .write(reinterpret_cast<const char*>(lat.data()),
+               static_cast<std::streamsize>(lat.size() * sizeof(float)));
+  out["iters"] = iters;
+  out["keys"] = iters * 2 * a.keys;  // pulled + pushed
+  out["requests"] = iters * requests_per_iter;
+  out["error"] = err;
+  std::printf("%s\n", out.dump().c_str());
+  return err.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+int RunClient(const ClientArgs& a) {
+  if (!a.redis.empty()) {
+    RedisLoad load;
+    return Run(load, a);
+  }
+  VirgaLoad load;
+  return Run(load, a);
+}
+
+}  // namespace virga::cli::benchps

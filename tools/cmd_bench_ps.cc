@@ -1,0 +1,230 @@
+// `virga bench ps`: parameter-server round trips against Redis, same run.
+//
+// For each K (keys per iteration), N (client processes) and placement
+// (same_cpu: servers and clients pinned to CPU 0; default: unpinned), a fresh
+// `virga server` and N clients loop pull K keys -> gradient -> push K
+// gradients (adagrad table, width 1) for --seconds; then the same workload
+// against a fresh redis-server (HMGET / HSET on one hash, the client applying
+// w - lr g). keys/s counts keys pulled + keys pushed (2K per iteration).
+// --servers-count 2 adds a scaling section: K=2700, 4 clients, unpinned, on
+// 1 server, 2 servers (keys spread by PsClient), and 1 server with 2 threads.
+// Internals: tools/bench_ps.h.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "tools/bench_ps.h"
+#include "tools/commands.h"
+
+namespace virga::cli {
+namespace {
+
+using benchps::Cell;
+using benchps::Measure;
+
+struct PsBenchArgs {
+  std::vector<uint32_t> keys = {470, 2700};
+  std::vector<int> clients = {1, 2, 4};
+  double seconds = 2;
+  int servers_count = 1;
+  int server_threads = 1;
+  bool pipeline = false;
+  bool no_redis = false;
+  std::string json_out;
+};
+
+const char* Placement(const Cell& c) { return c.same_cpu ? "same_cpu" : "default"; }
+
+std::string Cpu(double f) { return f < 0 ? "   n/a" : std::to_string(f).substr(0, 5); }
+
+nlohmann::json Row(const Cell& c, const Measure& v, const Measure* r) {
+  nlohmann::json j = {{"keys", c.keys},
+                      {"clients", c.clients},
+                      {"placement", Placement(c)},
+                      {"servers", c.servers},
+                      {"server_threads", c.server_threads},
+                      {"keys_per_s", v.keys_per_s},
+                      {"requests_per_s", v.requests_per_s},
+                      {"iters_per_s", v.iters_per_s},
+                      {"p50_us", v.p50_us},
+                      {"p99_us", v.p99_us},
+                      {"server_cpu_fraction", v.server_cpu},
+                      {"ok", v.ok},
+                      {"error", v.error}};
+  j["redis_keys_per_s"] = r ? nlohmann::json(r->keys_per_s) : nlohmann::json();
+  j["redis_requests_per_s"] = r ? nlohmann::json(r->requests_per_s) : nlohmann::json();
+  j["redis_p50_us"] = r ? nlohmann::json(r->p50_us) : nlohmann::json();
+  j["redis_p99_us"] = r ? nlohmann::json(r->p99_us) : nlohmann::json();
+  j["redis_cpu_fraction"] = r ? nlohmann::json(r->server_cpu) : nlohmann::json();
+  j["redis_error"] = r ? r->error : "";
+  j["ratio_vs_redis"] =
+      r && r->keys_per_s > 0 ? nlohmann::json(v.keys_per_s / r->keys_per_s) : nlohmann::json();
+  return j;
+}
+
+void PrintHeader() {
+  std::printf("%5s %3s %-8s | %11s %9s %8s %8s %6s | %11s %8s %8s %6s | %6s\n", "K", "N", "place",
+              "virga key/s", "req/s", "p50 us", "p99 us", "cpu", "redis key/s", "p50 us", "p99 us",
+              "cpu", "ratio");
+}
+
+void PrintRow(const Cell& c, const Measure& v, const Measure* r) {
+  std::printf("%5u %3d %-8s | %11.0f %9.0f %8.1f %8.1f %6s |", c.keys, c.clients, Placement(c),
+              v.keys_per_s, v.requests_per_s, v.p50_us, v.p99_us, Cpu(v.server_cpu).c_str());
+  if (r)
+    std::printf(" %11.0f %8.1f %8.1f %6s | %5.2fx", r->keys_per_s, r->p50_us, r->p99_us,
+                Cpu(r->server_cpu).c_str(), r->keys_per_s > 0 ? v.keys_per_s / r->keys_per_s : 0);
+  std::printf("\n");
+  if (!v.error.empty()) std::printf("      virga error: %s\n", v.error.c_str());
+  if (r && !r->error.empty()) std::printf("      redis error: %s\n", r->error.c_str());
+  std::fflush(stdout);
+}
+
+// The 1-minute load average: other work on the machine skews every figure.
+double LoadAvg() {
+  double l = -1;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
+    std::fclose(f);
+  }
+  return l;
+}
+
+bool WriteToken(const std::string& path) {
+  std::random_device rd;
+  std::string token;
+  for (int i = 0; i < 32; ++i) token += "0123456789abcdef"[rd() & 15];
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return false;
+  const bool ok = ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+  ::close(fd);
+  return ok;
+}
+
+nlohmann::json Scaling(const benchps::Env& env) {
+  nlohmann::json rows = nlohmann::json::array();
+  std::printf("\nscaling: K=2700, 4 clients, unpinned (%u CPUs)\n",
+              std::thread::hardware_concurrency());
+  double one = 0;
+  for (auto [servers, threads] : {std::pair{1, 1}, std::pair{2, 1}, std::pair{1, 2}}) {
+    Cell c{.keys = 2700,
+           .clients = 4,
+           .same_cpu = false,
+           .servers = servers,
+           .server_threads = threads};
+    Measure m = benchps::RunVirgaCell(env, c);
+    if (servers == 1 && threads == 1) one = m.keys_per_s;
+    std::printf(
+        "  %d server(s) x %d thread(s): %11.0f keys/s  p50 %7.1f us  p99 %7.1f us  server cpu %s"
+        "  (%.2fx of 1x1)%s%s\n",
+        servers, threads, m.keys_per_s, m.p50_us, m.p99_us, Cpu(m.server_cpu).c_str(),
+        one > 0 ? m.keys_per_s / one : 0, m.error.empty() ? "" : "  ERROR ", m.error.c_str());
+    rows.push_back(Row(c, m, nullptr));
+  }
+  return rows;
+}
+
+int BenchPs(const PsBenchArgs& a) {
+  namespace fs = std::filesystem;
+  char tmpl[] = "/tmp/virga-bench-ps-XXXXXX";
+  if (!mkdtemp(tmpl)) return std::fprintf(stderr, "virga bench ps: mkdtemp failed\n"), 1;
+  benchps::Env env;
+  env.dir = tmpl;
+  env.self = fs::read_symlink("/proc/self/exe").string();
+  env.token_file = env.dir + "/token";
+  env.seconds = a.seconds;
+  env.pipeline = a.pipeline;
+  if (!WriteToken(env.token_file))
+    return std::fprintf(stderr, "virga bench ps: cannot write token\n"), 1;
+
+  nlohmann::json out = {{"machine_cpus", std::thread::hardware_concurrency()},
+                        {"seconds_per_cell", a.seconds},
+                        {"pipeline", a.pipeline},
+                        {"keys_per_s_counts", "keys pulled + keys pushed (2K per iteration)"},
+                        {"load_avg_1m_start", LoadAvg()},
+                        {"rows", nlohmann::json::array()}};
+  std::printf(
+      "virga bench ps: %.1f s per cell, %s; keys/s = keys pulled + pushed; cpu = server CPU s / "
+      "wall s;"
+      " load average %.2f\n",
+      a.seconds, a.pipeline ? "push(i) pipelined with pull(i+1)" : "pull then push, each awaited",
+      LoadAvg());
+  PrintHeader();
+  for (uint32_t k : a.keys) {
+    for (int n : a.clients) {
+      for (bool pin : {true, false}) {
+        Cell c{.keys = k,
+               .clients = n,
+               .same_cpu = pin,
+               .servers = 1,
+               .server_threads = a.server_threads};
+        Measure v = benchps::RunVirgaCell(env, c);
+        Measure r;
+        if (!a.no_redis) r = benchps::RunRedisCell(env, c);
+        PrintRow(c, v, a.no_redis ? nullptr : &r);
+        out["rows"].push_back(Row(c, v, a.no_redis ? nullptr : &r));
+      }
+    }
+  }
+  if (a.servers_count >= 2) out["scaling"] = Scaling(env);
+  out["load_avg_1m_end"] = LoadAvg();
+  std::printf("load average at the end: %.2f\n", LoadAvg());
+  if (!a.json_out.empty()) std::ofstream(a.json_out) << out.dump(2) << "\n";
+  fs::remove_all(env.dir);
+  return 0;
+}
+
+}  // namespace
+
+void RegisterBenchPs(CLI::App& bench, int* exit_code) {
+  auto a = std::make_shared<PsBenchArgs>();
+  auto* ps = bench.add_subcommand("ps", "Parameter-server pull/push round trips vs Redis");
+  ps->add_option("--keys", a->keys, "Keys per iteration (K), comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  ps->add_option("--clients", a->clients, "Client processes (N), comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  ps->add_option("--seconds", a->seconds, "Measured seconds per cell")->capture_default_str();
+  ps->add_option("--servers-count", a->servers_count,
+                 "2: also compare 1 vs 2 servers (K=2700, 4 clients)")
+      ->check(CLI::Range(1, 2))
+      ->capture_default_str();
+  ps->add_option("--server-threads", a->server_threads, "I/O threads of the virga server")
+      ->capture_default_str();
+  ps->add_flag("--pipeline", a->pipeline, "Send push(i) with pull(i+1) (both systems)");
+  ps->add_flag("--no-redis", a->no_redis, "Skip the Redis comparison");
+  ps->add_option("--json-out", a->json_out, "Write every row as JSON");
+  ps->callback([a, exit_code] { *exit_code = BenchPs(*a); });
+
+  auto c = std::make_shared<benchps::ClientArgs>();
+  auto* client = bench.add_subcommand("ps-client", "")->group("");  // hidden: a load process
+  client->add_option("--servers", c->servers);
+  client->add_option("--token-file", c->token_file);
+  client->add_option("--redis", c->redis);
+  client->add_option("--keys", c->keys);
+  client->add_option("--seed", c->seed);
+  client->add_option("--start-ns", c->start_ns);
+  client->add_option("--end-ns", c->end_ns);
+  client->add_option("--lat-out", c->lat_out);
+  client->add_flag("--pipeline", c->pipeline);
+  client->callback([c, exit_code] { *exit_code = benchps::RunClient(*c); });
+
+  auto p = std::make_shared<benchps::ProbeArgs>();
+  auto* probe =
+      bench.add_subcommand("ps-train-probe", "")->group("");  // hidden: tests/ps_crash_test.sh
+  probe->add_option("--servers", p->servers)->required();
+  probe->add_option("--token-file", p->token_file);
+  probe->add_option("--seconds", p->seconds);
+  probe->add_option("--max-prior", p->max_prior,
+                    "Pushes sent before the crash (checks a restored table)");
+  probe->callback([p, exit_code] { *exit_code = benchps::RunTrainProbe(*p); });
+}
+
+}  // namespace virga::cli
