@@ -8,11 +8,10 @@
 // both cores. CPU seconds (user + sys) show the cost when other load on the
 // machine inflates wall times.
 //
-// A stage pass then times the LIBSVM ingest's stages one at a time in this
-// process on CPU 0 (thread CPU time): read, parse (with the split), encode,
-// Put to the same file:// store (its wall time too: durable Puts wait for
-// the disk). What the one-core ingest spends beyond their sum is its
-// statistics, labels, manifest and thread hand-offs.
+// A stage pass then runs the LIBSVM ingest's stages one after another in
+// this process, on CPU 0, and prints the CPU time of each (read, parse+split,
+// statistics, encode, put, manifest) and its share: what the pipelined ingest
+// overlaps, hence which stage bounds it.
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -23,19 +22,16 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <ctime>
 #include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "ingest/stage_profile.h"  // internal: the stage pass measures inside the ingest
 #include "tools/commands.h"
 #include "virga/datagen.h"
 #include "virga/ingest.h"
-#include "virga/line_reader.h"
 #include "virga/object_store.h"
-#include "virga/parser.h"
-#include "virga/partition.h"
 #include "virga/text_writer.h"
 
 namespace virga::cli {
@@ -114,88 +110,48 @@ Status WriteLibsvm(const std::string& path, uint64_t target_bytes, uint64_t seed
   return w->Close();
 }
 
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
+// Prints the stages of the LIBSVM ingest run one by one on this thread;
+// `pipelined_cpu` is what the one-core ingest spent in all.
+nlohmann::json PrintStages(const ingest_internal::StageProfile& p, double pipelined_cpu) {
+  const double sum = p.cpu();
+  auto pct = [sum](const ingest_internal::StageCost& c) { return sum > 0 ? 100 * c.cpu / sum : 0; };
+  std::printf(
+      "  LIBSVM ingest stages one by one on one core, CPU s (share): read %.2f (%.0f%%), "
+      "parse+split %.2f (%.0f%%),\n    stats %.2f (%.0f%%), encode %.2f (%.0f%%), "
+      "put %.2f (%.0f%%, %.2f s wall), manifest %.2f (%.0f%%, %.2f s wall);\n"
+      "    sum %.2f CPU s, %.2f s wall (pipelined one_core ingest: %.2f CPU s)\n",
+      p.read.cpu, pct(p.read), p.parse.cpu, pct(p.parse), p.stats.cpu, pct(p.stats), p.encode.cpu,
+      pct(p.encode), p.put.cpu, pct(p.put), p.put.wall, p.manifest.cpu, pct(p.manifest),
+      p.manifest.wall, sum,
+      p.read.wall + p.parse.wall + p.stats.wall + p.encode.wall + p.put.wall + p.manifest.wall,
+      pipelined_cpu);
+  nlohmann::json j;
+  for (auto [name, c] : {std::pair{"read", p.read}, {"parse", p.parse}, {"stats", p.stats},
+                         {"encode", p.encode}, {"put", p.put}, {"manifest", p.manifest}}) {
+    j[name] = {{"cpu_s", c.cpu}, {"wall_s", c.wall}};
+  }
+  return j;
 }
 
-double WallSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Thread CPU seconds of each LIBSVM ingest stage, done one at a time.
-struct StageTimes {
-  double read = 0, parse = 0, encode = 0, put = 0;
-  double put_wall = 0;  // Put's wall time: durable writes wait for the disk
-};
-
-// Reads `path` once alone, then again parsing, splitting, encoding and
-// storing partitions the way `virga ingest` does with its defaults (lz4 tried
-// on every partition, which the ingest itself stops doing when it saves
-// nothing), all on the calling thread.
-Result<StageTimes> TimeStages(const std::string& path, const std::string& store_uri,
-                              double test_fraction) {
-  StageTimes t;
-  const IngestOptions o;
-  std::string_view line;
-  {
-    VIRGA_ASSIGN_OR_RETURN(auto reader, LineReader::Open(path));
-    const double c0 = ThreadCpuSeconds();
-    for (bool more = true; more;) VIRGA_ASSIGN_OR_RETURN(more, reader->Next(&line));
-    t.read = ThreadCpuSeconds() - c0;
+// Runs the stage pass over `libsvm` on CPU 0 and prints it; null on failure.
+nlohmann::json StagePass(const std::string& libsvm, const std::string& dir, double pipelined_cpu) {
+  cpu_set_t was;
+  sched_getaffinity(0, sizeof was, &was);
+  PinToCpu0();
+  IngestOptions o;
+  o.inputs = {libsvm};
+  o.dataset = "stages";
+  o.test_fraction = 0.1;
+  auto store = ObjectStore::Open("file://" + dir + "/stage-store");
+  auto stages = store.ok() ? ingest_internal::ProfileStages(**store, o)
+                           : Result<ingest_internal::StageProfile>(store.status());
+  sched_setaffinity(0, sizeof was, &was);
+  std::filesystem::remove_all(dir + "/stage-store");
+  if (!stages.ok()) {
+    std::printf("  stage pass failed: %s\n", stages.status().ToString().c_str());
+    return nullptr;
   }
-  VIRGA_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(store_uri));
-  VIRGA_ASSIGN_OR_RETURN(auto reader, LineReader::Open(path));
-  VIRGA_ASSIGN_OR_RETURN(auto parser, MakeParser(Format::kLibsvm, o.parse));
-  RowBlock blocks[2];
-  std::string encoded;
-  uint64_t rows = 0, parts = 0;
-  auto flush = [&](RowBlock& b) -> Status {
-    const double c0 = ThreadCpuSeconds();
-    VIRGA_RETURN_IF_ERROR(EncodePartition(b.view(), o.encode, &encoded));
-    const double c1 = ThreadCpuSeconds(), w = WallSeconds();
-    VIRGA_RETURN_IF_ERROR(store->Put(fmt::format("stages/part-{}", parts++), encoded));
-    t.put_wall += WallSeconds() - w;
-    t.put += ThreadCpuSeconds() - c1;
-    t.encode += c1 - c0;
-    b.Clear();
-    return Status::OK();
-  };
-  const double c0 = ThreadCpuSeconds();
-  while (true) {
-    VIRGA_ASSIGN_OR_RETURN(bool more, reader->Next(&line));
-    if (!more) break;
-    RowBlock& b = blocks[InTestSplit(o.split_seed, rows, test_fraction)];
-    bool added = false;
-    VIRGA_RETURN_IF_ERROR(parser->ParseLine(line, &b, &added));
-    rows += added;
-    if (b.rows() >= o.rows_per_partition) VIRGA_RETURN_IF_ERROR(flush(b));
-  }
-  for (RowBlock& b : blocks) {
-    if (b.rows() > 0) VIRGA_RETURN_IF_ERROR(flush(b));
-  }
-  t.parse = ThreadCpuSeconds() - c0 - t.encode - t.put - t.read;
-  return t;
-}
-
-// Prints the stage shares of the one-core LIBSVM ingest that took `cpu`
-// seconds; the rest is what the stage pass does not do.
-nlohmann::json PrintStages(const StageTimes& t, double cpu) {
-  const double rest = cpu - (t.read + t.parse + t.encode + t.put);
-  auto pct = [cpu](double x) { return cpu > 0 ? 100 * x / cpu : 0; };
-  std::printf("  LIBSVM stages alone on one core, CPU s (share of the one_core ingest's %.2f CPU s):
-"
-              "    read %.2f (%.0f%%), parse+split %.2f (%.0f%%), encode lz4 %.2f (%.0f%%), "
-              "put %.2f (%.0f%%; %.2f s wall),
-    rest = stats, labels, manifest, hand-offs %.2f "
-              "(%.0f%%)
-",
-              cpu, t.read, pct(t.read), t.parse, pct(t.parse), t.encode, pct(t.encode), t.put,
-              pct(t.put), t.put_wall, rest, pct(rest));
-  return {{"read_cpu_s", t.read}, {"parse_cpu_s", t.parse}, {"encode_cpu_s", t.encode},
-          {"put_cpu_s", t.put}, {"put_wall_s", t.put_wall}, {"rest_cpu_s", rest},
-          {"ingest_cpu_s", cpu}};
+  return PrintStages(*stages, pipelined_cpu);
 }
 
 struct BenchArgs {
@@ -237,10 +193,10 @@ int BenchIngest(const BenchArgs& a) {
   const std::string store_dir = dir + "/store";
   fs::remove_all(store_dir);  // the datasets of an earlier --keep run in this --dir
   auto ingest = [&](const std::string& format, const std::string& path, bool pin) {
-    RunResult r = RunChild({self, "ingest", "--format", format, "--input", path, "--store",
-                            "file://" + store_dir, "--dataset", fmt::format("b{}", run++),
-                            "--test-fraction", "0.1"},
-                           pin);
+    RunResult r = RunChild(
+        {self, "ingest", "--format", format, "--input", path, "--store", "file://" + store_dir,
+         "--dataset", fmt::format("b{}", run++), "--test-fraction", "0.1"},
+        pin);
     const double mb = FileMb(path);
     unsigned long long rows = 0;
     (void)std::sscanf(r.out.c_str(), "ingested %*s %llu rows", &rows);
@@ -261,21 +217,10 @@ int BenchIngest(const BenchArgs& a) {
     out["virga"].push_back(ingest("libsvm", libsvm, pin));
     out["virga"].push_back(ingest("criteo", criteo, pin));
   }
-  {
-    PinToCpu0();  // this thread only: the stage pass runs here
-    auto stages = TimeStages(libsvm, "file://" + dir + "/stage-store", 0.1);
-    cpu_set_t all;
-    CPU_ZERO(&all);
-    for (unsigned c = 0; c < std::thread::hardware_concurrency(); ++c) CPU_SET(c, &all);
-    sched_setaffinity(0, sizeof all, &all);
-    fs::remove_all(dir + "/stage-store");
-    if (stages.ok()) {
-      out["libsvm_stages"] = PrintStages(*stages, out["virga"][0]["cpu_seconds"].get<double>());
-    } else {
-      std::printf("  stage pass failed: %s\n", stages.status().ToString().c_str());
-    }
+  if (auto stages = StagePass(libsvm, dir, out["virga"][0]["cpu_seconds"].get<double>());
+      !stages.is_null()) {
+    out["libsvm_stages"] = stages;
   }
-
   if (!a.no_sklearn) {
     const char* script =
         "import sys, time\n"

@@ -64,5 +64,44 @@ TEST(FeatureStats, BinaryOnlyHasNoNumericFeatures) {
   EXPECT_EQ(acc.index_bound(), 10u);
 }
 
+// A binary block (values dropped) then valued entries of the same features:
+// the earlier 1s count in the numeric features' statistics.
+TEST(FeatureStats, OnesOfBinaryBlocksFoldIntoNumericFeatures) {
+  const uint32_t big = FeatureStatsAccumulator::kDenseLimit + 5;
+  FeatureStatsAccumulator acc;
+  RowBlock ones;
+  for (int r = 0; r < 3; ++r) {
+    ones.AddFeature(3, 1);
+    ones.AddFeature(big, 1);
+    ones.AddFeature(8, 1);
+    ones.EndRow(1);
+  }
+  ASSERT_TRUE(ones.view().binary());
+  acc.Add(ones.view());
+  RowBlock valued;
+  valued.AddFeature(3, 4);
+  valued.AddFeature(big, -2);
+  valued.AddFeature(8, 1);
+  valued.EndRow(0);
+  acc.Add(valued.view());
+  std::vector<FeatureStat> got = acc.NumericStats();
+  ASSERT_EQ(got.size(), 2u);  // feature 8 only ever had 1s
+  EXPECT_EQ(got[0].index, 3u);
+  EXPECT_EQ(got[1].index, big);
+  for (const FeatureStat& s : got) EXPECT_EQ(s.count, 4u);
+  EXPECT_EQ(got[0].min, 1);
+  EXPECT_EQ(got[0].max, 4);
+  EXPECT_EQ(got[0].sum, 7);
+  EXPECT_EQ(got[0].sum_sq, 19);
+  EXPECT_EQ(got[1].min, -2);
+  EXPECT_EQ(got[1].max, 1);
+  EXPECT_EQ(got[1].sum, 1);
+  EXPECT_EQ(got[1].sum_sq, 7);
+
+  acc.Release();
+  EXPECT_TRUE(acc.NumericStats().empty());
+  EXPECT_EQ(acc.index_bound(), uint64_t{big} + 1);
+}
+
 }  // namespace
 }  // namespace virga

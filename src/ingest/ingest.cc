@@ -1,36 +1,30 @@
 // Ingest pipeline. The calling thread reads and parses lines into RowBlocks
-// (one being filled per split); full blocks go through a bounded queue to a
-// writer thread that folds them into the statistics, encodes and stores them,
-// then recycles them. Memory is bounded by the block pool whatever the input
-// size. The manifest is written last, so a failed ingest leaves no dataset
-// (its partitions are deleted, best-effort).
+// (one being filled per split); full blocks go to the PartitionWriter
+// (partition_writer.h), which folds them into the statistics, encodes and
+// stores them on its own threads, then recycles them. Memory is bounded by
+// the block pool and the statistics whatever the input size. The manifest is
+// written last, so a failed ingest leaves no dataset (its partitions are
+// deleted, best-effort).
 #include "virga/ingest.h"
 
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include <fmt/format.h>
 
-#include "common/bounded_queue.h"
-#include "ingest/feature_stats.h"
+#include "ingest/partition_writer.h"
 #include "virga/dataset.h"
 #include "virga/line_reader.h"
 
 namespace virga {
 namespace {
 
-constexpr size_t kPoolBlocks = 6;     // 2 filling + up to 4 queued or encoding
-constexpr uint64_t kMaxBlockNnz = 1ull << 31;
+using ingest_internal::Block;
+using ingest_internal::PartitionWriter;
 
-struct Block {
-  RowBlock rows;
-  bool test = false;
-};
+constexpr uint64_t kMaxBlockNnz = 1ull << 31;
 
 }  // namespace
 
@@ -56,115 +50,6 @@ std::string NowIso8601() {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
-
-// Consumes full blocks on its own thread: statistics, encode, put.
-class PartitionWriter {
- public:
-  PartitionWriter(ObjectStore& store, const IngestOptions& options)
-      : store_(store), options_(options), work_(kPoolBlocks), free_(kPoolBlocks) {
-    for (size_t i = 0; i < kPoolBlocks; ++i) {
-      auto block = std::make_unique<Block>();
-      block->rows.Reserve(options.rows_per_partition, size_t{options.rows_per_partition} * 16);
-      free_.Push(std::move(block));
-    }
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~PartitionWriter() { Finish(); }
-
-  // A recycled empty block; null if the writer has failed.
-  std::unique_ptr<Block> Acquire() {
-    auto block = free_.Pop();
-    return block ? std::move(*block) : nullptr;
-  }
-  // Hands a full block over. False if the writer has failed.
-  bool Submit(std::unique_ptr<Block> block) { return work_.Push(std::move(block)); }
-
-  // Waits for queued blocks; returns the first fault, if any.
-  Status Finish() {
-    work_.Close();
-    if (thread_.joinable()) thread_.join();
-    std::lock_guard lock(mu_);
-    return status_;
-  }
-
-  // Valid after Finish().
-  FeatureStatsAccumulator& stats() { return stats_; }
-  LabelStat& labels() { return labels_; }
-  std::vector<PartitionInfo>& parts(bool test) { return test ? test_parts_ : train_parts_; }
-  uint64_t output_bytes() const { return output_bytes_; }
-
- private:
-  void Run() {
-    std::string encoded;
-    bool pm1 = true, zero_one = true;
-    while (auto next = work_.Pop()) {
-      std::unique_ptr<Block> block = std::move(*next);
-      const RowBlockView view = block->rows.view();
-      for (float y : view.labels) {
-        if (labels_.count == 0) labels_.min = labels_.max = y;
-        labels_.min = std::min<double>(labels_.min, y);
-        labels_.max = std::max<double>(labels_.max, y);
-        ++labels_.count;
-        labels_.positives += y > 0;
-        zero_one = zero_one && (y == 0 || y == 1);
-        pm1 = pm1 && (y == -1 || y == 1);
-      }
-      if (!block->test) stats_.Add(view);
-      else test_bound_ = std::max(test_bound_, MaxIndexBound(view));
-      auto& parts = block->test ? test_parts_ : train_parts_;
-      PartitionInfo info;
-      info.key = PartitionKey(options_.dataset, block->test, parts.size());
-      info.rows = view.rows();
-      info.nnz = view.nnz();
-      Status s = EncodePartition(view, options_.encode, &encoded);
-      if (s.ok()) s = store_.Put(info.key, encoded);
-      if (!s.ok()) {
-        Fail(s);
-        return;
-      }
-      info.bytes = encoded.size();
-      output_bytes_ += encoded.size();
-      parts.push_back(std::move(info));
-      block->rows.Clear();
-      free_.Push(std::move(block));
-    }
-    labels_.kind = zero_one ? "binary01" : pm1 ? "binary_pm1" : "real";
-  }
-
-  static uint64_t MaxIndexBound(const RowBlockView& v) {
-    uint64_t bound = 0;
-    for (size_t p = v.offsets[0]; p < v.offsets[v.rows()]; ++p)
-      bound = std::max<uint64_t>(bound, uint64_t{v.indices[p]} + 1);
-    return bound;
-  }
-
-  void Fail(const Status& s) {
-    {
-      std::lock_guard lock(mu_);
-      if (status_.ok()) status_ = s;
-    }
-    work_.Close();
-    free_.Close();
-  }
-
- public:
-  uint64_t test_index_bound() const { return test_bound_; }
-
- private:
-  ObjectStore& store_;
-  const IngestOptions& options_;
-  BoundedQueue<std::unique_ptr<Block>> work_;
-  BoundedQueue<std::unique_ptr<Block>> free_;
-  std::thread thread_;
-  std::mutex mu_;
-  Status status_;  // GUARDED_BY(mu_)
-  // Owned by the writer thread until Finish().
-  FeatureStatsAccumulator stats_;
-  LabelStat labels_;
-  std::vector<PartitionInfo> train_parts_, test_parts_;
-  uint64_t output_bytes_ = 0;
-  uint64_t test_bound_ = 0;
-};
 
 Status CheckOptions(const IngestOptions& o) {
   VIRGA_RETURN_IF_ERROR(ValidateDatasetName(o.dataset));
@@ -272,6 +157,7 @@ Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
     }
     for (bool test : {false, true}) {
       if (status.ok() && filling[test] && filling[test]->rows.rows() > 0) flush(test);
+      filling[test].reset();
     }
     Status ws = writer.Finish();
     if (!ws.ok()) status = ws;
@@ -281,8 +167,8 @@ Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
       m.format = FormatName(options.format);
       m.codec = CodecName(options.encode.codec);
       m.hash_bits = options.format == Format::kCriteo ? options.parse.hash_bits : 0;
-      m.num_features = std::max({index_bound, writer.stats().index_bound(),
-                                 writer.test_index_bound()});
+      m.num_features =
+          std::max({index_bound, writer.train_index_bound(), writer.test_index_bound()});
       m.test_fraction = options.test_fraction;
       m.split_seed = options.split_seed;
       m.train_rows = report.train_rows;
@@ -295,7 +181,7 @@ Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
       m.input_bytes = report.input_bytes;
       m.sources = options.inputs;
       m.label = writer.labels();
-      m.numeric_features = writer.stats().NumericStats();
+      m.numeric_features = std::move(writer.numeric_stats());
       m.created_at = NowIso8601();
       report.partitions = m.train.size() + m.test.size();
       report.num_features = m.num_features;

@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
+#include "ingest/partition_writer.h"
 #include "virga/dataset.h"
 #include "virga/partition.h"
 #include "virga/text_writer.h"
@@ -250,6 +252,100 @@ TEST_F(IngestTest, CompressedInputsAndSeveralFilesAndCriteo) {
   auto rows = ReadSplit(*m, false);
   ASSERT_EQ(rows.size(), 200u);
   for (size_t i = 0; i < 100; ++i) EXPECT_EQ(rows[i], rows[i + 100]);  // same text, same rows
+}
+
+// A store whose Puts fail after the first `ok_puts` partitions.
+class FailingStore : public ObjectStore {
+ public:
+  FailingStore(ObjectStore& base, int ok_puts) : base_(base), ok_puts_(ok_puts) {}
+  std::string uri() const override { return base_.uri(); }
+  Status Put(std::string_view key, std::string_view data) override {
+    if (key.find("/part-") != std::string_view::npos && puts_++ >= ok_puts_) {
+      return Status::IOError(std::string(key) + ": disk on fire");
+    }
+    return base_.Put(key, data);
+  }
+  Status Get(std::string_view key, std::string* out) override { return base_.Get(key, out); }
+  Status GetRange(std::string_view key, uint64_t offset, uint64_t length,
+                  std::string* out) override {
+    return base_.GetRange(key, offset, length, out);
+  }
+  Result<std::vector<ObjectInfo>> List(std::string_view prefix) override {
+    return base_.List(prefix);
+  }
+  Status Delete(std::string_view key) override { return base_.Delete(key); }
+  Result<bool> Exists(std::string_view key) override { return base_.Exists(key); }
+  Result<ObjectInfo> Stat(std::string_view key) override { return base_.Stat(key); }
+
+ private:
+  ObjectStore& base_;
+  const int ok_puts_;
+  std::atomic<int> puts_{0};
+};
+
+TEST_F(IngestTest, StoreFaultFailsTheIngestAndLeavesNothing) {
+  const std::string path = Write("a.libsvm", LibsvmText(3000, 6));
+  for (int ok_puts : {0, 5, 40}) {
+    FailingStore store(*store_, ok_puts);
+    IngestOptions o;
+    o.inputs = {path};
+    o.dataset = "fault";
+    o.rows_per_partition = 16;
+    auto r = Ingest(store, o);
+    ASSERT_FALSE(r.ok()) << ok_puts;
+    EXPECT_EQ(r.status().code(), Status::Code::kIOError) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("disk on fire"), std::string::npos);
+    auto listed = store_->List("datasets/fault/");
+    ASSERT_TRUE(listed.ok());
+    EXPECT_TRUE(listed->empty()) << listed->size() << " objects left behind";
+  }
+}
+
+// Partitions lz4 cannot shrink make the ingest store the next ones raw
+// without trying; once the data turns compressible, the next try finds it.
+// The choice follows the input only: two ingests store the same bytes.
+TEST_F(IngestTest, IncompressiblePartitionsPauseTheCodecDeterministically) {
+  std::mt19937 rng(7);
+  std::string text;
+  const int kRandomParts = 20, kParts = 60, kRows = 8;
+  for (int r = 0; r < kParts * kRows; ++r) {
+    text += "1";
+    for (uint32_t f = 1; f <= 30; ++f) {
+      if (r < kRandomParts * kRows) {
+        text += " " + std::to_string(f * 1000 + rng() % 1000) + ":" +
+                std::to_string(rng() % 99991 / 7.0);
+      } else {
+        text += " " + std::to_string(f) + ":0.5";
+      }
+    }
+    text += "\n";
+  }
+  const std::string path = Write("mixed.libsvm", text);
+  std::vector<std::string> stored[2];
+  for (int run = 0; run < 2; ++run) {
+    IngestOptions o;
+    o.inputs = {path};
+    o.dataset = "mixed" + std::to_string(run);
+    o.test_fraction = 0;
+    o.rows_per_partition = kRows;
+    ASSERT_TRUE(Ingest(*store_, o).ok());
+    auto m = ReadManifest(*store_, o.dataset);
+    ASSERT_TRUE(m.ok());
+    ASSERT_EQ(m->train.size(), size_t{kParts});
+    for (const PartitionInfo& p : m->train) {
+      std::string bytes;
+      ASSERT_TRUE(store_->Get(p.key, &bytes).ok());
+      stored[run].push_back(bytes);
+    }
+  }
+  EXPECT_EQ(stored[0], stored[1]);
+  auto codec = [&](int part) { return static_cast<Codec>(stored[0][part][6]); };
+  for (int part = 0; part < kRandomParts; ++part) EXPECT_EQ(codec(part), Codec::kNone) << part;
+  int raw_after_turn = 0;
+  for (int part = kRandomParts; part < kParts; ++part) raw_after_turn += codec(part) == Codec::kNone;
+  EXPECT_GT(raw_after_turn, 0);
+  EXPECT_LE(raw_after_turn, int{ingest_internal::PausingEncoder::kRawStreak});
+  EXPECT_EQ(codec(kParts - 1), Codec::kLz4);
 }
 
 }  // namespace
