@@ -1,5 +1,7 @@
 #include "ps/kv_store.h"
 
+#include "common/coding.h"
+
 #include <xxhash.h>
 
 #include <algorithm>
@@ -76,39 +78,9 @@ void StoreF32(char* p, float f) {
   std::memcpy(p, &u, 4);
 }
 
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-void PutU64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-
-// Bounds-checked little-endian reader over a byte string.
-class Reader {
- public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  size_t remaining() const { return in_.size(); }
-  bool U32(uint32_t* v) { return Fixed(v, 4); }
-  bool U64(uint64_t* v) { return Fixed(v, 8); }
-  bool Bytes(uint64_t n, std::string_view* v) {
-    if (n > in_.size()) return false;
-    *v = in_.substr(0, n);
-    in_.remove_prefix(n);
-    return true;
-  }
-
- private:
-  template <typename T>
-  bool Fixed(T* v, size_t n) {
-    if (in_.size() < n) return false;
-    T r = 0;
-    for (size_t i = 0; i < n; ++i) r |= static_cast<T>(static_cast<unsigned char>(in_[i])) << (8 * i);
-    in_.remove_prefix(n);
-    *v = r;
-    return true;
-  }
-  std::string_view in_;
-};
+using coding::PutU32;
+using coding::PutU64;
+using coding::Reader;
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include "ps/work_queue.h"
 
+#include "common/coding.h"
+
 #include <xxhash.h>
 
 #include <algorithm>
@@ -47,42 +49,10 @@ struct Queue {
   uint64_t enqueued = 0, acked = 0, expired = 0;
 };
 
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-void PutU64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-void PatchU64(std::string* out, size_t pos, uint64_t v) {
-  for (int i = 0; i < 8; ++i) (*out)[pos + i] = static_cast<char>(v >> (8 * i));
-}
-
-// Bounds-checked little-endian reader over a byte string.
-class Reader {
- public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  size_t remaining() const { return in_.size(); }
-  bool U32(uint32_t* v) { return Fixed(v, 4); }
-  bool U64(uint64_t* v) { return Fixed(v, 8); }
-  bool Bytes(uint64_t n, std::string_view* v) {
-    if (n > in_.size()) return false;
-    *v = in_.substr(0, n);
-    in_.remove_prefix(n);
-    return true;
-  }
-
- private:
-  template <typename T>
-  bool Fixed(T* v, size_t n) {
-    if (in_.size() < n) return false;
-    T r = 0;
-    for (size_t i = 0; i < n; ++i) r |= static_cast<T>(static_cast<unsigned char>(in_[i])) << (8 * i);
-    in_.remove_prefix(n);
-    *v = r;
-    return true;
-  }
-  std::string_view in_;
-};
+using coding::PutU32;
+using coding::PutU64;
+using coding::PatchU64;
+using coding::Reader;
 
 std::string LeaseGone(std::string_view queue, uint64_t lease_id) {
   return fmt::format("work queue '{}': lease {} is unknown, already done, or expired "
