@@ -3,6 +3,8 @@
 
 #include "virga/text_writer.h"
 
+#include "common/random_suffix.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -30,19 +32,6 @@ constexpr size_t kStagingBytes = 1 << 20;  // uncompressed text gathered per enc
 constexpr size_t kOutBytes = 256 << 10;    // compressed bytes gathered per write(2)
 
 std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-std::string RandomSuffix() {
-  thread_local std::mt19937_64 rng(std::random_device{}() ^
-                                   std::hash<std::thread::id>{}(std::this_thread::get_id()));
-  static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t x = rng();
-  std::string s(16, '0');
-  for (char& c : s) {
-    c = kHex[x & 15];
-    x >>= 4;
-  }
-  return s;
-}
 
 // REQUIRES: errors carry no path; the writer adds it.
 Status WriteFd(int fd, const char* data, size_t n) {

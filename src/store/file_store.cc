@@ -1,5 +1,7 @@
 #include "store/file_store.h"
 
+#include "common/random_suffix.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -34,20 +36,6 @@ Status NotFound(std::string_view key, const std::string& uri) {
 }
 
 bool IsAbsentErrno(int err) { return err == ENOENT || err == ENOTDIR; }
-
-// 16 hex digits, unique enough that O_EXCL collisions are practically never hit.
-std::string RandomSuffix() {
-  thread_local std::mt19937_64 rng(std::random_device{}() ^
-                                   std::hash<std::thread::id>{}(std::this_thread::get_id()));
-  static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t x = rng();
-  std::string s(16, '0');
-  for (char& c : s) {
-    c = kHex[x & 15];
-    x >>= 4;
-  }
-  return s;
-}
 
 class Fd {  // closes on scope exit
  public:
