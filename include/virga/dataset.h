@@ -93,7 +93,9 @@ std::string EncodeFeatureStats(const std::vector<FeatureStat>& stats);
 Result<std::vector<FeatureStat>> DecodeFeatureStats(std::string_view bytes, std::string_view key);
 
 // JSON text of the manifest (stable field names; documented in object-layout.md).
-std::string ManifestToJson(const Manifest& manifest);
+// With a non-empty `stats_key`, numeric_features are not inlined: the JSON
+// names that key (the side object WriteManifest writes) instead.
+std::string ManifestToJson(const Manifest& manifest, std::string_view stats_key = {});
 // Parses manifest JSON; errors name `source` and the offending field.
 Result<Manifest> ManifestFromJson(std::string_view json, std::string_view source);
 

@@ -127,17 +127,12 @@ Result<std::vector<FeatureStat>> DecodeFeatureStats(std::string_view b, std::str
 Status WriteManifest(ObjectStore& store, const Manifest& manifest) {
   VIRGA_RETURN_IF_ERROR(ValidateDatasetName(manifest.name));
   if (manifest.numeric_features.size() <= kInlineFeatureStats) {
-    Manifest inline_copy = manifest;
-    inline_copy.numeric_features_key.clear();
-    return store.Put(ManifestKey(manifest.name), ManifestToJson(inline_copy));
+    return store.Put(ManifestKey(manifest.name), ManifestToJson(manifest));
   }
   // Large statistics go to their own object, written before the manifest.
-  Manifest m;
-  m = manifest;
-  m.numeric_features_key = "datasets/" + manifest.name + "/feature-stats";
-  VIRGA_RETURN_IF_ERROR(store.Put(m.numeric_features_key, EncodeFeatureStats(manifest.numeric_features)));
-  m.numeric_features.clear();
-  return store.Put(ManifestKey(manifest.name), ManifestToJson(m));
+  const std::string stats_key = "datasets/" + manifest.name + "/feature-stats";
+  VIRGA_RETURN_IF_ERROR(store.Put(stats_key, EncodeFeatureStats(manifest.numeric_features)));
+  return store.Put(ManifestKey(manifest.name), ManifestToJson(manifest, stats_key));
 }
 
 Result<Manifest> ReadManifest(ObjectStore& store, std::string_view dataset) {

@@ -3,6 +3,7 @@
 // field path, e.g. "manifest datasets/x/manifest.json: field 'train[3].rows':
 // expected unsigned integer".
 #include <climits>
+#include <span>
 #include <nlohmann/json.hpp>
 
 #include "virga/dataset.h"
@@ -181,9 +182,11 @@ Status ReadFeatures(const Reader& r, const json& doc, std::vector<FeatureStat>* 
 
 }  // namespace
 
-std::string ManifestToJson(const Manifest& m) {
+std::string ManifestToJson(const Manifest& m, std::string_view stats_key) {
   ojson features = ojson::array();
-  for (const FeatureStat& f : m.numeric_features) {
+  const std::span<const FeatureStat> inline_stats =
+      stats_key.empty() ? std::span<const FeatureStat>(m.numeric_features) : std::span<const FeatureStat>();
+  for (const FeatureStat& f : inline_stats) {
     features.push_back({{"index", f.index},
                         {"count", f.count},
                         {"min", f.min},
@@ -216,7 +219,7 @@ std::string ManifestToJson(const Manifest& m) {
         {"positives", m.label.positives},
         {"kind", m.label.kind}}},
       {"numeric_features", std::move(features)},
-      {"numeric_features_key", m.numeric_features_key},
+      {"numeric_features_key", stats_key},
       {"train", PartitionsToJson(m.train)},
       {"test", PartitionsToJson(m.test)},
   };
