@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <xxhash.h>
+
 namespace virga::coding {
 
 inline void PutU32(std::string* out, uint32_t v) {
@@ -47,5 +49,15 @@ class Reader {
   }
   std::string_view in_;
 };
+
+// Blobs end with the XXH3-64 of everything before it. Sets *body to the part
+// before the checksum and returns true if the checksum matches.
+// REQUIRES: bytes.size() >= 8.
+inline bool VerifyChecksumTrailer(std::string_view bytes, std::string_view* body) {
+  *body = bytes.substr(0, bytes.size() - 8);
+  uint64_t stored = 0;
+  Reader(bytes.substr(body->size())).U64(&stored);
+  return XXH3_64bits(body->data(), body->size()) == stored;
+}
 
 }  // namespace virga::coding

@@ -244,10 +244,8 @@ Status WorkQueues::Restore(std::string_view bytes, std::string_view source) {
     return Status::Corruption(fmt::format("{}: work queue snapshot: {}", source, what));
   };
   if (bytes.size() < kHeaderBytes + 8) return corrupt(fmt::format("truncated ({} bytes)", bytes.size()));
-  std::string_view body = bytes.substr(0, bytes.size() - 8);
-  uint64_t stored_sum = 0;
-  Reader(bytes.substr(body.size())).U64(&stored_sum);
-  if (XXH3_64bits(body.data(), body.size()) != stored_sum) return corrupt("checksum mismatch");
+  std::string_view body;
+  if (!coding::VerifyChecksumTrailer(bytes, &body)) return corrupt("checksum mismatch");
 
   Reader r(body);
   uint32_t magic = 0, format = 0;
