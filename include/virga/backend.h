@@ -1,0 +1,103 @@
+// Compute backends: where worker functions run.
+//
+// A function is launched with a payload (opaque text, the worker's JSON spec)
+// and limits; the backend tracks its state, can kill it, and reports its
+// resource use when it ends. The embedded default, the `local` backend, runs
+// each function as a separate OS process (`virga worker --payload FILE`) with
+// function-like limits: an address-space cap, a wall-clock lifetime after
+// which it is killed, and an optional random start delay (a cold start).
+//
+// The function learns its limits from its environment:
+//   VIRGA_FUNCTION_ID           decimal id given by the backend
+//   VIRGA_FUNCTION_LIFETIME_MS  wall-clock lifetime from launch (after the start delay)
+//   VIRGA_FUNCTION_MEMORY_MB    memory cap
+// so a worker can stop cleanly before it is killed.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "virga/status.h"
+
+namespace virga {
+
+enum class FunctionState : uint8_t {
+  kStarting,     // launched, in its start delay or not yet running
+  kRunning,
+  kSucceeded,    // exited 0
+  kFailed,       // exited non-zero or died of a signal it was not sent by the backend
+  kKilled,       // stopped by Kill()
+  kTimedOut,     // stopped by the backend at the end of its lifetime
+  kOutOfMemory,  // exceeded its memory cap (exit code kExitOutOfMemory, or allocation failure)
+};
+const char* FunctionStateName(FunctionState state);  // "starting", "running", "succeeded", ...
+bool IsTerminal(FunctionState state);
+
+// Exit code a function uses when an allocation failed under its memory cap.
+inline constexpr int kExitOutOfMemory = 86;
+
+struct FunctionLimits {
+  uint64_t memory_mb = 3072;                       // address-space cap (RLIMIT_AS); 0 = none
+  std::chrono::milliseconds lifetime{900'000};     // killed (kTimedOut) after this
+  std::chrono::milliseconds max_start_delay{0};    // uniform random delay before it starts
+  std::string label;                               // free text shown in listings (e.g. "job-3/w2")
+};
+
+struct FunctionInfo {
+  uint64_t id = 0;
+  std::string label;
+  FunctionState state = FunctionState::kStarting;
+  int pid = 0;                  // 0 before it starts
+  int exit_code = -1;           // when it exited normally
+  int term_signal = 0;          // when it died of a signal
+  std::string reason;           // human-readable end reason ("exit 1", "killed", "lifetime 5 s reached", ...)
+  double wall_seconds = 0;      // from start (after the delay) to end, or to now while running
+  uint64_t peak_rss_bytes = 0;  // when it has ended (from the kernel's rusage)
+  double cpu_seconds = 0;       // user + system, when it has ended
+  double gb_seconds = 0;        // memory_mb / 1024 * wall_seconds, as cloud functions bill
+  std::string output;           // its stdout (the worker's result JSON), when it has ended; capped at 1 MiB
+  std::string error_tail;       // last 4 KiB of its stderr, when it has ended
+  std::chrono::system_clock::time_point launched_at{};
+};
+
+class ComputeBackend {
+ public:
+  virtual ~ComputeBackend() = default;
+  virtual std::string_view name() const = 0;  // "local"
+
+  // Starts a function; returns its id at once (the start delay runs in the
+  // background). Errors (e.g. the worker binary is missing) are returned here
+  // when detectable, otherwise the function ends kFailed with a reason.
+  virtual Result<uint64_t> Launch(std::string_view payload, const FunctionLimits& limits) = 0;
+  // NotFound for an unknown id.
+  virtual Result<FunctionInfo> Query(uint64_t id) = 0;
+  // Stops a function (SIGKILL for local processes); it ends kKilled. OK if it
+  // has already ended. NotFound for an unknown id.
+  virtual Status Kill(uint64_t id) = 0;
+  // Blocks until the function is terminal or `timeout` passes; returns its
+  // info either way (check IsTerminal(info.state)).
+  virtual Result<FunctionInfo> Wait(uint64_t id, std::chrono::milliseconds timeout) = 0;
+  // Every function launched by this backend, oldest first.
+  virtual std::vector<FunctionInfo> List() = 0;
+  // Forgets ended functions (their info and files). Running ones stay.
+  virtual void Forget(uint64_t id) = 0;
+};
+
+struct LocalBackendOptions {
+  std::string worker_binary;                    // path of the `virga` executable
+  std::vector<std::string> worker_args{"worker"};  // then "--payload", FILE
+  std::string work_dir;                         // payload/stdout/stderr files; "" = a fresh temp dir
+  uint64_t seed = 0;                            // start-delay randomness; 0 = from the clock
+};
+
+// The embedded default. On destruction, kills every function still running
+// and reaps it, so no process outlives the backend.
+Result<std::unique_ptr<ComputeBackend>> MakeLocalBackend(const LocalBackendOptions& options);
+
+}  // namespace virga

@@ -1,0 +1,93 @@
+// The worker runtime: one stateless training function.
+//
+// Everything a worker needs is in its payload (WorkerPayload, carried as JSON).
+// It leases work items from the job's queue on the parameter server, streams
+// their partitions from the object store through the prefetching iterator,
+// and loops over minibatches: pull the weights of the minibatch's distinct
+// features, compute the gradient, push it; the next minibatch's pull travels
+// while the current gradient is computed. It acks an item once every push of
+// it has been applied, and before its lifetime ends it stops cleanly: it
+// releases the lease it cannot finish and exits, so a fresh function takes
+// over. A worker that is killed loses nothing: its lease expires and the item
+// is processed again (at-least-once).
+//
+// Work items (enqueued by the scheduler, oldest first, all epochs up front):
+//   "<epoch> <partition key> <row begin> <row end>"
+// rows [begin, end) of one partition object.
+//
+// Control keys on the server (KV), written by the scheduler:
+//   <job>/stop      present: stop now (release the lease, exit 0)
+// and written by workers:
+//   <job>/acks      float vector (AddFloats), element e = items of epoch e acked
+//   <job>/fn/<id>   the worker's live stats (WorkerResult JSON), refreshed about once a second
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "virga/status.h"
+
+namespace virga {
+
+struct WorkerPayload {
+  std::string job;                   // job id; prefix of its queue and control keys
+  std::vector<std::string> servers;  // "host:port" of the parameter servers
+  std::string token;                 // their shared secret
+  std::string store;                 // object store URI of the dataset
+  std::string dataset;               // dataset name (for messages)
+  std::string table;                 // model table on the servers
+  std::string queue;                 // the job's work queue
+  std::string model = "lr";          // lr | svm (model.h)
+  uint32_t minibatch = 200;          // rows per gradient step
+  int32_t staleness = -1;            // -1 asynchronous; s >= 0 bounded staleness (0 = synchronous)
+  uint32_t workers = 1;              // workers the scheduler keeps alive (for the staleness clock)
+  uint32_t epochs = 1;               // epochs enqueued (size of the <job>/acks vector)
+  uint32_t lease_ms = 10'000;        // lease duration of a work item
+  uint32_t lifetime_ms = 0;          // 0: from $VIRGA_FUNCTION_LIFETIME_MS, else none
+  uint32_t stop_margin_ms = 0;       // stop this long before the lifetime ends; 0 = auto (10%, <= 2 s)
+  uint32_t max_idle_ms = 2'000;      // exit after finding no work for this long
+};
+
+std::string PayloadToJson(const WorkerPayload& payload);
+// InvalidArgument naming the field.
+Result<WorkerPayload> PayloadFromJson(std::string_view json);
+
+// Per-iteration timing. One iteration = one minibatch, from the moment its
+// data is asked for until its push is sent.
+struct IterationTimes {
+  uint64_t iterations = 0;
+  double data_wait_us = 0;  // mean per iteration: waiting for the prefetcher
+  double pull_us = 0;       // mean: waiting for the pull reply (after overlap)
+  double compute_us = 0;    // mean: gradient computation (incl. key dedup)
+  double push_us = 0;       // mean: sending the push / waiting for its ack
+  double p50_us = 0;        // whole iteration
+  double p99_us = 0;
+  // Log-scale histogram of whole-iteration times, so results of many workers
+  // merge exactly: bucket i counts iterations in [2^(i/8), 2^((i+1)/8)) ns.
+  std::vector<uint64_t> histogram;
+};
+
+struct WorkerResult {
+  uint64_t function_id = 0;
+  std::string end_reason;          // "done" | "lifetime" | "stopped" | "error: ..."
+  uint64_t samples = 0;            // rows trained on
+  uint64_t items_acked = 0;
+  uint64_t items_released = 0;
+  uint64_t items_lost = 0;         // acks refused because the lease had expired (item redone elsewhere)
+  double train_loss = 0;           // mean loss of the rows trained on
+  double wall_seconds = 0;
+  IterationTimes times;
+};
+
+std::string ResultToJson(const WorkerResult& result);
+Result<WorkerResult> ResultFromJson(std::string_view json);
+
+// Runs a worker to its end. Returns an error only for faults it cannot work
+// around (bad payload, unknown dataset, model mismatch); a server that goes
+// away is retried until the lifetime ends.
+Result<WorkerResult> RunWorker(const WorkerPayload& payload);
+
+}  // namespace virga
