@@ -12,13 +12,17 @@
 // is processed again (at-least-once).
 //
 // Work items (enqueued by the scheduler, oldest first, all epochs up front):
-//   "<epoch> <partition key> <row begin> <row end>"
-// rows [begin, end) of one partition object.
+//   "<epoch> <item index> <partition key> <row begin> <row end>"
+// rows [begin, end) of one partition object; the item index is unique within
+// the job, 0 .. epochs * items_per_epoch - 1.
 //
 // Control keys on the server (KV), written by the scheduler:
 //   <job>/stop      present: stop now (release the lease, exit 0)
 // and written by workers:
-//   <job>/acks      float vector (AddFloats), element e = items of epoch e acked
+//   <job>/acks      float vector (AddFloats) of epochs * items_per_epoch elements:
+//                   element <item index> += 1 once the item's pushes are all applied,
+//                   BEFORE its queue Ack (so an item counts as processed even if the
+//                   worker dies before acking; it may then count 2: at-least-once)
 //   <job>/fn/<id>   the worker's live stats (WorkerResult JSON), refreshed about once a second
 #pragma once
 
@@ -44,7 +48,8 @@ struct WorkerPayload {
   uint32_t minibatch = 200;          // rows per gradient step
   int32_t staleness = -1;            // -1 asynchronous; s >= 0 bounded staleness (0 = synchronous)
   uint32_t workers = 1;              // workers the scheduler keeps alive (for the staleness clock)
-  uint32_t epochs = 1;               // epochs enqueued (size of the <job>/acks vector)
+  uint32_t epochs = 1;               // epochs enqueued
+  uint32_t items = 0;                // total items enqueued (size of the <job>/acks vector)
   uint32_t lease_ms = 10'000;        // lease duration of a work item
   uint32_t lifetime_ms = 0;          // 0: from $VIRGA_FUNCTION_LIFETIME_MS, else none
   uint32_t stop_margin_ms = 0;       // stop this long before the lifetime ends; 0 = auto (10%, <= 2 s)
