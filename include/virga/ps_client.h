@@ -11,6 +11,13 @@
 // next minibatch's pull can travel while the current gradient is computed.
 // A transport fault (server restarted, connection reset, timeout) fails the
 // call that saw it; the next call to that server reconnects with backoff.
+//
+// Size: a pull or push of any number of keys (millions, e.g. evaluating a
+// whole model) is cut into requests of at most kMaxRequestBytes each, sent
+// pipelined with at most kMaxInFlightBytes of requests and replies
+// outstanding per server; the caller sees one call. The rows of a pull that
+// spans several requests are not one snapshot: pushes of other clients may
+// land between its chunks (as they may between servers).
 // Not thread-safe: use one client per thread.
 #pragma once
 
@@ -50,6 +57,16 @@ struct QueueCounts {
 
 class PsClient {
  public:
+  // Largest request or reply frame a pull/push sends or expects (payload
+  // bytes); bigger calls are split. Well under the servers' default
+  // max_payload (64 MiB), so a chunk is never refused for size.
+  static constexpr size_t kMaxRequestBytes = 2u << 20;
+  // Request + reply bytes a client keeps outstanding on one connection
+  // before it reads replies: below the server's max_queued_reply_bytes
+  // (8 MiB), so a server never stops reading a client that is blocked
+  // writing to it.
+  static constexpr size_t kMaxInFlightBytes = 6u << 20;
+
   static Result<std::unique_ptr<PsClient>> Connect(const PsClientOptions& options);
   ~PsClient();
   size_t num_servers() const;
@@ -74,9 +91,22 @@ class PsClient {
                    std::span<const float> grads);
   // Waits for every outstanding reply; returns the first error among them.
   Status Flush();
-  // The whole table, merged from every server, as (key, row) pairs.
+  // The whole table, merged from every server, as (key, weights) pairs sorted
+  // by key (optimizer state is not included). Dense tables: every key
+  // [0, dense_rows) once, from the server that owns it.
   Status DumpTable(std::string_view table,
                    std::vector<std::pair<uint64_t, std::vector<float>>>* rows);
+  // The inverse of DumpTable: replaces table `config.name` on every server
+  // (created if absent) by one holding `rows`, each server its own keys.
+  // Optimizer state starts fresh (as for a new row) and the table version
+  // at 0; keys not in `rows` read as their initial value. Every row must have
+  // config.width floats; dense keys must be < config.dense_rows.
+  // ResourceExhausted if one server's share exceeds kMaxLoadBytes (the
+  // table is loaded whole, in one request per server). A failure on one
+  // server leaves the others loaded.
+  static constexpr size_t kMaxLoadBytes = 60u << 20;
+  Status LoadTable(const TableConfig& config,
+                   std::span<const std::pair<uint64_t, std::vector<float>>> rows);
 
   // Key-value store.
   Result<uint64_t> Put(std::string_view key, std::string_view value);
@@ -98,6 +128,13 @@ class PsClient {
                                           std::chrono::milliseconds timeout);
   Status Ack(std::string_view queue, uint64_t lease_id);
   Status Release(std::string_view queue, uint64_t lease_id);
+  // Extends a live lease to now + timeout (a worker still busy with its item).
+  // NotFound if the lease expired, was acked or released; InvalidArgument if
+  // timeout <= 0.
+  Status Renew(std::string_view queue, uint64_t lease_id, std::chrono::milliseconds timeout);
+  // Removes the queue and its items; outstanding leases become unknown. OK
+  // if the queue does not exist.
+  Status DropQueue(std::string_view queue);
   Result<QueueCounts> QueueStats(std::string_view queue);
   // Asks every server to checkpoint now; returns the ids.
   Result<std::vector<std::string>> Checkpoint();

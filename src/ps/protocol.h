@@ -34,6 +34,7 @@ enum class Op : uint8_t {
   kQueueRelease = 23, // str queue, u64 lease -> (empty)
   kQueueStats = 24,   // str queue -> u64 pending, leased, acked, expired, enqueued
   kQueueDrop = 25,    // str queue -> (empty)
+  kQueueRenew = 26,   // str queue, u64 lease, u32 timeout_ms -> (empty)
   kCheckpoint = 30,   // -> str checkpoint id (FailedPrecondition-like error if none configured)
 };
 

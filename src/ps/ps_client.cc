@@ -105,32 +105,43 @@ Status PsClient::StartPull(std::string_view table, std::span<const uint64_t> key
   if (keys.empty() || out.size() % keys.size() != 0)
     return Status::InvalidArgument("pull: out has " + std::to_string(out.size()) +
                                    " floats for " + std::to_string(keys.size()) + " keys");
+  if (keys.size() > UINT32_MAX)
+    return Status::InvalidArgument("pull: " + std::to_string(keys.size()) + " keys (max 2^32 - 1)");
   m.pull_out = out;
   m.pull_width = out.size() / keys.size();
   m.pull_version = UINT64_MAX;
   m.pull_status = Status::OK();
   m.pull_active = true;
-  if (m.conns.size() == 1) return m.SendKeys(0, Op::kPull, table, keys, {});
-  m.Split(keys);
-  for (size_t s = 0; s < m.conns.size(); ++s) {
-    if (m.conns[s].keys.empty()) continue;
-    VIRGA_RETURN_IF_ERROR(m.SendKeys(s, Op::kPull, table, m.conns[s].keys, {}));
+  Status st;
+  if (m.conns.size() == 1) {
+    st = m.SendKeys(0, Op::kPull, table, keys, {}, m.pull_width, 0);
+  } else {
+    m.Split(keys, /*pull=*/true);
+    for (size_t s = 0; s < m.conns.size() && st.ok(); ++s) {
+      if (m.conns[s].pull_keys.empty()) continue;
+      st = m.SendKeys(s, Op::kPull, table, m.conns[s].pull_keys, {}, m.pull_width, 0);
+    }
   }
-  return Status::OK();
+  // A pull that could not be sent whole is over: collect what was sent, so
+  // no reply lands in `out` after this returns.
+  if (!st.ok()) (void)FinishPull();
+  return st;
 }
 
 Status PsClient::FinishPull(uint64_t* version) {
   Impl& m = *impl_;
   if (!m.pull_active) return Status::InvalidArgument("no pull in flight");
-  m.pull_active = false;
+  Status st;
   for (size_t s = 0; s < m.conns.size(); ++s) {
-    // Replies come in order: drain until this connection's pull is consumed.
+    // Replies come in order: drain until this connection's last pull chunk is consumed.
     auto& q = m.conns[s].pending;
     auto has_pull = [&q] {
       return std::any_of(q.begin(), q.end(), [](const PendingOp& p) { return p.kind == PendingOp::kPull; });
     };
-    while (has_pull()) VIRGA_RETURN_IF_ERROR(m.ConsumeOne(s));
+    while (st.ok() && has_pull()) st = m.ConsumeOne(s);
   }
+  m.pull_active = false;
+  VIRGA_RETURN_IF_ERROR(st);
   if (version) *version = m.pull_version == UINT64_MAX ? 0 : m.pull_version;
   return m.pull_status;
 }
@@ -149,16 +160,18 @@ Status PsClient::StartPush(std::string_view table, std::span<const uint64_t> key
   if (grads.size() % keys.size() != 0)
     return Status::InvalidArgument("push: " + std::to_string(grads.size()) + " gradients for " +
                                    std::to_string(keys.size()) + " keys");
-  if (m.conns.size() == 1) return m.SendKeys(0, Op::kPush, table, keys, grads);
+  if (keys.size() > UINT32_MAX)
+    return Status::InvalidArgument("push: " + std::to_string(keys.size()) + " keys (max 2^32 - 1)");
   const size_t w = grads.size() / keys.size();
-  m.Split(keys);
+  if (m.conns.size() == 1) return m.SendKeys(0, Op::kPush, table, keys, grads, w, 0);
+  m.Split(keys, /*pull=*/false);
   for (size_t s = 0; s < m.conns.size(); ++s) {
     Conn& c = m.conns[s];
-    if (c.keys.empty()) continue;
-    c.grads.resize(c.pos.size() * w);
-    for (size_t i = 0; i < c.pos.size(); ++i)
-      std::memcpy(&c.grads[i * w], &grads[size_t{c.pos[i]} * w], w * sizeof(float));
-    VIRGA_RETURN_IF_ERROR(m.SendKeys(s, Op::kPush, table, c.keys, c.grads));
+    if (c.push_keys.empty()) continue;
+    c.grads.resize(c.push_pos.size() * w);
+    for (size_t i = 0; i < c.push_pos.size(); ++i)
+      std::memcpy(&c.grads[i * w], &grads[size_t{c.push_pos[i]} * w], w * sizeof(float));
+    VIRGA_RETURN_IF_ERROR(m.SendKeys(s, Op::kPush, table, c.push_keys, c.grads, w, 0));
   }
   return Status::OK();
 }

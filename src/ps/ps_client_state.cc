@@ -1,5 +1,7 @@
-// PsClient: key-value, work-queue, dump and checkpoint calls.
+// PsClient: key-value, work-queue, dump/load and checkpoint calls.
 #include "ps/ps_client_impl.h"
+#include "ps/table_internal.h"
+#include "ps/table_serialize.h"
 
 namespace virga {
 
@@ -131,6 +133,27 @@ Status PsClient::Release(std::string_view queue, uint64_t lease_id) {
   return impl_->Call(ServerOfName(queue, num_servers()), Op::kQueueRelease, p, &r);
 }
 
+Status PsClient::Renew(std::string_view queue, uint64_t lease_id,
+                       std::chrono::milliseconds timeout) {
+  if (timeout.count() <= 0)
+    return Status::InvalidArgument("renew of lease " + std::to_string(lease_id) + ": timeout " +
+                                   std::to_string(timeout.count()) + " ms <= 0");
+  std::string p;
+  PayloadWriter w(&p);
+  w.Str(queue);
+  w.U64(lease_id);
+  w.U32(static_cast<uint32_t>(std::min<int64_t>(timeout.count(), UINT32_MAX)));
+  net::Reply r;
+  return impl_->Call(ServerOfName(queue, num_servers()), Op::kQueueRenew, p, &r);
+}
+
+Status PsClient::DropQueue(std::string_view queue) {
+  std::string p;
+  PayloadWriter(&p).Str(queue);
+  net::Reply r;
+  return impl_->Call(ServerOfName(queue, num_servers()), Op::kQueueDrop, p, &r);
+}
+
 Result<QueueCounts> PsClient::QueueStats(std::string_view queue) {
   std::string p;
   PayloadWriter(&p).Str(queue);
@@ -155,11 +178,95 @@ Status PsClient::DumpTable(std::string_view table,
     std::string_view blob;
     VIRGA_RETURN_IF_ERROR(in.Str(&blob, UINT32_MAX));
     VIRGA_ASSIGN_OR_RETURN(auto t, ps::Table::Restore(blob, impl_->conns[s].rpc->address()));
-    t->ForEach([rows](uint64_t key, std::span<const float> w) {
-      rows->emplace_back(key, std::vector<float>(w.begin(), w.end()));
+    // A dense table exists whole on every server, but each key is served by
+    // one: take every key from its owner only.
+    const size_t n = num_servers();
+    t->ForEach([rows, s, n](uint64_t key, std::span<const float> w) {
+      if (ServerOfKey(key, n) == s) rows->emplace_back(key, std::vector<float>(w.begin(), w.end()));
     });
   }
   std::sort(rows->begin(), rows->end());
+  return Status::OK();
+}
+
+namespace {
+
+// Checks LoadTable's rows: widths, dense key range, no duplicate key.
+Status CheckLoadRows(const TableConfig& c,
+                     std::span<const std::pair<uint64_t, std::vector<float>>> rows) {
+  std::vector<uint64_t> keys;
+  keys.reserve(rows.size());
+  for (const auto& [key, w] : rows) {
+    if (w.size() != c.width)
+      return Status::InvalidArgument("load table '" + c.name + "': key " + std::to_string(key) +
+                                     " has " + std::to_string(w.size()) + " floats, width is " +
+                                     std::to_string(c.width));
+    if (c.kind == TableKind::kDense && key >= c.dense_rows)
+      return Status::InvalidArgument("load table '" + c.name + "': key " + std::to_string(key) +
+                                     " >= dense_rows " + std::to_string(c.dense_rows));
+    keys.push_back(key);
+  }
+  std::sort(keys.begin(), keys.end());
+  auto dup = std::adjacent_find(keys.begin(), keys.end());
+  if (dup != keys.end())
+    return Status::InvalidArgument("load table '" + c.name + "': duplicate key " +
+                                   std::to_string(*dup));
+  return Status::OK();
+}
+
+// Appends server `s`'s share of `rows` to *out as a LOAD_TABLE payload: a
+// length-prefixed serialized table (ps/table_serialize.h) written in place.
+Status EncodeLoad(const TableConfig& c, std::span<const std::pair<uint64_t, std::vector<float>>> rows,
+                  size_t s, size_t n, std::string* out) {
+  const size_t row_floats = ps::internal::RowFloats(c);
+  const bool dense = c.kind == TableKind::kDense;
+  size_t mine = 0;
+  for (const auto& r : rows) mine += ServerOfKey(r.first, n) == s;
+  const uint64_t row_count = dense ? c.dense_rows : mine;
+  const uint64_t bytes = row_count * (row_floats * sizeof(float) + (dense ? 0 : sizeof(uint64_t)));
+  if (bytes > PsClient::kMaxLoadBytes)
+    return Status::ResourceExhausted("load table '" + c.name + "': " + std::to_string(bytes) +
+                                     " bytes for one server, over the " +
+                                     std::to_string(PsClient::kMaxLoadBytes) + " byte limit");
+  out->clear();
+  out->reserve(bytes + 4096);
+  out->append(4, '\0');  // the u32 length of the serialized table, patched below
+  ps::internal::TableWriter tw(c, /*version=*/0, out);
+  std::vector<float> row(row_floats);
+  if (dense) {
+    // Every row: its initial value, overwritten by the given weights of the
+    // keys this server owns.
+    std::vector<float> all(c.dense_rows * row_floats);
+    for (uint64_t k = 0; k < c.dense_rows; ++k) ps::internal::InitRow(c, k, &all[k * row_floats]);
+    for (const auto& [key, w] : rows)
+      if (ServerOfKey(key, n) == s) std::memcpy(&all[key * row_floats], w.data(), c.width * sizeof(float));
+    tw.AddRows(all.data(), all.size(), c.dense_rows);
+  } else {
+    for (const auto& [key, w] : rows) {
+      if (ServerOfKey(key, n) != s) continue;
+      ps::internal::InitRow(c, key, row.data());
+      std::memcpy(row.data(), w.data(), c.width * sizeof(float));
+      tw.AddKeyedRow(key, row.data(), static_cast<uint32_t>(row_floats));
+    }
+  }
+  tw.Finish();
+  const auto len = static_cast<uint32_t>(out->size() - 4);
+  std::memcpy(out->data(), &len, 4);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status PsClient::LoadTable(const TableConfig& config,
+                           std::span<const std::pair<uint64_t, std::vector<float>>> rows) {
+  VIRGA_RETURN_IF_ERROR(config.Validate());
+  VIRGA_RETURN_IF_ERROR(CheckLoadRows(config, rows));
+  std::string p;
+  for (size_t s = 0; s < num_servers(); ++s) {
+    VIRGA_RETURN_IF_ERROR(EncodeLoad(config, rows, s, num_servers(), &p));
+    net::Reply r;
+    VIRGA_RETURN_IF_ERROR(impl_->Call(s, Op::kLoadTable, p, &r));
+  }
   return Status::OK();
 }
 

@@ -299,3 +299,191 @@ TEST(PsService, ClientReconnectsAfterServerRestart) {
 
 }  // namespace
 }  // namespace virga
+
+namespace virga {
+namespace {
+
+TEST(PsService, QueueRenewKeepsALeaseAndDropForgetsTheQueue) {
+  auto server = StartServer();
+  auto c = Connect({server.get()});
+  ASSERT_TRUE(c->Enqueue("r", std::vector<std::string>{"a", "b"}).ok());
+  auto l = c->Lease("r", "w", std::chrono::milliseconds(150));
+  ASSERT_TRUE(l.ok() && l->has_value());
+  ASSERT_TRUE(c->Renew("r", (*l)->lease_id, std::chrono::seconds(30)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(c->QueueStats("r")->expired, 0u);  // without the renew it would have expired
+  ASSERT_TRUE(c->Ack("r", (*l)->lease_id).ok());
+  EXPECT_TRUE(c->Renew("r", (*l)->lease_id, std::chrono::seconds(1)).IsNotFound());
+  EXPECT_TRUE(c->Renew("r", 1, std::chrono::milliseconds(0)).IsInvalidArgument());
+  EXPECT_TRUE(c->Renew("no-such-queue", 1, std::chrono::seconds(1)).IsNotFound());
+
+  auto l2 = c->Lease("r", "w", std::chrono::seconds(30));
+  ASSERT_TRUE(l2.ok() && l2->has_value());
+  ASSERT_TRUE(c->DropQueue("r").ok());
+  auto stats = c->QueueStats("r");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->pending + stats->leased + stats->enqueued, 0u);
+  EXPECT_TRUE(c->Ack("r", (*l2)->lease_id).IsNotFound());
+  EXPECT_TRUE(c->DropQueue("r").ok());  // dropping an absent queue is not an error
+}
+
+TEST(PsService, RenewWithZeroTimeoutIsAnErrorReplyNotAClose) {
+  auto server = StartServer();
+  auto c = Connect({server.get()});
+  auto l = (c->Enqueue("z", std::vector<std::string>{"x"}), c->Lease("z", "w", std::chrono::seconds(30)));
+  ASSERT_TRUE(l.ok() && l->has_value());
+  net::ClientOptions co;
+  co.token = kToken;
+  auto raw = net::RpcClient::Connect("127.0.0.1", server->port(), co);
+  ASSERT_TRUE(raw.ok());
+  std::string p;
+  net::PayloadWriter w(&p);
+  w.Str("z");
+  w.U64((*l)->lease_id);
+  w.U32(0);
+  net::Reply reply;
+  EXPECT_TRUE((*raw)->Call(26 /* QUEUE_RENEW */, net::AsBytes(p), &reply).IsInvalidArgument());
+  net::PayloadWriter w2(&p);
+  w2.Str("z");
+  w2.U64((*l)->lease_id);
+  w2.U32(1000);
+  EXPECT_TRUE((*raw)->Call(26, net::AsBytes(p), &reply).ok());  // the connection stayed open
+}
+
+using Rows = std::vector<std::pair<uint64_t, std::vector<float>>>;
+
+// Dump, drop, load, then pull: the same weights, on two servers.
+void CheckDumpDropLoad(const TableConfig& t, const std::vector<uint64_t>& keys) {
+  auto a = StartServer(), b = StartServer();
+  auto c = Connect({a.get(), b.get()});
+  ASSERT_TRUE(c->CreateTable(t).ok());
+  std::vector<float> g(keys.size() * t.width);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = static_cast<float>(i % 13) - 6;
+  ASSERT_TRUE(c->Push(t.name, keys, g).ok());
+  ASSERT_TRUE(c->Push(t.name, keys, g).ok());
+  std::vector<float> before(g.size()), after(g.size());
+  ASSERT_TRUE(c->Pull(t.name, keys, before).ok());
+  Rows dump;
+  ASSERT_TRUE(c->DumpTable(t.name, &dump).ok());
+  const size_t expect_rows = t.kind == TableKind::kDense ? t.dense_rows : keys.size();
+  ASSERT_EQ(dump.size(), expect_rows);  // each key once, whatever the kind
+  ASSERT_TRUE(c->DropTable(t.name).ok());
+  EXPECT_TRUE(c->Pull(t.name, keys, after).IsNotFound());
+  ASSERT_TRUE(c->LoadTable(t, dump).ok());
+  uint64_t version = 99;
+  ASSERT_TRUE(c->Pull(t.name, keys, after, &version).ok());
+  EXPECT_EQ(before, after);
+  EXPECT_EQ(version, 0u);
+  // Each server got its own keys only.
+  if (t.kind == TableKind::kSparse) {
+    const auto ra = a->service().FindTable(t.name)->stats().rows;
+    const auto rb = b->service().FindTable(t.name)->stats().rows;
+    EXPECT_EQ(ra + rb, keys.size());
+    EXPECT_GT(ra, 0u);
+    EXPECT_GT(rb, 0u);
+  }
+  Rows again;
+  ASSERT_TRUE(c->DumpTable(t.name, &again).ok());
+  EXPECT_EQ(again, dump);
+  // The loaded table trains on: fresh optimizer state, same rule.
+  ASSERT_TRUE(c->Push(t.name, keys, g).ok());
+}
+
+TEST(PsService, DumpDropLoadSparseOnTwoServers) {
+  TableConfig t = SgdTable("sparse-load", 0.5f, 3);
+  t.optimizer.kind = OptimizerKind::kAdagrad;
+  t.init = InitKind::kUniform;
+  t.init_scale = 0.1f;
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; k < 1000; ++k) keys.push_back(k * 104729 + 5);
+  CheckDumpDropLoad(t, keys);
+}
+
+TEST(PsService, DumpDropLoadDenseOnTwoServers) {
+  TableConfig t = SgdTable("dense-load", 0.5f, 2);
+  t.kind = TableKind::kDense;
+  t.dense_rows = 300;
+  t.init = InitKind::kNormal;
+  t.init_scale = 0.01f;
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; k < 300; k += 3) keys.push_back(k);
+  CheckDumpDropLoad(t, keys);
+}
+
+TEST(PsService, LoadTableRejectsBadRows) {
+  auto server = StartServer();
+  auto c = Connect({server.get()});
+  TableConfig t = SgdTable("bad", 0.5f, 2);
+  Rows wrong_width = {{1, {1.0f}}};
+  EXPECT_TRUE(c->LoadTable(t, wrong_width).IsInvalidArgument());
+  Rows dup = {{1, {1, 2}}, {1, {3, 4}}};
+  EXPECT_TRUE(c->LoadTable(t, dup).IsInvalidArgument());
+  t.kind = TableKind::kDense;
+  t.dense_rows = 4;
+  Rows out_of_range = {{4, {1, 2}}};
+  EXPECT_TRUE(c->LoadTable(t, out_of_range).IsInvalidArgument());
+  EXPECT_EQ(server->service().FindTable("bad"), nullptr);
+  // An empty load creates an empty table.
+  ASSERT_TRUE(c->LoadTable(SgdTable("empty"), Rows{}).ok());
+  EXPECT_NE(server->service().FindTable("empty"), nullptr);
+}
+
+// Millions of keys in one call are cut into requests under the protocol
+// caps and pipelined; the caller sees one pull / push.
+void CheckHugePullPush(std::vector<ps::PsServer*> servers, size_t n, uint32_t width) {
+  auto c = Connect(servers);
+  ASSERT_TRUE(c->CreateTable(SgdTable("huge", 1.0f, width)).ok());
+  std::vector<uint64_t> keys(n);
+  std::vector<float> g(n * width);
+  for (size_t i = 0; i < n; ++i) {
+    keys[i] = i * 2654435761ull + 1;
+    for (uint32_t j = 0; j < width; ++j) g[i * width + j] = static_cast<float>((i + j) % 17);
+  }
+  ASSERT_TRUE(c->Push("huge", keys, g).ok());
+  std::vector<float> out(n * width, 1.0f);
+  ASSERT_TRUE(c->Pull("huge", keys, out).ok());
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], -g[i]) << "float " << i;
+  uint64_t pulls = 0, rows = 0;
+  for (auto* s : servers) {
+    pulls += s->service().FindTable("huge")->stats().pulls;
+    rows += s->service().FindTable("huge")->stats().rows;
+  }
+  EXPECT_EQ(rows, n);
+  EXPECT_GT(pulls, servers.size());  // it took several requests per server
+  const size_t request_bytes = n * (8 + 4 * width) / servers.size();
+  EXPECT_GT(request_bytes, PsClient::kMaxRequestBytes);
+}
+
+TEST(PsService, PullAndPushOfTwoMillionKeys) {
+  auto server = StartServer();
+  CheckHugePullPush({server.get()}, 2'000'000, 1);
+}
+
+TEST(PsService, PullAndPushOfManyWideKeysOnTwoServers) {
+  auto a = StartServer(), b = StartServer();
+  CheckHugePullPush({a.get(), b.get()}, 300'000, 16);
+}
+
+// A push may be started while a pull is in flight; with several servers the
+// pull's scatter positions must survive the push's key split.
+TEST(PsService, PushWhilePullInFlightOnTwoServers) {
+  auto a = StartServer(), b = StartServer();
+  auto c = Connect({a.get(), b.get()});
+  ASSERT_TRUE(c->CreateTable(SgdTable("ip", 1.0f)).ok());
+  std::vector<uint64_t> pull_keys, push_keys;
+  for (uint64_t k = 0; k < 64; ++k) pull_keys.push_back(k);
+  for (uint64_t k = 1000; k < 1010; ++k) push_keys.push_back(k);
+  ASSERT_TRUE(c->Push("ip", pull_keys, std::vector<float>(64, 0)).ok());
+  std::vector<float> g(64);
+  for (size_t i = 0; i < 64; ++i) g[i] = static_cast<float>(i);
+  ASSERT_TRUE(c->Push("ip", pull_keys, g).ok());
+  std::vector<float> out(64);
+  ASSERT_TRUE(c->StartPull("ip", pull_keys, out).ok());
+  ASSERT_TRUE(c->StartPush("ip", push_keys, std::vector<float>(10, 1)).ok());
+  ASSERT_TRUE(c->FinishPull().ok());
+  for (size_t i = 0; i < 64; ++i) EXPECT_EQ(out[i], -static_cast<float>(i)) << i;
+  EXPECT_TRUE(c->Flush().ok());
+}
+
+}  // namespace
+}  // namespace virga

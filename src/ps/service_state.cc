@@ -110,6 +110,13 @@ Status PsService::DoQueue(uint8_t op, PayloadReader& in, std::string* reply) {
       return static_cast<Op>(op) == Op::kQueueAck ? queues_.Ack(queue, lease)
                                                    : queues_.Release(queue, lease);
     }
+    case Op::kQueueRenew: {
+      uint64_t lease = 0;
+      uint32_t timeout_ms = 0;
+      VIRGA_RETURN_IF_ERROR(in.U64(&lease));
+      VIRGA_RETURN_IF_ERROR(in.U32(&timeout_ms));
+      return queues_.Renew(queue, lease, std::chrono::milliseconds(timeout_ms));
+    }
     case Op::kQueueStats: {
       QueueStats s = queues_.Stats(queue);
       for (uint64_t v : {s.pending, s.leased, s.acked, s.expired, s.enqueued}) out.U64(v);
