@@ -9,8 +9,8 @@
 //
 // The function learns its limits from its environment:
 //   VIRGA_FUNCTION_ID           decimal id given by the backend
-//   VIRGA_FUNCTION_LIFETIME_MS  wall-clock lifetime from launch (after the start delay)
-//   VIRGA_FUNCTION_MEMORY_MB    memory cap
+//   VIRGA_FUNCTION_LIFETIME_MS  wall-clock lifetime from its start (after the start delay); 0 = none
+//   VIRGA_FUNCTION_MEMORY_MB    memory cap; 0 = none
 // so a worker can stop cleanly before it is killed.
 //
 // Thread safety: every method may be called from any thread.
@@ -44,8 +44,8 @@ inline constexpr int kExitOutOfMemory = 86;
 
 struct FunctionLimits {
   uint64_t memory_mb = 3072;                       // address-space cap (RLIMIT_AS); 0 = none
-  std::chrono::milliseconds lifetime{900'000};     // killed (kTimedOut) after this
-  std::chrono::milliseconds max_start_delay{0};    // uniform random delay before it starts
+  std::chrono::milliseconds lifetime{900'000};     // killed (kTimedOut) this long after it starts; 0 = none
+  std::chrono::milliseconds max_start_delay{0};    // uniform random delay in [0, max] before it starts
   std::string label;                               // free text shown in listings (e.g. "job-3/w2")
 };
 
@@ -61,7 +61,9 @@ struct FunctionInfo {
   uint64_t peak_rss_bytes = 0;  // when it has ended (from the kernel's rusage)
   double cpu_seconds = 0;       // user + system, when it has ended
   double gb_seconds = 0;        // memory_mb / 1024 * wall_seconds, as cloud functions bill
+                                // (0 when it has no memory cap)
   std::string output;           // its stdout (the worker's result JSON), when it has ended; capped at 1 MiB
+  bool output_truncated = false;  // its stdout was longer than the cap
   std::string error_tail;       // last 4 KiB of its stderr, when it has ended
   std::chrono::system_clock::time_point launched_at{};
 };
@@ -83,21 +85,40 @@ class ComputeBackend {
   // Blocks until the function is terminal or `timeout` passes; returns its
   // info either way (check IsTerminal(info.state)).
   virtual Result<FunctionInfo> Wait(uint64_t id, std::chrono::milliseconds timeout) = 0;
-  // Every function launched by this backend, oldest first.
+  // Every function launched by this backend and not forgotten, oldest first.
+  // Cheap enough to call often: `output` and `error_tail` are left empty
+  // (Query or Wait return them).
   virtual std::vector<FunctionInfo> List() = 0;
-  // Forgets ended functions (their info and files). Running ones stay.
+  // Forgets an ended function (its info and files). A function that has not
+  // ended, or an unknown id, is left alone.
   virtual void Forget(uint64_t id) = 0;
 };
 
 struct LocalBackendOptions {
-  std::string worker_binary;                    // path of the `virga` executable
+  std::string worker_binary;                    // path of the `virga` executable (no PATH search)
   std::vector<std::string> worker_args{"worker"};  // then "--payload", FILE
   std::string work_dir;                         // payload/stdout/stderr files; "" = a fresh temp dir
   uint64_t seed = 0;                            // start-delay randomness; 0 = from the clock
 };
 
-// The embedded default. On destruction, kills every function still running
-// and reaps it, so no process outlives the backend.
+// The embedded default. Each function is the process
+//   <worker_binary> <worker_args...> --payload <work_dir>/fn-<id>.json
+// with stdout in fn-<id>.out, stderr in fn-<id>.err, stdin /dev/null, the
+// backend's environment plus the VIRGA_FUNCTION_* variables, no inherited
+// file descriptors beyond 0-2, and its own process group: Kill, the lifetime
+// and the end of the function all SIGKILL the whole group, so helpers it
+// forked die with it (unless they called setsid()).
+//
+// A function ends kOutOfMemory when it exits kExitOutOfMemory, or when it
+// fails under a memory cap and its stderr tail reports an allocation failure
+// (std::bad_alloc, MemoryError, "out of memory", ...).
+//
+// REQUIRES: nothing else in the process reaps the backend's children
+// (waitpid(-1, ...), or SIGCHLD set to SIG_IGN); such a function ends
+// kFailed with reason "reaped elsewhere".
+//
+// On destruction, kills every function still running and reaps it, so no
+// process outlives the backend, then removes the work dir if it created it.
 Result<std::unique_ptr<ComputeBackend>> MakeLocalBackend(const LocalBackendOptions& options);
 
 }  // namespace virga
