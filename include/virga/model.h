@@ -5,7 +5,8 @@
 //
 // A minibatch reaches a model as a SlotBatch: its rows, plus for every stored
 // entry the slot of its feature in a dense list of the minibatch's distinct
-// keys (built by KeyMap), and the slot of the bias key. Weights and gradients
+// keys (built by KeyMap, src/models/key_map.h: slot 0 is the bias, features
+// follow in order of first appearance), and the slot of the bias key. Weights and gradients
 // are indexed by slot: weights[slot * width() + c]. This is the interface
 // later models (factorization machines, matrix factorization, softmax) use
 // too: one virtual call per minibatch; the loops inside are templates over
@@ -27,7 +28,7 @@ namespace virga {
 enum class ModelKind : uint8_t { kLogisticRegression = 0, kLinearSvm = 1 };
 // "lr" | "logistic" -> logistic regression; "svm" -> linear SVM. Else InvalidArgument.
 Result<ModelKind> ParseModelName(std::string_view name);
-const char* ModelName(ModelKind kind);  // "lr", "svm"
+const char* ModelName(ModelKind kind);  // "lr", "svm"; "unknown" outside the enum
 
 // The key of the bias (intercept) row; feature keys are the row indices (< 2^32).
 inline constexpr uint64_t kBiasKey = 0xFFFF'FFFF'FFFF'FFFFull;
@@ -48,7 +49,8 @@ class Model {
   virtual uint32_t width() const = 0;  // floats per key
 
   // Adds the gradient of the mean loss over the batch's rows to `grads`
-  // (num_slots * width, zeroed by the caller) and returns the summed loss.
+  // (num_slots * width, zeroed by the caller) and returns the summed loss
+  // (so the mean loss is the return value / rows()). Allocates nothing.
   // Regularisation is the server optimizer's (l1/l2), not added here.
   virtual double Gradient(const SlotBatch& batch, std::span<const float> weights,
                           std::span<float> grads) const = 0;
@@ -58,6 +60,8 @@ class Model {
                        std::span<float> out) const = 0;
 };
 
+// Null only for a value outside the enum. Models are immutable: one instance
+// may be shared by threads.
 std::unique_ptr<Model> MakeModel(ModelKind kind);
 
 }  // namespace virga

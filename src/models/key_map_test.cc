@@ -1,0 +1,95 @@
+#include "models/key_map.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "data/alloc_counter_test_util.h"
+#include "virga/model.h"
+
+namespace virga {
+namespace {
+
+RowBlock RandomRows(std::mt19937& rng, size_t rows, size_t per_row, uint32_t features) {
+  RowBlock b;
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t k = 0; k < per_row; ++k) b.AddFeature(static_cast<uint32_t>(rng() % features), 1.0f);
+    b.EndRow(static_cast<float>(r % 2));
+  }
+  return b;
+}
+
+// The mapping must agree with a first-appearance numbering by unordered_map.
+void CheckAgainstReference(const KeyMap& m, const RowBlockView& rows) {
+  std::unordered_map<uint32_t, uint32_t> ref;
+  std::vector<uint64_t> ref_keys = {kBiasKey};
+  ASSERT_EQ(m.slots().size(), rows.nnz());
+  for (size_t i = 0; i < rows.nnz(); ++i) {
+    const uint32_t key = rows.indices[rows.offsets[0] + i];
+    auto [it, fresh] = ref.emplace(key, static_cast<uint32_t>(ref_keys.size()));
+    if (fresh) ref_keys.push_back(key);
+    ASSERT_EQ(m.slots()[i], it->second) << "entry " << i;
+  }
+  ASSERT_EQ(m.num_slots(), ref_keys.size());
+  EXPECT_TRUE(std::equal(m.keys().begin(), m.keys().end(), ref_keys.begin()));
+}
+
+TEST(KeyMap, MatchesUnorderedMapOnRandomBatches) {
+  std::mt19937 rng(3);
+  KeyMap m(16);  // small, so it has to grow
+  for (int round = 0; round < 60; ++round) {
+    const size_t rows = 1 + rng() % 300;
+    const uint32_t features = round % 3 == 0 ? 50 : (round % 3 == 1 ? 5000 : 4000000000u);
+    RowBlock b = RandomRows(rng, rows + 7, 1 + rng() % 40, features);
+    // A slice, as minibatches are: offsets[0] > 0.
+    RowBlockView v = b.view().Slice(7, b.rows());
+    m.Build(v);
+    CheckAgainstReference(m, v);
+    EXPECT_EQ(m.keys()[KeyMap::kBiasSlot], kBiasKey);
+    const SlotBatch batch = m.Batch(v);
+    EXPECT_EQ(batch.num_slots, m.num_slots());
+    EXPECT_EQ(batch.bias_slot, KeyMap::kBiasSlot);
+  }
+}
+
+TEST(KeyMap, EmptyBatchHasOnlyTheBias) {
+  KeyMap m;
+  RowBlock b;
+  b.EndRow(1.0f);  // a row with no features
+  m.Build(b.view());
+  EXPECT_EQ(m.num_slots(), 1u);
+  EXPECT_TRUE(m.slots().empty());
+  RowBlock none;
+  m.Build(none.view());
+  EXPECT_EQ(m.num_slots(), 1u);
+}
+
+TEST(KeyMap, ExtremeKeysAreDistinct) {
+  RowBlock b;
+  for (uint32_t k : {0u, 0xFFFFFFFFu, 0u, 1u, 0xFFFFFFFFu}) b.AddFeature(k, 1.0f);
+  b.EndRow(0.0f);
+  KeyMap m;
+  m.Build(b.view());
+  ASSERT_EQ(m.num_slots(), 4u);
+  EXPECT_EQ(m.keys()[1], 0u);
+  EXPECT_EQ(m.keys()[2], 0xFFFFFFFFu);
+  EXPECT_EQ(m.slots()[2], 1u);
+  EXPECT_EQ(m.slots()[4], 2u);
+}
+
+TEST(KeyMap, NoAllocationAfterWarmUp) {
+  std::mt19937 rng(5);
+  std::vector<RowBlock> batches;
+  for (int i = 0; i < 20; ++i) batches.push_back(RandomRows(rng, 200, 39, 1u << 20));
+  KeyMap m;
+  for (const RowBlock& b : batches) m.Build(b.view());  // warm-up: may grow
+  const uint64_t before = virga_test::ThreadAllocations();
+  for (int pass = 0; pass < 3; ++pass)
+    for (const RowBlock& b : batches) m.Build(b.view());
+  EXPECT_EQ(virga_test::ThreadAllocations() - before, 0u);
+}
+
+}  // namespace
+}  // namespace virga
