@@ -1,0 +1,108 @@
+#include "virga/evaluator.h"
+
+#include <algorithm>
+#include <cassert>
+#include <limits>
+
+namespace virga {
+namespace {
+
+// Feature spaces up to this many indices (or twice the entries, if more) get a
+// direct-indexed remap table while slots are built; sparser ones are sorted.
+constexpr uint64_t kDenseRemapLimit = uint64_t{1} << 24;
+
+}  // namespace
+
+const char* SplitName(Split split) { return split == Split::kTest ? "test" : "train"; }
+
+Result<Split> ParseSplitName(std::string_view name) {
+  if (name == "test") return Split::kTest;
+  if (name == "train") return Split::kTrain;
+  return Status::InvalidArgument("unknown split '" + std::string(name) +
+                                 "' (expected test or train)");
+}
+
+Evaluator::Evaluator(std::unique_ptr<Model> model, RowBlock rows, EvaluatorOptions options)
+    : model_(std::move(model)), options_(options) {
+  assert(model_ != nullptr);
+  width_ = model_->width();
+  if (options_.chunk_rows == 0) options_.chunk_rows = 4096;
+  const size_t nnz = rows.offsets().back();  // drops a row left unfinished
+  labels_ = std::move(rows.labels());
+  offsets_ = std::move(rows.offsets());
+  indices_ = std::move(rows.indices());
+  indices_.resize(nnz);
+  if (!rows.all_ones()) {
+    values_ = std::move(rows.values());
+    values_.resize(nnz);
+  }
+  BuildSlots();
+  scores_.resize(labels_.size());
+  metrics_.Reserve(labels_.size());
+}
+
+Evaluator::~Evaluator() = default;
+
+void Evaluator::BuildSlots() {
+  uint32_t max_index = 0;
+  for (uint32_t i : indices_) max_index = std::max(max_index, i);
+  const uint64_t space = uint64_t{max_index} + 1;
+  slots_.resize(indices_.size());
+  keys_.clear();
+  if (!indices_.empty() && space <= std::max<uint64_t>(kDenseRemapLimit, 2 * indices_.size())) {
+    // Mark the indices present, number them in order, then map each entry.
+    constexpr uint32_t kAbsent = std::numeric_limits<uint32_t>::max();
+    std::vector<uint32_t> remap(space, kAbsent);
+    for (uint32_t i : indices_) remap[i] = 0;
+    for (uint64_t i = 0; i < space; ++i) {
+      if (remap[i] == kAbsent) continue;
+      remap[i] = static_cast<uint32_t>(keys_.size());
+      keys_.push_back(i);
+    }
+    for (size_t e = 0; e < indices_.size(); ++e) slots_[e] = remap[indices_[e]];
+  } else {
+    keys_.assign(indices_.begin(), indices_.end());
+    std::sort(keys_.begin(), keys_.end());
+    keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
+    for (size_t e = 0; e < indices_.size(); ++e) {
+      slots_[e] = static_cast<uint32_t>(
+          std::lower_bound(keys_.begin(), keys_.end(), uint64_t{indices_[e]}) - keys_.begin());
+    }
+  }
+  keys_.push_back(kBiasKey);  // feature keys are < 2^32, so it sorts last
+  keys_.shrink_to_fit();
+}
+
+bool Evaluator::PredictAll(std::span<const float> weights, std::span<float> out) const {
+  if (weights.size() != keys_.size() * width_ || out.size() != labels_.size()) {
+    assert(false && "Evaluator: weights.size() != keys().size() * width()");
+    return false;
+  }
+  const RowBlockView all{labels_, offsets_, indices_, values_};
+  SlotBatch batch;
+  batch.bias_slot = static_cast<uint32_t>(keys_.size() - 1);
+  batch.num_slots = static_cast<uint32_t>(keys_.size());
+  for (size_t b = 0; b < labels_.size(); b += options_.chunk_rows) {
+    const size_t e = std::min(labels_.size(), b + options_.chunk_rows);
+    batch.rows = all.Slice(b, e);
+    batch.slot = std::span<const uint32_t>(slots_).subspan(offsets_[b], offsets_[e] - offsets_[b]);
+    model_->Predict(batch, weights, out.subspan(b, e - b));
+  }
+  return true;
+}
+
+BinaryMetrics Evaluator::Evaluate(std::span<const float> weights) const {
+  std::lock_guard lock(mu_);
+  if (!PredictAll(weights, scores_)) return BinaryMetrics{};
+  metrics_.Clear();
+  metrics_.Add(scores_, labels_);
+  return metrics_.Finish();
+}
+
+std::vector<float> Evaluator::Scores(std::span<const float> weights) const {
+  std::vector<float> out(labels_.size());
+  if (!PredictAll(weights, out)) return {};
+  return out;
+}
+
+}  // namespace virga
