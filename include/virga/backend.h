@@ -9,7 +9,7 @@
 //
 // The function learns its limits from its environment:
 //   VIRGA_FUNCTION_ID           decimal id given by the backend
-//   VIRGA_FUNCTION_LIFETIME_MS  wall-clock lifetime from its start (after the start delay); 0 = none
+//   VIRGA_FUNCTION_LIFETIME_MS  wall-clock lifetime from its start (after the delay); 0 = none
 //   VIRGA_FUNCTION_MEMORY_MB    memory cap; 0 = none
 // so a worker can stop cleanly before it is killed.
 //
@@ -28,7 +28,7 @@
 namespace virga {
 
 enum class FunctionState : uint8_t {
-  kStarting,     // launched, in its start delay or not yet running
+  kStarting,  // launched, in its start delay or not yet running
   kRunning,
   kSucceeded,    // exited 0
   kFailed,       // exited non-zero or died of a signal it was not sent by the backend
@@ -43,28 +43,35 @@ bool IsTerminal(FunctionState state);
 inline constexpr int kExitOutOfMemory = 86;
 
 struct FunctionLimits {
-  uint64_t memory_mb = 3072;                       // address-space cap (RLIMIT_AS); 0 = none
-  std::chrono::milliseconds lifetime{900'000};     // killed (kTimedOut) this long after it starts; 0 = none
-  std::chrono::milliseconds max_start_delay{0};    // uniform random delay in [0, max] before it starts
-  std::string label;                               // free text shown in listings (e.g. "job-3/w2")
+  // Address-space cap (RLIMIT_AS); 0 = none.
+  uint64_t memory_mb = 3072;
+  // Killed (kTimedOut) this long after it starts (after the start delay); 0 = none.
+  std::chrono::milliseconds lifetime{900'000};
+  // It starts after a uniform random delay in [0, max_start_delay] (a cold start).
+  std::chrono::milliseconds max_start_delay{0};
+  // Free text shown in listings (e.g. "job-3/w2").
+  std::string label;
 };
 
 struct FunctionInfo {
   uint64_t id = 0;
   std::string label;
   FunctionState state = FunctionState::kStarting;
-  int pid = 0;                  // 0 before it starts
-  int exit_code = -1;           // when it exited normally
-  int term_signal = 0;          // when it died of a signal
-  std::string reason;           // human-readable end reason ("exit 1", "killed", "lifetime 5 s reached", ...)
+  int pid = 0;          // 0 before it starts
+  int exit_code = -1;   // when it exited normally
+  int term_signal = 0;  // when it died of a signal
+  // Human-readable end reason: "exit 1", "signal 11 (Segmentation fault)", "killed",
+  // "lifetime 5 s reached", "out of memory (exit 86, cap 3072 MB)", ...
+  std::string reason;
   double wall_seconds = 0;      // from start (after the delay) to end, or to now while running
   uint64_t peak_rss_bytes = 0;  // when it has ended (from the kernel's rusage)
   double cpu_seconds = 0;       // user + system, when it has ended
-  double gb_seconds = 0;        // memory_mb / 1024 * wall_seconds, as cloud functions bill
-                                // (0 when it has no memory cap)
-  std::string output;           // its stdout (the worker's result JSON), when it has ended; capped at 1 MiB
+  // memory_mb / 1024 * wall_seconds, as cloud functions bill (0 when it has no memory cap).
+  double gb_seconds = 0;
+  // Its stdout (the worker's result JSON) when it has ended, capped at 1 MiB.
+  std::string output;
   bool output_truncated = false;  // its stdout was longer than the cap
-  std::string error_tail;       // last 4 KiB of its stderr, when it has ended
+  std::string error_tail;         // last 4 KiB of its stderr, when it has ended
   std::chrono::system_clock::time_point launched_at{};
 };
 
@@ -94,11 +101,35 @@ class ComputeBackend {
   virtual void Forget(uint64_t id) = 0;
 };
 
+namespace internal {
+// True in AddressSanitizer / ThreadSanitizer / MemorySanitizer builds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizedBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+inline constexpr bool kSanitizedBuild = true;
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
+}  // namespace internal
+
 struct LocalBackendOptions {
-  std::string worker_binary;                    // path of the `virga` executable (no PATH search)
-  std::vector<std::string> worker_args{"worker"};  // then "--payload", FILE
-  std::string work_dir;                         // payload/stdout/stderr files; "" = a fresh temp dir
-  uint64_t seed = 0;                            // start-delay randomness; 0 = from the clock
+  // Path of the `virga` executable (no PATH search).
+  std::string worker_binary;
+  // Arguments before "--payload", FILE.
+  std::vector<std::string> worker_args{"worker"};
+  // Payload, stdout and stderr files; "" = a fresh temp dir, removed with the backend.
+  std::string work_dir;
+  // Start-delay randomness; 0 = from the clock.
+  uint64_t seed = 0;
+  // Apply FunctionLimits::memory_mb as RLIMIT_AS. Sanitizer builds of the worker cannot start
+  // under such a cap (they reserve terabytes of address space), so those builds default to
+  // false: the cap is then only announced (VIRGA_FUNCTION_MEMORY_MB) and billed (gb_seconds).
+  bool enforce_memory_cap = !internal::kSanitizedBuild;
 };
 
 // The embedded default. Each function is the process

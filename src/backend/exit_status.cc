@@ -1,13 +1,12 @@
 #include "backend/exit_status.h"
 
+#include <fmt/format.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace virga::backend {
 namespace {
@@ -35,7 +34,7 @@ std::string LifetimeReason(std::chrono::milliseconds lifetime) {
 
 bool LooksLikeAllocationFailure(std::string_view stderr_tail) {
   static constexpr std::array<std::string_view, 7> kPatterns = {
-      "bad_alloc",       "MemoryError",   "out of memory",        "Cannot allocate memory",
+      "bad_alloc",        "MemoryError",        "out of memory",     "Cannot allocate memory",
       "memory exhausted", "failed to allocate", "allocation failed",
   };
   for (std::string_view p : kPatterns) {
@@ -80,9 +79,9 @@ ExitOutcome ClassifyExit(int wait_status, StopCause stop, uint64_t memory_mb,
   }
   if (out.exit_code == kExitOutOfMemory) {
     out.state = FunctionState::kOutOfMemory;
-    out.reason = memory_mb > 0 ? fmt::format("out of memory (exit {}, cap {} MB)", out.exit_code,
-                                             memory_mb)
-                               : fmt::format("out of memory (exit {})", out.exit_code);
+    out.reason = memory_mb > 0
+                     ? fmt::format("out of memory (exit {}, cap {} MB)", out.exit_code, memory_mb)
+                     : fmt::format("out of memory (exit {})", out.exit_code);
     return out;
   }
   if (out.exit_code == 0) {
@@ -92,8 +91,8 @@ ExitOutcome ClassifyExit(int wait_status, StopCause stop, uint64_t memory_mb,
   }
   if (memory_mb > 0 && LooksLikeAllocationFailure(stderr_tail)) {
     out.state = FunctionState::kOutOfMemory;
-    out.reason = fmt::format("out of memory: allocation failed under the {} MB cap ({})",
-                             memory_mb, how);
+    out.reason =
+        fmt::format("out of memory: allocation failed under the {} MB cap ({})", memory_mb, how);
     return out;
   }
   out.state = FunctionState::kFailed;

@@ -41,7 +41,8 @@ TEST(ClassifyExit, OurSignalsExplainADeathBySignal) {
 }
 
 TEST(ClassifyExit, OutOfMemory) {
-  ExitOutcome o = ClassifyExit(Exited(kExitOutOfMemory), StopCause::kNone, 200, milliseconds(0), "");
+  ExitOutcome o =
+      ClassifyExit(Exited(kExitOutOfMemory), StopCause::kNone, 200, milliseconds(0), "");
   EXPECT_EQ(o.state, FunctionState::kOutOfMemory);
   EXPECT_NE(o.reason.find("out of memory"), std::string::npos) << o.reason;
   o = ClassifyExit(Signaled(SIGABRT), StopCause::kNone, 200, milliseconds(0),

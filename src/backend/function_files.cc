@@ -1,13 +1,12 @@
 #include "backend/function_files.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace virga::backend {
 namespace {
@@ -48,8 +47,7 @@ Status WriteFile(const std::string& path, std::string_view contents) {
   return Status::OK();
 }
 
-FunctionOutput ReadFunctionOutput(const std::string& stdout_path,
-                                  const std::string& stderr_path) {
+FunctionOutput ReadFunctionOutput(const std::string& stdout_path, const std::string& stderr_path) {
   FunctionOutput out;
   int fd = ::open(stdout_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {

@@ -16,7 +16,7 @@ inline constexpr size_t kErrorTailBytes = 4096;             // end of stderr kep
 Status WriteFile(const std::string& path, std::string_view contents);
 
 struct FunctionOutput {
-  std::string output;      // first kMaxOutputBytes of stdout
+  std::string output;  // first kMaxOutputBytes of stdout
   bool output_truncated = false;
   std::string error_tail;  // last kErrorTailBytes of stderr
 };

@@ -4,13 +4,20 @@ namespace virga {
 
 const char* FunctionStateName(FunctionState state) {
   switch (state) {
-    case FunctionState::kStarting: return "starting";
-    case FunctionState::kRunning: return "running";
-    case FunctionState::kSucceeded: return "succeeded";
-    case FunctionState::kFailed: return "failed";
-    case FunctionState::kKilled: return "killed";
-    case FunctionState::kTimedOut: return "timed_out";
-    case FunctionState::kOutOfMemory: return "out_of_memory";
+    case FunctionState::kStarting:
+      return "starting";
+    case FunctionState::kRunning:
+      return "running";
+    case FunctionState::kSucceeded:
+      return "succeeded";
+    case FunctionState::kFailed:
+      return "failed";
+    case FunctionState::kKilled:
+      return "killed";
+    case FunctionState::kTimedOut:
+      return "timed_out";
+    case FunctionState::kOutOfMemory:
+      return "out_of_memory";
   }
   return "unknown";
 }

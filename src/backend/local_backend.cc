@@ -17,6 +17,7 @@
 // SIGKILLed, so any pid signalled under mu_ with !reaped still names our
 // child (alive or a zombie) and its process group, never a recycled pid.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -37,8 +38,6 @@
 #include <optional>
 #include <random>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "backend/exit_status.h"
 #include "backend/function_files.h"
@@ -125,7 +124,7 @@ class LocalBackend final : public ComputeBackend {
   struct Fn {
     FunctionInfo info;  // state, pid and results as callers see them
     FunctionLimits limits;
-    Clock::time_point start_at;             // launch + start delay
+    Clock::time_point start_at;                // launch + start delay
     std::optional<Clock::time_point> started;  // when forked
     std::optional<Clock::time_point> ended;    // when reaped (or killed before start)
     int pidfd = -1;
@@ -208,7 +207,7 @@ LocalBackend::SpawnJob LocalBackend::MakeSpawnJob(const Fn& fn) const {
   job.spec.argv.push_back(FilePath(id, "json"));
   job.spec.stdout_path = FilePath(id, "out");
   job.spec.stderr_path = FilePath(id, "err");
-  job.spec.memory_mb = fn.limits.memory_mb;
+  job.spec.memory_mb = options_.enforce_memory_cap ? fn.limits.memory_mb : 0;
   return job;
 }
 
@@ -449,8 +448,8 @@ void LocalBackend::Reap(uint64_t id, bool block) {
   }
 
   // File I/O outside mu_; the function stays non-terminal until published.
-  backend::FunctionOutput files = backend::ReadFunctionOutput(FilePath(id, "out"),
-                                                              FilePath(id, "err"));
+  backend::FunctionOutput files =
+      backend::ReadFunctionOutput(FilePath(id, "out"), FilePath(id, "err"));
   backend::ExitOutcome outcome =
       backend::ClassifyExit(status, stop, memory_mb, lifetime, files.error_tail);
 
@@ -499,8 +498,8 @@ Result<std::unique_ptr<ComputeBackend>> MakeLocalBackend(const LocalBackendOptio
   bool owns = false;
   if (work_dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                       "/virga-functions-XXXXXX";
+    std::string tmpl =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/virga-functions-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       return Status::IOError(fmt::format("mkdtemp {}: {}", tmpl, std::strerror(errno)));
     }

@@ -188,7 +188,12 @@ TEST_F(LocalBackendTest, LifetimeEndsItTimedOut) {
 TEST_F(LocalBackendTest, TheFunctionSeesItsLimitsInItsEnvironment) {
   ::setenv("VIRGA_BACKEND_TEST_INHERITED", "inherited", 1);
   ::setenv("VIRGA_FUNCTION_ID", "stale", 1);  // the backend's value wins
-  Make();
+  LocalBackendOptions options;
+  options.worker_binary = "/bin/sh";
+  options.worker_args = {"-c", kRunPayload, "sh"};
+  options.work_dir = dir_;
+  options.enforce_memory_cap = true;
+  Make(options);
   ::unsetenv("VIRGA_FUNCTION_ID");
   FunctionLimits limits;
   limits.lifetime = 12'345ms;
@@ -200,14 +205,21 @@ TEST_F(LocalBackendTest, TheFunctionSeesItsLimitsInItsEnvironment) {
   FunctionInfo info = WaitEnd(id);
   ::unsetenv("VIRGA_BACKEND_TEST_INHERITED");
   EXPECT_EQ(info.state, FunctionState::kSucceeded) << info.reason << info.error_tail;
-  EXPECT_EQ(info.output, std::to_string(id) + " 12345 777 inherited\n" +
-                             std::to_string(777 * 1024) + "\n");
+  EXPECT_EQ(info.output,
+            std::to_string(id) + " 12345 777 inherited\n" + std::to_string(777 * 1024) + "\n");
+
+  // Not enforced: announced, but no RLIMIT_AS (for sanitizer builds of the worker).
+  options.enforce_memory_cap = false;
+  Make(options);
+  info = WaitEnd(Launch("echo $VIRGA_FUNCTION_MEMORY_MB; ulimit -v", limits));
+  EXPECT_EQ(info.output, "777\nunlimited\n");
 }
 
 TEST_F(LocalBackendTest, MemoryCapEndsItOutOfMemory) {
   LocalBackendOptions options;
   options.worker_binary = VIRGA_BACKEND_TEST_ALLOC;
   options.work_dir = dir_;
+  options.enforce_memory_cap = true;  // the helper is not sanitized
   FunctionLimits limits;
   limits.memory_mb = 200;
 
@@ -239,6 +251,7 @@ TEST_F(LocalBackendTest, PythonMemoryErrorIsOutOfMemory) {
   options.worker_binary = "/usr/bin/python3";
   options.worker_args = {"-c", "x = bytearray(2 * 1024 ** 3)"};
   options.work_dir = dir_;
+  options.enforce_memory_cap = true;  // the helper is not sanitized
   Make(options);
   FunctionLimits limits;
   limits.memory_mb = 200;
@@ -336,7 +349,7 @@ TEST_F(LocalBackendTest, ListAndForget) {
 
   backend_->Forget(running);  // not ended: stays
   backend_->Forget(done);
-  backend_->Forget(12345);    // unknown: ignored
+  backend_->Forget(12345);  // unknown: ignored
   all = backend_->List();
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].id, running);
@@ -363,8 +376,8 @@ TEST_F(LocalBackendTest, DestructionKillsEverythingAndRemovesItsOwnDir) {
     pids.push_back(Query(id).pid);
   }
   // The owned dir, found through the payload path the function was given.
-  const std::string owned_dir = fs::path(fs::read_symlink(
-      "/proc/" + std::to_string(pids[0]) + "/fd/1")).parent_path();
+  const std::string owned_dir =
+      fs::path(fs::read_symlink("/proc/" + std::to_string(pids[0]) + "/fd/1")).parent_path();
   ASSERT_TRUE(fs::exists(owned_dir));
   backend_.reset();
   for (int pid : pids) EXPECT_NE(::kill(pid, 0), 0) << pid;
@@ -383,8 +396,8 @@ TEST_F(LocalBackendTest, ManyConcurrentFunctionsAreAllReaped) {
   std::vector<uint64_t> ids;
   for (int i = 0; i < kCount; ++i) {
     // Every third fails; all echo their id.
-    ids.push_back(Launch(i % 3 == 0 ? "echo $VIRGA_FUNCTION_ID; exit 5"
-                                    : "echo $VIRGA_FUNCTION_ID"));
+    ids.push_back(
+        Launch(i % 3 == 0 ? "echo $VIRGA_FUNCTION_ID; exit 5" : "echo $VIRGA_FUNCTION_ID"));
   }
   for (int i = 0; i < kCount; ++i) {
     FunctionInfo info = WaitEnd(ids[i]);
@@ -401,9 +414,9 @@ TEST_F(LocalBackendTest, ManyConcurrentFunctionsAreAllReaped) {
 
 TEST_F(LocalBackendTest, OutputIsCappedAndStderrTailKept) {
   Make();
-  FunctionInfo info = WaitEnd(Launch(
-      "head -c 2000000 /dev/zero | tr '\\0' a; i=0; while [ $i -lt 1000 ]; do "
-      "echo \"line $i\" >&2; i=$((i+1)); done"));
+  FunctionInfo info =
+      WaitEnd(Launch("head -c 2000000 /dev/zero | tr '\\0' a; i=0; while [ $i -lt 1000 ]; do "
+                     "echo \"line $i\" >&2; i=$((i+1)); done"));
   ASSERT_EQ(info.state, FunctionState::kSucceeded) << info.reason;
   EXPECT_EQ(info.output.size(), size_t{1} << 20);
   EXPECT_TRUE(info.output_truncated);

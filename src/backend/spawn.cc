@@ -1,6 +1,7 @@
 #include "backend/spawn.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -8,8 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <string_view>
-
-#include <fmt/format.h>
 
 extern char** environ;
 
@@ -93,8 +92,8 @@ Result<pid_t> SpawnProcess(const SpawnSpec& spec) {
   pid_t pid = ::fork();
   if (pid < 0) return Status::ResourceExhausted(fmt::format("fork: {}", std::strerror(errno)));
   if (pid == 0) {
-    ExecChild(spec, in_fd.get(), out_fd.get(), err_fd.get(), argv.data(), envp.data(),
-              empty_mask, exec_error);
+    ExecChild(spec, in_fd.get(), out_fd.get(), err_fd.get(), argv.data(), envp.data(), empty_mask,
+              exec_error);
   }
   // Also from the parent, so the group exists before anyone signals it; fails
   // harmlessly (EACCES) once the child has exec'd, by which time it did it itself.
@@ -116,9 +115,8 @@ std::vector<std::string> EnvironmentWith(
     }
     if (!overridden) env.emplace_back(entry);
   }
-  for (const auto& [name, value] : overrides) env.push_back(name + "=" + value);
+  for (const auto& [name, value] : overrides) env.push_back(fmt::format("{}={}", name, value));
   return env;
 }
 
 }  // namespace virga::backend
-

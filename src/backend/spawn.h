@@ -13,12 +13,12 @@
 namespace virga::backend {
 
 struct SpawnSpec {
-  std::string binary;              // executed as is (no PATH search)
-  std::vector<std::string> argv;   // argv[0] included
-  std::vector<std::string> env;    // "NAME=value" entries: the whole environment
-  std::string stdout_path;         // created or truncated
-  std::string stderr_path;         // created or truncated
-  uint64_t memory_mb = 0;          // RLIMIT_AS (soft and hard); 0 = inherit
+  std::string binary;             // executed as is (no PATH search)
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // "NAME=value" entries: the whole environment
+  std::string stdout_path;        // created or truncated
+  std::string stderr_path;        // created or truncated
+  uint64_t memory_mb = 0;         // RLIMIT_AS (soft and hard); 0 = inherit
 };
 
 // Forks and execs `spec`. The child leads a new process group (its pgid is
