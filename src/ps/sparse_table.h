@@ -83,6 +83,19 @@ class SparseTable final : public Table {
   // Groups keys by shard in this thread's scratch, with their hashes as tags.
   static internal::ShardGroups& Group(std::span<const uint64_t> keys);
 
+  // Runs a call's shard groups through a three-stage software pipeline, so
+  // the cache misses of neighbouring shards overlap instead of following one
+  // another (a random batch's rows are in L3 or memory, not L2; measured
+  // 2-3x faster than one shard at a time, bench_table *Random):
+  //   t:     lock shard t, prefetch the map slots of its keys;
+  //   t + 1: resolve(shard, begin, end) finds (or inserts) the rows into
+  //          g.row[begin, end); their arena rows are then prefetched;
+  //   t + 2: body(shard, begin, end), unlock.
+  // At most three shard locks are held, always taken in ascending shard
+  // order, so concurrent calls cannot deadlock.
+  template <typename Resolve, typename Body>
+  void Pipeline(internal::ShardGroups& g, Resolve resolve, Body body);
+
   const TableConfig config_;
   const uint32_t row_floats_;
   std::unique_ptr<Shard[]> shards_;  // internal::kShards of them

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <memory>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "ps/table.h"
@@ -57,6 +58,29 @@ void Run(benchmark::State& state, TableKind kind, bool pull, bool push) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
+// As `virga bench ps` does: a fresh random batch of K keys every call, so
+// the rows come from L3 or memory, not from the L2 the last call warmed.
+void RunRandom(benchmark::State& state, bool pull, bool push) {
+  const auto k = static_cast<size_t>(state.range(0));
+  Fixture f(TableKind::kSparse, k, static_cast<uint64_t>(state.range(1)));
+  constexpr size_t kBatches = 1024;
+  std::mt19937_64 rng(7);
+  std::vector<uint64_t> batches(kBatches * k);
+  for (auto& key : batches) key = rng() % static_cast<uint64_t>(state.range(1));
+  size_t b = 0;
+  for (auto _ : state) {
+    const std::span<const uint64_t> keys(batches.data() + b * k, k);
+    b = (b + 1) % kBatches;
+    if (pull) benchmark::DoNotOptimize(f.table->Pull(keys, f.weights, nullptr));
+    if (push) benchmark::DoNotOptimize(f.table->Push(keys, f.grads, nullptr));
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void BM_SparsePullRandom(benchmark::State& s) { RunRandom(s, true, false); }
+void BM_SparsePullPushRandom(benchmark::State& s) { RunRandom(s, true, true); }
+
 void BM_SparsePull(benchmark::State& s) { Run(s, TableKind::kSparse, true, false); }
 void BM_SparsePush(benchmark::State& s) { Run(s, TableKind::kSparse, false, true); }
 void BM_SparsePullPush(benchmark::State& s) { Run(s, TableKind::kSparse, true, true); }
@@ -74,6 +98,8 @@ void Sizes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_SparsePull)->Apply(Sizes);
 BENCHMARK(BM_SparsePush)->Apply(Sizes);
 BENCHMARK(BM_SparsePullPush)->Apply(Sizes);
+BENCHMARK(BM_SparsePullRandom)->Apply(Sizes);
+BENCHMARK(BM_SparsePullPushRandom)->Apply(Sizes);
 BENCHMARK(BM_DensePull)->Apply(Sizes);
 BENCHMARK(BM_DensePush)->Apply(Sizes);
 BENCHMARK(BM_DensePullPush)->Apply(Sizes);
