@@ -77,6 +77,12 @@ class VirgaLoad {
     if (!c.ok()) return c.status().ToString();
     client_ = std::move(*c);
     table_ = a.table;
+    // The driver creates the table; a client run by hand (profiling) makes its own.
+    TableConfig t;
+    t.name = table_;
+    t.optimizer.kind = OptimizerKind::kAdagrad;
+    if (Status s = client_->CreateTable(t); !s.ok() && s.code() != Status::Code::kAlreadyExists)
+      return s.ToString();
     return "";
   }
   int requests_per_iter() const { return 2 * static_cast<int>(client_->num_servers()); }

@@ -36,6 +36,7 @@ struct PsBenchArgs {
   int server_threads = 1;
   bool pipeline = false;
   bool no_redis = false;
+  std::vector<std::string> placements = {"same_cpu", "default"};
   std::string json_out;
 };
 
@@ -158,7 +159,8 @@ int BenchPs(const PsBenchArgs& a) {
   PrintHeader();
   for (uint32_t k : a.keys) {
     for (int n : a.clients) {
-      for (bool pin : {true, false}) {
+      for (const std::string& place : a.placements) {
+        const bool pin = place == "same_cpu";
         Cell c{.keys = k,
                .clients = n,
                .same_cpu = pin,
@@ -200,6 +202,10 @@ void RegisterBenchPs(CLI::App& bench, int* exit_code) {
       ->capture_default_str();
   ps->add_flag("--pipeline", a->pipeline, "Send push(i) with pull(i+1) (both systems)");
   ps->add_flag("--no-redis", a->no_redis, "Skip the Redis comparison");
+  ps->add_option("--placements", a->placements, "Placements to measure, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"same_cpu", "default"}))
+      ->capture_default_str();
   ps->add_option("--json-out", a->json_out, "Write every row as JSON");
   ps->callback([a, exit_code] { *exit_code = BenchPs(*a); });
 
