@@ -54,20 +54,33 @@ struct WorkerPayload {
   uint32_t lifetime_ms = 0;          // 0: from $VIRGA_FUNCTION_LIFETIME_MS, else none
   uint32_t stop_margin_ms = 0;       // stop this long before the lifetime ends; 0 = auto (10%, <= 2 s)
   uint32_t max_idle_ms = 2'000;      // exit after finding no work for this long
+  uint32_t max_fault_ms = 60'000;    // give up ("error: ...") after the servers fail this long
+                                     // without a success (a lifetime ends the retries sooner)
+  uint32_t spin_us = 0;              // busy-poll for server replies this long (PsClientOptions::spin):
+                                     // lower latency on a dedicated core, wasted CPU on a shared one
 };
 
 std::string PayloadToJson(const WorkerPayload& payload);
-// InvalidArgument naming the field.
+// InvalidArgument naming the field ("payload: field 'minibatch': ..."), also
+// for unknown fields and out-of-range values (minibatch, workers, epochs,
+// lease_ms >= 1; staleness >= -1; model a known name; job, servers, store,
+// table, queue present and non-empty).
 Result<WorkerPayload> PayloadFromJson(std::string_view json);
 
 // Per-iteration timing. One iteration = one minibatch, from the moment its
-// data is asked for until its push is sent.
+// data is asked for until its push is sent. With the pipeline (the next
+// pull travels during the current compute) an iteration is one turn of the
+// worker's loop, so iterations * p50 approximates the training time and the
+// four means add up to about the mean iteration (control work such as the
+// periodic stop-key check is in the total only).
 struct IterationTimes {
   uint64_t iterations = 0;
   double data_wait_us = 0;  // mean per iteration: waiting for the prefetcher
-  double pull_us = 0;       // mean: waiting for the pull reply (after overlap)
+  double pull_us = 0;       // mean: waiting for the pull reply (after overlap), incl.
+                            // bounded-staleness waits
   double compute_us = 0;    // mean: gradient computation (incl. key dedup)
-  double push_us = 0;       // mean: sending the push / waiting for its ack
+  double push_us = 0;       // mean: sending the push; at an item's end also waiting for
+                            // its pushes' replies and the ack
   double p50_us = 0;        // whole iteration
   double p99_us = 0;
   // Log-scale histogram of whole-iteration times, so results of many workers
@@ -82,7 +95,15 @@ struct WorkerResult {
   uint64_t items_acked = 0;
   uint64_t items_released = 0;
   uint64_t items_lost = 0;         // acks refused because the lease had expired (item redone elsewhere)
+  uint64_t items_rejected = 0;     // malformed items (bad text, epoch or index): acked unprocessed
   double train_loss = 0;           // mean loss of the rows trained on
+  // Per epoch (payload.epochs elements): rows trained on and their summed
+  // loss, so results of many workers add up to each epoch's training loss.
+  std::vector<uint64_t> epoch_samples;
+  std::vector<double> epoch_loss;
+  uint64_t stale_waits = 0;        // iterations that waited for slower workers (staleness >= 0)
+  uint64_t stale_timeouts = 0;     // of those, waits abandoned after 1 s (the others had no work)
+  uint64_t server_faults = 0;      // failed server calls that were retried
   double wall_seconds = 0;
   IterationTimes times;
 };
@@ -91,8 +112,12 @@ std::string ResultToJson(const WorkerResult& result);
 Result<WorkerResult> ResultFromJson(std::string_view json);
 
 // Runs a worker to its end. Returns an error only for faults it cannot work
-// around (bad payload, unknown dataset, model mismatch); a server that goes
-// away is retried until the lifetime ends.
+// around (bad payload, unknown dataset, missing table, model mismatch); a
+// server that goes away is retried until the lifetime ends (or
+// max_fault_ms). Faults met while training (an unreadable partition, servers
+// gone for good) end the run with end_reason "error: ..." after its leases
+// are released. Identity and limits come from the environment
+// (VIRGA_FUNCTION_ID, VIRGA_FUNCTION_LIFETIME_MS; see backend.h).
 Result<WorkerResult> RunWorker(const WorkerPayload& payload);
 
 }  // namespace virga

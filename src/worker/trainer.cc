@@ -1,0 +1,347 @@
+#include "worker/trainer.h"
+
+#include <algorithm>
+
+namespace virga::worker {
+namespace {
+
+constexpr auto kStopCheckEvery = std::chrono::milliseconds(200);
+constexpr auto kPublishEvery = std::chrono::seconds(1);
+constexpr auto kStaleGiveUp = std::chrono::seconds(1);
+constexpr auto kStaleNapMin = std::chrono::microseconds(100);
+constexpr auto kStaleNapMax = std::chrono::milliseconds(2);
+
+}  // namespace
+
+Trainer::Trainer(const WorkerPayload& payload, const Model& model, PsClient* client,
+                 Control* control, WorkLedger* ledger, std::atomic<uint64_t>* faults,
+                 uint64_t function_id)
+    : payload_(payload),
+      model_(model),
+      client_(client),
+      control_(control),
+      ledger_(ledger),
+      faults_(faults),
+      width_(model.width()),
+      acks_key_(payload.job + "/acks"),
+      stop_key_(payload.job + "/stop"),
+      stats_key_(payload.job + "/fn/" + std::to_string(function_id)),
+      renew_every_(std::chrono::milliseconds(std::max<uint32_t>(payload.lease_ms / 3, 1))),
+      pipelined_(payload.staleness != 0),
+      one_hot_(payload.items, 0.0f),
+      epoch_samples_(payload.epochs, 0),
+      epoch_loss_(payload.epochs, 0.0) {
+  started_ = Clock::now();
+  next_stop_check_ = started_ + kStopCheckEvery;
+  next_renewal_ = started_;
+  next_publish_ = started_ + kPublishEvery;
+}
+
+StopReason Trainer::Run(PrefetchIterator* it) {
+  it_ = it;
+  const StopReason why = Loop();
+  Drain();
+  return why;
+}
+
+StopReason Trainer::Loop() {
+  Turn t;
+  Clock::time_point turn_start = Clock::now();
+  Result<bool> more = Advance(&batches_[cur_], &t);
+  if (!more.ok()) return Fail(more.status());
+  if (!*more) return Finished();
+  for (;;) {
+    Batch& b = batches_[cur_];
+    Status s = AwaitWeights(&b, &t);
+    if (!s.ok()) return Fail(s);
+    // Within an item the next minibatch's pull travels during this compute.
+    const bool early = pipelined_ && !b.last_in_item;
+    bool have_next = false;
+    if (early) {
+      more = Advance(&batches_[1 - cur_], &t);
+      if (!more.ok()) return Fail(more.status());
+      have_next = *more;
+    }
+    Compute(&b, &t);
+    s = Push(&b, &t);
+    if (s.ok() && b.last_in_item) s = FinishItem(&t);
+    const Clock::time_point now = Clock::now();
+    stats_.Record(t.data_wait, t.pull, t.compute, t.push, now - turn_start);
+    turn_start = now;
+    t = Turn{};
+    if (!s.ok()) return Fail(s);
+    if (std::optional<StopReason> stop = CheckControl()) return *stop;
+    if (!early) {
+      more = Advance(&batches_[1 - cur_], &t);
+      if (!more.ok()) return Fail(more.status());
+      have_next = *more;
+    }
+    if (!have_next) return Finished();
+    cur_ = 1 - cur_;
+  }
+}
+
+Result<bool> Trainer::Advance(Batch* b, Turn* t) {
+  while (cursor_.pos == cursor_.end) {
+    VIRGA_ASSIGN_OR_RETURN(bool got, NextItem(t));
+    if (!got) return false;
+  }
+  const uint64_t end = std::min<uint64_t>(cursor_.pos + payload_.minibatch, cursor_.end);
+  b->rows = cursor_.partition.Slice(cursor_.pos, end);
+  b->last_in_item = end == cursor_.end;
+  cursor_.pos = end;
+  const Clock::time_point t0 = Clock::now();
+  b->keys.Build(b->rows);
+  const size_t n = Floats(*b);
+  if (b->weights.size() < n) b->weights.resize(n);  // grows to the largest minibatch, then stays
+  const Clock::time_point t1 = Clock::now();
+  t->compute += t1 - t0;
+  Status s = client_->StartPull(payload_.table, b->keys.keys(), std::span<float>(b->weights.data(), n));
+  b->pull_sent = pull_in_flight_ = s.ok();
+  if (!s.ok()) faults_->fetch_add(1);  // AwaitWeights pulls again, with retries
+  t->pull += Clock::now() - t1;
+  return true;
+}
+
+Result<bool> Trainer::NextItem(Turn* t) {
+  for (;;) {
+    const Clock::time_point t0 = Clock::now();
+    Result<bool> got = it_->Next(&minibatch_);
+    t->data_wait += Clock::now() - t0;
+    if (!got.ok()) return got.status();
+    // Leased items whose partitions the iterator skipped were empty: done.
+    VIRGA_RETURN_IF_ERROR(CompleteSkipped(*got ? minibatch_.partition : UINT64_MAX));
+    if (!*got) return false;
+    std::optional<LeasedWork> w = ledger_->Get(minibatch_.partition);
+    if (!w || w->item.key != *minibatch_.key) {
+      return Status::Internal("partition #" + std::to_string(minibatch_.partition) + " (" +
+                              *minibatch_.key + ") does not match a leased item");
+    }
+    const uint64_t rows = minibatch_.rows.rows();
+    cursor_.partition = minibatch_.rows;  // whole partitions: minibatch_rows = 0
+    cursor_.pos = std::min(w->item.begin, rows);
+    cursor_.end = std::min(w->item.end, rows);
+    cursor_.tainted = false;
+    cursor_.work = std::move(w);
+    if (cursor_.pos < cursor_.end) return true;
+    VIRGA_RETURN_IF_ERROR(CompleteWork(*cursor_.work));  // no rows in its range
+    ledger_->Remove(cursor_.work->seq);
+    cursor_.work.reset();
+  }
+}
+
+Status Trainer::AwaitWeights(Batch* b, Turn* t) {
+  const Clock::time_point t0 = Clock::now();
+  uint64_t version = 0;
+  Status s = Status::Unavailable("pull not sent");
+  if (b->pull_sent) {
+    s = client_->FinishPull(&version);
+    if (!s.ok()) faults_->fetch_add(1);
+  }
+  b->pull_sent = pull_in_flight_ = false;
+  if (!s.ok()) s = PullNow(b, &version);
+  if (s.ok() && payload_.staleness >= 0) s = BoundStaleness(b, version);
+  t->pull += Clock::now() - t0;
+  return s;
+}
+
+Status Trainer::PullNow(Batch* b, uint64_t* version) {
+  const std::span<float> out(b->weights.data(), Floats(*b));
+  return control_->Retry([&] { return client_->Pull(payload_.table, b->keys.keys(), out, version); },
+                         faults_);
+}
+
+Status Trainer::BoundStaleness(Batch* b, uint64_t version) {
+  const auto workers = static_cast<int64_t>(payload_.workers);
+  const auto slack = static_cast<int64_t>(payload_.staleness);
+  auto v = static_cast<int64_t>(version);
+  const auto done = static_cast<int64_t>(iterations_);
+  if (!have_base_) {
+    clock_base_ = v / workers;
+    have_base_ = true;
+  }
+  if (free_running_) {
+    // Still alone if the version grew by no more than this worker's pushes.
+    if (v - static_cast<int64_t>(free_version_) <= done - static_cast<int64_t>(free_pushes_))
+      return Status::OK();
+    free_running_ = false;
+    clock_base_ = v / workers - done;
+  }
+  const int64_t need = workers * (done + clock_base_ - slack);
+  if (v >= need) return Status::OK();
+  ++stale_waits_;
+  const Clock::time_point give_up = Clock::now() + kStaleGiveUp;
+  Clock::duration nap = kStaleNapMin;
+  while (v < need) {
+    if (Clock::now() >= give_up) {  // the others may have no work left: run on
+      ++stale_timeouts_;
+      free_running_ = true;
+      free_version_ = static_cast<uint64_t>(v);
+      free_pushes_ = iterations_;
+      clock_base_ = v / workers - done;
+      return Status::OK();
+    }
+    if (!control_->SleepFor(nap)) return Status::Cancelled("stopping during a staleness wait");
+    nap = std::min<Clock::duration>(2 * nap, kStaleNapMax);
+    VIRGA_RETURN_IF_ERROR(PullNow(b, &version));
+    v = static_cast<int64_t>(version);
+  }
+  return Status::OK();
+}
+
+void Trainer::Compute(Batch* b, Turn* t) {
+  const Clock::time_point t0 = Clock::now();
+  const size_t n = Floats(*b);
+  if (grads_.size() < n) grads_.resize(n);
+  std::fill_n(grads_.begin(), n, 0.0f);
+  const double loss = model_.Gradient(b->keys.Batch(b->rows),
+                                      std::span<const float>(b->weights.data(), n),
+                                      std::span<float>(grads_.data(), n));
+  t->compute += Clock::now() - t0;
+  const uint64_t rows = b->rows.rows();
+  const uint32_t epoch = cursor_.work->item.epoch;
+  samples_ += rows;
+  loss_ += loss;
+  epoch_samples_[epoch] += rows;
+  epoch_loss_[epoch] += loss;
+}
+
+Status Trainer::Push(Batch* b, Turn* t) {
+  const Clock::time_point t0 = Clock::now();
+  Status s = client_->StartPush(payload_.table, b->keys.keys(),
+                                std::span<const float>(grads_.data(), Floats(*b)));
+  ++iterations_;
+  t->push += Clock::now() - t0;
+  if (s.ok()) return s;
+  // The gradient may be lost: the item is redone rather than acked.
+  cursor_.tainted = true;
+  faults_->fetch_add(1);
+  return IsTransient(s) ? Status::OK() : s;
+}
+
+Status Trainer::FinishItem(Turn* t) {
+  const Clock::time_point t0 = Clock::now();
+  Status s = client_->Flush();  // every push of the item applied (or failed)
+  if (!s.ok()) {
+    if (!IsTransient(s)) return s;
+    faults_->fetch_add(1);
+    cursor_.tainted = true;
+  }
+  const LeasedWork& w = *cursor_.work;
+  if (cursor_.tainted) {
+    s = control_->Retry([&] { return client_->Release(payload_.queue, w.lease_id); }, faults_);
+    if (s.ok() || s.IsNotFound()) {
+      ++released_;
+      s = Status::OK();
+    }
+  } else {
+    s = CompleteWork(w);
+  }
+  if (s.ok()) {
+    ledger_->Remove(w.seq);
+    cursor_.work.reset();
+  }
+  t->push += Clock::now() - t0;
+  return s;
+}
+
+Status Trainer::CompleteWork(const LeasedWork& w) {
+  if (!one_hot_.empty()) {  // counted before the ack (worker.h)
+    one_hot_[w.item.index] = 1.0f;
+    Status s = control_->Retry([&] { return client_->AddFloats(acks_key_, one_hot_); }, faults_);
+    one_hot_[w.item.index] = 0.0f;
+    if (!s.ok()) return s.WithContext("adding to " + acks_key_);
+  }
+  Status s = control_->Retry([&] { return client_->Ack(payload_.queue, w.lease_id); }, faults_);
+  if (s.ok()) {
+    ++acked_;
+  } else if (s.IsNotFound()) {
+    ++lost_;  // the lease expired: the item went back to the queue
+  } else {
+    return s.WithContext("acking an item of " + payload_.queue);
+  }
+  return Status::OK();
+}
+
+Status Trainer::CompleteSkipped(uint64_t before_seq) {
+  while (std::optional<LeasedWork> w = ledger_->OldestBefore(before_seq)) {
+    VIRGA_RETURN_IF_ERROR(CompleteWork(*w));
+    ledger_->Remove(w->seq);
+  }
+  return Status::OK();
+}
+
+std::optional<StopReason> Trainer::CheckControl() {
+  const Clock::time_point now = Clock::now();
+  if (control_->stop_requested()) {
+    if (control_->reason() == StopReason::kError) error_ = control_->error();
+    return control_->reason();
+  }
+  if (control_->Expired(now)) {
+    control_->RequestStop(StopReason::kLifetime);
+    return StopReason::kLifetime;
+  }
+  if (now >= next_stop_check_) {
+    next_stop_check_ = now + kStopCheckEvery;
+    std::string value;
+    Status s = client_->Get(stop_key_, &value);
+    if (s.ok()) {
+      control_->RequestStop(StopReason::kStopped);
+      return StopReason::kStopped;
+    }
+    if (!s.IsNotFound()) faults_->fetch_add(1);
+  }
+  if (now >= next_renewal_) {
+    next_renewal_ = now + std::min<Clock::duration>(kStopCheckEvery, renew_every_ / 2);
+    for (uint64_t lease : ledger_->DueForRenewal(now, std::chrono::duration_cast<std::chrono::milliseconds>(renew_every_))) {
+      // NotFound: the lease already expired; its ack will count as lost.
+      Status s = client_->Renew(payload_.queue, lease, std::chrono::milliseconds(payload_.lease_ms));
+      if (!s.ok() && !s.IsNotFound()) faults_->fetch_add(1);
+    }
+  }
+  if (live_stats_ && now >= next_publish_) {
+    next_publish_ = now + kPublishEvery;
+    if (!client_->Put(stats_key_, live_stats_()).ok()) faults_->fetch_add(1);
+  }
+  return std::nullopt;
+}
+
+StopReason Trainer::Finished() {
+  const StopReason r = control_->reason();
+  if (r == StopReason::kError) error_ = control_->error();
+  return r == StopReason::kNone ? StopReason::kIdle : r;
+}
+
+StopReason Trainer::Fail(const Status& s) {
+  // A call cut short by a stop (lifetime, stop key) is not an error.
+  if (control_->stop_requested() || control_->Expired()) {
+    if (control_->reason() == StopReason::kNone) control_->RequestStop(StopReason::kLifetime);
+    if (control_->reason() == StopReason::kError) error_ = control_->error();
+    return control_->reason();
+  }
+  error_ = s.ToString();
+  control_->RequestStop(StopReason::kError, error_);
+  return StopReason::kError;
+}
+
+void Trainer::Drain() {
+  if (pull_in_flight_) (void)client_->FinishPull();
+  pull_in_flight_ = false;
+  batches_[0].pull_sent = batches_[1].pull_sent = false;
+  (void)client_->Flush();
+}
+
+void Trainer::Fill(WorkerResult* r) const {
+  r->samples = samples_;
+  r->items_acked = acked_;
+  r->items_released = released_;
+  r->items_lost = lost_;
+  r->train_loss = samples_ > 0 ? loss_ / static_cast<double>(samples_) : 0.0;
+  r->epoch_samples = epoch_samples_;
+  r->epoch_loss = epoch_loss_;
+  r->stale_waits = stale_waits_;
+  r->stale_timeouts = stale_timeouts_;
+  r->times = stats_.Summary();
+}
+
+}  // namespace virga::worker

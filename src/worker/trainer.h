@@ -1,0 +1,140 @@
+// Trainer: the worker's training loop over the partitions of its leased
+// items.
+//
+// Per minibatch: KeyMap -> pull the weights of its distinct keys ->
+// Model::Gradient -> push. Pipelined: the next minibatch's pull is sent
+// before the current gradient is computed (at most one pull in flight), so
+// its round trip overlaps the compute. The pipeline never reaches across an
+// item's end: an item is finished (its pushes flushed, its <job>/acks
+// element added, its lease acked) before the next item's partition is taken
+// from the iterator, so the iterator's views are only used while valid and
+// a worker waiting for more work holds no finished item. With staleness 0
+// the pull follows the push instead (a pull sent before this worker's own
+// push could never see the version the clock requires).
+//
+// Bounded staleness (payload.staleness = s >= 0): a minibatch's weights are
+// used only if the table version v >= workers * (c - s), c = this worker's
+// iterations + floor(v0 / workers) (v0 = the version of its first pull);
+// otherwise it re-pulls after a short sleep. After 1 s it gives up (counted
+// in stale_timeouts): the clock is rebased to v / workers and it runs freely
+// until a pull shows that others push again.
+//
+// Not thread-safe: the training thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/key_map.h"
+#include "virga/model.h"
+#include "virga/prefetch_iterator.h"
+#include "virga/ps_client.h"
+#include "virga/worker.h"
+#include "worker/control.h"
+#include "worker/iteration_stats.h"
+#include "worker/work_ledger.h"
+
+namespace virga::worker {
+
+class Trainer {
+ public:
+  // `function_id` names the live stats key; `faults` counts retried server
+  // calls (shared with the lease thread).
+  Trainer(const WorkerPayload& payload, const Model& model, PsClient* client, Control* control,
+          WorkLedger* ledger, std::atomic<uint64_t>* faults, uint64_t function_id);
+
+  // Trains on the iterator's partitions (fetched with minibatch_rows = 0)
+  // until it ends or a stop; returns why it stopped. On return nothing is
+  // in flight; leases not yet finished are still in the ledger.
+  StopReason Run(PrefetchIterator* it);
+  // The message of a kError stop.
+  const std::string& error() const { return error_; }
+
+  // Adds this trainer's counts and times to *result.
+  void Fill(WorkerResult* result) const;
+
+  // Called about once a second for the live stats JSON published under
+  // <job>/fn/<id> (best effort); unset: nothing is published.
+  void set_live_stats(std::function<std::string()> f) { live_stats_ = std::move(f); }
+
+ private:
+  // Time spent in one turn of the loop, by part.
+  struct Turn {
+    Clock::duration data_wait{}, pull{}, compute{}, push{};
+  };
+  struct Batch {
+    RowBlockView rows;
+    KeyMap keys;
+    std::vector<float> weights;
+    bool last_in_item = false;
+    bool pull_sent = false;  // a pipelined pull is in flight for it
+  };
+  struct Cursor {
+    RowBlockView partition;
+    uint64_t pos = 0, end = 0;  // rows of the item still to train on
+    std::optional<LeasedWork> work;
+    bool tainted = false;  // a push of it may be lost: release instead of ack
+  };
+
+  Result<bool> Advance(Batch* b, Turn* t);
+  Result<bool> NextItem(Turn* t);
+  Status AwaitWeights(Batch* b, Turn* t);
+  Status PullNow(Batch* b, uint64_t* version);
+  Status BoundStaleness(Batch* b, uint64_t version);
+  void Compute(Batch* b, Turn* t);
+  Status Push(Batch* b, Turn* t);
+  Status FinishItem(Turn* t);
+  Status CompleteWork(const LeasedWork& w);
+  Status CompleteSkipped(uint64_t before_seq);
+  std::optional<StopReason> CheckControl();
+  StopReason Loop();
+  StopReason Finished();
+  StopReason Fail(const Status& s);
+  void Drain();
+  size_t Floats(const Batch& b) const { return size_t{b.keys.num_slots()} * width_; }
+
+  const WorkerPayload& payload_;
+  const Model& model_;
+  PsClient* const client_;
+  Control* const control_;
+  WorkLedger* const ledger_;
+  std::atomic<uint64_t>* const faults_;
+  const uint32_t width_;
+  const std::string acks_key_, stop_key_, stats_key_;
+  const Clock::duration renew_every_;  // how often a held lease is renewed
+  const bool pipelined_;
+
+  PrefetchIterator* it_ = nullptr;
+  Minibatch minibatch_;
+  Batch batches_[2];
+  int cur_ = 0;
+  Cursor cursor_;
+  std::vector<float> grads_;
+  std::vector<float> one_hot_;  // payload.items floats, all 0 between acks
+  bool pull_in_flight_ = false;
+  std::string error_;
+
+  // Bounded staleness.
+  bool have_base_ = false;
+  int64_t clock_base_ = 0;
+  bool free_running_ = false;
+  uint64_t free_version_ = 0, free_pushes_ = 0;
+
+  // Control cadence.
+  Clock::time_point next_stop_check_, next_renewal_, next_publish_;
+  std::function<std::string()> live_stats_;
+
+  // Counts.
+  IterationStats stats_;
+  uint64_t iterations_ = 0, samples_ = 0;
+  double loss_ = 0;
+  std::vector<uint64_t> epoch_samples_;
+  std::vector<double> epoch_loss_;
+  uint64_t acked_ = 0, released_ = 0, lost_ = 0, stale_waits_ = 0, stale_timeouts_ = 0;
+  Clock::time_point started_;
+};
+
+}  // namespace virga::worker

@@ -1,0 +1,174 @@
+// RunWorker: sets a worker up (payload, time budget, store, servers, table
+// check), runs the Trainer over a PrefetchIterator fed by a LeaseSource, and
+// winds down: leases not finished are released, the final stats published.
+#include "virga/worker.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "virga/dataset.h"
+#include "virga/object_store.h"
+#include "virga/prefetch_iterator.h"
+#include "virga/ps_client.h"
+#include "worker/lease_source.h"
+#include "worker/trainer.h"
+
+namespace virga {
+namespace {
+
+using worker::Clock;
+using worker::Control;
+using worker::StopReason;
+
+uint64_t EnvNumber(const char* name) {
+  const char* v = std::getenv(name);
+  uint64_t x = 0;
+  if (v == nullptr) return 0;
+  auto [p, ec] = std::from_chars(v, v + std::strlen(v), x);
+  return ec == std::errc() && *p == '\0' ? x : 0;
+}
+
+// When to wind down: lifetime minus a margin (10% of it, at most 2 s, unless given).
+Clock::time_point StopTime(const WorkerPayload& p, Clock::time_point start) {
+  uint64_t lifetime = p.lifetime_ms ? p.lifetime_ms : EnvNumber("VIRGA_FUNCTION_LIFETIME_MS");
+  if (lifetime == 0) return Clock::time_point::max();
+  const uint64_t margin = p.stop_margin_ms ? p.stop_margin_ms : std::min<uint64_t>(lifetime / 10, 2000);
+  return start + std::chrono::milliseconds(lifetime > margin ? lifetime - margin : 0);
+}
+
+Result<std::unique_ptr<PsClient>> ConnectWithRetry(const WorkerPayload& p, Control* control,
+                                                   std::atomic<uint64_t>* faults) {
+  PsClientOptions o;
+  o.servers = p.servers;
+  o.token = p.token;
+  o.spin = std::chrono::microseconds(p.spin_us);
+  std::unique_ptr<PsClient> client;
+  Status s = control->Retry(
+      [&] {
+        auto c = PsClient::Connect(o);
+        if (c.ok()) client = std::move(c).value();
+        return c.status();
+      },
+      faults);
+  if (!s.ok()) return s.WithContext("connecting to the parameter servers");
+  return client;
+}
+
+// The table must exist with the model's width (ServerStats lists tables).
+Status CheckTable(PsClient* client, const WorkerPayload& p, const Model& model, Control* control,
+                  std::atomic<uint64_t>* faults) {
+  std::string stats;
+  VIRGA_RETURN_IF_ERROR(control->Retry(
+      [&] {
+        auto r = client->ServerStats(0);
+        if (r.ok()) stats = std::move(r).value();
+        return r.status();
+      },
+      faults));
+  const auto j = nlohmann::json::parse(stats, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.contains("tables") || !j["tables"].is_array())
+    return Status::Corruption("server stats: no table list");
+  for (const auto& t : j["tables"]) {
+    if (!t.is_object() || t.value("name", "") != p.table) continue;
+    const uint64_t width = t.value("width", uint64_t{0});
+    if (width != model.width()) {
+      return Status::InvalidArgument("table '" + p.table + "' has width " + std::to_string(width) +
+                                     ", model '" + p.model + "' needs " +
+                                     std::to_string(model.width()));
+    }
+    return Status::OK();
+  }
+  return Status::NotFound("table '" + p.table + "' not found on the parameter servers");
+}
+
+// Gives back every lease still held (a few quick tries: the worker is
+// stopping). Returns how many were released.
+uint64_t ReleaseAll(PsClient* client, const WorkerPayload& p, worker::WorkLedger* ledger) {
+  uint64_t released = 0;
+  for (const worker::LeasedWork& w : ledger->TakeAll()) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      Status s = client->Release(p.queue, w.lease_id);
+      if (s.ok()) ++released;
+      if (s.ok() || !worker::IsTransient(s)) break;  // NotFound: it expired already
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 << attempt));
+    }
+  }
+  return released;
+}
+
+std::string EndReason(StopReason why, const std::string& error) {
+  switch (why) {
+    case StopReason::kIdle:
+    case StopReason::kNone:
+      return "done";
+    case StopReason::kLifetime:
+      return "lifetime";
+    case StopReason::kStopped:
+      return "stopped";
+    case StopReason::kError:
+      break;
+  }
+  return "error: " + error;
+}
+
+}  // namespace
+
+Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
+  const Clock::time_point start = Clock::now();
+  // The JSON round trip applies the payload's validation to callers that
+  // built the struct themselves.
+  VIRGA_ASSIGN_OR_RETURN(const WorkerPayload p, PayloadFromJson(PayloadToJson(payload_in)));
+  VIRGA_ASSIGN_OR_RETURN(const ModelKind kind, ParseModelName(p.model));
+  const std::unique_ptr<Model> model = MakeModel(kind);
+  Control control(StopTime(p, start), std::chrono::milliseconds(p.max_fault_ms));
+  std::atomic<uint64_t> faults{0};
+
+  WorkerResult result;
+  result.function_id = EnvNumber("VIRGA_FUNCTION_ID");
+  VIRGA_ASSIGN_OR_RETURN(std::shared_ptr<ObjectStore> store, ObjectStore::Open(p.store));
+  if (!p.dataset.empty()) VIRGA_RETURN_IF_ERROR(ReadManifest(*store, p.dataset).status());
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client, ConnectWithRetry(p, &control, &faults));
+  VIRGA_RETURN_IF_ERROR(CheckTable(client.get(), p, *model, &control, &faults));
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> lease_client,
+                         ConnectWithRetry(p, &control, &faults));
+
+  worker::WorkLedger ledger;
+  const std::string name = "fn-" + std::to_string(result.function_id) + "-" + std::to_string(::getpid());
+  worker::LeaseSource source(p, std::move(lease_client), &ledger, &control, name);
+  worker::Trainer trainer(p, *model, client.get(), &control, &ledger, &faults, result.function_id);
+  auto snapshot = [&](std::string end_reason) {
+    WorkerResult r = result;
+    trainer.Fill(&r);
+    r.end_reason = std::move(end_reason);
+    r.items_rejected = source.rejected();
+    r.server_faults = faults.load() + source.faults()->load();
+    r.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return r;
+  };
+  trainer.set_live_stats([&] { return ResultToJson(snapshot("running")); });
+
+  StopReason why;
+  {
+    PrefetchOptions po;
+    po.minibatch_rows = 0;  // whole partitions; the trainer slices items into minibatches
+    po.buffers = 2;         // the item being trained on + one fetched ahead (and leased)
+    PrefetchIterator it(store, [&source] { return source.Next(); }, po);
+    why = trainer.Run(&it);
+    control.RequestStop(why);  // wakes the lease thread if it is waiting for work
+    it.Stop();
+  }  // joins the lease thread: no lease is taken after this
+  const uint64_t released = ReleaseAll(client.get(), p, &ledger);
+
+  result = snapshot(EndReason(why, trainer.error()));
+  result.items_released += released;
+  (void)client->Put(p.job + "/fn/" + std::to_string(result.function_id), ResultToJson(result));
+  return result;
+}
+
+}  // namespace virga
