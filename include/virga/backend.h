@@ -86,8 +86,9 @@ class ComputeBackend {
   virtual Result<uint64_t> Launch(std::string_view payload, const FunctionLimits& limits) = 0;
   // NotFound for an unknown id.
   virtual Result<FunctionInfo> Query(uint64_t id) = 0;
-  // Stops a function (SIGKILL for local processes); it ends kKilled. OK if it
-  // has already ended. NotFound for an unknown id.
+  // Stops a function (SIGKILL for local processes); it ends kKilled. Returns at
+  // once: Wait() observes the end. OK if it has already ended. NotFound for an
+  // unknown id.
   virtual Status Kill(uint64_t id) = 0;
   // Blocks until the function is terminal or `timeout` passes; returns its
   // info either way (check IsTerminal(info.state)).

@@ -412,6 +412,39 @@ TEST_F(LocalBackendTest, ManyConcurrentFunctionsAreAllReaped) {
   }
 }
 
+TEST_F(LocalBackendTest, CallersOnManyThreads) {
+  Make();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 8;
+  std::vector<std::vector<uint64_t>> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      FunctionLimits limits;
+      limits.max_start_delay = 20ms;
+      for (int i = 0; i < kPerThread; ++i) {
+        // Half run long and are killed by this thread; half end on their own.
+        auto id = backend_->Launch(i % 2 == 0 ? "sleep 30" : "exit 0", limits);
+        ASSERT_TRUE(id.ok());
+        ids[t].push_back(*id);
+        backend_->List();
+        if (i % 2 == 0) {
+          ASSERT_TRUE(backend_->Kill(*id).ok());
+        }
+      }
+      for (size_t i = 0; i < ids[t].size(); ++i) {
+        auto info = backend_->Wait(ids[t][i], kPatience);
+        ASSERT_TRUE(info.ok());
+        EXPECT_EQ(info->state, i % 2 == 0 ? FunctionState::kKilled : FunctionState::kSucceeded)
+            << info->reason;
+        backend_->Forget(ids[t][i]);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_TRUE(backend_->List().empty());
+}
+
 TEST_F(LocalBackendTest, OutputIsCappedAndStderrTailKept) {
   Make();
   FunctionInfo info =
