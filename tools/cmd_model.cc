@@ -1,0 +1,220 @@
+// `virga export` (a server table -> a model file) and `virga predict` (a
+// model file + a dataset split -> probabilities and metrics). The file
+// format is docs/model-file.md.
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "tools/commands.h"
+#include "tools/token.h"
+#include "virga/dataset.h"
+#include "virga/evaluator.h"
+#include "virga/metrics.h"
+#include "virga/model_file.h"
+#include "virga/ps_client.h"
+#include "virga/text_writer.h"
+
+namespace virga::cli {
+namespace {
+
+struct ExportArgs {
+  std::string servers = "127.0.0.1:7311";
+  std::string token_file;
+  std::string table;
+  std::string model = "lr";
+  std::string out;
+  std::string dataset;  // optional: metadata from its manifest
+  std::string store;
+};
+
+struct PredictArgs {
+  std::string model_file;
+  std::string store;
+  std::string dataset;
+  std::string split = "test";
+  std::string out;
+};
+
+std::string NowIso8601() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int Fail(const char* cmd, const Status& s, int code = 1) {
+  std::fprintf(stderr, "virga %s: %s\n", cmd, s.ToString().c_str());
+  return code;
+}
+
+// The table's entry in server 0's stats, as training info (best effort: a
+// server that does not report it leaves the fields out).
+nlohmann::json TrainingInfo(PsClient& client, const std::string& table) {
+  nlohmann::json info = {{"table", table}, {"servers", client.num_servers()}};
+  auto stats = client.ServerStats(0);
+  if (!stats.ok()) return info;
+  nlohmann::json j = nlohmann::json::parse(*stats, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("tables") || !j["tables"].is_array()) return info;
+  for (const auto& t : j["tables"]) {
+    if (!t.is_object() || t.value("name", std::string()) != table) continue;
+    if (t.contains("version") && t["version"].is_number_unsigned())
+      info["table_version"] = t["version"];
+    if (t.contains("optimizer") && t["optimizer"].is_string()) info["optimizer"] = t["optimizer"];
+  }
+  return info;
+}
+
+int RunExport(const ExportArgs& a) {
+  auto kind = ParseModelName(a.model);
+  if (!kind.ok()) return Fail("export", kind.status().WithContext("--model"), 2);
+  auto list = ParseServerList(a.servers);
+  if (!list.ok()) return Fail("export", list.status().WithContext("--servers"), 2);
+  auto token = LoadToken(a.token_file, /*create=*/false);
+  if (!token.ok()) return Fail("export", token.status());
+
+  ModelFileHeader header;
+  header.model = *kind;
+  header.width = MakeModel(*kind)->width();
+  header.created_at = NowIso8601();
+  if (!a.dataset.empty()) {
+    auto store = ObjectStore::Open(a.store.empty() ? DefaultStoreUri() : a.store);
+    if (!store.ok()) return Fail("export", store.status().WithContext("--store"));
+    auto m = ReadManifest(**store, a.dataset);
+    if (!m.ok()) return Fail("export", m.status());
+    header.dataset = a.dataset;
+    header.num_features = m->num_features;
+    header.hash_bits = m->hash_bits;
+  }
+
+  PsClientOptions o;
+  o.servers = *list;
+  o.token = *token;
+  auto client = PsClient::Connect(o);
+  if (!client.ok()) return Fail("export", client.status());
+  std::vector<std::pair<uint64_t, std::vector<float>>> rows;
+  if (Status s = (*client)->DumpTable(a.table, &rows); !s.ok())
+    return Fail("export", s.WithContext("table '" + a.table + "'"));
+  header.training = TrainingInfo(**client, a.table).dump();
+
+  auto model = ModelFromRows(header, rows);
+  if (!model.ok())
+    return Fail("export", model.status().WithContext("table '" + a.table + "' as model " +
+                                                     std::string(ModelName(*kind))));
+  if (Status s = SaveModel(a.out, *model); !s.ok()) return Fail("export", s);
+  std::printf("exported table '%s' (%zu keys, model %s, width %u) to %s\n", a.table.c_str(),
+              model->keys.size(), ModelName(*kind), header.width, a.out.c_str());
+  return 0;
+}
+
+Status WriteScores(const std::string& path, std::span<const float> scores) {
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<TextWriter> w, TextWriter::Open(path));
+  std::string buf;
+  char line[32];
+  for (float p : scores) {
+    const int n = std::snprintf(line, sizeof line, "%.9g\n", p);
+    buf.append(line, static_cast<size_t>(n));
+    if (buf.size() >= (1u << 16)) {
+      VIRGA_RETURN_IF_ERROR(w->Write(buf));
+      buf.clear();
+    }
+  }
+  VIRGA_RETURN_IF_ERROR(w->Write(buf));
+  return w->Close();
+}
+
+int RunPredict(const PredictArgs& a) {
+  auto split = ParseSplitName(a.split);
+  if (!split.ok()) return Fail("predict", split.status().WithContext("--split"), 2);
+  auto model = LoadModel(a.model_file);
+  if (!model.ok()) return Fail("predict", model.status());
+  const ModelFileHeader& hd = model->header;
+  auto store = ObjectStore::Open(a.store.empty() ? DefaultStoreUri() : a.store);
+  if (!store.ok()) return Fail("predict", store.status().WithContext("--store"));
+  auto manifest = ReadManifest(**store, a.dataset);
+  if (!manifest.ok()) return Fail("predict", manifest.status());
+
+  // The rows must be encoded like the training rows.
+  if (hd.hash_bits != 0 && manifest->hash_bits != 0 && hd.hash_bits != manifest->hash_bits)
+    return Fail("predict", Status::InvalidArgument(
+                               "model file '" + a.model_file + "' was trained on hash_bits " +
+                               std::to_string(hd.hash_bits) + " but dataset '" + a.dataset +
+                               "' has hash_bits " + std::to_string(manifest->hash_bits)));
+  if (hd.num_features != 0 && hd.num_features != manifest->num_features)
+    std::fprintf(stderr,
+                 "virga predict: warning: model file '%s' was trained on %" PRIu64
+                 " features ('%s'), dataset '%s' has %" PRIu64 "\n",
+                 a.model_file.c_str(), hd.num_features, hd.dataset.c_str(), a.dataset.c_str(),
+                 manifest->num_features);
+
+  auto ev = Evaluator::Load(**store, a.dataset, *split, hd.model);
+  if (!ev.ok()) {
+    Status s = ev.status();
+    if (*split == Split::kTest && manifest->test_rows == 0) s = s.WithContext("use --split train");
+    return Fail("predict", s);
+  }
+  if ((*ev)->width() != hd.width)
+    return Fail("predict", Status::InvalidArgument(
+                               "model file '" + a.model_file + "': width " +
+                               std::to_string(hd.width) + " does not match model " +
+                               ModelName(hd.model) + " (width " +
+                               std::to_string((*ev)->width()) + ")"));
+
+  const std::span<const uint64_t> keys = (*ev)->keys();
+  std::vector<float> weights(keys.size() * hd.width);
+  model->Gather(keys, weights);
+  size_t known = 0;
+  for (uint64_t k : keys) known += !model->Find(k).empty();
+  const std::vector<float> scores = (*ev)->Scores(weights);
+  if (!a.out.empty()) {
+    if (Status s = WriteScores(a.out, scores); !s.ok()) return Fail("predict", s);
+  }
+
+  FILE* report = a.out == "-" ? stderr : stdout;
+  std::fprintf(report, "scored %zu rows of dataset '%s' (%s split) with %s model '%s'; %zu of %zu keys "
+               "have weights\n",
+               scores.size(), a.dataset.c_str(), SplitName(*split), ModelName(hd.model),
+               a.model_file.c_str(), known, keys.size());
+  const std::string& labels = manifest->label.kind;
+  if (labels == "binary01" || labels == "binary_pm1") {
+    const BinaryMetrics m = ComputeBinaryMetrics(scores, (*ev)->labels());
+    std::fprintf(report,
+                 "logloss %.6f  auc %.6f  accuracy %.6f  (rows %" PRIu64 ", positives %" PRIu64
+                 ")\n",
+                 m.logloss, m.auc, m.accuracy, m.rows, m.positives);
+  } else {
+    std::fprintf(report, "labels are '%s', not binary: no metrics\n", labels.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterModelTools(CLI::App& app, int* exit_code) {
+  auto e = std::make_shared<ExportArgs>();
+  auto* ex = app.add_subcommand("export", "Write a server table to a model file (docs/model-file.md)");
+  ex->add_option("--servers", e->servers, "host:port[,host:port...]")->capture_default_str();
+  ex->add_option("--token-file", e->token_file, "Shared secret file");
+  ex->add_option("--table", e->table, "Model table on the servers")->required();
+  ex->add_option("--model", e->model, "Model of the table: lr | svm")->capture_default_str();
+  ex->add_option("--out", e->out, "Model file to write")->required();
+  ex->add_option("--dataset", e->dataset, "Training dataset (its manifest fills the metadata)");
+  ex->add_option("--store", e->store, "Object store URI of --dataset (default $VIRGA_STORE)");
+  ex->callback([e, exit_code] { *exit_code = RunExport(*e); });
+
+  auto p = std::make_shared<PredictArgs>();
+  auto* pr = app.add_subcommand("predict", "Score a dataset split with a model file");
+  pr->add_option("--model-file", p->model_file, "Model file (virga export)")->required();
+  pr->add_option("--store", p->store, "Object store URI (default $VIRGA_STORE)");
+  pr->add_option("--dataset", p->dataset, "Dataset to score")->required();
+  pr->add_option("--split", p->split, "test | train")->capture_default_str();
+  pr->add_option("--out", p->out,
+                 "Write one probability per line, in row order (.gz/.zst compress; - stdout)");
+  pr->callback([p, exit_code] { *exit_code = RunPredict(*p); });
+}
+
+}  // namespace virga::cli
