@@ -144,17 +144,19 @@ int RunPredict(const PredictArgs& a) {
                                "model file '" + a.model_file + "' was trained on hash_bits " +
                                std::to_string(hd.hash_bits) + " but dataset '" + a.dataset +
                                "' has hash_bits " + std::to_string(manifest->hash_bits)));
-  if (hd.num_features != 0 && hd.num_features != manifest->num_features)
+  if (hd.num_features != 0 && manifest->num_features > hd.num_features)
     std::fprintf(stderr,
-                 "virga predict: warning: model file '%s' was trained on %" PRIu64
-                 " features ('%s'), dataset '%s' has %" PRIu64 "\n",
-                 a.model_file.c_str(), hd.num_features, hd.dataset.c_str(), a.dataset.c_str(),
-                 manifest->num_features);
+                 "virga predict: warning: dataset '%s' has %" PRIu64
+                 " features, model file '%s' was trained on %" PRIu64
+                 " ('%s'): the features beyond weigh 0\n",
+                 a.dataset.c_str(), manifest->num_features, a.model_file.c_str(),
+                 hd.num_features, hd.dataset.c_str());
 
   auto ev = Evaluator::Load(**store, a.dataset, *split, hd.model);
   if (!ev.ok()) {
     Status s = ev.status();
-    if (*split == Split::kTest && manifest->test_rows == 0) s = s.WithContext("use --split train");
+    if (*split == Split::kTest && manifest->test_rows == 0)
+      s = Status(s.code(), s.message() + " (score it with --split train)");
     return Fail("predict", s);
   }
   if ((*ev)->width() != hd.width)
