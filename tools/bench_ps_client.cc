@@ -12,7 +12,6 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "tools/bench_ps.h"
 #include "tools/token.h"
@@ -32,29 +31,44 @@ uint64_t SplitMix64(uint64_t x) {
 }
 
 // K distinct keys per call from a fixed pool of 2^20 hashed keys (the same
-// pool in every client, like Criteo's hashed categorical features). Distinct
-// by a stamp per pool slot: O(K), no sort, no allocation after construction.
+// pool in every client, like Criteo's hashed categorical features): key =
+// SplitMix64(slot) for a random slot. Distinct by a small open-addressing
+// set of this call's slots (2K..4K entries, stamped per call), so a pick
+// touches a few KiB of L1, not megabytes: the client shares its CPU, and in
+// same_cpu its caches, with the server being measured.
 class KeyPicker {
  public:
-  explicit KeyPicker(uint64_t seed) : pool_(1u << kPoolBits), stamp_(1u << kPoolBits), rng_(seed) {
-    for (uint32_t i = 0; i < pool_.size(); ++i) pool_[i] = SplitMix64(i);
-  }
+  explicit KeyPicker(uint64_t seed) : state_(seed) {}
   void Pick(std::vector<uint64_t>* keys) {
+    size_t cap = 16;
+    while (cap < 2 * keys->size()) cap *= 2;
+    if (set_.size() != cap) {
+      set_.assign(cap, Slot{});
+      round_ = 0;
+    }
     ++round_;
+    const size_t mask = cap - 1;
     for (auto& k : *keys) {
-      uint32_t slot;
-      do slot = static_cast<uint32_t>(rng_()) & ((1u << kPoolBits) - 1);
-      while (stamp_[slot] == round_);
-      stamp_[slot] = round_;
-      k = pool_[slot];
+      for (;;) {
+        const auto slot = static_cast<uint32_t>(Next()) & ((1u << kPoolBits) - 1);
+        size_t i = SplitMix64(slot) & mask;
+        while (set_[i].round == round_ && set_[i].slot != slot) i = (i + 1) & mask;
+        if (set_[i].round == round_) continue;  // drawn already in this call
+        set_[i] = {slot, round_};
+        k = SplitMix64(slot);
+        break;
+      }
     }
   }
 
  private:
-  std::vector<uint64_t> pool_;
-  std::vector<uint32_t> stamp_;
+  struct Slot {
+    uint32_t slot = 0, round = 0;
+  };
+  uint64_t Next() { return SplitMix64(state_++); }
+  uint64_t state_;
+  std::vector<Slot> set_;
   uint32_t round_ = 0;
-  std::mt19937_64 rng_;
 };
 
 void Gradient(std::span<const uint64_t> keys, std::span<const float> w, std::span<float> g) {

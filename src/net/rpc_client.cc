@@ -1,8 +1,13 @@
-// RpcClient: a synchronous Asio socket in non-blocking mode; every wait is a
-// poll(2) bounded by a deadline, so connect, write and read all time out.
+// RpcClient: a synchronous Asio socket. Connect is non-blocking, bounded by
+// poll(2). Once connected the socket blocks, with SO_RCVTIMEO / SO_SNDTIMEO
+// bounding each recv / sendmsg: a request costs one sendmsg and (usually) one
+// recv, instead of a recv that finds nothing, a poll and a second recv. The
+// deadline of a call is checked between system calls, and the socket
+// timeout never outlasts it (to the millisecond).
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <array>
 #include <asio.hpp>
@@ -21,10 +26,6 @@ namespace {
 
 std::string ErrnoMessage(int err) { return std::system_category().message(err); }
 
-bool WouldBlock(const asio::error_code& ec) {
-  return ec == asio::error::would_block || ec == asio::error::try_again;
-}
-
 }  // namespace
 
 struct RpcClient::Impl {
@@ -39,13 +40,19 @@ struct RpcClient::Impl {
   Status broken;  // the transport error that broke the connection; OK while usable
   std::array<std::byte, kHeaderSize> header{};
   std::string scratch;  // HELLO payload
+  std::chrono::milliseconds sock_timeout{0};  // SO_RCVTIMEO / SO_SNDTIMEO now set (0: none)
 
   Impl(std::string_view h, uint16_t p, const ClientOptions& o)
       : host(h), port(p), options(o), in(o.max_payload) {}
 
   std::string Address() const { return fmt::format("{}:{}", host, port); }
   Status Fail(const Status& s);  // breaks the connection; returns s
-  Status PollFd(short events, Clock::time_point deadline, std::string_view what);
+  // Bounds the socket's blocking calls by what is left until `deadline`
+  // (SO_RCVTIMEO / SO_SNDTIMEO, whole milliseconds, rounded up); false if
+  // nothing is left. Sets the socket options only when the timeout in force
+  // would outlast the deadline or is under half of what is left, so a call
+  // of a steady stream sets nothing.
+  bool BoundBy(Clock::time_point deadline);
   Status TcpConnect(const tcp::endpoint& ep, Clock::time_point deadline);
   Status ConnectOnce();
   Status ConnectWithRetries();
@@ -60,18 +67,6 @@ Status RpcClient::Impl::Fail(const Status& s) {
   asio::error_code ignored;
   socket.close(ignored);
   return s;
-}
-
-// Waits until the socket is ready for `events`. DeadlineExceeded names `what`.
-Status RpcClient::Impl::PollFd(short events, Clock::time_point deadline, std::string_view what) {
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-  if (left.count() > 0) {
-    pollfd pfd{socket.native_handle(), events, 0};
-    const int r = ::poll(&pfd, 1, static_cast<int>(left.count()));
-    if (r > 0 || (r < 0 && errno == EINTR)) return Status::OK();  // the caller retries
-    if (r < 0) return Status::IOError(fmt::format("{}: poll: {}", Address(), ErrnoMessage(errno)));
-  }
-  return Status::DeadlineExceeded(fmt::format("{}: {}", Address(), what));
 }
 
 // A non-blocking connect bounded by `deadline` (asio's own blocks without limit).
@@ -99,7 +94,26 @@ Status RpcClient::Impl::TcpConnect(const tcp::endpoint& ep, Clock::time_point de
     if (err != 0) return Status::Unavailable(fmt::format("connect: {}", ErrnoMessage(err)));
   }
   socket.set_option(tcp::no_delay(true), ec);
+  socket.non_blocking(false, ec);  // blocking from here on, bounded by SO_RCVTIMEO / SO_SNDTIMEO
+  if (ec) return Status::IOError(fmt::format("{}: blocking mode: {}", Address(), ec.message()));
+  sock_timeout = std::chrono::milliseconds(0);
   return Status::OK();
+}
+
+bool RpcClient::Impl::BoundBy(Clock::time_point deadline) {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+  if (left.count() <= 0) return false;
+  // The timeout in force never outlasts the deadline; one shorter than half
+  // of what is left would wake the caller early for nothing.
+  if (sock_timeout.count() > 0 && sock_timeout <= left && 2 * sock_timeout >= left) return true;
+  timeval tv{static_cast<time_t>(left.count() / 1000),
+             static_cast<suseconds_t>(left.count() % 1000 * 1000)};
+  const int fd = socket.native_handle();
+  sock_timeout = std::chrono::milliseconds(0);
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0)
+    sock_timeout = left;
+  return true;
 }
 
 // One attempt: resolve, connect (any address of the host), HELLO.
@@ -171,27 +185,34 @@ Status RpcClient::Impl::WriteFrame(uint8_t opcode, uint64_t id, std::span<const 
   const size_t total = kHeaderSize + payload.size();
   size_t done = 0;
   while (done < total) {
-    std::array<asio::const_buffer, 2> bufs;
+    iovec iov[2];
+    int n_iov = 0;
     if (done < kHeaderSize) {
-      bufs = {asio::buffer(header.data() + done, kHeaderSize - done),
-              asio::buffer(payload.data(), payload.size())};
+      iov[n_iov++] = {header.data() + done, kHeaderSize - done};
+      if (!payload.empty()) iov[n_iov++] = {const_cast<std::byte*>(payload.data()), payload.size()};
     } else {
-      bufs = {asio::buffer(payload.data() + (done - kHeaderSize), total - done),
-              asio::const_buffer()};
+      iov[n_iov++] = {const_cast<std::byte*>(payload.data()) + (done - kHeaderSize), total - done};
     }
-    asio::error_code ec;
-    const size_t n = socket.write_some(bufs, ec);
-    done += n;
-    if (!ec) continue;
-    if (!WouldBlock(ec))
-      return Status::Unavailable(fmt::format("{}: write failed: {}", Address(), ec.message()));
-    VIRGA_RETURN_IF_ERROR(PollFd(POLLOUT, deadline, "write timed out (server not reading)"));
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(n_iov);
+    if (!BoundBy(deadline))
+      return Status::DeadlineExceeded(
+          fmt::format("{}: write timed out (server not reading)", Address()));
+    const ssize_t n = ::sendmsg(socket.native_handle(), &msg, MSG_NOSIGNAL);
+    if (n >= 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;  // BoundBy decides
+    return Status::Unavailable(fmt::format("{}: write failed: {}", Address(), ErrnoMessage(errno)));
   }
   return Status::OK();
 }
 
 Status RpcClient::Impl::ReadFrame(FrameHeader* h, std::span<const std::byte>* payload,
                                   Clock::time_point deadline, std::string_view what) {
+  const auto spin_until = options.spin.count() > 0 ? Clock::now() + options.spin : Clock::time_point();
   for (;;) {
     bool ready;
     if (Status s = in.Next(h, payload, &ready); !s.ok()) return s.WithContext(Address());
@@ -201,23 +222,24 @@ Status RpcClient::Impl::ReadFrame(FrameHeader* h, std::span<const std::byte>* pa
       return Status::OK();
     }
     const std::span<std::byte> space = in.WritableSpan();
-    const auto spin_until = Clock::now() + options.spin;
     for (;;) {
-      asio::error_code ec;
-      const size_t n = socket.read_some(asio::buffer(space.data(), space.size()), ec);
-      if (!ec) {
-        in.Commit(n);
+      // Busy-poll (non-blocking reads) while spinning, then block.
+      const bool spinning = options.spin.count() > 0 && Clock::now() < spin_until;
+      if (!spinning && !BoundBy(deadline))
+        return Status::DeadlineExceeded(fmt::format("{}: {}", Address(), what));
+      const ssize_t n =
+          ::recv(socket.native_handle(), space.data(), space.size(), spinning ? MSG_DONTWAIT : 0);
+      if (n > 0) {
+        in.Commit(static_cast<size_t>(n));
         break;
       }
-      if (ec == asio::error::eof)
+      if (n == 0)
         return Status::Unavailable(fmt::format("{}: server closed the connection", Address()));
-      if (!WouldBlock(ec))
-        return Status::Unavailable(fmt::format("{}: read failed: {}", Address(), ec.message()));
-      if (options.spin.count() > 0 && Clock::now() < spin_until) {
-        std::this_thread::yield();  // see ServerOptions::spin: lets a co-located peer run
-        continue;
-      }
-      VIRGA_RETURN_IF_ERROR(PollFd(POLLIN, deadline, what));
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        return Status::Unavailable(fmt::format("{}: read failed: {}", Address(), ErrnoMessage(errno)));
+      // Nothing yet: spinning, or the socket timeout expired (BoundBy decides).
+      if (spinning) std::this_thread::yield();  // see ServerOptions::spin: lets a co-located peer run
     }
   }
 }
@@ -253,11 +275,15 @@ Status RpcClient::Wait(uint64_t request_id, Reply* reply) {
   if (m.oldest == m.next_id || request_id != m.oldest)
     return Status::InvalidArgument(fmt::format("Wait({}): the oldest outstanding request is {}",
                                                request_id, m.oldest == m.next_id ? 0 : m.oldest));
-  const std::string what = fmt::format("no reply to request {} within {} ms", request_id,
-                                       m.options.call_timeout.count());
-  Status s =
-      m.ReadFrame(&reply->header, &reply->payload, Clock::now() + m.options.call_timeout, what);
-  if (!s.ok()) return m.Fail(s);
+  Status s = m.ReadFrame(&reply->header, &reply->payload, Clock::now() + m.options.call_timeout,
+                         "no reply within the call timeout");
+  if (!s.ok()) {
+    if (s.code() == Status::Code::kDeadlineExceeded)  // formatted here: no string per call
+      s = Status::DeadlineExceeded(fmt::format("{}: no reply to request {} within {} ms",
+                                               m.Address(), request_id,
+                                               m.options.call_timeout.count()));
+    return m.Fail(s);
+  }
   if (reply->header.request_id != request_id)
     return m.Fail(
         Status::Corruption(fmt::format("{}: reply to request {} while waiting for {}", m.Address(),
