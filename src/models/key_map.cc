@@ -8,6 +8,7 @@ namespace virga {
 namespace {
 
 constexpr size_t kMinCells = 64;
+constexpr uint64_t kGenerationMask = 0xFFFF'FFFF'0000'0000ull;
 
 // Fibonacci hashing: the top bits of key * 2^64 / phi spread consecutive and
 // strided indices evenly.
@@ -19,7 +20,8 @@ inline size_t Home(uint32_t key, uint32_t shift) {
 
 KeyMap::KeyMap(size_t expected_keys) {
   const size_t cells = std::max(kMinCells, std::bit_ceil(2 * expected_keys));
-  cells_ = std::make_unique<Cell[]>(cells);  // value-initialised: every stamp 0
+  tags_ = std::make_unique<uint64_t[]>(cells);  // value-initialised: generation 0
+  cell_slots_ = std::make_unique<uint32_t[]>(cells);
   mask_ = cells - 1;
   shift_ = 64 - static_cast<uint32_t>(std::countr_zero(cells));
   EnsureKeys(expected_keys + 1);
@@ -43,38 +45,24 @@ void KeyMap::EnsureKeys(size_t n) {
 
 void KeyMap::GrowTable() {
   const size_t cells = 2 * (mask_ + 1);
-  cells_ = std::make_unique<Cell[]>(cells);
+  tags_ = std::make_unique<uint64_t[]>(cells);
+  cell_slots_ = std::make_unique<uint32_t[]>(cells);
   mask_ = cells - 1;
   shift_ = 64 - static_cast<uint32_t>(std::countr_zero(cells));
   // Re-insert this minibatch's keys (slot 0, the bias, is not in the table).
+  const uint64_t gen = uint64_t{generation_} << 32;
   for (size_t s = 1; s < num_keys_; ++s) {
-    const uint32_t key = static_cast<uint32_t>(keys_[s]);
+    const auto key = static_cast<uint32_t>(keys_[s]);
     size_t h = Home(key, shift_);
-    while (cells_[h].stamp == generation_) h = (h + 1) & mask_;
-    cells_[h] = Cell{generation_, key, static_cast<uint32_t>(s)};
-  }
-}
-
-inline uint32_t KeyMap::Lookup(uint32_t key) {
-  for (size_t h = Home(key, shift_);; h = (h + 1) & mask_) {
-    Cell& c = cells_[h];
-    if (c.stamp != generation_) {
-      if (2 * num_keys_ > mask_ + 1) {  // keep the load factor <= 1/2
-        GrowTable();
-        return Lookup(key);
-      }
-      const auto slot = static_cast<uint32_t>(num_keys_);
-      c = Cell{generation_, key, slot};
-      keys_[num_keys_++] = key;  // capacity ensured by Build
-      return slot;
-    }
-    if (c.key == key) return c.slot;
+    while ((tags_[h] & kGenerationMask) == gen) h = (h + 1) & mask_;
+    tags_[h] = gen | key;
+    cell_slots_[h] = static_cast<uint32_t>(s);
   }
 }
 
 void KeyMap::Build(const RowBlockView& rows) {
-  if (++generation_ == 0) {  // stamps wrapped: forget every old stamp once
-    for (size_t i = 0; i <= mask_; ++i) cells_[i].stamp = 0;
+  if (++generation_ == 0) {  // generations wrapped: forget every old tag once
+    std::fill_n(tags_.get(), mask_ + 1, uint64_t{0});
     generation_ = 1;
   }
   const size_t n = rows.nnz();
@@ -85,13 +73,53 @@ void KeyMap::Build(const RowBlockView& rows) {
   num_keys_ = 1;
   num_entries_ = n;
   if (n == 0) return;
+
+  // The loop works on locals: stores through the arrays could otherwise
+  // alias the members and force reloads per entry.
   const uint32_t* idx = rows.indices.data() + rows.offsets[0];
   uint32_t* out = slots_.get();
-  for (size_t i = 0; i < n; ++i) out[i] = Lookup(idx[i]);
+  uint64_t* keys = keys_.get();
+  const uint64_t gen = uint64_t{generation_} << 32;
+  uint64_t* tags = tags_.get();
+  uint32_t* cell_slots = cell_slots_.get();
+  size_t mask = mask_;
+  uint32_t shift = shift_;
+  size_t limit = (mask + 1) / 2;  // keep the load factor <= 1/2
+  uint32_t next = 1;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t key = idx[i];
+    const uint64_t want = gen | key;
+    size_t h = Home(key, shift);
+    uint64_t tag = tags[h];
+    // Probe past cells of other keys of this minibatch (rare at load <= 1/2).
+    while (tag != want && (tag & kGenerationMask) == gen) {
+      h = (h + 1) & mask;
+      tag = tags[h];
+    }
+    // Found or new: written without a branch (a hit rewrites the same
+    // values), since which one it is cannot be predicted.
+    const bool fresh = tag != want;
+    const uint32_t slot = fresh ? next : cell_slots[h];
+    tags[h] = want;
+    cell_slots[h] = slot;
+    keys[next] = key;  // kept only if fresh (next moves past it)
+    out[i] = slot;
+    next += fresh;
+    if (next >= limit) [[unlikely]] {
+      num_keys_ = next;
+      GrowTable();
+      tags = tags_.get();
+      cell_slots = cell_slots_.get();
+      mask = mask_;
+      shift = shift_;
+      limit = (mask + 1) / 2;
+    }
+  }
+  num_keys_ = next;
 }
 
 size_t KeyMap::capacity_bytes() const {
-  return (mask_ + 1) * sizeof(Cell) + keys_capacity_ * sizeof(uint64_t) +
+  return (mask_ + 1) * (sizeof(uint64_t) + sizeof(uint32_t)) + keys_capacity_ * sizeof(uint64_t) +
          entries_capacity_ * sizeof(uint32_t);
 }
 

@@ -51,21 +51,18 @@ class KeyMap {
   size_t capacity_bytes() const;
 
  private:
-  struct Cell {
-    uint32_t stamp;  // == generation_: occupied in this minibatch
-    uint32_t key;
-    uint32_t slot;
-  };
-
-  uint32_t Lookup(uint32_t key);  // slot of key, inserting it if new
-  void GrowTable();               // doubles the table, re-inserting this minibatch's keys
+  void GrowTable();  // doubles the table, re-inserting this minibatch's keys
   void EnsureEntries(size_t n);
   void EnsureKeys(size_t n);
 
-  std::unique_ptr<Cell[]> cells_;
+  // The open-addressing table, as two arrays of cells: tag = generation << 32
+  // | key (a cell whose generation is not the current one is empty, so a new
+  // minibatch clears the table by bumping the generation), and its slot.
+  std::unique_ptr<uint64_t[]> tags_;
+  std::unique_ptr<uint32_t[]> cell_slots_;
   uint32_t shift_ = 0;       // 64 - log2(table size)
   size_t mask_ = 0;          // table size - 1
-  uint32_t generation_ = 0;  // stamps of the current minibatch
+  uint32_t generation_ = 0;  // of the current minibatch; 0 marks never-used cells
 
   std::unique_ptr<uint64_t[]> keys_;
   size_t num_keys_ = 0;

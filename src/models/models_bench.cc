@@ -1,0 +1,140 @@
+// The worker's per-iteration CPU cost without the network: KeyMap (distinct
+// keys and slots) + zeroing the gradient + Model::Gradient, on Criteo-like
+// rows (39 binary features per row, one per field, hashed into 2^22 slots;
+// per-field values drawn from skewed distributions, so minibatches repeat
+// popular features as real click logs do).
+//
+//   build-bench/src/models/bench_models --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "models/key_map.h"
+#include "virga/model.h"
+
+namespace virga {
+namespace {
+
+constexpr int kFields = 39;
+constexpr int kHashBits = 22;
+
+uint32_t Mix(uint64_t field, uint64_t value) {
+  uint64_t x = (field << 40) ^ value;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return static_cast<uint32_t>(x >> (64 - kHashBits));
+}
+
+// A partition of `rows` Criteo-like rows.
+RowBlock CriteoLike(size_t rows) {
+  std::mt19937_64 rng(42);
+  // Cardinality per field: integer fields ~500 buckets, categorical 10 .. 1e6.
+  std::vector<double> card(kFields);
+  for (int f = 0; f < kFields; ++f) card[f] = f < 13 ? 500 : std::pow(10.0, 1 + (f * 7 % 26) / 5.0);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  RowBlock b;
+  for (size_t r = 0; r < rows; ++r) {
+    for (int f = 0; f < kFields; ++f) {
+      // value ~ card^(u^2): heavy head, long tail.
+      const double x = u(rng);
+      const auto v = static_cast<uint64_t>(std::pow(card[f], x * x));
+      b.AddFeature(Mix(static_cast<uint64_t>(f), v), 1.0f);
+    }
+    b.EndRow(u(rng) < 0.25 ? 1.0f : 0.0f);
+  }
+  return b;
+}
+
+// Minibatches are consecutive slices of one 4096-row partition, as the
+// worker cuts them from a decoded partition.
+struct Fixture {
+  explicit Fixture(size_t rows) : minibatch(rows), partition(CriteoLike(4096)) {
+    weights.resize(rows * kFields + 1);
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd(0.0f, 0.1f);
+    for (float& w : weights) w = nd(rng);
+    grads.resize(weights.size());
+  }
+  RowBlockView Next() {
+    const RowBlockView all = partition.view();
+    if (pos + minibatch > all.rows()) pos = 0;
+    pos += minibatch;
+    return all.Slice(pos - minibatch, pos);
+  }
+  size_t minibatch;
+  size_t pos = 0;
+  RowBlock partition;
+  std::vector<float> weights, grads;
+};
+
+void BM_KeyMap(benchmark::State& state) {
+  Fixture fx(static_cast<size_t>(state.range(0)));
+  KeyMap keys;
+  size_t slots = 0;
+  for (auto _ : state) {
+    keys.Build(fx.Next());
+    slots += keys.num_slots();
+    benchmark::DoNotOptimize(keys.slots().data());
+  }
+  state.counters["slots/batch"] = static_cast<double>(slots) / static_cast<double>(state.iterations());
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)),
+                                                benchmark::Counter::kIsRate);
+}
+
+// The compute part of one worker iteration: KeyMap + zeroed grads + Gradient.
+void BM_Iteration(benchmark::State& state, ModelKind kind) {
+  Fixture fx(static_cast<size_t>(state.range(0)));
+  auto model = MakeModel(kind);
+  KeyMap keys;
+  double loss = 0;
+  for (auto _ : state) {
+    const RowBlockView rows = fx.Next();
+    keys.Build(rows);
+    const size_t n = keys.num_slots();
+    std::fill_n(fx.grads.begin(), n, 0.0f);
+    loss += model->Gradient(keys.Batch(rows), std::span<const float>(fx.weights.data(), n),
+                            std::span<float>(fx.grads.data(), n));
+    benchmark::DoNotOptimize(fx.grads.data());
+  }
+  benchmark::DoNotOptimize(loss);
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)),
+                                                benchmark::Counter::kIsRate);
+}
+
+void BM_GradientOnly(benchmark::State& state) {
+  Fixture fx(static_cast<size_t>(state.range(0)));
+  auto model = MakeModel(ModelKind::kLogisticRegression);
+  std::vector<std::unique_ptr<KeyMap>> maps;
+  std::vector<RowBlockView> views;
+  for (size_t j = 0; j < 16; ++j) {
+    views.push_back(fx.Next());
+    maps.push_back(std::make_unique<KeyMap>());
+    maps.back()->Build(views.back());
+  }
+  size_t i = 0;
+  double loss = 0;
+  for (auto _ : state) {
+    const size_t j = i++ % maps.size();
+    const size_t n = maps[j]->num_slots();
+    loss += model->Gradient(maps[j]->Batch(views[j]),
+                            std::span<const float>(fx.weights.data(), n),
+                            std::span<float>(fx.grads.data(), n));
+  }
+  benchmark::DoNotOptimize(loss);
+}
+
+BENCHMARK(BM_KeyMap)->Arg(20)->Arg(200);
+BENCHMARK_CAPTURE(BM_Iteration, lr, ModelKind::kLogisticRegression)->Arg(20)->Arg(200);
+BENCHMARK_CAPTURE(BM_Iteration, svm, ModelKind::kLinearSvm)->Arg(20)->Arg(200);
+BENCHMARK(BM_GradientOnly)->Arg(20)->Arg(200);
+
+}  // namespace
+}  // namespace virga
+
+BENCHMARK_MAIN();
