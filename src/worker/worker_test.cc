@@ -310,6 +310,54 @@ TEST_F(WorkerTest, SynchronousModeFinishes) {
   EXPECT_LT(LogLoss("sync.w"), std::log(2.0));
 }
 
+TEST_F(WorkerTest, SurvivesAServerRestartFromACheckpoint) {
+  // A server with checkpoints, restarted on the same port while a worker
+  // trains: the worker retries until it is back, its lease died with the
+  // restart (the ack is refused: lost), and the item is redone.
+  client_.reset();
+  server_->Stop();
+  ps::PsServerOptions o;
+  o.net.token = kToken;
+  o.net.port = 0;
+  o.checkpoint_uri = "mem://worker-test-ckpt";
+  o.name = "restart";
+  server_ = std::make_unique<ps::PsServer>(o);
+  ASSERT_TRUE(server_->Start().ok());
+  client_ = Connect();
+  WriteDataset(2, 20000, 5);
+  CreateTable("rs.w");
+  Enqueue("rs", 1, 1);
+  ASSERT_TRUE(server_->Checkpoint().ok());
+  WorkerPayload p = Payload("rs", 1);
+  p.minibatch = 1;
+  p.max_idle_ms = 500;
+  auto w = Start(p);
+  for (int i = 0; i < 500; ++i) {  // until the worker holds its leases
+    auto q = client_->QueueStats("rs.q");
+    if (q.ok() && q->leased == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  o.net.port = server_->port();
+  o.restore = true;
+  client_.reset();
+  server_->Stop();
+  server_.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  server_ = std::make_unique<ps::PsServer>(o);
+  ASSERT_TRUE(server_->Start().ok());
+  client_ = Connect();
+  Result<WorkerResult> r = w.get();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->end_reason, "done");
+  EXPECT_GT(r->server_faults, 0u);
+  EXPECT_GE(r->items_lost, 1u);
+  auto q = client_->QueueStats("rs.q");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->acked, items_);
+  EXPECT_EQ(q->pending + q->leased, 0u);
+  for (float a : Acks("rs")) EXPECT_GE(a, 1.0f);
+}
+
 TEST_F(WorkerTest, IdleWorkerIsDone) {
   WriteDataset(1, 10, 3);
   CreateTable("idle.w");
