@@ -17,6 +17,7 @@ void RegisterDatasetTools(CLI::App& app, int* exit_code);  // inspect, scan
 void RegisterBench(CLI::App& app, int* exit_code);
 void RegisterBenchPs(CLI::App& bench, int* exit_code);  // bench ps (+ hidden ps-client, ps-train-probe)
 void RegisterServer(CLI::App& app, int* exit_code);  // server, ping
+void RegisterWorker(CLI::App& app, int* exit_code);  // worker (one training function)
 void RegisterModelTools(CLI::App& app, int* exit_code);  // export, predict
 
 }  // namespace virga::cli

@@ -1,0 +1,76 @@
+// `virga worker --payload FILE`: one training function (virga/worker.h).
+//
+// Prints the WorkerResult JSON as the last line of stdout. Exit codes: 0 the
+// worker ran (done, lifetime, stopped), 1 it failed (a setup error, or
+// end_reason "error: ..." with its result still printed), 2 bad payload,
+// kExitOutOfMemory (86) an allocation failed anywhere (e.g. under the
+// backend's memory cap), so the backend can report it as such.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <new>
+#include <sstream>
+
+#include "tools/commands.h"
+#include "virga/backend.h"
+#include "virga/worker.h"
+
+namespace virga::cli {
+namespace {
+
+// Any thread's failed allocation ends the process with the OOM exit code
+// (an exception escaping a background thread would abort instead).
+[[noreturn]] void OutOfMemory() {
+  static const char kMsg[] = "virga worker: out of memory\n";
+  (void)!::write(2, kMsg, sizeof(kMsg) - 1);
+  std::_Exit(kExitOutOfMemory);
+}
+
+int RunWorkerCommand(const std::string& path) {
+  std::set_new_handler(OutOfMemory);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "virga worker: cannot read payload file '%s'\n", path.c_str());
+    return 2;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<WorkerPayload> payload = PayloadFromJson(text.str());
+  if (!payload.ok()) {
+    std::fprintf(stderr, "virga worker: %s: %s\n", path.c_str(), payload.status().message().c_str());
+    return 2;
+  }
+  try {
+    Result<WorkerResult> result = RunWorker(*payload);
+    if (!result.ok()) {
+      std::fprintf(stderr, "virga worker: %s\n", result.status().ToString().c_str());
+      return result.status().IsInvalidArgument() ? 2 : 1;
+    }
+    std::printf("%s\n", ResultToJson(*result).c_str());
+    std::fflush(stdout);
+    if (result->end_reason.rfind("error", 0) == 0) {
+      std::fprintf(stderr, "virga worker: %s\n", result->end_reason.c_str());
+      return 1;
+    }
+    return 0;
+  } catch (const std::bad_alloc&) {
+    OutOfMemory();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "virga worker: internal error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+void RegisterWorker(CLI::App& app, int* exit_code) {
+  auto path = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("worker", "Run one training function (launched by the scheduler)");
+  cmd->add_option("--payload", *path, "Worker payload JSON file")->required();
+  cmd->callback([path, exit_code] { *exit_code = RunWorkerCommand(*path); });
+}
+
+}  // namespace virga::cli
