@@ -40,7 +40,10 @@ struct ServerOptions {
   // After handling I/O a thread busy-polls for this long before it sleeps in
   // epoll: an idle vCPU halts and waking it costs ~65 us, far more than a
   // round trip. Costs up to one core per thread while clients are active.
-  // 0 = off. Hits are counted in ServerCounters::spin_hits.
+  // The spin yields between polls and stops as soon as a yield hands the CPU
+  // to another thread (a client pinned to the same CPU, other work): it
+  // spins only on a CPU nothing else wants. 0 = off. Hits are counted in
+  // ServerCounters::spin_hits.
   std::chrono::microseconds spin{50};
   std::chrono::milliseconds auth_timeout{10000};  // HELLO must arrive within this
   // Replies queued behind a write in progress; past this the connection stops

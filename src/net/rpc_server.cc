@@ -76,9 +76,14 @@ void RpcServer::Impl::Adopt(Worker& w, tcp::socket socket) {
 }
 
 // The I/O loop: block for one event, then busy-poll for up to `spin` after
-// the last event before blocking again (see ServerOptions::spin).
+// the last event before blocking again (see ServerOptions::spin). Each idle
+// round of the spin yields the CPU; a yield that returns late means another
+// thread was runnable on this CPU (a client pinned beside the server, or any
+// other work): the spin would only take turns with it, so the thread blocks
+// instead, and the peer's next message wakes it.
 void RpcServer::Impl::Run(Worker& w) {
   using Clock = std::chrono::steady_clock;
+  constexpr auto kYieldShared = std::chrono::microseconds(10);  // a bare yield takes ~1 us
   const auto spin = shared.options.spin;
   while (w.ioc.run_one() > 0) {
     if (spin.count() == 0) continue;
@@ -89,10 +94,10 @@ void RpcServer::Impl::Run(Worker& w) {
         continue;
       }
       w.spinning = true;  // ready work is drained: what comes next was caught by spinning
-      if (Clock::now() >= deadline) break;
-      // Lets a peer sharing this CPU (a co-located client) run instead of
-      // waiting out the spin; returns at once when nothing else is runnable.
+      const auto before = Clock::now();
+      if (before >= deadline) break;
       std::this_thread::yield();
+      if (Clock::now() - before > kYieldShared) break;  // the CPU is shared: block
     }
     w.spinning = false;
   }
