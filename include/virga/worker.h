@@ -49,7 +49,8 @@ struct WorkerPayload {
   int32_t staleness = -1;            // -1 asynchronous; s >= 0 bounded staleness (0 = synchronous)
   uint32_t workers = 1;              // workers the scheduler keeps alive (for the staleness clock)
   uint32_t epochs = 1;               // epochs enqueued
-  uint32_t items = 0;                // total items enqueued (size of the <job>/acks vector)
+  uint32_t items = 0;                // total items enqueued (size of the <job>/acks vector;
+                                     // 0: no acks vector is written)
   uint32_t lease_ms = 10'000;        // lease duration of a work item
   uint32_t lifetime_ms = 0;          // 0: from $VIRGA_FUNCTION_LIFETIME_MS, else none
   uint32_t stop_margin_ms = 0;       // stop this long before the lifetime ends; 0 = auto (10%, <= 2 s)
