@@ -266,6 +266,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   ingest->add_flag("--no-sklearn", a->no_sklearn, "Skip the scikit-learn comparison");
   ingest->callback([a, exit_code] { *exit_code = BenchIngest(*a); });
   RegisterBenchPs(*cmd, exit_code);
+  RegisterBenchTrain(*cmd, exit_code);
 }
 
 }  // namespace virga::cli

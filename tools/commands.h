@@ -19,5 +19,7 @@ void RegisterBenchPs(CLI::App& bench, int* exit_code);  // bench ps (+ hidden ps
 void RegisterServer(CLI::App& app, int* exit_code);  // server, ping
 void RegisterWorker(CLI::App& app, int* exit_code);  // worker (one training function)
 void RegisterModelTools(CLI::App& app, int* exit_code);  // export, predict
+void RegisterTrain(CLI::App& app, int* exit_code);  // train
+void RegisterBenchTrain(CLI::App& bench, int* exit_code);  // bench train
 
 }  // namespace virga::cli

@@ -1,0 +1,141 @@
+// Training jobs: the scheduler side of the client backend.
+//
+// A TrainJob creates the model table on the parameter servers, enqueues every
+// epoch's work items (shuffled slices of the dataset's partitions) on the
+// job's queue, keeps `workers` worker functions alive on a compute backend
+// (respawning them when they exit, crash, are killed or reach their
+// lifetime), evaluates the model on the test split while the workers run, and
+// stops when every item of every epoch has been processed, a target test loss
+// is reached, a time limit passes, or Kill() is called.
+//
+// With no servers given, the job runs an embedded parameter server in this
+// process (loopback, a random token); with no backend given, the local
+// process backend with `worker_binary`.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "virga/backend.h"
+#include "virga/optimizer.h"
+#include "virga/status.h"
+#include "virga/worker.h"
+
+namespace virga {
+
+struct TrainOptions {
+  std::string store = "file://./virga-store";  // object store URI holding the datasets
+  std::string dataset;                // training data: its train split
+  std::string test_dataset;           // evaluation data: its test split, or its train split if it
+                                      // has none; empty: the test split of `dataset`
+  std::string model = "lr";           // lr | svm
+  uint32_t workers = 4;               // functions kept alive at once
+  OptimizerConfig optimizer = DefaultOptimizer();
+  uint32_t minibatch = 0;             // rows per step; 0 = auto (see docs/training.md)
+  uint32_t epochs = 0;                // passes over the data; 0 = auto
+  int32_t staleness = -1;             // -1 asynchronous; s >= 0 bounded staleness (0 = synchronous)
+  std::chrono::milliseconds function_timeout{900'000};  // function lifetime
+  uint64_t function_memory_mb = 3072; // function memory cap
+  std::chrono::milliseconds max_start_delay{0};  // random cold-start delay per function
+  double target_loss = 0;             // > 0: stop once test logloss <= this
+  double time_limit_seconds = 0;      // > 0: stop after this long
+  double eval_interval_seconds = 1.0; // evaluation period while training
+  uint32_t rows_per_item = 0;         // rows per work item; 0 = auto (>= 8 items per worker per epoch)
+  uint32_t lease_ms = 10'000;         // work item lease (a killed worker's item returns after this)
+  uint64_t seed = 1;                  // item shuffling and table init
+  std::string job_id;                 // empty: generated ("job-<time>-<random>")
+  std::vector<std::string> servers;   // empty: embedded server
+  std::string token;                  // servers' secret (required with `servers`)
+  std::string worker_binary;          // local backend: the virga executable; empty = this process's
+  std::vector<std::string> worker_prefix;  // prepended to the worker command (e.g. taskset -c 0)
+  std::shared_ptr<ComputeBackend> backend;  // null: a local backend owned by the job
+  bool keep_table = false;            // leave the model table on the servers after the job
+
+  static OptimizerConfig DefaultOptimizer();
+};
+
+struct HistoryPoint {
+  double seconds = 0;        // since the job started
+  uint64_t updates = 0;      // table version (applied pushes)
+  uint64_t samples = 0;      // rows of processed work items
+  double test_logloss = 0, test_auc = 0, test_accuracy = 0;
+};
+
+struct FunctionRecord {
+  uint64_t id = 0;
+  FunctionState state = FunctionState::kStarting;
+  std::string reason;        // backend's end reason, or the worker's end_reason
+  double wall_seconds = 0, gb_seconds = 0;
+  uint64_t peak_rss_bytes = 0;
+  uint64_t samples = 0;
+};
+
+struct TrainResult {
+  std::string job_id;
+  std::string state;                   // "done" | "target_reached" | "time_limit" | "killed" | "failed: ..."
+  double test_logloss = 0, test_auc = 0, test_accuracy = 0;
+  double train_seconds = 0;
+  uint64_t samples = 0, updates = 0;
+  double samples_per_second = 0;
+  uint32_t epochs = 0;                 // epochs fully processed
+  uint32_t epochs_requested = 0;
+  uint32_t minibatch = 0;
+  uint64_t workers_launched = 0, workers_failed = 0, workers_timed_out = 0, workers_killed = 0;
+  uint32_t items_per_epoch = 0;
+  uint32_t partitions = 0;
+  std::vector<uint32_t> partitions_processed_per_epoch;  // partitions whose every row was processed
+  std::vector<uint32_t> items_processed_per_epoch;       // items processed at least once
+  uint64_t items_reprocessed = 0;      // extra processings (at-least-once after faults)
+  IterationTimes iteration;            // merged over every worker
+  std::vector<HistoryPoint> history;
+  std::vector<FunctionRecord> functions;
+  double function_gb_seconds = 0;
+  double cost_functions_usd = 0, cost_server_usd = 0, cost_total_usd = 0;
+  OptimizerConfig optimizer;
+};
+
+std::string TrainResultToJson(const TrainResult& result);
+
+// Live view of a running job (for progress lines, the Python API, dashboards).
+struct TrainProgress {
+  double seconds = 0;
+  uint32_t epoch = 0, epochs = 0;      // epochs fully processed / requested
+  uint64_t samples = 0, updates = 0;
+  double samples_per_second = 0;
+  double test_logloss = 0, best_logloss = 0;
+  double test_auc = 0;
+  uint32_t workers_alive = 0;
+  uint64_t workers_launched = 0, workers_failed = 0;
+  std::string state;                   // "running", then the result's state
+};
+
+class TrainJob {
+ public:
+  // Validates the options and the datasets; nothing runs until Run().
+  static Result<std::unique_ptr<TrainJob>> Create(TrainOptions options);
+  ~TrainJob();
+
+  // Runs the job to its end on the calling thread. `on_progress` (optional)
+  // is called after every evaluation.
+  Result<TrainResult> Run(std::function<void(const TrainProgress&)> on_progress = {});
+  // Asks Run() to stop (state "killed"); workers are told to stop and killed
+  // if they do not exit within a second. Safe from any thread.
+  void Kill();
+  TrainProgress progress() const;
+  // After Run(): writes the trained model to a model file (docs/model-file.md).
+  // The table lives until the job is destroyed.
+  Status SaveModel(const std::string& path);
+  const TrainOptions& options() const;
+
+ private:
+  struct Impl;
+  explicit TrainJob(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace virga

@@ -1,0 +1,128 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <random>
+
+#include "scheduler/job_internal.h"
+
+namespace virga::sched {
+
+std::string RandomToken() {
+  unsigned char bytes[16];
+  std::random_device rd;  // /dev/urandom on Linux
+  for (auto& b : bytes) b = static_cast<unsigned char>(rd());
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
+std::string NewJobId() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  return "job-" + std::string(buf) + "-" + RandomToken().substr(0, 6);
+}
+
+Status ValidateJobId(std::string_view id) {
+  if (id.empty() || id.size() > 100) {
+    return Status::InvalidArgument("job id: must be 1..100 bytes, got " + std::to_string(id.size()));
+  }
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return Status::InvalidArgument("job id '" + std::string(id) + "': only [A-Za-z0-9._-]");
+  }
+  return Status::OK();
+}
+
+std::string SelfExecutable() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+std::string LastLine(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  const size_t nl = text.rfind('\n');
+  return std::string(nl == std::string_view::npos ? text : text.substr(nl + 1));
+}
+
+void ResolveAutoSettings(const Manifest& manifest, TrainOptions* o) {
+  if (o->minibatch == 0) o->minibatch = kDefaultMinibatch;
+  if (o->epochs == 0) o->epochs = kDefaultEpochs;
+  (void)manifest;
+}
+
+Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string_view dataset,
+                                                 ModelKind kind, bool fallback_to_train) {
+  VIRGA_ASSIGN_OR_RETURN(Manifest m, ReadManifest(store, dataset));
+  Split split = Split::kTest;
+  if (m.test_rows == 0) {
+    if (!fallback_to_train) {
+      return Status::InvalidArgument("dataset '" + std::string(dataset) +
+                                     "' has no test split: ingest it with --test-fraction > 0 or "
+                                     "pass --test NAME");
+    }
+    split = Split::kTrain;
+  }
+  return Evaluator::Load(store, dataset, split, kind);
+}
+
+namespace {
+
+double BucketValueNs(size_t i) {
+  // Geometric middle of [2^(i/8), 2^((i+1)/8)).
+  return std::exp2((static_cast<double>(i) + 0.5) / 8.0);
+}
+
+double Percentile(const std::vector<uint64_t>& h, double q) {
+  uint64_t n = 0;
+  for (uint64_t c : h) n += c;
+  if (n == 0) return 0;
+  const double want = q * static_cast<double>(n);
+  uint64_t seen = 0;
+  for (size_t i = 0; i < h.size(); ++i) {
+    seen += h[i];
+    if (static_cast<double>(seen) >= want && h[i] > 0) return BucketValueNs(i) / 1000.0;
+  }
+  return BucketValueNs(h.size() - 1) / 1000.0;
+}
+
+}  // namespace
+
+void MergeTimes(const IterationTimes& from, IterationTimes* into) {
+  const double a = static_cast<double>(into->iterations), b = static_cast<double>(from.iterations);
+  if (b == 0) return;
+  auto mix = [&](double x, double y) { return (x * a + y * b) / (a + b); };
+  into->data_wait_us = mix(into->data_wait_us, from.data_wait_us);
+  into->pull_us = mix(into->pull_us, from.pull_us);
+  into->compute_us = mix(into->compute_us, from.compute_us);
+  into->push_us = mix(into->push_us, from.push_us);
+  into->iterations += from.iterations;
+  if (into->histogram.size() < from.histogram.size()) into->histogram.resize(from.histogram.size());
+  for (size_t i = 0; i < from.histogram.size(); ++i) into->histogram[i] += from.histogram[i];
+  into->p50_us = Percentile(into->histogram, 0.5);
+  into->p99_us = Percentile(into->histogram, 0.99);
+}
+
+void EstimateCost(TrainResult* r) {
+  constexpr double kPerGbSecond = 0.0000166667;
+  constexpr double kPerInvocation = 0.20 / 1e6;
+  constexpr double kServerPerHour = 0.096;
+  r->cost_functions_usd =
+      r->function_gb_seconds * kPerGbSecond + static_cast<double>(r->workers_launched) * kPerInvocation;
+  r->cost_server_usd = r->train_seconds / 3600.0 * kServerPerHour;
+  r->cost_total_usd = r->cost_functions_usd + r->cost_server_usd;
+}
+
+}  // namespace virga::sched

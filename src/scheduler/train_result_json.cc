@@ -1,0 +1,82 @@
+#include <nlohmann/json.hpp>
+
+#include "virga/train.h"
+
+namespace virga {
+
+namespace {
+
+nlohmann::json OptimizerJson(const OptimizerConfig& c) {
+  return {{"name", OptimizerName(c.kind)},  {"learning_rate", c.learning_rate},
+          {"l1", c.l1},                     {"l2", c.l2},
+          {"clip", c.clip},                 {"schedule", LrScheduleName(c.schedule)}};
+}
+
+}  // namespace
+
+std::string TrainResultToJson(const TrainResult& r) {
+  using nlohmann::json;
+  json history = json::array();
+  for (const auto& h : r.history) {
+    history.push_back({{"seconds", h.seconds},
+                       {"updates", h.updates},
+                       {"samples", h.samples},
+                       {"test_logloss", h.test_logloss},
+                       {"test_auc", h.test_auc},
+                       {"test_accuracy", h.test_accuracy}});
+  }
+  json functions = json::array();
+  for (const auto& f : r.functions) {
+    functions.push_back({{"id", f.id},
+                         {"state", FunctionStateName(f.state)},
+                         {"reason", f.reason},
+                         {"wall_seconds", f.wall_seconds},
+                         {"gb_seconds", f.gb_seconds},
+                         {"peak_rss_bytes", f.peak_rss_bytes},
+                         {"samples", f.samples}});
+  }
+  const IterationTimes& t = r.iteration;
+  json j = {
+      {"job_id", r.job_id},
+      {"state", r.state},
+      {"test_logloss", r.test_logloss},
+      {"test_auc", r.test_auc},
+      {"test_accuracy", r.test_accuracy},
+      {"train_seconds", r.train_seconds},
+      {"samples", r.samples},
+      {"updates", r.updates},
+      {"samples_per_second", r.samples_per_second},
+      {"epochs", r.epochs},
+      {"epochs_requested", r.epochs_requested},
+      {"minibatch", r.minibatch},
+      {"optimizer", OptimizerJson(r.optimizer)},
+      {"workers_launched", r.workers_launched},
+      {"workers_failed", r.workers_failed},
+      {"workers_timed_out", r.workers_timed_out},
+      {"workers_killed", r.workers_killed},
+      {"partitions", r.partitions},
+      {"items_per_epoch", r.items_per_epoch},
+      {"partitions_processed_per_epoch", r.partitions_processed_per_epoch},
+      {"items_processed_per_epoch", r.items_processed_per_epoch},
+      {"items_reprocessed", r.items_reprocessed},
+      {"iteration_us",
+       {{"iterations", t.iterations},
+        {"p50", t.p50_us},
+        {"p99", t.p99_us},
+        {"data_wait", t.data_wait_us},
+        {"pull", t.pull_us},
+        {"compute", t.compute_us},
+        {"push", t.push_us}}},
+      {"history", std::move(history)},
+      {"functions", std::move(functions)},
+      {"cost_estimate",
+       {{"functions_usd", r.cost_functions_usd},
+        {"server_usd", r.cost_server_usd},
+        {"total_usd", r.cost_total_usd},
+        {"function_gb_seconds", r.function_gb_seconds},
+        {"prices", "AWS Lambda $0.0000166667/GB-s + $0.20/M invocations; server m5.large $0.096/h"}}},
+  };
+  return j.dump(2);
+}
+
+}  // namespace virga

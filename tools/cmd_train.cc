@@ -1,0 +1,175 @@
+// `virga train`: run a training job with worker functions and print its result.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "tools/commands.h"
+#include "tools/token.h"
+#include "virga/model_file.h"
+#include "virga/ps_client.h"
+#include "virga/train.h"
+
+namespace virga::cli {
+namespace {
+
+struct TrainArgs {
+  TrainOptions o;
+  std::string optimizer = OptimizerName(TrainOptions::DefaultOptimizer().kind);
+  std::string schedule = "constant";
+  float learning_rate = 0;  // 0 = the optimizer default
+  std::string servers;
+  std::string token_file;
+  double function_timeout = 900;
+  double start_delay = 0;
+  std::string json_out;
+  std::string model_out;
+  bool quiet = false;
+  bool verbose = false;
+};
+
+std::atomic<TrainJob*> g_job{nullptr};
+void OnSignal(int) {
+  if (TrainJob* j = g_job.load()) j->Kill();
+}
+
+void PrintProgress(const TrainProgress& p, bool tty) {
+  static double last_print = -10;
+  if (!tty && p.state == "running" && p.seconds - last_print < 5) return;
+  last_print = p.seconds;
+  std::fprintf(stderr,
+               "%s[%6.1fs] epoch %u/%u  %llu samples  %.0f samples/s  test logloss %.4f (best %.4f)  "
+               "auc %.4f  workers %u alive, %llu launched, %llu failed%s",
+               tty ? "\r" : "", p.seconds, p.epoch, p.epochs,
+               static_cast<unsigned long long>(p.samples), p.samples_per_second, p.test_logloss,
+               p.best_logloss, p.test_auc, p.workers_alive,
+               static_cast<unsigned long long>(p.workers_launched),
+               static_cast<unsigned long long>(p.workers_failed), tty ? "   " : "\n");
+  std::fflush(stderr);
+}
+
+int RunTrain(TrainArgs& a) {
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "virga train: %s\n", s.ToString().c_str());
+    return 1;
+  };
+  if (!a.verbose) spdlog::set_level(spdlog::level::warn);  // the embedded server's connection logs
+  auto kind = ParseOptimizerName(a.optimizer);
+  if (!kind.ok()) return fail(kind.status());
+  a.o.optimizer.kind = *kind;
+  if (a.learning_rate > 0) a.o.optimizer.learning_rate = a.learning_rate;
+  auto schedule = ParseLrScheduleName(a.schedule);
+  if (!schedule.ok()) return fail(schedule.status());
+  a.o.optimizer.schedule = *schedule;
+  a.o.function_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.function_timeout * 1000));
+  a.o.max_start_delay = std::chrono::milliseconds(static_cast<int64_t>(a.start_delay * 1000));
+  if (!a.servers.empty()) {
+    auto list = ParseServerList(a.servers);
+    if (!list.ok()) return fail(list.status());
+    a.o.servers = *list;
+    auto token = LoadToken(a.token_file, false);
+    if (!token.ok()) return fail(token.status());
+    a.o.token = *token;
+  }
+  if (!a.model_out.empty()) a.o.keep_table = true;
+
+  auto job = TrainJob::Create(a.o);
+  if (!job.ok()) return fail(job.status());
+  g_job = job->get();
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  const bool tty = isatty(STDERR_FILENO) && !a.quiet;
+  const TrainOptions& eff = (*job)->options();
+  if (!a.quiet) {
+    std::fprintf(stderr,
+                 "virga train: job %s, model %s, %u workers, %s lr %g l2 %g, minibatch %u, %u epochs, "
+                 "servers %s\n",
+                 eff.job_id.c_str(), eff.model.c_str(), eff.workers, OptimizerName(eff.optimizer.kind),
+                 eff.optimizer.learning_rate, eff.optimizer.l2, eff.minibatch, eff.epochs,
+                 a.servers.empty() ? "embedded" : a.servers.c_str());
+  }
+  auto result = (*job)->Run([&](const TrainProgress& p) {
+    if (!a.quiet) PrintProgress(p, tty);
+  });
+  if (tty) std::fputc('\n', stderr);
+  if (!result.ok()) {
+    g_job = nullptr;
+    return fail(result.status());
+  }
+  if (!a.model_out.empty()) {
+    if (Status s = (*job)->SaveModel(a.model_out); !s.ok()) return fail(s);
+  }
+  g_job = nullptr;
+  const std::string json = TrainResultToJson(*result);
+  if (!a.json_out.empty()) {
+    std::ofstream f(a.json_out);
+    f << json << "\n";
+    if (!f) return fail(Status::IOError("cannot write " + a.json_out));
+  }
+  const TrainResult& r = *result;
+  std::printf(
+      "%s: %s  test logloss %.4f  auc %.4f  accuracy %.4f  |  %.2f s, %.0f samples/s, %u/%u epochs, "
+      "%llu updates  |  workers %llu launched, %llu failed  |  iteration p50 %.1f us p99 %.1f us "
+      "(data %.1f, pull %.1f, compute %.1f, push %.1f)  |  cost $%.6f\n",
+      r.job_id.c_str(), r.state.c_str(), r.test_logloss, r.test_auc, r.test_accuracy, r.train_seconds,
+      r.samples_per_second, r.epochs, r.epochs_requested, static_cast<unsigned long long>(r.updates),
+      static_cast<unsigned long long>(r.workers_launched),
+      static_cast<unsigned long long>(r.workers_failed), r.iteration.p50_us, r.iteration.p99_us,
+      r.iteration.data_wait_us, r.iteration.pull_us, r.iteration.compute_us, r.iteration.push_us,
+      r.cost_total_usd);
+  return r.state.rfind("failed", 0) == 0 ? 1 : 0;
+}
+
+}  // namespace
+
+void RegisterTrain(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<TrainArgs>();
+  TrainOptions& o = args->o;
+  auto* cmd = app.add_subcommand("train", "Train a model with worker functions");
+  o.store = DefaultStoreUri();
+  cmd->add_option("--store", o.store, "Object store URI")->capture_default_str();
+  cmd->add_option("--dataset", o.dataset, "Training dataset (its train split)")->required();
+  cmd->add_option("--test", o.test_dataset,
+                  "Evaluation dataset (its test split, else its train split); default: the test "
+                  "split of --dataset");
+  cmd->add_option("--model", o.model, "lr | svm")->capture_default_str();
+  cmd->add_option("--workers", o.workers, "Worker functions kept alive")->capture_default_str();
+  cmd->add_option("--optimizer", args->optimizer, "sgd | momentum | nesterov | adagrad | adam | ftrl")
+      ->capture_default_str();
+  cmd->add_option("--learning-rate", args->learning_rate, "Learning rate (FTRL: alpha); default 0.1");
+  cmd->add_option("--lr-schedule", args->schedule, "constant | inverse_sqrt | exponential | step")
+      ->capture_default_str();
+  cmd->add_option("--l1", o.optimizer.l1, "L1 strength")->capture_default_str();
+  cmd->add_option("--l2", o.optimizer.l2, "L2 strength")->capture_default_str();
+  cmd->add_option("--clip", o.optimizer.clip, "Clip gradient coordinates to [-c, c]; 0 = off");
+  cmd->add_option("--minibatch", o.minibatch, "Rows per step; 0 = auto")->capture_default_str();
+  cmd->add_option("--epochs", o.epochs, "Passes over the data; 0 = auto")->capture_default_str();
+  cmd->add_option("--staleness", o.staleness, "-1 asynchronous; S >= 0 bounded staleness")
+      ->capture_default_str();
+  cmd->add_option("--function-timeout", args->function_timeout, "Function lifetime, seconds")
+      ->capture_default_str();
+  cmd->add_option("--function-memory", o.function_memory_mb, "Function memory cap, MB")
+      ->capture_default_str();
+  cmd->add_option("--start-delay", args->start_delay, "Random cold-start delay up to this, seconds");
+  cmd->add_option("--target-loss", o.target_loss, "Stop once test logloss <= this");
+  cmd->add_option("--time-limit", o.time_limit_seconds, "Stop after this many seconds");
+  cmd->add_option("--eval-interval", o.eval_interval_seconds, "Seconds between evaluations")
+      ->capture_default_str();
+  cmd->add_option("--rows-per-item", o.rows_per_item, "Rows per work item; 0 = auto");
+  cmd->add_option("--lease", o.lease_ms, "Work item lease, ms")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Shuffle and init seed")->capture_default_str();
+  cmd->add_option("--job-id", o.job_id, "Job id (default: generated)");
+  cmd->add_option("--servers", args->servers, "host:port[,host:port] (default: embedded server)");
+  cmd->add_option("--token-file", args->token_file, "Servers' token file");
+  cmd->add_option("--json-out", args->json_out, "Write the result JSON here");
+  cmd->add_option("--model-out", args->model_out, "Write the trained model here (docs/model-file.md)");
+  cmd->add_flag("--quiet", args->quiet, "No progress output");
+  cmd->add_flag("--verbose", args->verbose, "Log the embedded server's connections");
+  cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });
+}
+
+}  // namespace virga::cli
