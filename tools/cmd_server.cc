@@ -20,6 +20,7 @@ struct ServerArgs {
   std::string token_file;
   int64_t checkpoint_every = 0;
   int64_t spin_us = 50;
+  int64_t auth_timeout_ms = 5000;
 };
 
 int RunServer(ServerArgs& a) {
@@ -28,6 +29,7 @@ int RunServer(ServerArgs& a) {
   a.o.net.token = *token;
   a.o.checkpoint_every = std::chrono::seconds(a.checkpoint_every);
   a.o.net.spin = std::chrono::microseconds(a.spin_us);
+  a.o.net.auth_timeout = std::chrono::milliseconds(a.auth_timeout_ms);
   ps::PsServer server(a.o);
   if (Status s = server.Start(); !s.ok())
     return std::fprintf(stderr, "virga server: %s\n", s.ToString().c_str()), 1;
@@ -100,6 +102,10 @@ void RegisterServer(CLI::App& app, int* exit_code) {
   cmd->add_flag("--restore", a->o.restore, "Resume from the latest checkpoint");
   cmd->add_option("--spin-us", a->spin_us,
                   "Busy-poll this long for the next request before sleeping (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--auth-timeout-ms", a->auth_timeout_ms,
+                  "Close connections that have not authenticated within this (ms)")
+      ->check(CLI::Range(int64_t{1}, int64_t{600000}))
       ->capture_default_str();
   cmd->add_option("--max-frame-bytes", a->o.net.max_payload, "Largest accepted frame payload, bytes")
       ->capture_default_str();

@@ -41,11 +41,18 @@ struct ServerOptions {
   // epoll: an idle vCPU halts and waking it costs ~65 us, far more than a
   // round trip. Costs up to one core per thread while clients are active.
   // The spin yields between polls and stops as soon as a yield hands the CPU
-  // to another thread (a client pinned to the same CPU, other work): it
-  // spins only on a CPU nothing else wants. 0 = off. Hits are counted in
-  // ServerCounters::spin_hits.
+  // to another thread (see spin_yield_limit): it spins only on a CPU nothing
+  // else wants. 0 = off. Hits are counted in ServerCounters::spin_hits.
   std::chrono::microseconds spin{50};
-  std::chrono::milliseconds auth_timeout{10000};  // HELLO must arrive within this
+  // A yield that returns later than this ran another thread on this CPU (a
+  // client pinned beside the server, other work); the spin then stops and
+  // the thread blocks, instead of taking turns with that thread. A bare
+  // yield takes ~1 us. 0 = keep spinning regardless.
+  std::chrono::microseconds spin_yield_limit{10};
+  // A connection that has not completed HELLO (with the right token) this
+  // long after it was accepted is closed: idle or trickling peers cannot hold
+  // connections open without the token.
+  std::chrono::milliseconds auth_timeout{5000};
   // Replies queued behind a write in progress; past this the connection stops
   // reading until the peer drains its replies (back-pressure).
   size_t max_queued_reply_bytes = 8u << 20;

@@ -83,8 +83,8 @@ void RpcServer::Impl::Adopt(Worker& w, tcp::socket socket) {
 // instead, and the peer's next message wakes it.
 void RpcServer::Impl::Run(Worker& w) {
   using Clock = std::chrono::steady_clock;
-  constexpr auto kYieldShared = std::chrono::microseconds(10);  // a bare yield takes ~1 us
   const auto spin = shared.options.spin;
+  const auto yield_limit = shared.options.spin_yield_limit;
   while (w.ioc.run_one() > 0) {
     if (spin.count() == 0) continue;
     auto deadline = Clock::now() + spin;
@@ -97,7 +97,7 @@ void RpcServer::Impl::Run(Worker& w) {
       const auto before = Clock::now();
       if (before >= deadline) break;
       std::this_thread::yield();
-      if (Clock::now() - before > kYieldShared) break;  // the CPU is shared: block
+      if (yield_limit.count() > 0 && Clock::now() - before > yield_limit) break;  // shared CPU
     }
     w.spinning = false;
   }

@@ -234,6 +234,33 @@ TEST_F(RpcTest, SilenceAfterPartialHelloHitsTheAuthTimeout) {
   EXPECT_GE(Clock::now() - start, 250ms);
 }
 
+// A peer that connects and sends nothing at all: no HELLO, no bytes.
+TEST_F(RpcTest, SilentConnectionIsClosedAfterTheAuthTimeout) {
+  ServerOptions o;
+  o.auth_timeout = 300ms;
+  StartServer(o);
+  const auto start = Clock::now();
+  ExpectOnlyThatConnectionCloses([](RawPeer&) {}, 3s);
+  EXPECT_GE(Clock::now() - start, 250ms);
+  EXPECT_LT(Clock::now() - start, 3s);
+}
+
+// Authenticated connections are not subject to the auth timeout.
+TEST_F(RpcTest, AuthenticatedConnectionOutlivesTheAuthTimeout) {
+  ServerOptions o;
+  o.auth_timeout = 100ms;
+  StartServer(o);
+  auto c = NewClient();
+  ASSERT_TRUE(c);
+  std::this_thread::sleep_for(300ms);
+  ExpectEcho(c.get(), "still here");
+  EXPECT_EQ(server_->counters().connections_rejected, 0u);
+}
+
+TEST(ServerOptionsDefaults, AuthTimeoutIsAFewSeconds) {
+  EXPECT_LE(ServerOptions{}.auth_timeout, 5s);
+}
+
 TEST_F(RpcTest, HandlerCloseFlushesEarlierRepliesThenCloses) {
   StartServer();
   auto c = NewClient();
@@ -311,6 +338,7 @@ TEST_F(RpcTest, UnreachableServerIsUnavailableNamingTheAddress) {
 TEST_F(RpcTest, StopClosesClientsAndCountsSpinHits) {
   ServerOptions o;
   o.spin = 200ms;  // generous: the next request always arrives within it
+  o.spin_yield_limit = 0us;  // keep spinning on a loaded machine too
   StartServer(o);
   auto c = NewClient();
   ASSERT_TRUE(c);
