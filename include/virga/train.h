@@ -46,7 +46,8 @@ struct TrainOptions {
   double time_limit_seconds = 0;      // > 0: stop after this long
   double eval_interval_seconds = 1.0; // evaluation period while training
   uint32_t rows_per_item = 0;         // rows per work item; 0 = auto (>= 8 items per worker per epoch)
-  uint32_t lease_ms = 10'000;         // work item lease (a killed worker's item returns after this)
+  uint32_t lease_ms = 3'000;          // work item lease, renewed by its worker every third of it;
+                                      // a killed worker's item returns after at most this
   uint64_t seed = 1;                  // item shuffling and table init
   std::string job_id;                 // empty: generated ("job-<time>-<random>")
   std::vector<std::string> servers;   // empty: embedded server
