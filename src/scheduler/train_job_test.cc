@@ -1,0 +1,161 @@
+// TrainJob end to end with the real `virga worker` processes (VIRGA_BINARY).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "virga/datagen.h"
+#include "virga/dataset.h"
+#include "virga/ingest.h"
+#include "virga/train.h"
+
+namespace virga {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TrainJobTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(fs::temp_directory_path() / ("virga-train-test-" + std::to_string(getpid())));
+    fs::create_directories(*dir_);
+    CriteoGenOptions g;
+    g.rows = 20000;
+    g.seed = 3;
+    g.out_path = *dir_ + "/d.tsv";
+    ASSERT_TRUE(GenerateCriteo(g).ok());
+    auto store = ObjectStore::Open(Uri());
+    ASSERT_TRUE(store.ok());
+    IngestOptions io;
+    io.format = Format::kCriteo;
+    io.inputs = {g.out_path};
+    io.dataset = "d";
+    io.rows_per_partition = 2048;
+    auto r = Ingest(**store, io);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string Uri() { return "file://" + *dir_ + "/store"; }
+  static TrainOptions Options() {
+    TrainOptions o;
+    o.store = Uri();
+    o.dataset = "d";
+    o.workers = 2;
+    o.worker_binary = VIRGA_BINARY;
+    o.eval_interval_seconds = 0.2;
+    return o;
+  }
+  static std::string* dir_;
+};
+std::string* TrainJobTest::dir_ = nullptr;
+
+TEST_F(TrainJobTest, TrainsEveryItemOfEveryEpoch) {
+  TrainOptions o = Options();
+  o.epochs = 2;
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  auto r = (*job)->Run();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "done");
+  EXPECT_EQ(r->epochs, 2u);
+  ASSERT_EQ(r->items_processed_per_epoch.size(), 2u);
+  for (uint32_t n : r->items_processed_per_epoch) EXPECT_EQ(n, r->items_per_epoch);
+  for (uint32_t n : r->partitions_processed_per_epoch) EXPECT_EQ(n, r->partitions);
+  auto store = ObjectStore::Open(Uri());
+  ASSERT_TRUE(store.ok());
+  auto manifest = ReadManifest(**store, "d");
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_EQ(r->samples, 2 * manifest->train_rows);  // no item lost or repeated without faults
+  EXPECT_EQ(r->items_reprocessed, 0u);
+  EXPECT_LT(r->test_logloss, 0.6);
+  EXPECT_GT(r->test_auc, 0.6);
+  EXPECT_GT(r->updates, 0u);
+  EXPECT_GE(r->workers_launched, 2u);
+  EXPECT_EQ(r->workers_failed, 0u);
+  EXPECT_GT(r->iteration.iterations, 0u);
+  EXPECT_GT(r->iteration.p50_us, 0);
+  EXPECT_FALSE(r->history.empty());
+  EXPECT_GT(r->cost_total_usd, 0);
+  const std::string json = TrainResultToJson(*r);
+  for (const char* field : {"test_logloss", "test_auc", "test_accuracy", "train_seconds",
+                            "samples_per_second", "workers_launched", "workers_failed",
+                            "partitions_processed_per_epoch", "iteration_us", "history",
+                            "cost_estimate"}) {
+    EXPECT_NE(json.find(std::string("\"") + field + "\""), std::string::npos) << field;
+  }
+}
+
+TEST_F(TrainJobTest, KillStopsTheJobAndItsWorkers) {
+  TrainOptions o = Options();
+  o.epochs = 1000;
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok());
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    (*job)->Kill();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = (*job)->Run();
+  killer.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "killed");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  ASSERT_FALSE(r->functions.empty());
+  for (const auto& f : r->functions) EXPECT_TRUE(IsTerminal(f.state)) << f.id;
+}
+
+TEST_F(TrainJobTest, StopsAtTargetLossAndAtTimeLimit) {
+  TrainOptions o = Options();
+  o.epochs = 1000;
+  o.target_loss = 0.65;
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok());
+  auto r = (*job)->Run();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, "target_reached");
+  EXPECT_LE(r->test_logloss, 0.65);
+
+  o.target_loss = 0;
+  o.time_limit_seconds = 1;
+  auto job2 = TrainJob::Create(o);
+  ASSERT_TRUE(job2.ok());
+  auto r2 = (*job2)->Run();
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->state, "time_limit");
+  EXPECT_GE(r2->train_seconds, 1.0);
+}
+
+TEST_F(TrainJobTest, WorkersThatAlwaysFailEndTheJob) {
+  TrainOptions o = Options();
+  o.worker_binary = "/bin/false";
+  o.epochs = 1;
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok());
+  auto r = (*job)->Run();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state.rfind("failed", 0), 0u) << r->state;
+  EXPECT_GE(r->workers_failed, 3u * o.workers);
+}
+
+TEST_F(TrainJobTest, BadOptionsAreClearErrors) {
+  TrainOptions o = Options();
+  o.dataset = "absent";
+  auto job = TrainJob::Create(o);
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("absent"), std::string::npos);
+  o = Options();
+  o.model = "tree";
+  job = TrainJob::Create(o);
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("tree"), std::string::npos);
+  o = Options();
+  o.workers = 0;
+  EXPECT_FALSE(TrainJob::Create(o).ok());
+}
+
+}  // namespace
+}  // namespace virga
