@@ -11,6 +11,7 @@
 #include <memory>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "tools/commands.h"
 #include "virga/datagen.h"
@@ -52,6 +53,7 @@ int BenchTrain(BenchTrainArgs& a) {
     std::fprintf(stderr, "virga bench train: %s\n", m.c_str());
     return 1;
   };
+  spdlog::set_level(spdlog::level::warn);  // the embedded server's connection logs
   const bool own_dir = a.dir.empty();
   if (own_dir) {
     char tmpl[] = "/tmp/virga-bench-train-XXXXXX";
