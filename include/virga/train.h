@@ -56,6 +56,13 @@ struct TrainOptions {
   std::vector<std::string> worker_prefix;  // prepended to the worker command (e.g. taskset -c 0)
   std::shared_ptr<ComputeBackend> backend;  // null: a local backend owned by the job
   bool keep_table = false;            // leave the model table on the servers after the job
+  // Where the job registers itself so `virga jobs` / `virga kill JOB` (any process) see it:
+  // <dir>/<job>/status.json, refreshed at every evaluation; a file <dir>/<job>/kill stops it.
+  // Empty: $VIRGA_HOME/jobs, else ~/.virga/jobs. "-": not registered.
+  std::string registry_dir;
+  // Stop a run whose test logloss is NaN or above 1.5 x its first evaluation's
+  // (state "diverged"), after at least 2 evaluations.
+  bool stop_on_divergence = true;
 
   static OptimizerConfig DefaultOptimizer();
 };
@@ -128,6 +135,8 @@ class TrainJob {
   // if they do not exit within a second. Safe from any thread.
   void Kill();
   TrainProgress progress() const;
+  // The evaluations so far (a copy; safe from any thread while Run() goes on).
+  std::vector<HistoryPoint> history() const;
   // After Run(): writes the trained model to a model file (docs/model-file.md).
   // The table lives until the job is destroyed.
   Status SaveModel(const std::string& path);
@@ -138,5 +147,21 @@ class TrainJob {
   explicit TrainJob(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The job registry (see TrainOptions::registry_dir).
+struct JobEntry {
+  std::string job_id;
+  std::string state;        // "running", or the final state
+  int pid = 0;              // process running the job
+  bool alive = false;       // that process still exists
+  std::string status_json;  // the job's last status.json
+};
+std::string DefaultRegistryDir();
+// Registered jobs, newest first. Jobs whose process is gone while "running"
+// are listed with alive = false.
+Result<std::vector<JobEntry>> ListJobs(const std::string& registry_dir);
+// Asks a job (in any process) to stop: it sees the request within ~20 ms.
+// NotFound naming the job if it is not registered.
+Status RequestKill(const std::string& registry_dir, const std::string& job_id);
 
 }  // namespace virga

@@ -55,4 +55,8 @@ void MergeTimes(const IterationTimes& from, IterationTimes* into);
 // parameter server as one m5.large VM at $0.096 per hour for the job's time.
 void EstimateCost(TrainResult* result);
 
+// Writes <dir>/status.json atomically (best effort: a failure only costs the listing).
+void WriteJobStatus(const std::string& dir, const TrainOptions& options,
+                    const TrainProgress& progress, const TrainResult& result);
+
 }  // namespace virga::sched

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -55,8 +56,13 @@ struct TrainJob::Impl {
   double best_loss = INFINITY;
   uint32_t consecutive_errors = 0;
   std::string last_error;
+  std::string registry;  // this job's registry dir; empty when not registered
+  std::string kill_file;
 
   Status Setup();
+  void Register();
+  bool KillRequested() const;
+  bool Diverged() const;
   Status Launch();
   void PollFunctions(bool respawn);
   void Account(const FunctionInfo& info);
@@ -89,6 +95,11 @@ void TrainJob::Kill() {
 TrainProgress TrainJob::progress() const {
   std::lock_guard lock(impl_->progress_mu);
   return impl_->live;
+}
+
+std::vector<HistoryPoint> TrainJob::history() const {
+  std::lock_guard lock(impl_->progress_mu);
+  return impl_->result.history;
 }
 
 Result<std::unique_ptr<TrainJob>> TrainJob::Create(TrainOptions options) {
@@ -183,7 +194,35 @@ Status TrainJob::Impl::Setup() {
     live.epochs = opt.epochs;
     live.state = "starting";
   }
+  Register();
   return Status::OK();
+}
+
+void TrainJob::Impl::Register() {
+  if (opt.registry_dir == "-") return;
+  const std::string dir =
+      (opt.registry_dir.empty() ? DefaultRegistryDir() : opt.registry_dir) + "/" + opt.job_id;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return;  // best effort: a job runs without being listed
+  registry = dir;
+  kill_file = dir + "/kill";
+  std::filesystem::remove(kill_file, ec);
+  sched::WriteJobStatus(registry, opt, live, result);
+}
+
+bool TrainJob::Impl::KillRequested() const {
+  return !kill_file.empty() && ::access(kill_file.c_str(), F_OK) == 0;
+}
+
+bool TrainJob::Impl::Diverged() const {
+  if (!opt.stop_on_divergence || result.history.empty()) return false;
+  const double loss = result.history.back().test_logloss;
+  if (!std::isfinite(loss)) return true;
+  // Every model starts at zero weights: logloss ln 2. Twice that, or 1.5 x the
+  // first evaluation after a few, is clearly worse than the start.
+  if (loss > 2 * std::log(2.0)) return true;
+  return result.history.size() >= 3 && loss > 1.5 * result.history.front().test_logloss;
 }
 
 Status TrainJob::Impl::Launch() {
@@ -335,7 +374,10 @@ Status TrainJob::Impl::Evaluate(double seconds) {
   h.test_logloss = m.logloss;
   h.test_auc = m.auc;
   h.test_accuracy = m.accuracy;
-  result.history.push_back(h);
+  {
+    std::lock_guard lock(progress_mu);
+    result.history.push_back(h);
+  }
   result.updates = version;
   result.test_logloss = m.logloss;
   result.test_auc = m.auc;
@@ -358,6 +400,7 @@ void TrainJob::Impl::Publish(const std::string& state) {
   live.workers_alive = static_cast<uint32_t>(active.size());
   live.workers_launched = result.workers_launched;
   live.workers_failed = result.workers_failed;
+  if (!registry.empty()) sched::WriteJobStatus(registry, opt, live, result);
 }
 
 void TrainJob::Impl::StopWorkers() {
@@ -408,7 +451,7 @@ Result<TrainResult> TrainJob::Run(std::function<void(const TrainProgress&)> on_p
       std::unique_lock lock(j.wake_mu);
       j.wake_cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return j.kill.load(); });
     }
-    if (j.kill) {
+    if (j.kill || j.KillRequested()) {
       state = "killed";
       break;
     }
@@ -425,6 +468,10 @@ Result<TrainResult> TrainJob::Run(std::function<void(const TrainProgress&)> on_p
       if (on_progress) on_progress(j.live);
       if (j.result.epochs == j.opt.epochs) {
         state = "done";
+        break;
+      }
+      if (j.Diverged()) {
+        state = "diverged";
         break;
       }
       if (j.opt.target_loss > 0 && j.result.test_logloss <= j.opt.target_loss) {

@@ -47,6 +47,7 @@ class TrainJobTest : public ::testing::Test {
     o.workers = 2;
     o.worker_binary = VIRGA_BINARY;
     o.eval_interval_seconds = 0.2;
+    o.registry_dir = *dir_ + "/jobs";
     return o;
   }
   static std::string* dir_;
@@ -106,6 +107,54 @@ TEST_F(TrainJobTest, KillStopsTheJobAndItsWorkers) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
   ASSERT_FALSE(r->functions.empty());
   for (const auto& f : r->functions) EXPECT_TRUE(IsTerminal(f.state)) << f.id;
+}
+
+TEST_F(TrainJobTest, RegistryListsTheJobAndKillFileStopsIt) {
+  TrainOptions o = Options();
+  o.epochs = 1000;
+  o.job_id = "registry-test";
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok());
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto jobs = ListJobs(o.registry_dir);
+    ASSERT_TRUE(jobs.ok());
+    bool listed = false;
+    for (const auto& e : *jobs) {
+      if (e.job_id == "registry-test") {
+        listed = true;
+        EXPECT_TRUE(e.alive);
+        EXPECT_EQ(e.pid, getpid());
+      }
+    }
+    EXPECT_TRUE(listed);
+    EXPECT_TRUE(RequestKill(o.registry_dir, "registry-test").ok());
+  });
+  auto r = (*job)->Run();
+  killer.join();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, "killed");
+  auto jobs = ListJobs(o.registry_dir);
+  ASSERT_TRUE(jobs.ok());
+  for (const auto& e : *jobs) {
+    if (e.job_id == "registry-test") {
+      EXPECT_EQ(e.state, "killed");
+    }
+  }
+  EXPECT_TRUE(RequestKill(o.registry_dir, "no-such-job").IsNotFound());
+}
+
+TEST_F(TrainJobTest, DivergingRunIsStopped) {
+  TrainOptions o = Options();
+  o.epochs = 1000;
+  o.optimizer.kind = OptimizerKind::kSgd;
+  o.optimizer.learning_rate = 1e6;
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok());
+  auto r = (*job)->Run();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, "diverged");
+  EXPECT_FALSE((*job)->history().empty());
 }
 
 TEST_F(TrainJobTest, StopsAtTargetLossAndAtTimeLimit) {
