@@ -2,14 +2,15 @@
 # Installs, with apt-get, the Debian packages virga needs that are missing.
 # Usage: scripts/install-deps.sh [build|bench|fuzz]...   (default: build)
 #   build  compiler toolchain and libraries (make build / demo / test)
-#   bench  + scikit-learn, numpy and redis-server for the side-by-side benchmarks
+#   bench  + scikit-learn, numpy, redis-server and liblinear-tools for the side-by-side benchmarks
 set -euo pipefail
 
 build_pkgs=(g++ make cmake ninja-build pkg-config
   zlib1g-dev libzstd-dev liblz4-dev libxxhash-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libasio-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev)
-bench_pkgs=(python3 python3-numpy python3-sklearn redis-server)
+  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-scipy python3-matplotlib)
+bench_pkgs=(python3 python3-numpy python3-sklearn redis-server liblinear-tools)
 
 wanted=()
 for set in "${@:-build}"; do

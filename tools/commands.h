@@ -21,5 +21,6 @@ void RegisterWorker(CLI::App& app, int* exit_code);  // worker (one training fun
 void RegisterModelTools(CLI::App& app, int* exit_code);  // export, predict
 void RegisterTrain(CLI::App& app, int* exit_code);  // train
 void RegisterBenchTrain(CLI::App& bench, int* exit_code);  // bench train
+void RegisterJobs(CLI::App& app, int* exit_code);  // jobs, kill, search
 
 }  // namespace virga::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   virga::cli::RegisterWorker(app, &exit_code);
   virga::cli::RegisterModelTools(app, &exit_code);
   virga::cli::RegisterTrain(app, &exit_code);
+  virga::cli::RegisterJobs(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

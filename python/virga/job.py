@@ -1,0 +1,173 @@
+"""Job: one training job of the engine (a TrainJob) running on a Python thread.
+
+The engine's Run() releases the GIL, so many jobs run at once in one process; kill(),
+status, progress and history may be used from any thread while it runs. When the job ends its
+model is written to a model file (so the estimator stays usable) and the job is closed, which
+frees its workers and its table on the shared server at once.
+"""
+import json
+import math
+import threading
+import time
+
+from ._engine import _virga
+
+TERMINAL_OK = ("done", "target_reached", "time_limit")
+
+
+class Job:
+    def __init__(self, session, options, on_end=None):
+        self.session = session
+        base, backend = session._train_options()
+        base.update(options)
+        self._job = _virga.TrainJob(base, backend)  # validates: raises on bad options or data
+        self.options = self._job.options()
+        self.id = self.options["job_id"]
+        self.model_path = session._model_path(self.id)
+        self._lock = threading.Lock()   # guards _job (closed by the runner thread) and the snapshots
+        self._done = threading.Event()
+        self._result = None
+        self._error = None
+        self._save_error = None
+        self._history = []
+        self._progress = None
+        self._on_end = on_end
+        self._killed_at = None
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"virga-{self.id}", daemon=True)
+        session._add_job(self)
+        self._thread.start()
+
+    def _run(self):
+        job = self._job
+        try:
+            self._result = json.loads(job.run())
+        except Exception as e:  # the engine's error, re-raised by wait()
+            self._error = e
+        state = self._result["state"] if self._result else "failed"
+        if self._result and not state.startswith("failed"):
+            try:
+                job.save_model(self.model_path)
+            except Exception as e:
+                self._save_error = e
+        with self._lock:
+            self._history = job.history()
+            self._progress = job.progress()
+            self._job = None
+        job.close()
+        self._done.set()
+        if self._on_end:
+            try:
+                self._on_end(self)
+            except Exception:
+                pass
+
+    # ---- state ---------------------------------------------------------------------------
+    def done(self):
+        return self._done.is_set()
+
+    @property
+    def status(self):
+        """'starting', 'running', then the engine's final state ('done', 'killed', 'diverged',
+        'target_reached', 'time_limit', 'failed: ...')."""
+        if self._done.is_set():
+            return self._result["state"] if self._result else f"failed: {self._error}"
+        return self.progress.get("state", "running")
+
+    @property
+    def progress(self):
+        """The engine's live view: seconds, epoch/epochs, samples, test_logloss, best_logloss,
+        test_auc, workers_alive, ... (a dict)."""
+        with self._lock:
+            if self._job is not None:
+                return self._job.progress()
+            return dict(self._progress or {})
+
+    @property
+    def history(self):
+        """Evaluations so far: a list of dicts (seconds, updates, samples, test_logloss,
+        test_auc, test_accuracy)."""
+        with self._lock:
+            if self._job is not None:
+                return self._job.history()
+            return list(self._history)
+
+    @property
+    def result(self):
+        """The engine's result (docs/training.md, "Result JSON") once the job has ended."""
+        return self._result
+
+    @property
+    def seconds(self):
+        return self.progress.get("seconds", 0.0)
+
+    def kill(self):
+        """Stops the job (state 'killed'): its workers are told to stop and killed within about
+        a second, its table is dropped. Returns at once; wait() observes the end."""
+        with self._lock:
+            if self._job is not None:
+                if self._killed_at is None:
+                    self._killed_at = time.monotonic()
+                self._job.kill()
+
+    def wait(self, timeout=None, progress=False):
+        """Blocks until the job ends (or timeout seconds); returns the result dict.
+        progress=True prints a live progress line on stderr meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        line = ProgressLine() if progress else None
+        while not self._done.wait(0.5 if line else 0.1 if deadline else None):
+            if line:
+                line.show(self.describe())
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        if line:
+            line.show(self.describe(), final=self._done.is_set())
+        if self._done.is_set() and self._error is not None:
+            raise self._error
+        if self._done.is_set() and self._save_error is not None:
+            raise self._save_error
+        return self._result
+
+    def worker_pids(self):
+        """PIDs of this job's worker functions that have not ended."""
+        return [f["pid"] for f in self.session.worker_functions()
+                if f["label"] == self.id and f["state"] in ("starting", "running") and f["pid"]]
+
+    def describe(self):
+        p = self.progress
+        loss = p.get("test_logloss", float("nan"))
+        return (f"{self.id}: {self.status}  {p.get('seconds', 0):6.1f}s  epoch "
+                f"{p.get('epoch', 0)}/{p.get('epochs', 0)}  test logloss {loss:.4f} "
+                f"(best {p.get('best_logloss', float('nan')):.4f})  workers {p.get('workers_alive', 0)}")
+
+    def __repr__(self):
+        return f"<virga.Job {self.describe()}>"
+
+    def plot(self, ax=None, live=None):
+        """Test logloss against time (matplotlib). In Jupyter, redrawn every second until the job
+        ends (live=None picks that automatically); elsewhere returns the figure."""
+        from . import plotting
+        return plotting.plot_runs([(self.id, self)], ax=ax, live=live)
+
+
+def finite(x):
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+class ProgressLine:
+    """One status line on stderr, rewritten in place on a terminal; every 5 s otherwise."""
+
+    def __init__(self, stream=None):
+        import sys
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.last = 0.0
+
+    def show(self, text, final=False):
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r" + text[:200] + "\033[K" + ("\n" if final else ""))
+        elif final or now - self.last >= 5:
+            self.stream.write(text + "\n")
+            self.last = now
+        self.stream.flush()

@@ -1,0 +1,249 @@
+"""Sessions and dataset handles.
+
+A Session is where a workflow runs: an object store (datasets), parameter servers (an embedded
+one by default, started on first use and shared by every job of the session) and a compute
+backend (local worker processes, one backend shared by every job). Jobs of one session run
+concurrently, each with its own table and work queue on the shared server.
+"""
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+import warnings
+
+from . import _engine
+from ._engine import _virga
+
+
+class Dataset:
+    """A handle on one split ("train" or "test") of a dataset in a session's store."""
+
+    def __init__(self, session, name, split, source=None):
+        self.session = session
+        self.name = name
+        self.split = split
+        self.source = source  # the handle this dataset was derived from (normalize), if any
+        self._manifest = None
+
+    @property
+    def manifest(self):
+        """The dataset's manifest (docs/object-layout.md) as a dict."""
+        if self._manifest is None:
+            self._manifest = json.loads(_virga.manifest_json(self.session.store, self.name))
+        return self._manifest
+
+    @property
+    def rows(self):
+        return self.manifest[f"{self.split}_rows"]
+
+    @property
+    def train(self):
+        return Dataset(self.session, self.name, "train", self.source)
+
+    @property
+    def test(self):
+        """The test split of the same dataset (None if it has none)."""
+        if self.manifest["test_rows"] == 0:
+            return None
+        return Dataset(self.session, self.name, "test", self.source)
+
+    def __repr__(self):
+        return f"Dataset({self.name!r}, split={self.split!r}, store={self.session.store!r})"
+
+    def __eq__(self, other):
+        return (isinstance(other, Dataset) and (self.session.store, self.name, self.split) ==
+                (other.session.store, other.name, other.split))
+
+    def __hash__(self):
+        return hash((self.session.store, self.name, self.split))
+
+
+def _token_from_home():
+    env = os.environ.get("VIRGA_TOKEN")
+    if env:
+        return env
+    path = os.path.expanduser("~/.virga/token")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        raise _virga.InvalidArgumentError(
+            "connect: servers given but no token: pass token=, set $VIRGA_TOKEN or write "
+            "~/.virga/token") from None
+
+
+def _dataset_name(path, prefix):
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(str(path)).split(".")[0]) or prefix
+    return f"{stem[:100]}-{uuid.uuid4().hex[:8]}"
+
+
+class Session:
+    """See connect()."""
+
+    def __init__(self, store=None, servers=None, backend="local", token=None, registry_dir=None):
+        if backend != "local":
+            raise _virga.InvalidArgumentError(f"connect: backend {backend!r}: only 'local' exists")
+        self.store = store or os.environ.get("VIRGA_STORE") or _engine.TRAIN_DEFAULTS["store"]
+        if isinstance(servers, str):
+            servers = [s for s in servers.split(",") if s]
+        self.servers = list(servers) if servers else None
+        self.token = (token or _token_from_home()) if self.servers else None
+        self.registry_dir = registry_dir
+        self.backend_name = backend
+        self._lock = threading.Lock()
+        self._server = None    # embedded PsServer, GUARDED_BY(_lock)
+        self._backend = None   # LocalBackend, GUARDED_BY(_lock)
+        self._jobs = []        # every Job started in this session
+        self._work_dir = tempfile.mkdtemp(prefix="virga-session-")
+        self._closed = False
+
+    # A session is a handle on shared resources: copies share them (sklearn.base.clone
+    # deep-copies estimator parameters, and `session` is one).
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __repr__(self):
+        where = ",".join(self.servers) if self.servers else (
+            f"embedded:{self._server.port}" if self._server else "embedded (not started)")
+        return f"Session(store={self.store!r}, servers={where}, backend={self.backend_name!r})"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- data -------------------------------------------------------------------------------
+    def _ingest(self, fmt, paths, name, test_fraction, **kw):
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        paths = [os.fspath(p) for p in paths]
+        name = name or _dataset_name(paths[0], fmt)
+        report = _virga.ingest(self.store, fmt, paths, name, test_fraction=test_fraction, **kw)
+        train = Dataset(self, name, "train")
+        test = Dataset(self, name, "test") if report["test_rows"] > 0 else None
+        return train, test
+
+    def load_criteo(self, path, test_fraction=0.1, hash_bits=20, name=None, on_error="fail"):
+        """Ingests Criteo TSV file(s) (plain, .gz, .zst); returns (train, test) handles."""
+        return self._ingest("criteo", path, name, test_fraction, hash_bits=hash_bits,
+                            on_error=on_error)
+
+    def load_libsvm(self, path, test_fraction=0.1, name=None, on_error="fail"):
+        return self._ingest("libsvm", path, name, test_fraction, on_error=on_error)
+
+    def load_csv(self, path, test_fraction=0.1, label_column="0", header="auto", name=None,
+                 on_error="fail"):
+        return self._ingest("csv", path, name, test_fraction, label_column=str(label_column),
+                            header=header, on_error=on_error)
+
+    def load_ratings(self, path, test_fraction=0.1, name=None, on_error="fail"):
+        return self._ingest("ratings", path, name, test_fraction, on_error=on_error)
+
+    def dataset(self, name, split="train"):
+        """A handle on a dataset already in the store."""
+        ds = Dataset(self, name, split)
+        ds.manifest  # raises NotFoundError naming it if absent
+        return ds
+
+    def normalize(self, ds, method="minmax", name=None):
+        """Scales numeric features (fit on the train split, applied to both splits) into a new
+        dataset. Accepts a handle or a (train, test) pair and returns the same shape."""
+        pair = isinstance(ds, tuple)
+        first = ds[0] if pair else ds
+        name = name or f"{first.name[:100]}-{method}-{uuid.uuid4().hex[:4]}"
+        _virga.normalize(self.store, first.name, name, method)
+        out = Dataset(self, name, first.split, source=first)
+        if pair:
+            return out.train, out.test
+        return out
+
+    # ---- servers and backend for jobs --------------------------------------------------------
+    def _train_options(self):
+        """servers, token and backend for a job of this session (started on first use)."""
+        with self._lock:
+            if self._closed:
+                raise _virga.Error("session is closed")
+            if self._backend is None:
+                self._backend = _virga.LocalBackend(_engine.worker_binary())
+            if self.servers:
+                servers, token = self.servers, self.token
+            else:
+                if self._server is None:
+                    self._server_token = uuid.uuid4().hex + uuid.uuid4().hex
+                    self._server = _virga.PsServer(self._server_token, threads=1)
+                servers, token = [f"127.0.0.1:{self._server.port}"], self._server_token
+            opts = {"store": self.store, "servers": servers, "token": token}
+            if self.registry_dir is not None:
+                opts["registry_dir"] = self.registry_dir
+            return opts, self._backend
+
+    def _model_path(self, job_id):
+        return os.path.join(self._work_dir, f"{job_id}.vmdl")
+
+    def _add_job(self, job):
+        with self._lock:
+            self._jobs.append(job)
+
+    @property
+    def jobs(self):
+        """Every job started in this session, oldest first."""
+        with self._lock:
+            return list(self._jobs)
+
+    def worker_functions(self):
+        """The backend's functions: id, label (the job id), state, pid."""
+        with self._lock:
+            backend = self._backend
+        return backend.functions() if backend else []
+
+    def close(self):
+        """Kills running jobs, waits for them, stops the embedded server."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            jobs = list(self._jobs)
+        for j in jobs:
+            j.kill()
+        for j in jobs:
+            j._done.wait(30)
+        with self._lock:
+            if self._server is not None:
+                self._server.stop()
+            self._server = None
+            self._backend = None
+        shutil.rmtree(self._work_dir, ignore_errors=True)
+
+
+def connect(store=None, servers=None, backend="local", token=None, registry_dir=None):
+    """Opens a session.
+
+    store: object store URI (file:///dir, a plain path, mem://name); default $VIRGA_STORE, else
+        the engine's default (file://./virga-store).
+    servers: "host:port" list (or comma-separated string) of running `virga server`s; None runs
+        one embedded server in this process, shared by all the session's jobs.
+    token: the servers' secret (default $VIRGA_TOKEN, else ~/.virga/token); only with servers.
+    backend: "local" (worker functions as local processes; one backend shared by all jobs).
+    registry_dir: where jobs register for `virga jobs` / `virga kill` (default: the engine's,
+        $VIRGA_HOME/jobs else ~/.virga/jobs; "-" registers nothing).
+    """
+    return Session(store=store, servers=servers, backend=backend, token=token,
+                   registry_dir=registry_dir)
+
+
+def warn_unnormalized_test(train, test):
+    """If `test` is the test split of the dataset `train` was normalized from, returns the test
+    split of `train`'s own dataset (normalized with the same statistics) and warns."""
+    if (test is not None and train.source is not None and test.split == "test"
+            and test.name == train.source.name and test.name != train.name):
+        warnings.warn(f"test split of {test.name!r} is not normalized; evaluating on the test "
+                      f"split of {train.name!r} instead", stacklevel=3)
+        return train.test
+    return test

@@ -1,0 +1,462 @@
+// `virga jobs` (list registered jobs), `virga kill JOB` (stop one, in any
+// process) and `virga search` (a hyper-parameter search: experiments run
+// concurrently in this process as TrainJobs sharing one embedded parameter
+// server and one local backend, each with its own table).
+//
+// The successive-halving rule of `--policy asha` is the Python package's
+// (python/virga/search.py, SuccessiveHalving): rungs at min_resource * eta^k
+// epochs; an experiment reaching a rung continues iff its test logloss is <=
+// the (100/eta)-th percentile (linear interpolation) of the losses recorded
+// there before it (the first always continues); otherwise it is killed.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "ps/server.h"
+#include "tools/commands.h"
+#include "virga/backend.h"
+#include "virga/dataset.h"
+#include "virga/object_store.h"
+#include "virga/train.h"
+
+namespace virga::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Num(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : std::nan("");
+}
+
+int RunJobs(const std::string& registry, bool json) {
+  auto jobs = ListJobs(registry);
+  if (!jobs.ok()) {
+    std::fprintf(stderr, "virga jobs: %s\n", jobs.status().ToString().c_str());
+    return 1;
+  }
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const JobEntry& e : *jobs) {
+      auto s = nlohmann::json::parse(e.status_json, nullptr, false);
+      out.push_back({{"job_id", e.job_id}, {"state", e.state}, {"pid", e.pid},
+                     {"alive", e.alive}, {"status", s.is_discarded() ? nullptr : s}});
+    }
+    std::printf("%s\n", out.dump(1).c_str());
+    return 0;
+  }
+  std::printf("%-36s %-12s %-5s %8s %10s %10s %9s\n", "JOB", "STATE", "ALIVE", "EPOCHS",
+              "TEST LOSS", "BEST", "ELAPSED");
+  for (const JobEntry& e : *jobs) {
+    auto s = nlohmann::json::parse(e.status_json, nullptr, false);
+    if (s.is_discarded()) s = nlohmann::json::object();
+    const std::string epochs = std::to_string(s.value("epoch", 0)) + "/" +
+                               std::to_string(s.value("epochs", 0));
+    std::string state = e.state;
+    if (state == "running" && !e.alive) state = "orphaned";
+    std::printf("%-36s %-12s %-5s %8s %10.4f %10.4f %8.1fs\n", e.job_id.c_str(), state.c_str(),
+                e.alive ? "yes" : "no", epochs.c_str(), Num(s, "test_logloss"),
+                Num(s, "best_logloss"), Num(s, "seconds"));
+  }
+  return 0;
+}
+
+int RunKill(const std::string& registry, const std::string& job) {
+  Status s = RequestKill(registry, job);
+  if (!s.ok()) {
+    std::fprintf(stderr, "virga kill: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::printf("kill requested: %s\n", job.c_str());
+  return 0;
+}
+
+// ---- search ------------------------------------------------------------------
+
+struct SearchArgs {
+  TrainOptions base;
+  std::vector<std::string> grid;  // "name=v1,v2,..."
+  std::string optimizer;
+  float learning_rate = 0;
+  uint32_t max_concurrent = 3;
+  std::string policy = "grid";
+  double eta = 3;
+  double min_resource = 0;  // epochs; 0 = epochs / eta^2
+  std::string json_out;
+  bool quiet = false;
+};
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// Sets one grid parameter on `o`; InvalidArgument naming it if unknown or bad.
+Status SetParam(TrainOptions* o, const std::string& name, const std::string& value) {
+  try {
+    size_t used = 0;
+    auto whole = [&](size_t n) {
+      if (n != value.size()) throw std::invalid_argument(value);
+    };
+    if (name == "learning_rate") {
+      o->optimizer.learning_rate = std::stof(value, &used), whole(used);
+    } else if (name == "l1") {
+      o->optimizer.l1 = std::stof(value, &used), whole(used);
+    } else if (name == "l2") {
+      o->optimizer.l2 = std::stof(value, &used), whole(used);
+    } else if (name == "clip") {
+      o->optimizer.clip = std::stof(value, &used), whole(used);
+    } else if (name == "minibatch") {
+      o->minibatch = static_cast<uint32_t>(std::stoul(value, &used)), whole(used);
+    } else if (name == "workers") {
+      o->workers = static_cast<uint32_t>(std::stoul(value, &used)), whole(used);
+    } else if (name == "epochs") {
+      o->epochs = static_cast<uint32_t>(std::stoul(value, &used)), whole(used);
+    } else if (name == "staleness") {
+      o->staleness = std::stoi(value, &used), whole(used);
+    } else if (name == "optimizer") {
+      auto k = ParseOptimizerName(value);
+      if (!k.ok()) return k.status();
+      o->optimizer.kind = *k;
+    } else {
+      return Status::InvalidArgument(
+          "--grid " + name + ": unknown parameter (learning_rate, l1, l2, clip, minibatch, "
+          "workers, epochs, staleness, optimizer)");
+    }
+  } catch (const std::exception&) {
+    return Status::InvalidArgument("--grid " + name + ": bad value '" + value + "'");
+  }
+  return Status::OK();
+}
+
+Result<std::vector<Params>> ExpandGrid(const std::vector<std::string>& specs) {
+  std::vector<Params> out{{}};
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      return Status::InvalidArgument("--grid '" + spec + "': expected name=v1,v2,...");
+    const std::string name = spec.substr(0, eq);
+    std::vector<std::string> values;
+    std::stringstream ss(spec.substr(eq + 1));
+    for (std::string v; std::getline(ss, v, ',');)
+      if (!v.empty()) values.push_back(v);
+    std::vector<Params> next;
+    for (const Params& p : out) {
+      for (const std::string& v : values) {
+        Params q = p;
+        q.emplace_back(name, v);
+        next.push_back(std::move(q));
+      }
+    }
+    out = std::move(next);
+  }
+  return out;
+}
+
+// numpy.percentile's default (linear interpolation).
+double Percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+struct Experiment {
+  size_t index = 0;
+  Params params;
+  TrainOptions options;
+  std::unique_ptr<TrainJob> job;
+  std::thread thread;
+  std::atomic<bool> finished{false};
+  TrainResult result;
+  std::string error;
+  bool started = false;
+  double stopped_at = 0;      // rung where successive halving stopped it; 0 = not stopped
+  std::vector<double> passed;  // rungs decided
+  TrainProgress last;
+};
+
+std::atomic<bool> g_interrupted{false};
+void OnSearchSignal(int) { g_interrupted = true; }
+
+std::string RandomHex(size_t bytes) {
+  std::random_device rd;
+  std::string out;
+  static const char* hex = "0123456789abcdef";
+  for (size_t i = 0; i < bytes; ++i) {
+    const unsigned b = rd() & 0xff;
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
+std::string ParamsText(const Params& p) {
+  std::string s;
+  for (const auto& [k, v] : p) s += (s.empty() ? "" : " ") + k + "=" + v;
+  return s;
+}
+
+std::string StateOf(const Experiment& e) {
+  if (!e.error.empty()) return "failed: " + e.error;
+  if (!e.started) return "pending";
+  if (!e.finished) return "running";
+  if (e.stopped_at > 0 && e.result.state == "killed") return "stopped";
+  return e.result.state;
+}
+
+int RunSearch(SearchArgs& a) {
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "virga search: %s\n", s.ToString().c_str());
+    return 1;
+  };
+  spdlog::set_level(spdlog::level::warn);
+  if (a.policy != "grid" && a.policy != "asha")
+    return fail(Status::InvalidArgument("--policy: grid or asha, got '" + a.policy + "'"));
+  if (a.eta <= 1) return fail(Status::InvalidArgument("--eta must be > 1"));
+  if (!a.optimizer.empty()) {
+    auto k = ParseOptimizerName(a.optimizer);
+    if (!k.ok()) return fail(k.status());
+    a.base.optimizer.kind = *k;
+  }
+  if (a.learning_rate > 0) a.base.optimizer.learning_rate = a.learning_rate;
+  auto grid = ExpandGrid(a.grid);
+  if (!grid.ok()) return fail(grid.status());
+  auto store = ObjectStore::Open(a.base.store);
+  if (!store.ok()) return fail(store.status());
+  auto manifest = ReadManifest(**store, a.base.dataset);
+  if (!manifest.ok()) return fail(manifest.status());
+  const double train_rows = static_cast<double>(std::max<uint64_t>(1, manifest->train_rows));
+
+  // One embedded server and one backend for every experiment.
+  ps::PsServerOptions so;
+  so.net.token = RandomHex(16);
+  ps::PsServer server(so);
+  if (Status s = server.Start(); !s.ok()) return fail(s);
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  LocalBackendOptions lo;
+  lo.worker_binary = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "virga";
+  auto backend = MakeLocalBackend(lo);
+  if (!backend.ok()) return fail(backend.status());
+  std::shared_ptr<ComputeBackend> shared_backend(std::move(*backend));
+
+  std::vector<std::unique_ptr<Experiment>> exps;
+  for (size_t i = 0; i < grid->size(); ++i) {
+    auto e = std::make_unique<Experiment>();
+    e->index = i;
+    e->params = (*grid)[i];
+    e->options = a.base;
+    e->options.servers = {"127.0.0.1:" + std::to_string(server.port())};
+    e->options.token = so.net.token;
+    e->options.backend = shared_backend;
+    e->options.job_id.clear();
+    for (const auto& [k, v] : e->params) {
+      if (Status s = SetParam(&e->options, k, v); !s.ok()) return fail(s);
+    }
+    exps.push_back(std::move(e));
+  }
+  std::signal(SIGINT, OnSearchSignal);
+  std::signal(SIGTERM, OnSearchSignal);
+  const bool tty = isatty(STDERR_FILENO) && !a.quiet;
+  if (!a.quiet) {
+    std::fprintf(stderr, "virga search: %zu experiments, %u at once, policy %s, server 127.0.0.1:%u\n",
+                 exps.size(), a.max_concurrent, a.policy.c_str(), server.port());
+  }
+
+  std::map<double, std::vector<double>> rungs;  // rung (epochs) -> losses recorded there
+  const auto t0 = Clock::now();
+  auto last_line = Clock::now() - std::chrono::hours(1);
+  bool killed_all = false;
+  while (true) {
+    size_t running = 0, pending = 0;
+    for (auto& e : exps) {
+      if (e->started && !e->finished) ++running;
+      if (!e->started && e->error.empty()) ++pending;
+    }
+    if (g_interrupted && !killed_all) {
+      killed_all = true;
+      for (auto& e : exps) {
+        if (!e->started && e->error.empty()) e->error = "cancelled";
+        if (e->started && !e->finished) e->job->Kill();
+      }
+      continue;
+    }
+    if (running == 0 && pending == 0) break;
+    // Start experiments up to the concurrency limit.
+    for (auto& e : exps) {
+      if (running >= a.max_concurrent) break;
+      if (e->started || !e->error.empty()) continue;
+      auto job = TrainJob::Create(e->options);
+      if (!job.ok()) {
+        e->error = job.status().ToString();
+        continue;
+      }
+      e->job = std::move(*job);
+      e->started = true;
+      ++running;
+      Experiment* ep = e.get();
+      e->thread = std::thread([ep] {
+        auto r = ep->job->Run();
+        if (r.ok()) {
+          ep->result = std::move(*r);
+        } else {
+          ep->error = r.status().ToString();
+        }
+        ep->finished = true;
+      });
+    }
+    // Successive halving: decide every experiment that reached a new rung.
+    for (auto& e : exps) {
+      if (!e->started || e->finished) continue;
+      e->last = e->job->progress();
+      if (a.policy != "asha" || e->stopped_at > 0 || e->last.state != "running") continue;
+      const double full = e->job->options().epochs;
+      const double used = static_cast<double>(e->last.samples) / train_rows;
+      for (double r = a.min_resource > 0 ? a.min_resource : full / (a.eta * a.eta);
+           r < full * (1 - 1e-9); r *= a.eta) {
+        if (used < r || std::find(e->passed.begin(), e->passed.end(), r) != e->passed.end())
+          continue;
+        e->passed.push_back(r);
+        const double loss = e->last.test_logloss;
+        auto& seen = rungs[r];
+        const bool ok = std::isfinite(loss) &&
+                        (seen.empty() || loss <= Percentile(seen, 100.0 / a.eta));
+        seen.push_back(std::isfinite(loss) ? loss : INFINITY);
+        if (!ok) {
+          e->stopped_at = r;
+          e->job->Kill();
+          break;
+        }
+      }
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    running = pending = 0;
+    for (auto& e : exps) {
+      if (e->started && !e->finished) ++running;
+      if (!e->started && e->error.empty()) ++pending;
+    }
+    if (!a.quiet && Clock::now() - last_line >= std::chrono::milliseconds(tty ? 500 : 5000)) {
+      last_line = Clock::now();
+      size_t done = 0, stopped = 0;
+      double best = INFINITY;
+      for (auto& e : exps) {
+        const std::string st = StateOf(*e);
+        done += st != "pending" && st != "running";
+        stopped += st == "stopped";
+        if (e->started && e->last.samples > 0 && std::isfinite(e->last.test_logloss))
+          best = std::min(best, e->last.test_logloss);
+      }
+      std::fprintf(stderr, "%s[%6.1fs] %zu running, %zu pending, %zu ended (%zu stopped early)  best test logloss %.4f%s",
+                   tty ? "\r" : "", secs, running, pending, done, stopped, best, tty ? "   " : "\n");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (auto& e : exps) {
+    if (e->thread.joinable()) e->thread.join();
+    e->job.reset();  // drops its table on the shared server
+  }
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (tty) std::fputc('\n', stderr);
+
+  nlohmann::json rows = nlohmann::json::array();
+  const Experiment* best = nullptr;
+  std::printf("%3s  %-10s %-36s %9s %9s %8s %8s %10s  %s\n", "#", "STATE", "JOB", "TEST LOSS",
+              "BEST", "EPOCHS", "SECONDS", "COST $", "PARAMS");
+  for (auto& e : exps) {
+    const std::string st = StateOf(*e);
+    double best_loss = INFINITY;
+    for (const auto& h : e->result.history)
+      if (std::isfinite(h.test_logloss)) best_loss = std::min(best_loss, h.test_logloss);
+    std::printf("%3zu  %-10s %-36s %9.4f %9.4f %8u %8.1f %10.6f  %s\n", e->index,
+                st.substr(0, 10).c_str(), e->result.job_id.c_str(), e->result.test_logloss,
+                best_loss, e->result.epochs, e->result.train_seconds, e->result.cost_total_usd,
+                ParamsText(e->params).c_str());
+    nlohmann::json params = nlohmann::json::object();
+    for (const auto& [k, v] : e->params) params[k] = v;
+    rows.push_back({{"index", e->index}, {"params", params}, {"state", st},
+                    {"job_id", e->result.job_id}, {"test_logloss", e->result.test_logloss},
+                    {"best_logloss", std::isfinite(best_loss) ? nlohmann::json(best_loss) : nullptr},
+                    {"epochs", e->result.epochs}, {"seconds", e->result.train_seconds},
+                    {"cost_usd", e->result.cost_total_usd},
+                    {"stopped_at", e->stopped_at > 0 ? nlohmann::json(e->stopped_at) : nullptr}});
+    const bool usable = e->error.empty() && e->started && st != "diverged" &&
+                        std::isfinite(e->result.test_logloss);
+    if (usable && (!best || e->result.test_logloss < best->result.test_logloss)) best = e.get();
+  }
+  if (best) {
+    std::printf("best: #%zu %s  test logloss %.4f  |  wall %.1f s\n", best->index,
+                ParamsText(best->params).c_str(), best->result.test_logloss, wall);
+  }
+  if (!a.json_out.empty()) {
+    nlohmann::json out = {{"policy", a.policy}, {"wall_seconds", wall}, {"experiments", rows},
+                          {"best_index", best ? nlohmann::json(best->index) : nullptr}};
+    std::ofstream f(a.json_out);
+    f << out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    if (!f) return fail(Status::IOError("cannot write " + a.json_out));
+  }
+  server.Stop();
+  return best ? 0 : 1;
+}
+
+}  // namespace
+
+void RegisterJobs(CLI::App& app, int* exit_code) {
+  auto registry = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto* jobs = app.add_subcommand("jobs", "List training jobs registered by any process");
+  jobs->add_option("--registry", *registry, "Registry dir (default $VIRGA_HOME/jobs, ~/.virga/jobs)");
+  jobs->add_flag("--json", *json, "JSON output");
+  jobs->callback([=] { *exit_code = RunJobs(*registry, *json); });
+
+  auto kill_job = std::make_shared<std::string>();
+  auto* kill = app.add_subcommand("kill", "Stop a registered training job (in any process)");
+  kill->add_option("job", *kill_job, "Job id")->required();
+  kill->add_option("--registry", *registry, "Registry dir");
+  kill->callback([=] { *exit_code = RunKill(*registry, *kill_job); });
+
+  auto a = std::make_shared<SearchArgs>();
+  TrainOptions& o = a->base;
+  auto* search = app.add_subcommand(
+      "search", "Hyper-parameter search: concurrent jobs on one embedded server");
+  o.store = DefaultStoreUri();
+  search->add_option("--store", o.store, "Object store URI")->capture_default_str();
+  search->add_option("--dataset", o.dataset, "Training dataset")->required();
+  search->add_option("--test", o.test_dataset, "Evaluation dataset");
+  search->add_option("--model", o.model, "lr | svm")->capture_default_str();
+  search->add_option("--grid", a->grid, "name=v1,v2,... (repeatable): learning_rate, l1, l2, "
+                     "clip, minibatch, workers, epochs, staleness, optimizer")->required();
+  search->add_option("--workers", o.workers, "Workers per experiment")->capture_default_str();
+  search->add_option("--epochs", o.epochs, "Epochs per experiment; 0 = auto")->capture_default_str();
+  search->add_option("--optimizer", a->optimizer, "Base optimizer");
+  search->add_option("--learning-rate", a->learning_rate, "Base learning rate");
+  search->add_option("--minibatch", o.minibatch, "Base minibatch; 0 = auto");
+  search->add_option("--eval-interval", o.eval_interval_seconds, "Seconds between evaluations")
+      ->capture_default_str();
+  search->add_option("--max-concurrent", a->max_concurrent, "Experiments at once")
+      ->capture_default_str();
+  search->add_option("--policy", a->policy, "grid (every run to its end) | asha (successive "
+                     "halving: stop the worse runs at rungs)")->capture_default_str();
+  search->add_option("--eta", a->eta, "asha: keep 1/eta at each rung")->capture_default_str();
+  search->add_option("--min-resource", a->min_resource, "asha: first rung, epochs (0: epochs/eta^2)");
+  search->add_option("--registry", o.registry_dir, "Registry dir for `virga jobs` / `virga kill`");
+  search->add_option("--seed", o.seed, "Shuffle and init seed")->capture_default_str();
+  search->add_option("--json-out", a->json_out, "Write the results here (JSON)");
+  search->add_flag("--quiet", a->quiet, "No progress output");
+  search->callback([a, exit_code] { *exit_code = RunSearch(*a); });
+}
+
+}  // namespace virga::cli
