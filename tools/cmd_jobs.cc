@@ -7,7 +7,8 @@
 // (python/virga/search.py, SuccessiveHalving): rungs at min_resource * eta^k
 // epochs; an experiment reaching a rung continues iff its test logloss is <=
 // the (100/eta)-th percentile (linear interpolation) of the losses recorded
-// there before it (the first always continues); otherwise it is killed.
+// there before it (the first always continues); otherwise it is killed. The
+// loss at a rung is interpolated between the evaluations around it.
 #include <unistd.h>
 
 #include <algorithm>
@@ -174,6 +175,31 @@ double Percentile(std::vector<double> v, double q) {
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
+// The test logloss at exactly `rung` epochs, interpolated between the
+// evaluations around it (a fast run may be evaluated well past a rung; judging
+// it there would favour it). False until an evaluation at or past it exists.
+bool LossAt(const std::vector<HistoryPoint>& history, double rung, double train_rows,
+            double* loss) {
+  bool have_prev = false;
+  double r0 = 0, l0 = 0;
+  for (const HistoryPoint& h : history) {
+    const double r = static_cast<double>(h.samples) / train_rows;
+    if (r >= rung) {
+      if (!have_prev || !std::isfinite(h.test_logloss)) {
+        *loss = h.test_logloss;
+      } else {
+        const double w = r > r0 ? (rung - r0) / (r - r0) : 1.0;
+        *loss = l0 + w * (h.test_logloss - l0);
+      }
+      return true;
+    }
+    have_prev = std::isfinite(h.test_logloss);
+    r0 = r;
+    l0 = h.test_logloss;
+  }
+  return false;
+}
+
 struct Experiment {
   size_t index = 0;
   Params params;
@@ -325,13 +351,13 @@ int RunSearch(SearchArgs& a) {
       e->last = e->job->progress();
       if (a.policy != "asha" || e->stopped_at > 0 || e->last.state != "running") continue;
       const double full = e->job->options().epochs;
-      const double used = static_cast<double>(e->last.samples) / train_rows;
+      const std::vector<HistoryPoint> history = e->job->history();
       for (double r = a.min_resource > 0 ? a.min_resource : full / (a.eta * a.eta);
            r < full * (1 - 1e-9); r *= a.eta) {
-        if (used < r || std::find(e->passed.begin(), e->passed.end(), r) != e->passed.end())
-          continue;
+        if (std::find(e->passed.begin(), e->passed.end(), r) != e->passed.end()) continue;
+        double loss = 0;
+        if (!LossAt(history, r, train_rows, &loss)) break;
         e->passed.push_back(r);
-        const double loss = e->last.test_logloss;
         auto& seen = rungs[r];
         const bool ok = std::isfinite(loss) &&
                         (seen.empty() || loss <= Percentile(seen, 100.0 / a.eta));

@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--optimizer", default="adagrad")
     ap.add_argument("--learning-rates", default="0.01,0.1,1.0")
     ap.add_argument("--minibatches", default="20,100,500")
-    ap.add_argument("--eval-interval", type=float, default=1.0)
+    ap.add_argument("--eval-interval", type=float, default=0.5)
     ap.add_argument("--json-out")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="virga-search-bench-")

@@ -70,6 +70,11 @@ def test_successive_halving_rule():
     assert sh.decide(1, 0.4)
     assert not sh.decide(1, float("nan"))
     assert sh.used({"samples": 300}, 100) == 3.0
+    hist = [{"samples": 50, "test_logloss": 0.7}, {"samples": 150, "test_logloss": 0.5},
+            {"samples": 400, "test_logloss": 0.4}]
+    assert sh.loss_at(hist, 1, 100) == pytest.approx(0.6)   # between 0.5 and 1.5 epochs
+    assert sh.loss_at(hist, 0.2, 100) == 0.7                # first evaluation already past
+    assert sh.loss_at(hist, 5, 100) is None                 # not reached yet
     with pytest.raises(ValueError):
         SuccessiveHalving(resource="time")
 
@@ -89,3 +94,36 @@ def test_search_results_and_best(session, criteo):
     assert best.predict_proba(test).shape == (test.rows, 2)
     assert math.isfinite(search.best_loss_)
     assert "best" in search.summary()
+
+
+def test_registry_jobs_and_kill_from_outside(session, criteo, tmp_root):
+    import subprocess
+    train, test = criteo
+    m = virga.LogisticRegression(workers=1, epochs=500, eval_interval=0.3, session=session)
+    job = m.fit(train, test=test, wait=False)
+    _wait_for(lambda: job.history, 30, "a first evaluation")
+    registry = str(tmp_root / "jobs")
+    listed = {j["job_id"]: j for j in virga.jobs(registry)}
+    assert job.id in listed and listed[job.id]["alive"]
+    out = subprocess.run([virga.worker_binary(), "jobs", "--registry", registry],
+                         capture_output=True, text=True, check=True).stdout
+    assert job.id in out
+    subprocess.run([virga.worker_binary(), "kill", job.id, "--registry", registry], check=True)
+    job.wait(timeout=10)
+    assert job.status == "killed"
+    with pytest.raises(virga.NotFoundError, match="no-such-job"):
+        virga.kill("no-such-job", registry)
+
+
+def test_plots_draw(session, criteo):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    train, test = criteo
+    search = virga.GridSearch(virga.LogisticRegression(workers=1, epochs=1, eval_interval=0.3),
+                              {"minibatch": [20, 200]}, session=session, max_concurrent=2)
+    search.fit(train, test=test, progress=False)
+    fig = search.plot()
+    assert len(fig.axes[0].lines) == 2
+    fig = search.experiments[0].job.plot()
+    assert fig.axes[0].get_ylabel() == "test logloss"

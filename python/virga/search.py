@@ -26,7 +26,8 @@ class SuccessiveHalving:
     experiment reaches a rung, its current test loss is compared with the losses recorded there
     by experiments that reached the rung earlier: it continues if it is within the best 1/eta
     of them (loss <= their (100/eta)-th percentile; the first to arrive always continues), else
-    it is stopped with job.kill(). So about 1/eta of the experiments pass each rung, and no
+    it is stopped with job.kill(). The loss at a rung is interpolated between the evaluations
+around it. So about 1/eta of the experiments pass each rung, and no
     experiment waits for another (the asynchronous rule of Li et al., "A System for Massively
     Parallel Hyperparameter Tuning", in its stop-or-continue form).
 
@@ -57,10 +58,28 @@ class SuccessiveHalving:
             r *= self.eta
         return out
 
-    def used(self, progress, train_rows):
+    def used(self, point, train_rows):
+        """Resource spent at a progress or history point: epochs (samples / training rows)
+        or seconds."""
         if self.resource == "time":
-            return progress.get("seconds", 0.0)
-        return progress.get("samples", 0) / max(1, train_rows)
+            return point.get("seconds", 0.0)
+        return point.get("samples", 0) / max(1, train_rows)
+
+    def loss_at(self, history, rung, train_rows):
+        """Test logloss at exactly `rung`, interpolated linearly between the evaluations around
+        it (evaluations are periodic, so a fast run may be evaluated well past a rung: judging it
+        there would favour it). None until an evaluation at or past the rung exists."""
+        prev = None
+        for h in history:
+            r = self.used(h, train_rows)
+            if r >= rung:
+                if prev is None or not finite(h["test_logloss"]):
+                    return h["test_logloss"]
+                r0, l0 = prev
+                w = (rung - r0) / (r - r0) if r > r0 else 1.0
+                return l0 + w * (h["test_logloss"] - l0)
+            prev = (r, h["test_logloss"]) if finite(h["test_logloss"]) else None
+        return None
 
     def decide(self, rung, loss):
         """Records `loss` at `rung`; True to continue, False to stop."""
@@ -182,15 +201,15 @@ class _Search:
         if pol is None or e.job.done() or e.stopped_at is not None:
             return
         full = e.job.options["epochs"]
-        p = e.job.progress
-        if not p or p.get("state") not in ("running",):
-            return
-        used = pol.used(p, self._train_rows)
+        history = e.job.history
         for rung in pol.rungs(full):
-            if rung in e.passed or used < rung:
+            if rung in e.passed:
                 continue
+            loss = pol.loss_at(history, rung, self._train_rows)
+            if loss is None:
+                break
             e.passed.add(rung)
-            if not pol.decide(rung, p.get("test_logloss", math.nan)):
+            if not pol.decide(rung, loss):
                 e.stopped_at = rung
                 e.job.kill()
                 return
