@@ -5,6 +5,7 @@ one by default, started on first use and shared by every job of the session) and
 backend (local worker processes, one backend shared by every job). Jobs of one session run
 concurrently, each with its own table and work queue on the shared server.
 """
+import atexit
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import tempfile
 import threading
 import uuid
 import warnings
+import weakref
 
 from . import _engine
 from ._engine import _virga
@@ -99,6 +101,7 @@ class Session:
         self._jobs = []        # every Job started in this session
         self._work_dir = tempfile.mkdtemp(prefix="virga-session-")
         self._closed = False
+        _open_sessions.add(self)
 
     # A session is a handle on shared resources: copies share them (sklearn.base.clone
     # deep-copies estimator parameters, and `session` is one).
@@ -220,6 +223,17 @@ class Session:
             self._server = None
             self._backend = None
         shutil.rmtree(self._work_dir, ignore_errors=True)
+
+
+# Sessions still open at interpreter exit are closed (their jobs killed and waited for), so no
+# engine thread runs while Python finalizes.
+_open_sessions = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_sessions():
+    for s in list(_open_sessions):
+        s.close()
 
 
 def connect(store=None, servers=None, backend="local", token=None, registry_dir=None):
