@@ -1,12 +1,19 @@
-// `virga inspect` (a dataset's manifest) and `virga scan` (stream a dataset
-// through the prefetching iterator, as a worker would).
+// `virga inspect` (a dataset's manifest), `virga scan` (stream a dataset
+// through the prefetching iterator, as a worker would) and `virga dump`
+// (write a split back out as LIBSVM text, e.g. to train LIBLINEAR on the very
+// same encoding).
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <utility>
+#include <vector>
 
 #include "tools/commands.h"
 #include "virga/dataset.h"
 #include "virga/object_store.h"
 #include "virga/prefetch_iterator.h"
+#include "virga/text_writer.h"
 
 namespace virga::cli {
 namespace {
@@ -15,7 +22,16 @@ struct Args {
   std::string store = DefaultStoreUri(), dataset, split = "train";
   size_t minibatch = 200;
   bool json = false;
+  std::string out;           // dump: output file, "-" = stdout
+  std::string format = "libsvm";
+  bool as_stored = false;    // dump: indices as stored (see AppendLibsvm)
 };
+
+std::vector<std::string> SplitKeys(const Manifest& m, const std::string& split) {
+  std::vector<std::string> keys;
+  for (const auto& p : split == "test" ? m.test : m.train) keys.push_back(p.key);
+  return keys;
+}
 
 void AddCommon(CLI::App* cmd, Args* a) {
   cmd->add_option("--store", a->store, "Object store URI")->capture_default_str();
@@ -53,8 +69,7 @@ int Scan(const Args& a) {
   if (!store.ok()) return std::fprintf(stderr, "virga scan: %s\n", store.status().ToString().c_str()), 1;
   auto m = ReadManifest(**store, a.dataset);
   if (!m.ok()) return std::fprintf(stderr, "virga scan: %s\n", m.status().ToString().c_str()), 1;
-  std::vector<std::string> keys;
-  for (const auto& p : a.split == "test" ? m->test : m->train) keys.push_back(p.key);
+  const std::vector<std::string> keys = SplitKeys(*m, a.split);
   const auto start = std::chrono::steady_clock::now();
   PrefetchOptions po;
   po.minibatch_rows = a.minibatch;
@@ -81,6 +96,107 @@ int Scan(const Args& a) {
   return 0;
 }
 
+// Appends rows as LIBSVM lines, "label idx:val ...", floats in the shortest
+// text that reads back to the same float.
+// - canonical (default): idx = stored index + 1 (LIBLINEAR needs indices >= 1),
+//   ascending, duplicates merged by summing their values: the same dot product
+//   with any weight vector, so a linear model sees the same data.
+// - as_stored: indices as stored (a LIBSVM dataset keeps its file's indices;
+//   hashed Criteo ones are 0-based), in stored order, duplicates kept: a
+//   re-ingest of a LIBSVM dataset's dump gives back the same rows.
+// `pairs` is scratch reused across calls (no allocation per row).
+void AppendLibsvm(const RowBlockView& rows, bool as_stored,
+                  std::vector<std::pair<uint64_t, float>>* pairs, std::string* out) {
+  char buf[64];
+  auto put = [&](auto v) { out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr); };
+  auto put_feature = [&](uint64_t index, float value) {
+    out->push_back(' ');
+    put(index);
+    out->push_back(':');
+    if (value == 1.0f) {
+      out->push_back('1');
+    } else {
+      put(value);
+    }
+  };
+  for (size_t r = 0; r < rows.rows(); ++r) {
+    put(rows.labels[r]);
+    const uint32_t begin = rows.offsets[r], end = rows.offsets[r + 1];
+    if (as_stored) {
+      for (uint32_t pos = begin; pos < end; ++pos) put_feature(rows.indices[pos], rows.value(pos));
+    } else {
+      pairs->clear();
+      for (uint32_t pos = begin; pos < end; ++pos) {
+        pairs->emplace_back(uint64_t{rows.indices[pos]} + 1, rows.value(pos));
+      }
+      std::sort(pairs->begin(), pairs->end(),
+                [](const auto& x, const auto& y) { return x.first < y.first; });
+      for (size_t i = 0; i < pairs->size();) {
+        const uint64_t index = (*pairs)[i].first;
+        float sum = 0;
+        for (; i < pairs->size() && (*pairs)[i].first == index; ++i) sum += (*pairs)[i].second;
+        put_feature(index, sum);
+      }
+    }
+    out->push_back('\n');
+  }
+}
+
+struct DumpCounts {
+  uint64_t rows = 0, nnz = 0, bytes = 0;
+};
+
+// Streams `keys` in order through the prefetching iterator into `out_path`
+// (TextWriter: .gz/.zst compress, "-" is stdout; a failed dump leaves no file).
+Status DumpLibsvm(std::shared_ptr<ObjectStore> store, std::vector<std::string> keys,
+                  const std::string& out_path, bool as_stored, DumpCounts* counts) {
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<TextWriter> writer, TextWriter::Open(out_path));
+  PrefetchOptions po;
+  po.minibatch_rows = 4096;  // bounds the text staged per Write
+  PrefetchIterator it(std::move(store), std::move(keys), po);
+  std::string text;
+  std::vector<std::pair<uint64_t, float>> pairs;
+  Minibatch mb;
+  while (true) {
+    VIRGA_ASSIGN_OR_RETURN(bool more, it.Next(&mb));
+    if (!more) break;
+    text.clear();
+    AppendLibsvm(mb.rows, as_stored, &pairs, &text);
+    VIRGA_RETURN_IF_ERROR(writer->Write(text));
+    counts->rows += mb.rows.rows();
+    counts->nnz += mb.rows.nnz();
+  }
+  VIRGA_RETURN_IF_ERROR(writer->Close());
+  counts->bytes = writer->bytes_written();
+  return Status::OK();
+}
+
+int Dump(const Args& a) {
+  auto fail = [](const Status& s) {
+    return std::fprintf(stderr, "virga dump: %s\n", s.ToString().c_str()), 1;
+  };
+  auto store = ObjectStore::Open(a.store);
+  if (!store.ok()) return fail(store.status());
+  auto m = ReadManifest(**store, a.dataset);
+  if (!m.ok()) return fail(m.status());
+  const auto start = std::chrono::steady_clock::now();
+  DumpCounts c;
+  if (Status s = DumpLibsvm(*store, SplitKeys(*m, a.split), a.out, a.as_stored, &c); !s.ok()) {
+    return fail(s);
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // The summary goes to stderr when the data goes to stdout.
+  std::fprintf(a.out == "-" ? stderr : stdout,
+               "dumped %s/%s: %llu rows, %llu stored nnz, %.1f MB of %s text (%s) to %s in "
+               "%.2f s\n",
+               a.dataset.c_str(), a.split.c_str(), static_cast<unsigned long long>(c.rows),
+               static_cast<unsigned long long>(c.nnz), c.bytes / 1e6, a.format.c_str(),
+               a.as_stored ? "as stored" : "indices + 1, ascending, duplicates summed",
+               a.out.c_str(), secs);
+  return 0;
+}
+
 }  // namespace
 
 void RegisterDatasetTools(CLI::App& app, int* exit_code) {
@@ -98,6 +214,24 @@ void RegisterDatasetTools(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   scan->add_option("--minibatch", scan_args->minibatch, "Rows per minibatch")->capture_default_str();
   scan->callback([scan_args, exit_code] { *exit_code = Scan(*scan_args); });
+
+  auto dump_args = std::make_shared<Args>();
+  auto* dump =
+      app.add_subcommand("dump", "Write a dataset split as LIBSVM text, in partition order");
+  AddCommon(dump, dump_args.get());
+  dump->add_option("--split", dump_args->split, "train | test")
+      ->check(CLI::IsMember({"train", "test"}))
+      ->capture_default_str();
+  dump->add_option("--out", dump_args->out, "Output file (.gz/.zst compress; - for stdout)")
+      ->required();
+  dump->add_option("--format", dump_args->format, "Text format")
+      ->check(CLI::IsMember({"libsvm"}))
+      ->capture_default_str();
+  dump->add_flag("--as-stored", dump_args->as_stored,
+                 "Write indices exactly as stored (a LIBSVM dataset's own indices), in stored "
+                 "order, duplicates kept, so a re-ingest gives the same rows; default: "
+                 "LIBLINEAR's form (indices + 1, ascending, duplicates summed)");
+  dump->callback([dump_args, exit_code] { *exit_code = Dump(*dump_args); });
 }
 
 }  // namespace virga::cli
