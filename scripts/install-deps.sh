@@ -3,6 +3,7 @@
 # Usage: scripts/install-deps.sh [build|bench|fuzz]...   (default: build)
 #   build  compiler toolchain and libraries (make build / demo / test)
 #   bench  + scikit-learn, numpy, redis-server and liblinear-tools for the side-by-side benchmarks
+#   fuzz   + clang and its libFuzzer runtime (scripts/fuzz.sh)
 set -euo pipefail
 
 build_pkgs=(g++ make cmake ninja-build pkg-config
@@ -11,6 +12,7 @@ build_pkgs=(g++ make cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-scipy python3-matplotlib)
 bench_pkgs=(python3 python3-numpy python3-sklearn redis-server liblinear-tools)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 wanted=()
 for set in "${@:-build}"; do

@@ -13,7 +13,7 @@ std::string DefaultStoreUri();
 void RegisterIngest(CLI::App& app, int* exit_code);
 void RegisterDatagen(CLI::App& app, int* exit_code);
 void RegisterNormalize(CLI::App& app, int* exit_code);
-void RegisterDatasetTools(CLI::App& app, int* exit_code);  // inspect, scan
+void RegisterDatasetTools(CLI::App& app, int* exit_code);  // inspect, scan, dump
 void RegisterBench(CLI::App& app, int* exit_code);
 void RegisterBenchPs(CLI::App& bench, int* exit_code);  // bench ps (+ hidden ps-client, ps-train-probe)
 void RegisterServer(CLI::App& app, int* exit_code);  // server, ping
