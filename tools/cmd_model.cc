@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time_format.h"
 #include "tools/commands.h"
 #include "tools/token.h"
 #include "virga/dataset.h"
@@ -37,15 +38,6 @@ struct PredictArgs {
   std::string split = "test";
   std::string out;
 };
-
-std::string NowIso8601() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 int Fail(const char* cmd, const Status& s, int code = 1) {
   std::fprintf(stderr, "virga %s: %s\n", cmd, s.ToString().c_str());
@@ -80,7 +72,7 @@ int RunExport(const ExportArgs& a) {
   ModelFileHeader header;
   header.model = *kind;
   header.width = MakeModel(*kind)->width();
-  header.created_at = NowIso8601();
+  header.created_at = UtcNowIso8601();
   if (!a.dataset.empty()) {
     auto store = ObjectStore::Open(a.store.empty() ? DefaultStoreUri() : a.store);
     if (!store.ok()) return Fail("export", store.status().WithContext("--store"));

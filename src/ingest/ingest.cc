@@ -5,6 +5,7 @@
 // the block pool and the statistics whatever the input size. The manifest is
 // written last, so a failed ingest leaves no dataset (its partitions are
 // deleted, best-effort).
+#include "common/time_format.h"
 #include "virga/ingest.h"
 
 #include <chrono>
@@ -41,15 +42,6 @@ bool InTestSplit(uint64_t seed, uint64_t row, double fraction) {
 }
 
 namespace {
-
-std::string NowIso8601() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 Status CheckOptions(const IngestOptions& o) {
   VIRGA_RETURN_IF_ERROR(ValidateDatasetName(o.dataset));
@@ -182,7 +174,7 @@ Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
       m.sources = options.inputs;
       m.label = writer.labels();
       m.numeric_features = std::move(writer.numeric_stats());
-      m.created_at = NowIso8601();
+      m.created_at = UtcNowIso8601();
       report.partitions = m.train.size() + m.test.size();
       report.num_features = m.num_features;
       report.output_bytes = writer.output_bytes();

@@ -3,6 +3,8 @@
 // this file owns only the ordering, the reduce and the commit.
 #include "virga/normalize.h"
 
+#include "common/time_format.h"
+
 #include <chrono>
 #include <ctime>
 #include <string>
@@ -11,15 +13,6 @@
 namespace virga {
 
 namespace {
-
-std::string NowIso8601Utc() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 Status CheckNames(ObjectStore& store, const NormalizeOptions& options) {
   VIRGA_RETURN_IF_ERROR(ValidateDatasetName(options.dataset));
@@ -106,7 +99,7 @@ Result<NormalizeReport> Run(ObjectStore& store, const NormalizeOptions& options,
   }
   out.derived_from =
       std::string("normalize(") + NormalizeMethodName(options.method) + ") of " + options.dataset;
-  out.created_at = NowIso8601Utc();
+  out.created_at = UtcNowIso8601();
   VIRGA_RETURN_IF_ERROR(WriteManifest(store, out));  // the commit point
 
   NormalizeReport report;
