@@ -26,5 +26,13 @@ bench: build
 	@$(BUILD)/virga bench ingest
 	@$(BUILD)/src/data/bench_iterator
 
+# Side-by-side comparison suite (issue 7): virga with its server, its storage channels,
+# LIBLINEAR and scikit-learn on the same data; bench/results/compare.md + PNG plots.
+# QUICK=1: a small version (as in CI) written to a scratch directory.
+.PHONY: bench-compare
+bench-compare: build
+	@scripts/install-deps.sh bench
+	@bench/compare.sh $(if $(QUICK),--quick) $(BUILD)/virga
+
 clean:
 	rm -rf $(BUILD)
