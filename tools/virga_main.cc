@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   virga::cli::RegisterModelTools(app, &exit_code);
   virga::cli::RegisterTrain(app, &exit_code);
   virga::cli::RegisterJobs(app, &exit_code);
+  virga::cli::RegisterDashboard(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -3,12 +3,15 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "virga/dataset.h"
 #include "virga/evaluator.h"
 #include "virga/model.h"
+#include "virga/ps_client.h"
 #include "virga/train.h"
 #include "virga/worker.h"
 
@@ -55,8 +58,24 @@ void MergeTimes(const IterationTimes& from, IterationTimes* into);
 // parameter server as one m5.large VM at $0.096 per hour for the job's time.
 void EstimateCost(TrainResult* result);
 
+// What a job's registry entry shows beyond its progress (for dashboards): its
+// live functions and its servers' stats. Collected on the scheduler thread.
+struct LiveWorker {
+  FunctionInfo info;       // from the backend while it runs (output empty)
+  std::string stats_json;  // its <job>/fn/<id> live stats (WorkerResult JSON); empty if none yet
+};
+struct LiveDetail {
+  std::vector<LiveWorker> workers;
+  std::vector<std::string> server_stats;  // PsClient::ServerStats(i) JSON; "" when it failed
+};
+// Best effort: a backend or server error leaves the entry out.
+LiveDetail CollectLiveDetail(ComputeBackend& backend, PsClient& client, const std::string& job,
+                             std::span<const uint64_t> active);
+
 // Writes <dir>/status.json atomically (best effort: a failure only costs the listing).
+// `detail` (optional) adds the live workers, the servers' stats and a live cost estimate.
 void WriteJobStatus(const std::string& dir, const TrainOptions& options,
-                    const TrainProgress& progress, const TrainResult& result);
+                    const TrainProgress& progress, const TrainResult& result,
+                    const LiveDetail* detail = nullptr);
 
 }  // namespace virga::sched

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scheduler/job_internal.h"
+#include "virga/worker.h"
 
 namespace virga {
 
@@ -26,8 +27,118 @@ std::string DefaultRegistryDir() {
 
 namespace sched {
 
+LiveDetail CollectLiveDetail(ComputeBackend& backend, PsClient& client, const std::string& job,
+                             std::span<const uint64_t> active) {
+  LiveDetail d;
+  std::vector<std::string> keys;
+  for (uint64_t id : active) {
+    auto info = backend.Query(id);
+    if (!info.ok()) continue;
+    info->output.clear();
+    d.workers.push_back({std::move(*info), {}});
+    keys.push_back(FunctionKey(job, id));
+  }
+  if (!keys.empty()) {
+    if (auto got = client.MultiGet(keys); got.ok() && got->size() == d.workers.size()) {
+      for (size_t i = 0; i < d.workers.size(); ++i) {
+        if ((*got)[i]) d.workers[i].stats_json = std::move(*(*got)[i]);
+      }
+    }
+  }
+  for (size_t i = 0; i < client.num_servers(); ++i) {
+    auto stats = client.ServerStats(i);
+    d.server_stats.push_back(stats.ok() ? std::move(*stats) : std::string());
+  }
+  return d;
+}
+
+namespace {
+
+nlohmann::json TimesJson(const IterationTimes& t) {
+  return {{"iterations", t.iterations}, {"data_wait_us", t.data_wait_us},
+          {"pull_us", t.pull_us},       {"compute_us", t.compute_us},
+          {"push_us", t.push_us},       {"p50_us", t.p50_us},
+          {"p99_us", t.p99_us}};
+}
+
+// The dashboard's additions: experiment parameters, live and recent workers,
+// the servers' stats and a cost estimate that counts the running functions.
+void AddDetail(const TrainOptions& o, const TrainProgress& p, const TrainResult& r,
+               const LiveDetail* d, nlohmann::json* j) {
+  const double lifetime_s = std::chrono::duration<double>(o.function_timeout).count();
+  (*j)["params"] = {{"model", o.model},
+                    {"optimizer", OptimizerName(o.optimizer.kind)},
+                    {"learning_rate", o.optimizer.learning_rate},
+                    {"l1", o.optimizer.l1},
+                    {"l2", o.optimizer.l2},
+                    {"clip", o.optimizer.clip},
+                    {"minibatch", o.minibatch},
+                    {"workers", o.workers},
+                    {"epochs", o.epochs},
+                    {"staleness", o.staleness},
+                    {"function_timeout_s", lifetime_s},
+                    {"function_memory_mb", o.function_memory_mb},
+                    {"time_limit_s", o.time_limit_seconds},
+                    {"target_loss", o.target_loss},
+                    {"seed", o.seed}};
+  (*j)["workers_timed_out"] = r.workers_timed_out;
+  (*j)["workers_killed"] = r.workers_killed;
+  (*j)["iteration"] = TimesJson(r.iteration);  // merged over the ended workers
+  nlohmann::json ended = nlohmann::json::array();
+  const size_t first = r.functions.size() > 20 ? r.functions.size() - 20 : 0;
+  for (size_t i = first; i < r.functions.size(); ++i) {
+    const FunctionRecord& f = r.functions[i];
+    ended.push_back({{"id", f.id}, {"state", FunctionStateName(f.state)}, {"reason", f.reason},
+                     {"wall_seconds", f.wall_seconds}, {"samples", f.samples}});
+  }
+  (*j)["ended_workers"] = std::move(ended);  // the last 20 (workers_launched counts them all)
+  TrainResult cost;
+  cost.function_gb_seconds = r.function_gb_seconds;
+  cost.workers_launched = r.workers_launched;
+  cost.train_seconds = p.seconds;
+  nlohmann::json live = nlohmann::json::array();
+  nlohmann::json servers = nlohmann::json::array();
+  if (d) {
+    for (const LiveWorker& w : d->workers) {
+      cost.function_gb_seconds += w.info.gb_seconds;
+      nlohmann::json e = {{"id", w.info.id},
+                          {"state", FunctionStateName(w.info.state)},
+                          {"pid", w.info.pid},
+                          {"wall_seconds", w.info.wall_seconds},
+                          {"lifetime_left_s", lifetime_s > 0 ? nlohmann::json(std::max(
+                                                                   0.0, lifetime_s - w.info.wall_seconds))
+                                                             : nlohmann::json(nullptr)}};
+      if (!w.stats_json.empty()) {
+        if (auto s = ResultFromJson(w.stats_json); s.ok()) {
+          e["samples"] = s->samples;
+          e["items_acked"] = s->items_acked;
+          e["train_loss"] = s->train_loss;
+          e["server_faults"] = s->server_faults;
+          e["iteration"] = TimesJson(s->times);
+        }
+      }
+      live.push_back(std::move(e));
+    }
+    for (size_t i = 0; i < d->server_stats.size(); ++i) {
+      auto s = nlohmann::json::parse(d->server_stats[i], nullptr, /*allow_exceptions=*/false);
+      servers.push_back({{"address", i < o.servers.size() ? o.servers[i] : std::string()},
+                         {"stats", s.is_discarded() ? nlohmann::json(nullptr) : s}});
+    }
+  }
+  (*j)["live_workers"] = std::move(live);
+  (*j)["servers"] = std::move(servers);
+  (*j)["table"] = o.job_id + ".model";
+  // Live: the ended functions plus the running ones so far; at the end, the result's own.
+  EstimateCost(&cost);
+  const TrainResult& c = r.state.empty() ? cost : r;
+  (*j)["cost_usd"] = {{"functions", c.cost_functions_usd}, {"server", c.cost_server_usd},
+                      {"total", c.cost_total_usd}};
+}
+
+}  // namespace
+
 void WriteJobStatus(const std::string& dir, const TrainOptions& o, const TrainProgress& p,
-                    const TrainResult& r) {
+                    const TrainResult& r, const LiveDetail* detail) {
   nlohmann::json history = nlohmann::json::array();
   for (const auto& h : r.history) {
     history.push_back({h.seconds, h.updates, h.samples, h.test_logloss, h.test_auc});
@@ -62,6 +173,7 @@ void WriteJobStatus(const std::string& dir, const TrainOptions& o, const TrainPr
       {"history", std::move(history)},
   };
   (void)started;
+  AddDetail(o, p, r, detail, &j);
   const std::string tmp = dir + "/status.json.tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);

@@ -387,6 +387,8 @@ Status TrainJob::Impl::Evaluate(double seconds) {
 }
 
 void TrainJob::Impl::Publish(const std::string& state) {
+  sched::LiveDetail detail;  // gathered before the lock: it talks to the backend and servers
+  if (!registry.empty()) detail = sched::CollectLiveDetail(*backend, *client, opt.job_id, active);
   std::lock_guard lock(progress_mu);
   live.state = state;
   live.seconds = result.history.empty() ? 0 : result.history.back().seconds;
@@ -400,7 +402,7 @@ void TrainJob::Impl::Publish(const std::string& state) {
   live.workers_alive = static_cast<uint32_t>(active.size());
   live.workers_launched = result.workers_launched;
   live.workers_failed = result.workers_failed;
-  if (!registry.empty()) sched::WriteJobStatus(registry, opt, live, result);
+  if (!registry.empty()) sched::WriteJobStatus(registry, opt, live, result, &detail);
 }
 
 void TrainJob::Impl::StopWorkers() {

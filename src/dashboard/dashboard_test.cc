@@ -1,0 +1,224 @@
+// The dashboard over real HTTP on loopback: auth, the API, kills, limits.
+#include "virga/dashboard.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "dashboard/test_util.h"
+
+namespace virga {
+namespace {
+
+using dash::testing::FakeStatus;
+using dash::testing::TempDir;
+using dash::testing::WriteStatus;
+
+constexpr char kToken[] = "0123456789abcdef0123456789abcdef";
+
+class DashboardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    WriteStatus(dir_.path(), FakeStatus("run-1", "running", getpid(), 5, 0.6));
+    WriteStatus(dir_.path(), FakeStatus("run-2", "running", getpid(), 5, 0.5));
+    WriteStatus(dir_.path(), FakeStatus("old-1", "done", getpid(), 5, 0.4));
+    WriteStatus(dir_.path(), FakeStatus("gone-1", "running", 0, 5, 0.4));  // process gone
+    DashboardOptions o;
+    o.registry_dir = dir_.path();
+    o.token = kToken;
+    o.max_body_bytes = 1024;
+    auto d = Dashboard::Start(o);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    dash_ = std::move(*d);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", dash_->port());
+  }
+
+  httplib::Headers Auth() const { return {{"Authorization", std::string("Bearer ") + kToken}}; }
+  nlohmann::json GetJson(const std::string& path) {
+    auto r = client_->Get(path.c_str(), Auth());
+    EXPECT_TRUE(r) << path;
+    if (!r) return nullptr;
+    EXPECT_EQ(r->status, 200) << path << ": " << r->body;
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+  bool KillFile(const std::string& job) const {
+    return std::filesystem::exists(dir_.path() + "/" + job + "/kill");
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Dashboard> dash_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(DashboardTest, EveryRouteNeedsTheToken) {
+  for (const char* path : {"/", "/app.js", "/style.css", "/api/jobs", "/api/jobs/run-1", "/metrics",
+                           "/api/info", "/nope"}) {
+    auto r = client_->Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 401) << path;
+    EXPECT_NE(r->body.find("unauthorized"), std::string::npos);
+    EXPECT_EQ(r->body.find("run-1\""), std::string::npos) << "leaked data on 401: " << path;
+    r = client_->Get(path, {{"Authorization", "Bearer wrong"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << path;
+  }
+  auto r = client_->Post("/api/jobs/run-1/kill", "", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = client_->Post("/api/kill-all", {{"X-Virga-Token", "nope"}}, "", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_FALSE(KillFile("run-1"));
+  EXPECT_FALSE(KillFile("run-2"));
+}
+
+TEST_F(DashboardTest, PrintedUrlSetsACookieThePageThenUses) {
+  EXPECT_EQ(dash_->url(), "http://127.0.0.1:" + std::to_string(dash_->port()) + "/?token=" + kToken);
+  auto r = client_->Get((std::string("/?token=") + kToken).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 303);
+  EXPECT_EQ(r->get_header_value("Location"), "/");
+  const std::string cookie = r->get_header_value("Set-Cookie");
+  EXPECT_NE(cookie.find("virga_token_" + std::to_string(dash_->port()) + "=" + kToken),
+            std::string::npos);
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
+  const httplib::Headers with_cookie = {
+      {"Cookie", "virga_token_" + std::to_string(dash_->port()) + "=" + kToken}};
+  r = client_->Get("/", with_cookie);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("<script src=\"/app.js\">"), std::string::npos);
+  EXPECT_NE(r->get_header_value("Content-Security-Policy").find("default-src 'self'"),
+            std::string::npos);
+  r = client_->Get("/app.js", with_cookie);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("uPlot"), std::string::npos);  // the bundled charting library
+  EXPECT_NE(r->body.find("/api/jobs?history=1"), std::string::npos);  // and the page's code
+  r = client_->Get("/style.css", with_cookie);
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find(".uplot"), std::string::npos);
+  r = client_->Get((std::string("/api/info?token=") + kToken).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(DashboardTest, JobsListAndDetail) {
+  nlohmann::json j = GetJson("/api/jobs");
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["registry"], dir_.path());
+  ASSERT_EQ(j["jobs"].size(), 4u);
+  std::map<std::string, std::string> states;
+  for (const auto& row : j["jobs"]) states[row["job_id"]] = row["state"];
+  EXPECT_EQ(states["run-1"], "running");
+  EXPECT_EQ(states["old-1"], "done");
+  EXPECT_EQ(states["gone-1"], "orphaned");
+  EXPECT_FALSE(j["jobs"][0].contains("history"));
+  j = GetJson("/api/jobs?history=1");
+  EXPECT_EQ(j["jobs"][0]["history"]["t"].size(), 5u);
+  j = GetJson("/api/jobs/run-2");
+  EXPECT_EQ(j["summary"]["job_id"], "run-2");
+  EXPECT_EQ(j["status"]["live_workers"].size(), 1u);
+  EXPECT_EQ(j["status"]["servers"][0]["address"], "127.0.0.1:4000");
+  auto r = client_->Get("/api/jobs/nope", Auth());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+}
+
+TEST_F(DashboardTest, JobIdsCannotEscapeTheRegistry) {
+  // A status.json beside the registry that a traversal would reach.
+  const std::string outside = std::filesystem::path(dir_.path()).parent_path().string();
+  for (const char* path : {"/api/jobs/..", "/api/jobs/.", "/api/jobs/%2e%2e", "/api/jobs/a%20b"}) {
+    auto r = client_->Get(path, Auth());
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path;
+  }
+  for (const char* path : {"/api/jobs/../kill", "/api/jobs/%2e%2e/kill", "/api/jobs/..%2F..%2Fx/kill"}) {
+    auto r = client_->Post(path, Auth(), "", "text/plain");
+    ASSERT_TRUE(r) << path;
+    EXPECT_TRUE(r->status == 400 || r->status == 404) << path << " " << r->status;
+  }
+  EXPECT_FALSE(std::filesystem::exists(outside + "/kill"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/kill"));
+}
+
+TEST_F(DashboardTest, KillOneThenAll) {
+  auto r = client_->Post("/api/jobs/run-1/kill", Auth(), "", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << r->body;
+  EXPECT_TRUE(KillFile("run-1"));
+  EXPECT_FALSE(KillFile("run-2"));
+  nlohmann::json j = GetJson("/api/jobs/run-1");
+  EXPECT_EQ(j["summary"]["state"], "killing");  // until the job itself reports "killed"
+  r = client_->Post("/api/jobs/nope/kill", Auth(), "", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  r = client_->Post("/api/kill-all", Auth(), "", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << r->body;
+  j = nlohmann::json::parse(r->body);
+  EXPECT_EQ(j["kill_requested"].size(), 2u);  // run-1, run-2: not the ended or orphaned ones
+  EXPECT_TRUE(KillFile("run-2"));
+  EXPECT_FALSE(KillFile("old-1"));
+  EXPECT_FALSE(KillFile("gone-1"));
+}
+
+TEST_F(DashboardTest, CrossSitePostsAndOversizedBodiesAreRefused) {
+  httplib::Headers h = Auth();
+  h.emplace("Origin", "http://evil.example");
+  auto r = client_->Post("/api/jobs/run-1/kill", h, "", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_FALSE(KillFile("run-1"));
+  h = Auth();
+  h.emplace("Origin", "http://127.0.0.1:" + std::to_string(dash_->port()));
+  r = client_->Post("/api/jobs/run-1/kill", h, "", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202);
+  r = client_->Post("/api/kill-all", Auth(), std::string(4096, 'x'), "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_FALSE(KillFile("run-2"));
+}
+
+TEST_F(DashboardTest, Metrics) {
+  auto r = client_->Get("/metrics", Auth());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->get_header_value("Content-Type").find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(r->body.find("virga_jobs{state=\"running\"} 2\n"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("virga_jobs{state=\"orphaned\"} 1\n"), std::string::npos);
+  EXPECT_NE(r->body.find("virga_job_workers_alive{job=\"run-1\"} 2\n"), std::string::npos);
+  EXPECT_NE(r->body.find("virga_server_requests_total{server=\"127.0.0.1:4000\"}"),
+            std::string::npos);
+}
+
+TEST(DashboardStart, BadOptionsAndBusyPorts) {
+  TempDir dir;
+  DashboardOptions o;
+  o.registry_dir = dir.path();
+  o.bind = "";
+  EXPECT_TRUE(Dashboard::Start(o).status().IsInvalidArgument());
+  o.bind = "127.0.0.1";
+  auto a = Dashboard::Start(o);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ((*a)->token().size(), 32u);  // a random one
+  auto b = Dashboard::Start(o);
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE((*a)->token(), (*b)->token());
+  o.port = (*a)->port();
+  auto c = Dashboard::Start(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(c.status().message().find(std::to_string(o.port)), std::string::npos);
+  (*a)->Stop();
+  (*a)->Stop();  // idempotent
+}
+
+}  // namespace
+}  // namespace virga
