@@ -151,7 +151,7 @@ class Suite:
     def start_server(self):
         cmd = [self.virga, "server", "--port", "0", "--bind", "127.0.0.1", "--token-file", self.token]
         self.cmds.append(self.show(cmd) + " &")
-        err = open(os.path.join(self.tmp, "server.err"), "a")
+        err = open(os.path.join(self.tmp, "server.err"), "ab")
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         self.procs.append(p)
         # Raw reads: a buffered readline could hold the line select() waits for.
@@ -168,7 +168,7 @@ class Suite:
             stop(p)
             return None, f"virga server did not start: {line or 'no output'}"
         # Drain its later output (connection logs) so a full pipe never blocks it.
-        threading.Thread(target=shutil.copyfileobj, args=(p.stdout, err.buffer), daemon=True).start()
+        threading.Thread(target=shutil.copyfileobj, args=(p.stdout, err), daemon=True).start()
         return p, f"{m.group(1).decode()}:{m.group(2).decode()}"
 
     # --- virga train ---------------------------------------------------------
