@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "src/channel/channel_job.h"
 #include "tools/commands.h"
 #include "tools/token.h"
 #include "virga/model_file.h"
@@ -33,9 +34,13 @@ struct TrainArgs {
 };
 
 std::atomic<TrainJob*> g_job{nullptr};
+std::atomic<channel::ChannelJob*> g_channel_job{nullptr};
 void OnSignal(int) {
   if (TrainJob* j = g_job.load()) j->Kill();
+  if (channel::ChannelJob* j = g_channel_job.load()) j->Kill();
 }
+void SetSignalTarget(TrainJob* j) { g_job = j; }
+void SetSignalTarget(channel::ChannelJob* j) { g_channel_job = j; }
 
 void PrintProgress(const TrainProgress& p, bool tty) {
   static double last_print = -10;
@@ -51,6 +56,9 @@ void PrintProgress(const TrainProgress& p, bool tty) {
                static_cast<unsigned long long>(p.workers_failed), tty ? "   " : "\n");
   std::fflush(stderr);
 }
+
+template <typename Job>
+int RunJob(TrainArgs& a);
 
 int RunTrain(TrainArgs& a) {
   auto fail = [](const Status& s) {
@@ -76,10 +84,22 @@ int RunTrain(TrainArgs& a) {
     a.o.token = *token;
   }
   if (!a.model_out.empty()) a.o.keep_table = true;
+  auto storage = channel::IsStorageChannel(a.o);
+  if (!storage.ok()) return fail(storage.status());
+  if (*storage) return RunJob<channel::ChannelJob>(a);
+  return RunJob<TrainJob>(a);
+}
 
-  auto job = TrainJob::Create(a.o);
+// Runs a TrainJob or a channel::ChannelJob (same interface) to its end.
+template <typename Job>
+int RunJob(TrainArgs& a) {
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "virga train: %s\n", s.ToString().c_str());
+    return 1;
+  };
+  auto job = Job::Create(a.o);
   if (!job.ok()) return fail(job.status());
-  g_job = job->get();
+  SetSignalTarget(job->get());
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   const bool tty = isatty(STDERR_FILENO) && !a.quiet;
@@ -87,23 +107,25 @@ int RunTrain(TrainArgs& a) {
   if (!a.quiet) {
     std::fprintf(stderr,
                  "virga train: job %s, model %s, %u workers, %s lr %g l2 %g, minibatch %u, %u epochs, "
-                 "servers %s\n",
+                 "%s\n",
                  eff.job_id.c_str(), eff.model.c_str(), eff.workers, OptimizerName(eff.optimizer.kind),
                  eff.optimizer.learning_rate, eff.optimizer.l2, eff.minibatch, eff.epochs,
-                 a.servers.empty() ? "embedded" : a.servers.c_str());
+                 eff.channel != "ps"           ? ("channel " + eff.channel + " (no server)").c_str()
+                 : a.servers.empty() ? "servers embedded"
+                                     : ("servers " + a.servers).c_str());
   }
   auto result = (*job)->Run([&](const TrainProgress& p) {
     if (!a.quiet) PrintProgress(p, tty);
   });
   if (tty) std::fputc('\n', stderr);
   if (!result.ok()) {
-    g_job = nullptr;
+    SetSignalTarget(static_cast<Job*>(nullptr));
     return fail(result.status());
   }
   if (!a.model_out.empty()) {
     if (Status s = (*job)->SaveModel(a.model_out); !s.ok()) return fail(s);
   }
-  g_job = nullptr;
+  SetSignalTarget(static_cast<Job*>(nullptr));
   const std::string json = TrainResultToJson(*result);
   if (!a.json_out.empty()) {
     std::ofstream f(a.json_out);
@@ -167,6 +189,11 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--token-file", args->token_file, "Servers' token file");
   cmd->add_option("--json-out", args->json_out, "Write the result JSON here");
   cmd->add_option("--model-out", args->model_out, "Write the trained model here (docs/model-file.md)");
+  cmd->add_option("--channel", o.channel,
+                  "ps (parameter server) | store (object store, no server) | redis (redis-server, "
+                  "no server); docs/channel.md")
+      ->capture_default_str();
+  cmd->add_option("--channel-uri", o.channel_uri, "--channel redis: redis://host:port");
   cmd->add_flag("--quiet", args->quiet, "No progress output");
   cmd->add_flag("--verbose", args->verbose, "Log the embedded server's connections");
   cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });

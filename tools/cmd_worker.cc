@@ -14,6 +14,7 @@
 #include <new>
 #include <sstream>
 
+#include "src/channel/channel_job.h"
 #include "tools/commands.h"
 #include "virga/backend.h"
 #include "virga/worker.h"
@@ -38,6 +39,14 @@ int RunWorkerCommand(const std::string& path) {
   }
   std::stringstream text;
   text << in.rdbuf();
+  // A storage-channel worker (no parameter server): src/channel, docs/channel.md.
+  if (channel::IsChannelPayload(text.str())) {
+    try {
+      return channel::RunChannelWorkerCommand(text.str(), path);
+    } catch (const std::bad_alloc&) {
+      OutOfMemory();
+    }
+  }
   Result<WorkerPayload> payload = PayloadFromJson(text.str());
   if (!payload.ok()) {
     std::fprintf(stderr, "virga worker: %s: %s\n", path.c_str(), payload.status().message().c_str());

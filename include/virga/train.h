@@ -63,6 +63,14 @@ struct TrainOptions {
   // Stop a run whose test logloss is NaN or above 1.5 x its first evaluation's
   // (state "diverged"), after at least 2 evaluations.
   bool stop_on_divergence = true;
+  // How workers exchange the model and gradients (docs/channel.md):
+  //   "ps"     the parameter servers (`servers`, or the embedded one)
+  //   "store"  the object store `store` itself: no server; stateless functions in
+  //            synchronous rounds, each reducing 1/workers of the gradient (ScatterReduce)
+  //   "redis"  the same rounds over a redis-server at `channel_uri`
+  // The storage channels run through RunChannelJob (src/channel/channel_job.h), not TrainJob.
+  std::string channel = "ps";
+  std::string channel_uri;            // channel "redis": "redis://host:port"
 
   static OptimizerConfig DefaultOptimizer();
 };
