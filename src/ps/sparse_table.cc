@@ -11,8 +11,19 @@ namespace virga::ps {
 using internal::kShardBits;
 using internal::kShards;
 
+namespace {
+
+// Shard groups in flight ahead of the one being processed: their home cells
+// are prefetched while it runs.
+constexpr uint32_t kAhead = 2;
+
+}  // namespace
+
 SparseTable::SparseTable(const TableConfig& config)
-    : config_(config), row_floats_(internal::RowFloats(config)), shards_(new Shard[kShards]) {}
+    : config_(config),
+      row_floats_(internal::RowFloats(config)),
+      cell_bytes_((sizeof(uint64_t) + sizeof(uint32_t) + row_floats_ * sizeof(float) + 7) / 8 * 8),
+      shards_(new Shard[kShards]) {}
 
 internal::ShardGroups& SparseTable::Group(std::span<const uint64_t> keys) {
   internal::ShardGroups& g = internal::ThreadShardGroups();
@@ -22,30 +33,51 @@ internal::ShardGroups& SparseTable::Group(std::span<const uint64_t> keys) {
   return g;
 }
 
-uint32_t SparseTable::InsertRow(Shard& s, uint64_t key, uint64_t h) {
-  if (4 * (s.keys.size() + 1) > 3 * s.map.size()) Grow(s);  // keeps a free slot: probes end
-  const size_t mask = s.map.size() - 1;
-  size_t i = Slot(s, h);
-  while (s.map[i].row != kEmpty) i = (i + 1) & mask;
-  const auto row = static_cast<uint32_t>(s.keys.size());
-  s.map[i] = Entry{key, row};
-  s.keys.push_back(key);
-  s.arena.resize(s.arena.size() + row_floats_);  // amortised: vector grows geometrically
-  internal::InitRow(config_, key, s.arena.data() + size_t{row} * row_floats_);
-  rows_.fetch_add(1, std::memory_order_relaxed);
-  return row;
+size_t SparseTable::CapacityFor(size_t n) {
+  if (n == 0) return 0;
+  size_t cap = kMinCells;
+  while (4 * n > 3 * cap) cap *= 2;
+  return cap;
 }
 
-void SparseTable::Grow(Shard& s) {
-  const size_t cap = s.map.empty() ? 16 : 2 * s.map.size();
-  s.map.assign(cap, Entry{0, kEmpty});
-  s.slot_shift = static_cast<uint32_t>(64 - std::countr_zero(cap));
-  const size_t mask = cap - 1;
-  for (uint32_t row = 0; row < s.keys.size(); ++row) {
-    size_t i = Slot(s, internal::ShardHash(s.keys[row]));
-    while (s.map[i].row != kEmpty) i = (i + 1) & mask;
-    s.map[i] = Entry{s.keys[row], row};
+uint32_t SparseTable::InsertCell(Shard& s, uint64_t key, uint64_t h, bool* grew) {
+  if (4 * (s.size + 1) > 3 * s.cap) {  // keeps a free cell: probes end
+    Resize(s, s.cap == 0 ? kMinCells : 2 * s.cap);
+    *grew = true;
   }
+  const size_t mask = s.cap - 1;
+  size_t i = Slot(s, h);
+  while (CellUsed(Cell(s, i))) i = (i + 1) & mask;
+  std::byte* c = Cell(s, i);
+  const uint32_t used = 1;
+  std::memcpy(c, &key, sizeof key);
+  std::memcpy(c + sizeof key, &used, sizeof used);
+  internal::InitRow(config_, key, CellRow(c));
+  ++s.size;
+  rows_.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<uint32_t>(i);
+}
+
+void SparseTable::Resize(Shard& s, size_t cap) {
+  auto cells = std::make_unique<std::byte[]>(cap * cell_bytes_);  // zeroed: every cell free
+  const size_t mask = cap - 1;
+  const auto shift = static_cast<uint32_t>(64 - std::countr_zero(cap));
+  for (size_t i = 0; i < s.cap; ++i) {
+    const std::byte* old = Cell(s, i);
+    if (!CellUsed(old)) continue;
+    size_t j = (internal::ShardHash(CellKey(old)) << kShardBits) >> shift;
+    while (CellUsed(cells.get() + j * cell_bytes_)) j = (j + 1) & mask;
+    std::memcpy(cells.get() + j * cell_bytes_, old, cell_bytes_);
+  }
+  s.cells = std::move(cells);
+  s.cap = cap;
+  s.slot_shift = shift;
+}
+
+size_t SparseTable::ListStart(const SparseTable& t, const Shard& s) {
+  size_t i = 0;
+  while (CellUsed(t.Cell(s, i))) ++i;  // load <= 3/4: a free cell exists
+  return i + 1;
 }
 
 template <typename Resolve, typename Body>
@@ -54,28 +86,24 @@ void SparseTable::Pipeline(internal::ShardGroups& g, Resolve resolve, Body body)
   uint32_t m = 0;
   for (uint32_t s = 0; s < kShards; ++s)
     if (g.begin[s] != g.begin[s + 1]) live[m++] = s;
-  std::array<std::unique_lock<std::mutex>, 3> locks;  // stage t's lock in locks[t % 3]
-  for (uint32_t t = 0; t < m + 2; ++t) {
+  std::array<std::unique_lock<std::mutex>, kAhead + 1> locks;  // stage t's lock in locks[t % 3]
+  for (uint32_t t = 0; t < m + kAhead; ++t) {
     if (t < m) {
       Shard& shard = shards_[live[t]];
-      locks[t % 3] = std::unique_lock<std::mutex>(shard.mu);
-      if (!shard.map.empty()) {
-        for (uint32_t j = g.begin[live[t]]; j < g.begin[live[t] + 1]; ++j)
-          __builtin_prefetch(&shard.map[Slot(shard, g.tag[g.order[j]])]);
+      locks[t % (kAhead + 1)] = std::unique_lock<std::mutex>(shard.mu);
+      if (shard.cap != 0) {
+        for (uint32_t j = g.begin[live[t]]; j < g.begin[live[t] + 1]; ++j) {
+          const std::byte* c = Cell(shard, Slot(shard, g.tag[g.order[j]]));
+          __builtin_prefetch(c);
+          __builtin_prefetch(c + cell_bytes_ - 1);  // a cell may straddle two lines
+        }
       }
     }
-    if (t >= 1 && t - 1 < m) {
-      const uint32_t s = live[t - 1];
-      Shard& shard = shards_[s];
-      resolve(shard, g.begin[s], g.begin[s + 1]);
-      const float* arena = shard.arena.data();
-      for (uint32_t j = g.begin[s]; j < g.begin[s + 1]; ++j)
-        if (g.row[j] != kEmpty) __builtin_prefetch(arena + size_t{g.row[j]} * row_floats_);
-    }
-    if (t >= 2) {
-      const uint32_t s = live[t - 2];
+    if (t >= kAhead) {
+      const uint32_t s = live[t - kAhead];
+      resolve(shards_[s], g.begin[s], g.begin[s + 1]);
       body(shards_[s], g.begin[s], g.begin[s + 1]);
-      locks[(t - 2) % 3].unlock();
+      locks[(t - kAhead) % (kAhead + 1)].unlock();
     }
   }
 }
@@ -89,19 +117,19 @@ Status SparseTable::Pull(std::span<const uint64_t> keys, std::span<float> out, u
       g,
       [&](const Shard& shard, uint32_t begin, uint32_t end) {
         for (uint32_t j = begin; j < end; ++j)
-          g.row[j] = FindRow(shard, keys[g.order[j]], g.tag[g.order[j]]);
+          g.row[j] = FindCell(shard, keys[g.order[j]], g.tag[g.order[j]]);
       },
       [&](const Shard& shard, uint32_t begin, uint32_t end) {
         for (uint32_t j = begin; j < end; ++j) {
           const uint32_t i = g.order[j];
-          const uint32_t row = g.row[j];
+          const uint32_t cell = g.row[j];
           float* dst = out.data() + size_t{i} * width;
-          if (row == kEmpty) {
+          if (cell == kEmpty) {
             internal::InitWeights(config_, keys[i], dst);
           } else if (width == 1) {  // the common linear model: no memcpy call
-            *dst = shard.arena[size_t{row} * row_floats_];
+            *dst = *CellRow(Cell(shard, cell));
           } else {
-            std::memcpy(dst, shard.arena.data() + size_t{row} * row_floats_, width * sizeof(float));
+            std::memcpy(dst, CellRow(Cell(shard, cell)), width * sizeof(float));
           }
         }
       });
@@ -120,20 +148,23 @@ Status SparseTable::Push(std::span<const uint64_t> keys, std::span<const float> 
   optimizer_internal::WithKernel(config_.optimizer, lr, [&](const auto& kernel) {
     Pipeline(
         g,
-        // Resolve (and insert) every row before touching weights: the float
-        // math then runs free of the probe loop's branch misses (measured
-        // ~15% faster than one fused loop). Rows are numbers, not pointers:
-        // an insert may move the arena.
+        // Resolve (and insert) every cell before touching weights: the float
+        // math then runs free of the probe loop's branch misses. Cells are
+        // numbers, not pointers, and an insert that grows the shard moves
+        // every cell: the group is then resolved again.
         [&](Shard& shard, uint32_t begin, uint32_t end) {
+          bool grew = false;
           for (uint32_t j = begin; j < end; ++j)
-            g.row[j] = FindOrInsertRow(shard, keys[g.order[j]], g.tag[g.order[j]]);
+            g.row[j] = FindOrInsertCell(shard, keys[g.order[j]], g.tag[g.order[j]], &grew);
+          if (grew) {
+            for (uint32_t j = begin; j < end; ++j)
+              g.row[j] = FindCell(shard, keys[g.order[j]], g.tag[g.order[j]]);
+          }
         },
         [&](Shard& shard, uint32_t begin, uint32_t end) {
-          float* arena = shard.arena.data();
           for (uint32_t j = begin; j < end; ++j) {
             const float* grad = grads.data() + size_t{g.order[j]} * width;
-            optimizer_internal::ApplyRow(kernel, arena + size_t{g.row[j]} * row_floats_, grad,
-                                         width);
+            optimizer_internal::ApplyRow(kernel, CellRow(Cell(shard, g.row[j])), grad, width);
           }
         });
   });
@@ -157,8 +188,11 @@ Status SparseTable::Serialize(std::string* out) const {
   for (uint32_t s = 0; s < kShards; ++s) {
     const Shard& shard = shards_[s];
     std::lock_guard<std::mutex> lock(shard.mu);
-    for (size_t row = 0; row < shard.keys.size(); ++row) {
-      writer.AddKeyedRow(shard.keys[row], shard.arena.data() + row * row_floats_, row_floats_);
+    if (shard.size == 0) continue;
+    const size_t start = ListStart(*this, shard), mask = shard.cap - 1;
+    for (size_t k = 0; k < shard.cap; ++k) {
+      const std::byte* c = Cell(shard, (start + k) & mask);
+      if (CellUsed(c)) writer.AddKeyedRow(CellKey(c), CellRow(c), row_floats_);
     }
   }
   writer.Finish();
@@ -173,11 +207,15 @@ void SparseTable::ForEach(const std::function<void(uint64_t, std::span<const flo
     {
       const Shard& shard = shards_[s];
       std::lock_guard<std::mutex> lock(shard.mu);
-      keys = shard.keys;
-      weights.resize(keys.size() * width);
-      for (size_t row = 0; row < keys.size(); ++row) {
-        std::memcpy(&weights[row * width], shard.arena.data() + row * row_floats_,
-                    width * sizeof(float));
+      keys.clear();
+      weights.clear();
+      if (shard.size == 0) continue;
+      const size_t start = ListStart(*this, shard), mask = shard.cap - 1;
+      for (size_t k = 0; k < shard.cap; ++k) {
+        const std::byte* c = Cell(shard, (start + k) & mask);
+        if (!CellUsed(c)) continue;
+        keys.push_back(CellKey(c));
+        weights.insert(weights.end(), CellRow(c), CellRow(c) + width);
       }
     }
     for (size_t row = 0; row < keys.size(); ++row) {
@@ -187,21 +225,34 @@ void SparseTable::ForEach(const std::function<void(uint64_t, std::span<const flo
 }
 
 Status SparseTable::LoadRows(const internal::ParsedTable& parsed, std::string_view source) {
-  const char* p = parsed.payload.data();
   const size_t row_bytes = size_t{row_floats_} * sizeof(float);
-  for (uint64_t r = 0; r < parsed.rows; ++r, p += sizeof(uint64_t) + row_bytes) {
+  const size_t stride = sizeof(uint64_t) + row_bytes;
+  // Size every shard for its final row count first, so no shard grows while
+  // the rows go back into their cells in the order they were listed.
+  std::array<size_t, kShards> rows{};
+  for (uint64_t r = 0; r < parsed.rows; ++r) {
+    uint64_t key;
+    std::memcpy(&key, parsed.payload.data() + r * stride, sizeof key);
+    ++rows[internal::ShardHash(key) >> (64 - kShardBits)];
+  }
+  for (uint32_t s = 0; s < kShards; ++s) {
+    std::lock_guard<std::mutex> lock(shards_[s].mu);
+    if (rows[s] != 0) Resize(shards_[s], CapacityFor(rows[s]));
+  }
+  const char* p = parsed.payload.data();
+  for (uint64_t r = 0; r < parsed.rows; ++r, p += stride) {
     uint64_t key;
     std::memcpy(&key, p, sizeof key);
     const uint64_t h = internal::ShardHash(key);
     Shard& shard = shards_[h >> (64 - kShardBits)];
     std::lock_guard<std::mutex> lock(shard.mu);
-    const size_t before = shard.keys.size();
-    const uint32_t row = FindOrInsertRow(shard, key, h);
-    if (shard.keys.size() == before) {
+    if (FindCell(shard, key, h) != kEmpty) {
       return Status::Corruption(std::string(source) + ": table: duplicate key " +
                                 std::to_string(key));
     }
-    std::memcpy(shard.arena.data() + size_t{row} * row_floats_, p + sizeof(uint64_t), row_bytes);
+    bool grew = false;
+    const uint32_t cell = InsertCell(shard, key, h, &grew);
+    std::memcpy(CellRow(Cell(shard, cell)), p + sizeof(uint64_t), row_bytes);
   }
   version_.store(parsed.version, std::memory_order_release);
   return Status::OK();

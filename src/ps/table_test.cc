@@ -145,6 +145,44 @@ TEST(Table, DuplicateKeysApplyInOrder) {
   }
 }
 
+// One push of many new keys (with repeats) grows shards in the middle of
+// the call: every row must still get each of its gradients. SGD with
+// learning rate 1/8 and gradients that are multiples of 1/8 keep the sums exact.
+TEST(Table, PushesThatGrowTheTableKeepEveryUpdate) {
+  TableConfig c = Sparse(OptimizerKind::kSgd);
+  c.optimizer.learning_rate = 0.125f;
+  auto t = Make(c);
+  std::map<uint64_t, float> want;
+  uint64_t next_key = 1;
+  for (size_t batch : {1u, 7u, 100u, 3000u, 20000u}) {
+    std::vector<uint64_t> keys;
+    std::vector<float> g;
+    for (size_t i = 0; i < batch; ++i) {
+      // Every fourth entry repeats an earlier key of this batch.
+      const uint64_t k = (i % 4 == 3) ? keys[i / 2] : (next_key++ * 0x9E3779B97F4A7C15ull);
+      keys.push_back(k);
+      g.push_back(static_cast<float>(i % 5) * 0.125f);
+      want[k] -= 0.125f * g.back();
+    }
+    ASSERT_TRUE(t->Push(keys, g, nullptr).ok());
+  }
+  EXPECT_EQ(t->stats().rows, want.size());
+  std::vector<uint64_t> keys;
+  std::vector<float> expect;
+  for (const auto& [k, w] : want) {
+    keys.push_back(k);
+    expect.push_back(w);
+  }
+  EXPECT_EQ(PullAll(*t, keys), expect);
+  size_t seen = 0;
+  t->ForEach([&](uint64_t k, std::span<const float> w) {
+    ++seen;
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0], want.at(k)) << k;
+  });
+  EXPECT_EQ(seen, want.size());
+}
+
 TEST(Table, DenseBoundsAndSizesAreChecked) {
   auto t = Make(Dense(OptimizerKind::kSgd, 100));
   std::vector<float> buf(2);
