@@ -4,6 +4,7 @@
 #   build  compiler toolchain and libraries (make build / demo / test)
 #   bench  + scikit-learn, numpy, redis-server and liblinear-tools for the side-by-side benchmarks
 #   fuzz   + clang and its libFuzzer runtime (scripts/fuzz.sh)
+#   browser + chromium for the dashboard's browser test (tests/dashboard_browser_test.sh)
 set -euo pipefail
 
 build_pkgs=(g++ make cmake ninja-build pkg-config
@@ -11,8 +12,13 @@ build_pkgs=(g++ make cmake ninja-build pkg-config
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libasio-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-scipy python3-matplotlib)
+build_pkgs+=(redis-server)  # tests/channel_e2e_test.sh trains through a real Redis
+build_pkgs+=(libcpp-httplib-dev)  # the dashboard's HTTP server
+# npm bundles the dashboard's charting library: Debian's, unless node and npm are installed already.
+command -v npm >/dev/null 2>&1 || build_pkgs+=(npm)
 bench_pkgs=(python3 python3-numpy python3-sklearn redis-server liblinear-tools)
 fuzz_pkgs=(clang libclang-rt-14-dev)
+browser_pkgs=(chromium curl)
 
 wanted=()
 for set in "${@:-build}"; do
@@ -20,7 +26,8 @@ for set in "${@:-build}"; do
     build) wanted+=("${build_pkgs[@]}") ;;
     bench) wanted+=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
     fuzz) wanted+=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
-    *) echo "install-deps: unknown set '$set' (build|bench|fuzz)" >&2; exit 2 ;;
+    browser) wanted+=("${build_pkgs[@]}" "${browser_pkgs[@]}") ;;
+    *) echo "install-deps: unknown set '$set' (build|bench|fuzz|browser)" >&2; exit 2 ;;
   esac
 done
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 import uuid
@@ -85,7 +86,8 @@ def _dataset_name(path, prefix):
 class Session:
     """See connect()."""
 
-    def __init__(self, store=None, servers=None, backend="local", token=None, registry_dir=None):
+    def __init__(self, store=None, servers=None, backend="local", token=None, registry_dir=None,
+                 dashboard=False, dashboard_port=0):
         if backend != "local":
             raise _virga.InvalidArgumentError(f"connect: backend {backend!r}: only 'local' exists")
         self.store = store or os.environ.get("VIRGA_STORE") or _engine.TRAIN_DEFAULTS["store"]
@@ -101,7 +103,12 @@ class Session:
         self._jobs = []        # every Job started in this session
         self._work_dir = tempfile.mkdtemp(prefix="virga-session-")
         self._closed = False
+        self._dashboard = None  # `virga dashboard` process
+        self.dashboard_url = None
         _open_sessions.add(self)
+        if dashboard:
+            self._dashboard, self.dashboard_url = _start_dashboard(registry_dir, dashboard_port)
+            print(f"virga dashboard: {self.dashboard_url}", flush=True)
 
     # A session is a handle on shared resources: copies share them (sklearn.base.clone
     # deep-copies estimator parameters, and `session` is one).
@@ -222,7 +229,26 @@ class Session:
                 self._server.stop()
             self._server = None
             self._backend = None
+        if self._dashboard is not None:
+            self._dashboard.terminate()
+            self._dashboard.wait(10)
         shutil.rmtree(self._work_dir, ignore_errors=True)
+
+
+def _start_dashboard(registry_dir, port):
+    """Runs `virga dashboard` over the session's registry; returns (process, URL with token)."""
+    if registry_dir == "-":
+        raise _virga.InvalidArgumentError("connect: dashboard=True needs a job registry, not '-'")
+    cmd = [_engine.worker_binary(), "dashboard", "--port", str(int(port)),
+           "--registry", registry_dir or _virga.default_registry_dir()]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # "virga dashboard: http://...?token=..." once it listens
+    m = re.search(r"(http://\S+token=[0-9a-f]+)", line)
+    if not m:
+        proc.kill()
+        err = proc.communicate(timeout=10)[1].strip()
+        raise _virga.Error(f"virga dashboard did not start: {err or line.strip() or 'no output'}")
+    return proc, m.group(1)
 
 
 # Sessions still open at interpreter exit are closed (their jobs killed and waited for), so no
@@ -236,7 +262,8 @@ def _close_open_sessions():
         s.close()
 
 
-def connect(store=None, servers=None, backend="local", token=None, registry_dir=None):
+def connect(store=None, servers=None, backend="local", token=None, registry_dir=None,
+            dashboard=False, dashboard_port=0):
     """Opens a session.
 
     store: object store URI (file:///dir, a plain path, mem://name); default $VIRGA_STORE, else
@@ -247,9 +274,12 @@ def connect(store=None, servers=None, backend="local", token=None, registry_dir=
     backend: "local" (worker functions as local processes; one backend shared by all jobs).
     registry_dir: where jobs register for `virga jobs` / `virga kill` (default: the engine's,
         $VIRGA_HOME/jobs else ~/.virga/jobs; "-" registers nothing).
+    dashboard: True starts the live dashboard (`virga dashboard`, docs/dashboard.md) over the
+        registry and prints its URL (token included; also session.dashboard_url); it stops with
+        the session. dashboard_port: its port, 0 = any free one.
     """
     return Session(store=store, servers=servers, backend=backend, token=token,
-                   registry_dir=registry_dir)
+                   registry_dir=registry_dir, dashboard=dashboard, dashboard_port=dashboard_port)
 
 
 def warn_unnormalized_test(train, test):

@@ -12,6 +12,7 @@
 
   const $ = (id) => document.getElementById(id);
   const state = { jobs: [], colors: new Map(), charts: {}, phase: { job: null, rows: [] } };
+  window.virgaDashboard = state;  // read (never written) by tests/dashboard_browser/test.mjs
 
   // ---- formatting ------------------------------------------------------------
   function num(x, digits) {
@@ -97,6 +98,8 @@
     return { width: Math.max(300, div.clientWidth - 8), height: 280 };
   }
   // Creates, recreates (when the series change) or updates the chart in `div`.
+  // Tick labels that stay distinct for tiny dollar amounts.
+  function ticks(u, vals) { return vals.map((v) => (v === 0 ? "0" : String(+v.toPrecision(3)))); }
   function draw(key, div, xLabel, yLabel, series, data) {
     const sig = series.map((s) => s.label + s.stroke).join("|");
     let c = state.charts[key];
@@ -108,7 +111,7 @@
     div.textContent = "";
     const opts = Object.assign(chartSize(div), {
       scales: { x: { time: false } },
-      axes: [{ label: xLabel }, { label: yLabel, size: 60 }],
+      axes: [{ label: xLabel, values: ticks }, { label: yLabel, size: 60, values: ticks }],
       series: [{ label: xLabel }].concat(series.map((s) => ({
         label: s.label, stroke: s.stroke, width: 2, spanGaps: true,
         points: { show: true, size: 4 },
@@ -199,7 +202,7 @@
     return el("div", { class: "card" }, el("div", { class: "label", text: label }),
               el("div", { class: "value", text: value }));
   }
-  function cell(text, cls) { return el("td", { class: cls || "num", text: text }); }
+  function cell(text, cls) { return el("td", { class: cls === undefined ? "num" : cls, text: text }); }
 
   function renderJob(d) {
     const s = d.summary, st = d.status;
