@@ -605,13 +605,16 @@ def plots(s, figs, fig3, bt, tput, out):
         plt.close(fig)
         written.append(p)
     # Ratios to virga with the server.
-    bars = []
+    bars = []  # (label, ratio, color, lower bound only)
     for r in figs:
         base = r["server"]["ttt"]
         for name in ("store", "redis", "liblinear", "sklearn"):
-            t = r[name]["ttt"] if name in r and isinstance(r[name], dict) else None
+            t = r[name]["ttt"]
             if base and t:
-                bars.append((f"{r['ds']['tag']}\ntime to target\n{name}", t / base, COLORS[name]))
+                bars.append((f"{r['ds']['tag']}\ntime to target\n{name}", t / base, COLORS[name], False))
+            elif base and name in CHANNELS and r[name]["json"]:  # stopped before the target
+                bars.append((f"{r['ds']['tag']}\ntime to target\n{name}",
+                             r[name]["json"]["train_seconds"] / base, COLORS[name], True))
     for mb in (20, 200):
         b = fig3.get(("server", mb), {}).get("json") if fig3 else None
         for m in CHANNELS:
@@ -620,25 +623,27 @@ def plots(s, figs, fig3, bt, tput, out):
                 tb = sum(b["iteration_us"][k] for k, _ in PARTS)
                 tj = sum(j["iteration_us"][k] for k, _ in PARTS)
                 if tb > 0:
-                    bars.append((f"iteration\nmb {mb}\n{m}", tj / tb, COLORS[m]))
+                    bars.append((f"iteration\nmb {mb}\n{m}", tj / tb, COLORS[m], False))
     if tput:
         b = tput[("server", 4)]["json"]
         for m in CHANNELS:
             j = tput[(m, 4)]["json"]
             if b and j and j["samples_per_second"]:
-                bars.append((f"1/throughput\n4 workers\n{m}", b["samples_per_second"] / j["samples_per_second"], COLORS[m]))
+                bars.append((f"1/throughput\n4 workers\n{m}", b["samples_per_second"] / j["samples_per_second"],
+                             COLORS[m], False))
     if bars:
         fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(bars)), 4.5))
-        ax.bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars])
+        ax.bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars],
+               hatch=[("//" if b[3] else "") for b in bars])
         ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7)
         ax.axhline(1, color="black", lw=1)
         ax.axhline(10, color="gray", ls="--", lw=1, label="10x (issue 7 target for the channels)")
         ax.set_yscale("log")
         ax.set_ylabel("ratio to virga with the server (>1: slower)")
         for x, b in enumerate(bars):
-            ax.annotate(f"{b[1]:.2g}x", (x, b[1]), ha="center", va="bottom", fontsize=7)
+            ax.annotate(f"{'> ' if b[3] else ''}{b[1]:.3g}x", (x, b[1]), ha="center", va="bottom", fontsize=7)
         ax.legend(fontsize=8)
-        ax.set_title("Ratios to virga with the parameter server, same run")
+        ax.set_title("Ratios to virga with the parameter server, same run (hatched: lower bound, target not reached)")
         p = os.path.join(out, "compare_ratios.png")
         fig.tight_layout()
         fig.savefig(p, dpi=110)
@@ -874,8 +879,34 @@ def report(s, meta, figs, fig3, bt, tput, pngs, out):
         f.write("\n".join(L) + "\n")
 
 
+# --- raw figures: compare.json beside the report, and --replot from it ---------
+def save_state(s, meta, figs, fig3, bt, tput, out):
+    state = {"meta": meta, "quick": s.quick, "failures": s.failures, "cmds": s.cmds,
+             "channel_na": s.channel_na, "figs": figs,
+             "fig3": {f"{m}|{mb}": v for (m, mb), v in fig3.items()},
+             "bt": {str(k): v for k, v in bt.items()},
+             "tput": {f"{m}|{w}": v for (m, w), v in tput.items()}}
+    with open(os.path.join(out, "compare.json"), "w") as f:
+        json.dump(state, f, indent=1)
+
+
+def replot(out):
+    st = json.load(open(os.path.join(out, "compare.json")))
+    s = argparse.Namespace(quick=st["quick"], failures=st["failures"], cmds=st["cmds"],
+                           channel_na=st["channel_na"])
+    fig3 = {(k.split("|")[0], int(k.split("|")[1])): v for k, v in st["fig3"].items()}
+    tput = {(k.split("|")[0], int(k.split("|")[1])): v for k, v in st["tput"].items()}
+    bt = {int(k): v for k, v in st["bt"].items()}
+    pngs = plots(s, st["figs"], fig3, bt, tput, out)
+    report(s, st["meta"], st["figs"], fig3, bt, tput, pngs, out)
+    log(f"rewrote {os.path.join(out, 'compare.md')} and {len(pngs)} plots from compare.json")
+    return 0
+
+
 # --- main -------------------------------------------------------------------
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--replot":
+        return replot(sys.argv[2])
     ap = argparse.ArgumentParser()
     ap.add_argument("--virga", required=True)
     ap.add_argument("--out", required=True)
@@ -962,15 +993,16 @@ def main():
         for p in s.procs:
             stop(p)
     pngs = []
+    meta["load_end"] = loadavg()  # before the plots, so a replot shows the same
     try:
         pngs = plots(s, figs, fig3, bt, tput, a.out)
     except Exception as e:
         import traceback
         traceback.print_exc()
         s.fail(f"plots: {type(e).__name__}: {e}")
-    meta["load_end"] = loadavg()
     meta["took"] = time.time() - t_start
     report(s, meta, figs, fig3, bt, tput, pngs, a.out)
+    save_state(s, meta, figs, fig3, bt, tput, a.out)
     if os.environ.get("VIRGA_COMPARE_KEEP"):
         log(f"kept {s.tmp}")
     else:
