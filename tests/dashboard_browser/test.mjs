@@ -113,6 +113,18 @@ try {
     (trs) => trs.length > 0 && trs.every((tr) => !["running", "killing", "starting"].includes(tr.dataset.state))), 20000);
   check(true, "kill all: no experiment runs");
   await page.screenshot({ path: outDir + "/after-kill-all.png", fullPage: true });
+
+  // Filters: best 1 and worst 1 are the two ends by best test logloss.
+  const best = await page.evaluate(() => window.virgaDashboard.jobs.filter((j) => j.best_logloss !== null)
+    .sort((a, b) => a.best_logloss - b.best_logloss).map((j) => j.job_id));
+  await page.fill("#filter-n", "1");
+  for (const [mode, want] of [["best", best[0]], ["worst", best[best.length - 1]]]) {
+    await page.selectOption("#filter", mode);
+    const shown = await page.$$eval("#jobs tbody tr", (trs) => trs.map((t) => t.dataset.job));
+    const series = await page.evaluate(() => window.virgaDashboard.charts.time.plot.series.length - 1);
+    check(shown.length === 1 && shown[0] === want && series === 1,
+          `filter ${mode} 1: ${JSON.stringify(shown)} (want ${want}), ${series} curve(s)`);
+  }
   check(errors.length === 0, "no page errors " + JSON.stringify(errors));
 } catch (e) {
   check(false, String(e && e.stack || e));
