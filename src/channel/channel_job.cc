@@ -77,6 +77,7 @@ struct ChannelJob::Impl {
   std::string last_error;
   std::string registry, kill_file;
   bool cleaned = false;
+  uint32_t eval_faults = 0;  // consecutive failed evaluations
 
   Status Setup();
   Status WriteRoundZero();
@@ -282,6 +283,10 @@ void ChannelJob::Impl::PollFunctions(bool respawn) {
 // a respawned one starts from).
 void ChannelJob::Impl::AdvanceRound() {
   const uint64_t before = round;
+  // A slot's cursor names a round whose model was complete when it was read:
+  // start there, so a scheduler that fell keep_rounds behind (older rounds
+  // deleted) catches up instead of probing a round that is gone.
+  for (const Cursor& c : cursors) round = std::max(round, c.round);
   for (;;) {
     bool complete = true;
     for (uint32_t c = 0; c < layout->chunks() && complete; ++c) {
@@ -298,7 +303,8 @@ void ChannelJob::Impl::AdvanceRound() {
 // meanwhile: the next one).
 Status ChannelJob::Impl::ReadModel() {
   Status last;
-  for (int attempt = 0; attempt < 20; ++attempt) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    if (attempt > 0) ReadCursors();
     AdvanceRound();
     headers.resize(layout->chunks());
     last = Status::OK();
@@ -506,14 +512,19 @@ Result<TrainResult> ChannelJob::Run(std::function<void(const TrainProgress&)> on
     }
     if (Clock::now() - last_check >= std::chrono::milliseconds(100)) {
       last_check = Clock::now();
-      j.AdvanceRound();
       j.ReadCursors();
+      j.AdvanceRound();
       if (j.AllDone()) last_eval = Clock::now() - std::chrono::hours(1);  // evaluate now, then finish
     }
     if (Clock::now() - last_eval >= eval_every) {
       last_eval = Clock::now();
       j.ReadCursors();
-      VIRGA_RETURN_IF_ERROR(j.Evaluate(elapsed()));
+      if (Status s = j.Evaluate(elapsed()); !s.ok()) {
+        // The newest rounds moved on while it was read: try at the next tick.
+        if (++j.eval_faults >= 10) return s;
+        continue;
+      }
+      j.eval_faults = 0;
       j.Publish(state);
       if (on_progress) on_progress(j.live);
       if (j.AllDone()) {

@@ -588,7 +588,10 @@ WorkerResult SlotWorker::Run() {
         inflight_loss_ = item_loss_;
         stats_.Record(data_wait, pull, compute, push, Clock::now() - t0);
       } else if (included_.empty()) {
-        std::this_thread::sleep_for(milliseconds(5));  // nobody has work: the job is ending
+        // Nobody had work this round: the job is ending (or this slot waits
+        // for a lost peer's redo). Idle rounds slowly, so they neither burn
+        // the CPU nor race the scheduler's reads of the newest round.
+        std::this_thread::sleep_for(milliseconds(50));
       }
       ++round;
     }
