@@ -33,6 +33,7 @@
 #include "virga/object_store.h"
 #include "virga/optimizer.h"
 #include "virga/train.h"
+#include "channel/channel_job.h"
 
 namespace py = pybind11;
 
@@ -271,6 +272,8 @@ py::dict TrainDefaults() {
   d["rows_per_item"] = o.rows_per_item;
   d["seed"] = o.seed;
   d["stop_on_divergence"] = o.stop_on_divergence;
+  d["channel"] = o.channel;
+  d["channel_uri"] = o.channel_uri;
   return d;
 }
 
@@ -317,6 +320,8 @@ TrainOptions ToTrainOptions(const py::dict& d) {
     else if (key == "keep_table") o.keep_table = v.cast<bool>();
     else if (key == "registry_dir") o.registry_dir = v.cast<std::string>();
     else if (key == "stop_on_divergence") o.stop_on_divergence = v.cast<bool>();
+    else if (key == "channel") o.channel = v.cast<std::string>();
+    else if (key == "channel_uri") o.channel_uri = v.cast<std::string>();
     else Raise(Status::InvalidArgument("train: unknown option '" + key + "'"));
   }
   return o;
@@ -349,8 +354,14 @@ class Job {
   Job(const py::dict& options, std::optional<Backend> backend) {
     TrainOptions o = ToTrainOptions(options);
     if (backend) o.backend = backend->impl;
-    auto r = NoGil([&] { return TrainJob::Create(std::move(o)); });
-    job_ = Take(std::move(r));
+    if (Take(channel::IsStorageChannel(o))) {
+      // No parameter server: the storage-channel job (docs/channel.md), same interface.
+      auto r = NoGil([&] { return channel::ChannelJob::Create(std::move(o)); });
+      job_ = std::make_unique<Runner<channel::ChannelJob>>(Take(std::move(r)));
+    } else {
+      auto r = NoGil([&] { return TrainJob::Create(std::move(o)); });
+      job_ = std::make_unique<Runner<TrainJob>>(Take(std::move(r)));
+    }
   }
   ~Job() {
     if (job_ && !running_) {
@@ -360,7 +371,7 @@ class Job {
   }
 
   std::string Run() {
-    TrainJob& j = Live();
+    AnyJob& j = Live();
     bool expected = false;
     if (!running_.compare_exchange_strong(expected, true))
       Raise(Status::InvalidArgument("train: run() was already called"));
@@ -385,7 +396,7 @@ class Job {
     return out;
   }
   void SaveModel(const std::string& path) {
-    TrainJob& j = Live();
+    AnyJob& j = Live();
     Status s;
     {
       py::gil_scoped_release nogil;
@@ -406,6 +417,7 @@ class Job {
     d["minibatch"] = o.minibatch;
     d["epochs"] = o.epochs;
     d["servers"] = o.servers;
+    d["channel"] = o.channel;
     return d;
   }
   void Close() {
@@ -415,11 +427,32 @@ class Job {
   }
 
  private:
-  TrainJob& Live() {
+  // A TrainJob or a channel::ChannelJob behind one interface.
+  struct AnyJob {
+    virtual ~AnyJob() = default;
+    virtual Result<TrainResult> Run() = 0;
+    virtual void Kill() = 0;
+    virtual TrainProgress progress() const = 0;
+    virtual std::vector<HistoryPoint> history() const = 0;
+    virtual Status SaveModel(const std::string& path) = 0;
+    virtual const TrainOptions& options() const = 0;
+  };
+  template <typename J>
+  struct Runner final : AnyJob {
+    explicit Runner(std::unique_ptr<J> j) : job(std::move(j)) {}
+    Result<TrainResult> Run() override { return job->Run(); }
+    void Kill() override { job->Kill(); }
+    TrainProgress progress() const override { return job->progress(); }
+    std::vector<HistoryPoint> history() const override { return job->history(); }
+    Status SaveModel(const std::string& path) override { return job->SaveModel(path); }
+    const TrainOptions& options() const override { return job->options(); }
+    std::unique_ptr<J> job;
+  };
+  AnyJob& Live() {
     if (!job_) Raise(Status::InvalidArgument("train: the job was closed"));
     return *job_;
   }
-  std::unique_ptr<TrainJob> job_;
+  std::unique_ptr<AnyJob> job_;
   std::atomic<bool> running_{false};
 };
 

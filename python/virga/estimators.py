@@ -25,7 +25,8 @@ class _LinearModel:
                  time_limit=D["time_limit"], eval_interval=D["eval_interval"],
                  function_timeout=D["function_timeout"],
                  function_memory_mb=D["function_memory_mb"], seed=D["seed"],
-                 stop_on_divergence=D["stop_on_divergence"], session=None):
+                 stop_on_divergence=D["stop_on_divergence"], channel=D["channel"],
+                 channel_uri=D["channel_uri"], session=None):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.minibatch = minibatch
@@ -43,6 +44,8 @@ class _LinearModel:
         self.function_memory_mb = function_memory_mb
         self.seed = seed
         self.stop_on_divergence = stop_on_divergence
+        self.channel = channel          # "ps" | "store" | "redis" (docs/channel.md)
+        self.channel_uri = channel_uri  # redis://host:port for channel="redis"
         self.session = session
 
     # ---- scikit-learn conventions -----------------------------------------------------------

@@ -20,6 +20,10 @@ class Job:
         self.session = session
         base, backend = session._train_options()
         base.update(options)
+        if base.get("channel") not in (None, "", "ps"):
+            # Storage channels (docs/channel.md) run with no parameter server at all.
+            base.pop("servers", None)
+            base.pop("token", None)
         self._job = _virga.TrainJob(base, backend)  # validates: raises on bad options or data
         self.options = self._job.options()
         self.id = self.options["job_id"]
