@@ -642,6 +642,7 @@ def plots(s, figs, fig3, bt, tput, out):
         ax.set_ylabel("ratio to virga with the server (>1: slower)")
         for x, b in enumerate(bars):
             ax.annotate(f"{'> ' if b[3] else ''}{b[1]:.3g}x", (x, b[1]), ha="center", va="bottom", fontsize=7)
+        ax.set_ylim(top=max(max(b[1] for b in bars), 10) * 6)  # room for the legend
         ax.legend(fontsize=8)
         ax.set_title("Ratios to virga with the parameter server, same run (hatched: lower bound, target not reached)")
         p = os.path.join(out, "compare_ratios.png")
