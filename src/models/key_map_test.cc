@@ -54,6 +54,19 @@ TEST(KeyMap, MatchesUnorderedMapOnRandomBatches) {
   }
 }
 
+// Minibatches of 65536 entries and more switch to 32-bit cells, and back.
+TEST(KeyMap, LargeMinibatchesUseWideCells) {
+  std::mt19937 rng(11);
+  KeyMap m;
+  for (uint32_t features : {100000u, 4000000000u, 300u}) {
+    for (size_t rows : {2000u, 1700u, 10u}) {  // 78,000 / 66,300 / 390 entries
+      RowBlock b = RandomRows(rng, rows, 39, features);
+      m.Build(b.view());
+      CheckAgainstReference(m, b.view());
+    }
+  }
+}
+
 TEST(KeyMap, EmptyBatchHasOnlyTheBias) {
   KeyMap m;
   RowBlock b;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <unordered_map>
 #include <vector>
 
 #include "models/key_map.h"
@@ -87,6 +88,34 @@ void BM_KeyMap(benchmark::State& state) {
                                                 benchmark::Counter::kIsRate);
 }
 
+// The peer: the same first-appearance numbering with std::unordered_map
+// (reserved once, cleared per minibatch).
+void BM_KeyMapUnorderedMap(benchmark::State& state) {
+  Fixture fx(static_cast<size_t>(state.range(0)));
+  std::unordered_map<uint32_t, uint32_t> map;
+  map.reserve(static_cast<size_t>(state.range(0)) * kFields);
+  std::vector<uint64_t> keys;
+  std::vector<uint32_t> slots;
+  size_t n_slots = 0;
+  for (auto _ : state) {
+    const RowBlockView rows = fx.Next();
+    map.clear();
+    keys.assign(1, kBiasKey);
+    slots.resize(rows.nnz());
+    for (size_t i = 0; i < rows.nnz(); ++i) {
+      const uint32_t key = rows.indices[rows.offsets[0] + i];
+      auto [it, fresh] = map.try_emplace(key, static_cast<uint32_t>(keys.size()));
+      if (fresh) keys.push_back(key);
+      slots[i] = it->second;
+    }
+    n_slots += keys.size();
+    benchmark::DoNotOptimize(slots.data());
+  }
+  state.counters["slots/batch"] = static_cast<double>(n_slots) / static_cast<double>(state.iterations());
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)),
+                                                benchmark::Counter::kIsRate);
+}
+
 // The compute part of one worker iteration: KeyMap + zeroed grads + Gradient.
 void BM_Iteration(benchmark::State& state, ModelKind kind) {
   Fixture fx(static_cast<size_t>(state.range(0)));
@@ -130,6 +159,7 @@ void BM_GradientOnly(benchmark::State& state) {
 }
 
 BENCHMARK(BM_KeyMap)->Arg(20)->Arg(200);
+BENCHMARK(BM_KeyMapUnorderedMap)->Arg(20)->Arg(200);
 BENCHMARK_CAPTURE(BM_Iteration, lr, ModelKind::kLogisticRegression)->Arg(20)->Arg(200);
 BENCHMARK_CAPTURE(BM_Iteration, svm, ModelKind::kLinearSvm)->Arg(20)->Arg(200);
 BENCHMARK(BM_GradientOnly)->Arg(20)->Arg(200);
