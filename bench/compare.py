@@ -873,8 +873,14 @@ def report(s, meta, figs, fig3, bt, tput, pngs, out):
     w("")
     w("## Commands")
     w("")
+    w("In order, as run (each `liblinear-train` is followed by `liblinear-predict -q -b 1 TEST.svm MODEL PRED`, "
+      "whose probabilities give the test logloss; `&`: a process the suite starts and stops around one run).")
+    w("")
     w("```")
-    L.extend(s.cmds)
+    repo = meta.get("repo", "")
+    for c in s.cmds:
+        c = c.replace("--save  ", "--save '' ")
+        L.append(c.replace(repo + "/", "") if repo else c)
     w("```")
     with open(os.path.join(out, "compare.md"), "w") as f:
         f.write("\n".join(L) + "\n")
@@ -919,7 +925,8 @@ def main():
     q = a.quick
     t_start = time.time()
     meta = {"started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "load_start": loadavg(), "nproc": os.cpu_count(), "kernel": os.uname().release}
+            "load_start": loadavg(), "nproc": os.cpu_count(), "kernel": os.uname().release,
+            "repo": a.repo}
     meta["cpu"], meta["mem"] = machine()
     meta["versions"] = versions(s)
     meta["fig3_seconds"] = 2 if q else 6
