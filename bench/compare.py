@@ -478,7 +478,9 @@ def versions(s):
     v["python"] = sys.version.split()[0]
     rev = sh(["git", "-C", s.a.repo, "rev-parse", "--short", "HEAD"]) or "?"
     dirty = subprocess.run(["git", "-C", s.a.repo, "diff", "--quiet", "HEAD", "--", "src", "include", "tools"]).returncode
-    v["virga"] = rev + (" + uncommitted changes in src/include/tools" if dirty else "")
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(s.virga), datetime.timezone.utc)
+    v["virga"] = (rev + (" + uncommitted changes in src/include/tools" if dirty else "")
+                  + f"; binary {os.path.relpath(s.virga, s.a.repo)} built {built:%Y-%m-%d %H:%M} UTC")
     return v
 
 
