@@ -27,6 +27,7 @@ struct BenchTrainArgs {
   std::vector<uint32_t> minibatches{20, 200};
   std::vector<uint32_t> workers{1, 2, 4};
   std::vector<std::string> placements{"same_cpu", "default"};
+  std::vector<std::string> send_schedules{"auto"};
   std::string dir;
   std::string json_out;
   bool keep = false;
@@ -77,14 +78,17 @@ int BenchTrain(BenchTrainArgs& a) {
   if (auto r = Ingest(**store, io); !r.ok()) return fail(r.status().ToString());
 
   nlohmann::json runs = nlohmann::json::array();
-  std::printf("%-9s %9s %7s %10s %10s %10s %10s %10s %10s %12s\n", "placement", "minibatch",
+  // held%: pipelined pulls the workers held to send with the push (SendSchedule).
+  std::printf("%-9s %9s %7s %10s %10s %10s %10s %10s %10s %12s %6s\n", "placement", "minibatch",
               "workers", "p50_us", "p99_us", "data_us", "pull_us", "compute_us", "push_us",
-              "samples/s");
+              "samples/s", "held%");
+  if (a.send_schedules.size() > 1) std::printf("(rows in --send-schedule order: %zu per configuration)\n", a.send_schedules.size());
   for (const std::string& placement : a.placements) {
     const bool pin = placement == "same_cpu";
     if (Status s = SetAffinity(pin); !s.ok()) return fail(s.ToString());
     for (uint32_t mb : a.minibatches) {
       for (uint32_t w : a.workers) {
+       for (const std::string& schedule : a.send_schedules) {
         TrainOptions o;
         o.store = store_uri;
         o.dataset = "bench";
@@ -92,6 +96,7 @@ int BenchTrain(BenchTrainArgs& a) {
         o.minibatch = mb;
         o.epochs = 1000;  // bounded by the time limit
         o.time_limit_seconds = a.seconds;
+        o.send_schedule = schedule;
         o.eval_interval_seconds = 3600;  // no evaluation inside the measured window
         if (pin) o.worker_prefix = {"/usr/bin/taskset", "-c", "0"};
         auto job = TrainJob::Create(o);
@@ -99,9 +104,13 @@ int BenchTrain(BenchTrainArgs& a) {
         auto r = (*job)->Run();
         if (!r.ok()) return fail(r.status().ToString());
         const IterationTimes& t = r->iteration;
-        std::printf("%-9s %9u %7u %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f %12.0f\n",
+        const uint64_t pipelined = r->pulls_early + r->pulls_with_push;
+        const double held = pipelined == 0 ? 0.0
+                                           : 100.0 * static_cast<double>(r->pulls_with_push) /
+                                                 static_cast<double>(pipelined);
+        std::printf("%-9s %9u %7u %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f %12.0f %6.0f\n",
                     placement.c_str(), mb, w, t.p50_us, t.p99_us, t.data_wait_us, t.pull_us,
-                    t.compute_us, t.push_us, r->samples_per_second);
+                    t.compute_us, t.push_us, r->samples_per_second, held);
         std::fflush(stdout);
         runs.push_back({{"placement", placement},
                         {"minibatch", mb},
@@ -114,7 +123,10 @@ int BenchTrain(BenchTrainArgs& a) {
                         {"push_us", t.push_us},
                         {"iterations", t.iterations},
                         {"samples_per_s", r->samples_per_second},
+                        {"pulls_held_percent", held},
+                        {"send_schedule", schedule},
                         {"test_logloss", r->test_logloss}});
+       }
       }
     }
   }
@@ -138,6 +150,10 @@ void RegisterBenchTrain(CLI::App& bench, int* exit_code) {
   cmd->add_option("--minibatch", a->minibatches, "Minibatch sizes")->capture_default_str();
   cmd->add_option("--workers", a->workers, "Worker counts")->capture_default_str();
   cmd->add_option("--placement", a->placements, "same_cpu and/or default")->capture_default_str();
+  cmd->add_option("--send-schedule", a->send_schedules,
+                  "Pipelined pull schedules to run: auto, early, with_push")
+      ->check(CLI::IsMember({"auto", "early", "with_push"}))
+      ->capture_default_str();
   cmd->add_option("--dir", a->dir, "Work directory (default: a new one under /tmp)");
   cmd->add_option("--json-out", a->json_out, "Write every figure as JSON");
   cmd->add_flag("--keep", a->keep, "Keep the generated data");

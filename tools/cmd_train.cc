@@ -172,6 +172,10 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--epochs", o.epochs, "Passes over the data; 0 = auto")->capture_default_str();
   cmd->add_option("--staleness", o.staleness, "-1 asynchronous; S >= 0 bounded staleness")
       ->capture_default_str();
+  cmd->add_option("--send-schedule", o.send_schedule,
+                  "When pipelined pulls are sent: auto (measured), early, with_push")
+      ->check(CLI::IsMember({"auto", "early", "with_push"}))
+      ->capture_default_str();
   cmd->add_option("--function-timeout", args->function_timeout, "Function lifetime, seconds")
       ->capture_default_str();
   cmd->add_option("--function-memory", o.function_memory_mb, "Function memory cap, MB")

@@ -85,7 +85,12 @@ class PsClient {
               std::span<const float> grads);
   // Pipelined forms. `keys` may be reused at once; `out` must stay valid until
   // FinishPull. At most one pull in flight.
-  Status StartPull(std::string_view table, std::span<const uint64_t> keys, std::span<float> out);
+  // With `with_next` the pull is held and written together with the next
+  // request to the same server (a StartPush, in one system call) or before
+  // any reply is awaited: one wake-up of the server for both, which is what
+  // a worker sharing a CPU with its server wants (see docs/training.md).
+  Status StartPull(std::string_view table, std::span<const uint64_t> keys, std::span<float> out,
+                   bool with_next = false);
   Status FinishPull(uint64_t* version = nullptr);
   Status StartPush(std::string_view table, std::span<const uint64_t> keys,
                    std::span<const float> grads);

@@ -39,6 +39,7 @@ struct TrainOptions {
   uint32_t minibatch = 0;             // rows per step; 0 = auto (see docs/training.md)
   uint32_t epochs = 0;                // passes over the data; 0 = auto
   int32_t staleness = -1;             // -1 asynchronous; s >= 0 bounded staleness (0 = synchronous)
+  std::string send_schedule = "auto"; // pipelined pulls: auto (measured) | early | with_push
   std::chrono::milliseconds function_timeout{900'000};  // function lifetime
   uint64_t function_memory_mb = 3072; // function memory cap
   std::chrono::milliseconds max_start_delay{0};  // random cold-start delay per function
@@ -108,6 +109,7 @@ struct TrainResult {
   std::vector<uint32_t> items_processed_per_epoch;       // items processed at least once
   uint64_t items_reprocessed = 0;      // extra processings (at-least-once after faults)
   IterationTimes iteration;            // merged over every worker
+  uint64_t pulls_early = 0, pulls_with_push = 0;  // workers' send schedules (WorkerResult)
   std::vector<HistoryPoint> history;
   std::vector<FunctionRecord> functions;
   double function_gb_seconds = 0;

@@ -48,6 +48,9 @@ struct WorkerPayload {
   uint32_t minibatch = 200;          // rows per gradient step
   int32_t staleness = -1;            // -1 asynchronous; s >= 0 bounded staleness (0 = synchronous)
   uint32_t workers = 1;              // workers the scheduler keeps alive (for the staleness clock)
+  // When a pipelined pull is sent: "auto" (measured, see
+  // src/worker/send_schedule.h), "early" or "with_push".
+  std::string send_schedule = "auto";
   uint32_t epochs = 1;               // epochs enqueued
   uint32_t items = 0;                // total items enqueued (size of the <job>/acks vector;
                                      // 0: no acks vector is written)
@@ -105,6 +108,9 @@ struct WorkerResult {
   uint64_t stale_waits = 0;        // iterations that waited for slower workers (staleness >= 0)
   uint64_t stale_timeouts = 0;     // of those, waits abandoned after 1 s (the others had no work)
   uint64_t server_faults = 0;      // failed server calls that were retried
+  // Pipelined pulls sent at once / held and sent with the push (the send
+  // schedule the worker measured to be faster where it runs).
+  uint64_t pulls_early = 0, pulls_with_push = 0;
   double wall_seconds = 0;
   IterationTimes times;
 };

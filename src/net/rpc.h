@@ -129,6 +129,11 @@ class RpcClient {
   // Writes a request (header + payload, one gather write) and returns its id.
   // The payload may be reused as soon as Send returns.
   Result<uint64_t> Send(uint8_t opcode, std::span<const std::byte> payload);
+  // Like Send, but the request is only copied into the connection's output:
+  // it is written with the next Send (in the same gather write) or before the
+  // next Wait, so two requests cost one system call and one wake-up of the
+  // server instead of two.
+  Result<uint64_t> Hold(uint8_t opcode, std::span<const std::byte> payload);
   // Waits for the reply to `request_id`, which must be the oldest outstanding.
   // Returns the transport error if any (DeadlineExceeded after call_timeout,
   // Unavailable if the server closed), else reply->status.

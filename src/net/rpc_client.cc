@@ -39,6 +39,7 @@ struct RpcClient::Impl {
   uint64_t oldest = 1;
   Status broken;  // the transport error that broke the connection; OK while usable
   std::array<std::byte, kHeaderSize> header{};
+  std::string held;     // frames of Hold(), written before the next frame or Wait
   std::string scratch;  // HELLO payload
   std::chrono::milliseconds sock_timeout{0};  // SO_RCVTIMEO / SO_SNDTIMEO now set (0: none)
 
@@ -56,7 +57,7 @@ struct RpcClient::Impl {
   Status TcpConnect(const tcp::endpoint& ep, Clock::time_point deadline);
   Status ConnectOnce();
   Status ConnectWithRetries();
-  Status WriteFrame(uint8_t opcode, uint64_t id, std::span<const std::byte> payload,
+  Status WriteFrame(int opcode, uint64_t id, std::span<const std::byte> payload,
                     Clock::time_point deadline);
   Status ReadFrame(FrameHeader* h, std::span<const std::byte>* payload, Clock::time_point deadline,
                    std::string_view what);
@@ -64,6 +65,7 @@ struct RpcClient::Impl {
 
 Status RpcClient::Impl::Fail(const Status& s) {
   broken = s;
+  held.clear();
   asio::error_code ignored;
   socket.close(ignored);
   return s;
@@ -131,6 +133,7 @@ Status RpcClient::Impl::ConnectOnce() {
   if (!s.ok()) return s;
 
   in.Reset();
+  held.clear();  // requests held before the reconnect are dropped like outstanding ones
   oldest = next_id;
   broken = Status::OK();
   PayloadWriter w(&scratch);
@@ -172,41 +175,45 @@ Status RpcClient::Impl::ConnectWithRetries() {
       fmt::format("{}: unreachable after {} attempt(s): {}", Address(), attempts, last.message()));
 }
 
-// Header and payload in one gather write (sendmsg), resumed after partial writes.
-Status RpcClient::Impl::WriteFrame(uint8_t opcode, uint64_t id, std::span<const std::byte> payload,
+// Held frames, then header and payload, in one gather write (sendmsg),
+// resumed after partial writes. opcode < 0: only the held frames.
+Status RpcClient::Impl::WriteFrame(int opcode, uint64_t id, std::span<const std::byte> payload,
                                    Clock::time_point deadline) {
   if (payload.size() > UINT32_MAX)
     return Status::InvalidArgument(fmt::format("payload of {} bytes", payload.size()));
-  FrameHeader h;
-  h.opcode = opcode;
-  h.request_id = id;
-  h.payload_len = static_cast<uint32_t>(payload.size());
-  EncodeHeader(h, header.data());
-  const size_t total = kHeaderSize + payload.size();
-  size_t done = 0;
-  while (done < total) {
-    iovec iov[2];
-    int n_iov = 0;
-    if (done < kHeaderSize) {
-      iov[n_iov++] = {header.data() + done, kHeaderSize - done};
-      if (!payload.empty()) iov[n_iov++] = {const_cast<std::byte*>(payload.data()), payload.size()};
-    } else {
-      iov[n_iov++] = {const_cast<std::byte*>(payload.data()) + (done - kHeaderSize), total - done};
-    }
+  std::array<iovec, 3> seg{};
+  size_t n_seg = 0;
+  if (!held.empty()) seg[n_seg++] = {held.data(), held.size()};
+  if (opcode >= 0) {
+    FrameHeader h;
+    h.opcode = static_cast<uint8_t>(opcode);
+    h.request_id = id;
+    h.payload_len = static_cast<uint32_t>(payload.size());
+    EncodeHeader(h, header.data());
+    seg[n_seg++] = {header.data(), kHeaderSize};
+    if (!payload.empty()) seg[n_seg++] = {const_cast<std::byte*>(payload.data()), payload.size()};
+  }
+  size_t first = 0;  // segments before `first` are written
+  while (first < n_seg) {
     msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<size_t>(n_iov);
+    msg.msg_iov = seg.data() + first;
+    msg.msg_iovlen = n_seg - first;
     if (!BoundBy(deadline))
       return Status::DeadlineExceeded(
           fmt::format("{}: write timed out (server not reading)", Address()));
     const ssize_t n = ::sendmsg(socket.native_handle(), &msg, MSG_NOSIGNAL);
-    if (n >= 0) {
-      done += static_cast<size_t>(n);
-      continue;
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;  // BoundBy decides
+      return Status::Unavailable(fmt::format("{}: write failed: {}", Address(), ErrnoMessage(errno)));
     }
-    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;  // BoundBy decides
-    return Status::Unavailable(fmt::format("{}: write failed: {}", Address(), ErrnoMessage(errno)));
+    auto left = static_cast<size_t>(n);
+    while (first < n_seg && left >= seg[first].iov_len) left -= seg[first++].iov_len;
+    if (first < n_seg) {
+      seg[first].iov_base = static_cast<char*>(seg[first].iov_base) + left;
+      seg[first].iov_len -= left;
+    }
   }
+  held.clear();
   return Status::OK();
 }
 
@@ -267,11 +274,33 @@ Result<uint64_t> RpcClient::Send(uint8_t opcode, std::span<const std::byte> payl
   return id;
 }
 
+Result<uint64_t> RpcClient::Hold(uint8_t opcode, std::span<const std::byte> payload) {
+  Impl& m = *impl_;
+  if (!m.broken.ok())
+    return Status::Unavailable(fmt::format("{}: connection broken ({}); call Reconnect",
+                                           m.Address(), m.broken.ToString()));
+  if (opcode == kOpHello) return Status::InvalidArgument("opcode 0 is reserved for HELLO");
+  if (payload.size() > UINT32_MAX)
+    return Status::InvalidArgument(fmt::format("payload of {} bytes", payload.size()));
+  FrameHeader h;
+  h.opcode = opcode;
+  h.request_id = m.next_id;
+  h.payload_len = static_cast<uint32_t>(payload.size());
+  EncodeHeader(h, m.header.data());
+  m.held.append(reinterpret_cast<const char*>(m.header.data()), kHeaderSize);
+  m.held.append(reinterpret_cast<const char*>(payload.data()), payload.size());
+  return m.next_id++;
+}
+
 Status RpcClient::Wait(uint64_t request_id, Reply* reply) {
   Impl& m = *impl_;
   if (!m.broken.ok())
     return Status::Unavailable(fmt::format("{}: connection broken ({}); call Reconnect",
                                            m.Address(), m.broken.ToString()));
+  if (!m.held.empty()) {
+    Status s = m.WriteFrame(-1, 0, {}, Clock::now() + m.options.call_timeout);
+    if (!s.ok()) return m.Fail(s);
+  }
   if (m.oldest == m.next_id || request_id != m.oldest)
     return Status::InvalidArgument(fmt::format("Wait({}): the oldest outstanding request is {}",
                                                request_id, m.oldest == m.next_id ? 0 : m.oldest));

@@ -99,7 +99,7 @@ Result<std::string> PsClient::ServerStats(size_t i) {
 }
 
 Status PsClient::StartPull(std::string_view table, std::span<const uint64_t> keys,
-                           std::span<float> out) {
+                           std::span<float> out, bool with_next) {
   Impl& m = *impl_;
   if (m.pull_active) return Status::InvalidArgument("a pull is already in flight");
   if (keys.empty() || out.size() % keys.size() != 0)
@@ -114,12 +114,12 @@ Status PsClient::StartPull(std::string_view table, std::span<const uint64_t> key
   m.pull_active = true;
   Status st;
   if (m.conns.size() == 1) {
-    st = m.SendKeys(0, Op::kPull, table, keys, {}, m.pull_width, 0);
+    st = m.SendKeys(0, Op::kPull, table, keys, {}, m.pull_width, 0, with_next);
   } else {
     m.Split(keys, /*pull=*/true);
     for (size_t s = 0; s < m.conns.size() && st.ok(); ++s) {
       if (m.conns[s].pull_keys.empty()) continue;
-      st = m.SendKeys(s, Op::kPull, table, m.conns[s].pull_keys, {}, m.pull_width, 0);
+      st = m.SendKeys(s, Op::kPull, table, m.conns[s].pull_keys, {}, m.pull_width, 0, with_next);
     }
   }
   // A pull that could not be sent whole is over: collect what was sent, so

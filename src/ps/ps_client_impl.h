@@ -179,9 +179,9 @@ struct PsClient::Impl {
   // s as one or more pipelined requests. `first` is the index of keys[0] in
   // the positions the pull replies are scattered by (see PendingOp::first).
   // Reads replies first whenever the connection would have more than
-  // kMaxInFlightBytes outstanding.
+  // kMaxInFlightBytes outstanding. `hold`: RpcClient::Hold instead of Send.
   Status SendKeys(size_t s, Op op, std::string_view table, std::span<const uint64_t> keys,
-                  std::span<const float> grads, size_t width, size_t first) {
+                  std::span<const float> grads, size_t width, size_t first, bool hold = false) {
     VIRGA_RETURN_IF_ERROR(Ensure(s));
     Conn& c = conns[s];
     const size_t chunk = ChunkKeys(op, width);
@@ -198,7 +198,8 @@ struct PsClient::Impl {
       w.Str(table);
       w.Array(keys.subspan(at, n));
       if (op == Op::kPush) w.Array(grads.subspan(at * width, n * width));
-      auto id = c.rpc->Send(static_cast<uint8_t>(op), net::AsBytes(c.send_buf));
+      auto id = hold ? c.rpc->Hold(static_cast<uint8_t>(op), net::AsBytes(c.send_buf))
+                     : c.rpc->Send(static_cast<uint8_t>(op), net::AsBytes(c.send_buf));
       if (!id.ok()) return Note(s, id.status()).WithContext(c.rpc->address());
       c.pending.push_back({op == Op::kPull ? PendingOp::kPull : PendingOp::kPush, *id, first + at,
                            n, bytes});

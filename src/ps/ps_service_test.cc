@@ -89,6 +89,35 @@ TEST(PsService, PipelinedPullsAndPushesKeepOrder) {
   EXPECT_TRUE(c->Flush().IsNotFound());
 }
 
+// A held pull goes out with the push after it (or with FinishPull alone),
+// on one server and sharded over two: the pull is applied before the push.
+TEST(PsService, HeldPullsTravelWithTheNextRequest) {
+  auto a = StartServer(), b = StartServer();
+  for (bool two : {false, true}) {
+    SCOPED_TRACE(two);
+    auto c = two ? Connect({a.get(), b.get()}) : Connect({a.get()});
+    const std::string table = two ? "h2" : "h1";
+    ASSERT_TRUE(c->CreateTable(SgdTable(table, 1.0f)).ok());
+    std::vector<uint64_t> keys;
+    for (uint64_t k = 0; k < 300; ++k) keys.push_back(k * 131 + 7);
+    std::vector<float> out(keys.size()), ones(keys.size(), 1.0f);
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(c->StartPull(table, keys, out, /*with_next=*/true).ok());
+      if (i % 2 == 0) {
+        ASSERT_TRUE(c->StartPush(table, keys, ones).ok());
+      }
+      uint64_t v = 0;
+      ASSERT_TRUE(c->FinishPull(&v).ok());
+      // Pushes so far, before this pull: i / 2 rounded up, each -1 per key.
+      const auto before = static_cast<float>((i + 1) / 2);
+      for (size_t k = 0; k < keys.size(); ++k) ASSERT_EQ(out[k], -before) << i << " " << k;
+    }
+    EXPECT_TRUE(c->Flush().ok());
+    ASSERT_TRUE(c->Pull(table, keys, out).ok());
+    EXPECT_EQ(out[0], -10.0f);
+  }
+}
+
 TEST(PsService, TwoServersShardKeysAndAgreeWithOne) {
   auto a = StartServer(), b = StartServer(), single = StartServer();
   auto two = Connect({a.get(), b.get()});

@@ -113,6 +113,9 @@ Status TrainJob::Impl::Setup() {
   if (opt.dataset.empty()) return Status::InvalidArgument("train: --dataset is required");
   if (opt.workers == 0) return Status::InvalidArgument("train: workers must be >= 1");
   if (opt.staleness < -1) return Status::InvalidArgument("train: staleness must be >= -1");
+  if (opt.send_schedule != "auto" && opt.send_schedule != "early" && opt.send_schedule != "with_push")
+    return Status::InvalidArgument("train: send schedule '" + opt.send_schedule +
+                                   "' (expected auto, early or with_push)");
   VIRGA_ASSIGN_OR_RETURN(model_kind, ParseModelName(opt.model));
   if (opt.job_id.empty()) opt.job_id = sched::NewJobId();
   VIRGA_RETURN_IF_ERROR(sched::ValidateJobId(opt.job_id));
@@ -237,6 +240,7 @@ Status TrainJob::Impl::Launch() {
   p.model = ModelName(model_kind);
   p.minibatch = opt.minibatch;
   p.staleness = opt.staleness;
+  p.send_schedule = opt.send_schedule;
   p.workers = opt.workers;
   p.epochs = opt.epochs;
   p.items = static_cast<uint32_t>(plan.payloads.size());
@@ -278,6 +282,8 @@ void TrainJob::Impl::Account(const FunctionInfo& info) {
   if (wr) {
     rec.samples = wr->samples;
     sched::MergeTimes(wr->times, &result.iteration);
+    result.pulls_early += wr->pulls_early;
+    result.pulls_with_push += wr->pulls_with_push;
     if (info.state == FunctionState::kSucceeded) rec.reason = wr->end_reason;
     if (wr->end_reason.rfind("error", 0) == 0) error = true;
   }

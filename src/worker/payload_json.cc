@@ -109,6 +109,8 @@ Status ValidatePayload(const WorkerPayload& p, const Fields& f) {
   if (auto kind = ParseModelName(p.model); !kind.ok()) return f.Error("model", kind.status().message());
   if (p.minibatch == 0) return f.Error("minibatch", "must be >= 1");
   if (p.staleness < -1) return f.Error("staleness", "must be -1 (asynchronous) or >= 0");
+  if (p.send_schedule != "auto" && p.send_schedule != "early" && p.send_schedule != "with_push")
+    return f.Error("send_schedule", "must be auto, early or with_push");
   if (p.workers == 0) return f.Error("workers", "must be >= 1");
   if (p.epochs == 0) return f.Error("epochs", "must be >= 1");
   if (p.lease_ms == 0) return f.Error("lease_ms", "must be >= 1");
@@ -137,6 +139,7 @@ std::string PayloadToJson(const WorkerPayload& p) {
           {"model", p.model},
           {"minibatch", p.minibatch},
           {"staleness", p.staleness},
+          {"send_schedule", p.send_schedule},
           {"workers", p.workers},
           {"epochs", p.epochs},
           {"items", p.items},
@@ -163,6 +166,7 @@ Result<WorkerPayload> PayloadFromJson(std::string_view text) {
   VIRGA_RETURN_IF_ERROR(f.Get("model", &p.model));
   VIRGA_RETURN_IF_ERROR(f.Get("minibatch", &p.minibatch));
   VIRGA_RETURN_IF_ERROR(f.Get("staleness", &p.staleness));
+  VIRGA_RETURN_IF_ERROR(f.Get("send_schedule", &p.send_schedule));
   VIRGA_RETURN_IF_ERROR(f.Get("workers", &p.workers));
   VIRGA_RETURN_IF_ERROR(f.Get("epochs", &p.epochs));
   VIRGA_RETURN_IF_ERROR(f.Get("items", &p.items));
@@ -191,6 +195,8 @@ std::string ResultToJson(const WorkerResult& r) {
           {"stale_waits", r.stale_waits},
           {"stale_timeouts", r.stale_timeouts},
           {"server_faults", r.server_faults},
+          {"pulls_early", r.pulls_early},
+          {"pulls_with_push", r.pulls_with_push},
           {"wall_seconds", r.wall_seconds},
           {"times", TimesToJson(r.times)}};
   // NaN (no rows trained) is written as null; invalid UTF-8 in end_reason
@@ -216,6 +222,8 @@ Result<WorkerResult> ResultFromJson(std::string_view text) {
   VIRGA_RETURN_IF_ERROR(f.Get("stale_timeouts", &r.stale_timeouts));
   VIRGA_RETURN_IF_ERROR(f.Get("server_faults", &r.server_faults));
   VIRGA_RETURN_IF_ERROR(f.Get("wall_seconds", &r.wall_seconds));
+  VIRGA_RETURN_IF_ERROR(f.Get("pulls_early", &r.pulls_early));
+  VIRGA_RETURN_IF_ERROR(f.Get("pulls_with_push", &r.pulls_with_push));
   // Newer fields are optional and unknown ones ignored: results of other
   // versions of the worker still parse.
   auto t = j.find("times");

@@ -101,6 +101,8 @@ TEST(WorkerResult, RoundTrips) {
   r.stale_waits = 7;
   r.stale_timeouts = 1;
   r.server_faults = 9;
+  r.pulls_early = 11;
+  r.pulls_with_push = 12;
   r.wall_seconds = 3.25;
   r.times.iterations = 50;
   r.times.data_wait_us = 1.5;

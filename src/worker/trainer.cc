@@ -28,6 +28,9 @@ Trainer::Trainer(const WorkerPayload& payload, const Model& model, PsClient* cli
       stats_key_(payload.job + "/fn/" + std::to_string(function_id)),
       renew_every_(std::chrono::milliseconds(std::max<uint32_t>(payload.lease_ms / 3, 1))),
       pipelined_(payload.staleness != 0),
+      schedule_(payload.send_schedule == "early"       ? SendSchedule(SendSchedule::Mode::kEarly)
+                : payload.send_schedule == "with_push" ? SendSchedule(SendSchedule::Mode::kWithPush)
+                                                       : SendSchedule()),
       one_hot_(payload.items, 0.0f),
       epoch_samples_(payload.epochs, 0),
       epoch_loss_(payload.epochs, 0.0) {
@@ -57,8 +60,9 @@ StopReason Trainer::Loop() {
     // Within an item the next minibatch's pull travels during this compute.
     const bool early = pipelined_ && !b.last_in_item;
     bool have_next = false;
+    const SendSchedule::Mode mode = schedule_.mode();
     if (early) {
-      more = Advance(&batches_[1 - cur_], &t);
+      more = Advance(&batches_[1 - cur_], &t, mode == SendSchedule::Mode::kWithPush);
       if (!more.ok()) return Fail(more.status());
       have_next = *more;
     }
@@ -67,6 +71,10 @@ StopReason Trainer::Loop() {
     if (s.ok() && b.last_in_item) s = FinishItem(&t);
     const Clock::time_point now = Clock::now();
     stats_.Record(t.data_wait, t.pull, t.compute, t.push, now - turn_start);
+    if (early) {
+      schedule_.Record(now - turn_start);
+      ++(mode == SendSchedule::Mode::kWithPush ? pulls_with_push_ : pulls_early_);
+    }
     turn_start = now;
     t = Turn{};
     if (!s.ok()) return Fail(s);
@@ -81,7 +89,7 @@ StopReason Trainer::Loop() {
   }
 }
 
-Result<bool> Trainer::Advance(Batch* b, Turn* t) {
+Result<bool> Trainer::Advance(Batch* b, Turn* t, bool hold) {
   while (cursor_.pos == cursor_.end) {
     VIRGA_ASSIGN_OR_RETURN(bool got, NextItem(t));
     if (!got) return false;
@@ -96,7 +104,8 @@ Result<bool> Trainer::Advance(Batch* b, Turn* t) {
   if (b->weights.size() < n) b->weights.resize(n);  // grows to the largest minibatch, then stays
   const Clock::time_point t1 = Clock::now();
   t->compute += t1 - t0;
-  Status s = client_->StartPull(payload_.table, b->keys.keys(), std::span<float>(b->weights.data(), n));
+  Status s = client_->StartPull(payload_.table, b->keys.keys(), std::span<float>(b->weights.data(), n),
+                                hold);
   b->pull_sent = pull_in_flight_ = s.ok();
   if (!s.ok()) faults_->fetch_add(1);  // AwaitWeights pulls again, with retries
   t->pull += Clock::now() - t1;
@@ -341,6 +350,8 @@ void Trainer::Fill(WorkerResult* r) const {
   r->epoch_loss = epoch_loss_;
   r->stale_waits = stale_waits_;
   r->stale_timeouts = stale_timeouts_;
+  r->pulls_early = pulls_early_;
+  r->pulls_with_push = pulls_with_push_;
   r->times = stats_.Summary();
 }
 

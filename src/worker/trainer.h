@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "models/key_map.h"
+#include "worker/send_schedule.h"
 #include "virga/model.h"
 #include "virga/prefetch_iterator.h"
 #include "virga/ps_client.h"
@@ -79,7 +80,9 @@ class Trainer {
     bool tainted = false;  // a push of it may be lost: release instead of ack
   };
 
-  Result<bool> Advance(Batch* b, Turn* t);
+  // Cuts the next minibatch, maps its keys and starts its pull (held for the
+  // next request with `hold`, see SendSchedule).
+  Result<bool> Advance(Batch* b, Turn* t, bool hold = false);
   Result<bool> NextItem(Turn* t);
   Status AwaitWeights(Batch* b, Turn* t);
   Status PullNow(Batch* b, uint64_t* version);
@@ -106,6 +109,7 @@ class Trainer {
   const std::string acks_key_, stop_key_, stats_key_;
   const Clock::duration renew_every_;  // how often a held lease is renewed
   const bool pipelined_;
+  SendSchedule schedule_;  // when a pipelined pull is sent
 
   PrefetchIterator* it_ = nullptr;
   Minibatch minibatch_;
@@ -134,6 +138,7 @@ class Trainer {
   std::vector<uint64_t> epoch_samples_;
   std::vector<double> epoch_loss_;
   uint64_t acked_ = 0, released_ = 0, lost_ = 0, stale_waits_ = 0, stale_timeouts_ = 0;
+  uint64_t pulls_early_ = 0, pulls_with_push_ = 0;
   Clock::time_point started_;
 };
 
