@@ -105,7 +105,10 @@ class VirgaLoad {
     Status s = client_->Pull(table_, keys, w);
     if (!s.ok()) return s.ToString();
     Gradient(keys, w, g);
-    s = pipeline ? client_->StartPush(table_, keys, g) : client_->Push(table_, keys, g);
+    // Pipelined: the push is held and written with the next pull, one write
+    // for both, as the Redis load sends HSET with the next HMGET.
+    s = pipeline ? client_->StartPush(table_, keys, g, /*with_next=*/true)
+                 : client_->Push(table_, keys, g);
     return s.ok() ? "" : s.ToString();
   }
   std::string Finish() {

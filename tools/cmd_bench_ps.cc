@@ -154,7 +154,7 @@ int BenchPs(const PsBenchArgs& a) {
       "virga bench ps: %.1f s per cell, %s; keys/s = keys pulled + pushed; cpu = server CPU s / "
       "wall s;"
       " load average %.2f\n",
-      a.seconds, a.pipeline ? "push(i) pipelined with pull(i+1)" : "pull then push, each awaited",
+      a.seconds, a.pipeline ? "push(i) written with pull(i+1), one write per iteration" : "pull then push, each awaited",
       LoadAvg());
   PrintHeader();
   for (uint32_t k : a.keys) {

@@ -92,8 +92,10 @@ class PsClient {
   Status StartPull(std::string_view table, std::span<const uint64_t> keys, std::span<float> out,
                    bool with_next = false);
   Status FinishPull(uint64_t* version = nullptr);
+  // With `with_next` the push is held like such a pull: written with the
+  // next request to the same server, or by the next FinishPull or Flush.
   Status StartPush(std::string_view table, std::span<const uint64_t> keys,
-                   std::span<const float> grads);
+                   std::span<const float> grads, bool with_next = false);
   // Waits for every outstanding reply; returns the first error among them.
   Status Flush();
   // The whole table, merged from every server, as (key, weights) pairs sorted

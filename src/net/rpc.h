@@ -134,6 +134,9 @@ class RpcClient {
   // next Wait, so two requests cost one system call and one wake-up of the
   // server instead of two.
   Result<uint64_t> Hold(uint8_t opcode, std::span<const std::byte> payload);
+  // Writes the held requests now (nothing if none).
+  Status SendHeld();
+  bool held() const;  // requests are held
   // Waits for the reply to `request_id`, which must be the oldest outstanding.
   // Returns the transport error if any (DeadlineExceeded after call_timeout,
   // Unavailable if the server closed), else reply->status.

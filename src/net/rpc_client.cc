@@ -292,6 +292,18 @@ Result<uint64_t> RpcClient::Hold(uint8_t opcode, std::span<const std::byte> payl
   return m.next_id++;
 }
 
+Status RpcClient::SendHeld() {
+  Impl& m = *impl_;
+  if (m.held.empty()) return Status::OK();
+  if (!m.broken.ok())
+    return Status::Unavailable(fmt::format("{}: connection broken ({}); call Reconnect",
+                                           m.Address(), m.broken.ToString()));
+  Status s = m.WriteFrame(-1, 0, {}, Clock::now() + m.options.call_timeout);
+  return s.ok() ? s : m.Fail(s);
+}
+
+bool RpcClient::held() const { return !impl_->held.empty(); }
+
 Status RpcClient::Wait(uint64_t request_id, Reply* reply) {
   Impl& m = *impl_;
   if (!m.broken.ok())

@@ -132,6 +132,10 @@ Status PsClient::FinishPull(uint64_t* version) {
   Impl& m = *impl_;
   if (!m.pull_active) return Status::InvalidArgument("no pull in flight");
   Status st;
+  // Held requests to servers this pull skipped go out now, not at some later call.
+  for (size_t s = 0; s < m.conns.size() && st.ok(); ++s) {
+    if (m.conns[s].rpc && m.conns[s].rpc->held()) st = m.Note(s, m.conns[s].rpc->SendHeld());
+  }
   for (size_t s = 0; s < m.conns.size(); ++s) {
     // Replies come in order: drain until this connection's last pull chunk is consumed.
     auto& q = m.conns[s].pending;
@@ -154,7 +158,7 @@ Status PsClient::Pull(std::string_view table, std::span<const uint64_t> keys, st
 }
 
 Status PsClient::StartPush(std::string_view table, std::span<const uint64_t> keys,
-                           std::span<const float> grads) {
+                           std::span<const float> grads, bool with_next) {
   Impl& m = *impl_;
   if (keys.empty()) return Status::OK();
   if (grads.size() % keys.size() != 0)
@@ -163,7 +167,7 @@ Status PsClient::StartPush(std::string_view table, std::span<const uint64_t> key
   if (keys.size() > UINT32_MAX)
     return Status::InvalidArgument("push: " + std::to_string(keys.size()) + " keys (max 2^32 - 1)");
   const size_t w = grads.size() / keys.size();
-  if (m.conns.size() == 1) return m.SendKeys(0, Op::kPush, table, keys, grads, w, 0);
+  if (m.conns.size() == 1) return m.SendKeys(0, Op::kPush, table, keys, grads, w, 0, with_next);
   m.Split(keys, /*pull=*/false);
   for (size_t s = 0; s < m.conns.size(); ++s) {
     Conn& c = m.conns[s];
@@ -171,7 +175,7 @@ Status PsClient::StartPush(std::string_view table, std::span<const uint64_t> key
     c.grads.resize(c.push_pos.size() * w);
     for (size_t i = 0; i < c.push_pos.size(); ++i)
       std::memcpy(&c.grads[i * w], &grads[size_t{c.push_pos[i]} * w], w * sizeof(float));
-    VIRGA_RETURN_IF_ERROR(m.SendKeys(s, Op::kPush, table, c.push_keys, c.grads, w, 0));
+    VIRGA_RETURN_IF_ERROR(m.SendKeys(s, Op::kPush, table, c.push_keys, c.grads, w, 0, with_next));
   }
   return Status::OK();
 }

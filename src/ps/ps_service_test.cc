@@ -115,6 +115,20 @@ TEST(PsService, HeldPullsTravelWithTheNextRequest) {
     EXPECT_TRUE(c->Flush().ok());
     ASSERT_TRUE(c->Pull(table, keys, out).ok());
     EXPECT_EQ(out[0], -10.0f);
+    // A held push goes out with the next pull, which then sees it applied;
+    // one whose keys all live on the other server is sent by FinishPull.
+    for (int i = 1; i <= 5; ++i) {
+      ASSERT_TRUE(c->StartPush(table, keys, ones, /*with_next=*/true).ok());
+      ASSERT_TRUE(c->Pull(table, keys, out).ok());
+      ASSERT_EQ(out[0], -10.0f - static_cast<float>(i));
+    }
+    ASSERT_TRUE(c->StartPush(table, keys, ones, /*with_next=*/true).ok());
+    ASSERT_TRUE(c->StartPull(table, std::span<const uint64_t>(keys).first(1),
+                             std::span<float>(out).first(1)).ok());
+    ASSERT_TRUE(c->FinishPull().ok());
+    EXPECT_TRUE(c->Flush().ok());
+    ASSERT_TRUE(c->Pull(table, keys, out).ok());
+    for (size_t k = 0; k < keys.size(); ++k) ASSERT_EQ(out[k], -16.0f) << k;
   }
 }
 
