@@ -2,6 +2,7 @@
 // run as threads over a mem:// store (lost slots, crashes and resumes).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -386,6 +387,69 @@ void CrashAndResume(const std::string& name, const std::string& point) {
 TEST(ChannelSlots, ResumeAfterCrashBeforeGradients) { CrashAndResume("crash-cursor", "cursor"); }
 TEST(ChannelSlots, ResumeAfterCrashAfterGradients) { CrashAndResume("crash-grads", "grads"); }
 TEST(ChannelSlots, ResumeAfterCrashWhileReducing) { CrashAndResume("crash-reducing", "reducing"); }
+
+// A slot stalls past the round deadline once: the rounds go on without its
+// gradient, and the item counted done for it is one that every chunk of
+// some round really summed (it was redone, not silently dropped).
+TEST(ChannelSlots, LateGradientIsRedone) {
+  Fixture fx("late", 1500);
+  ChannelPayload p = fx.Payload("late", 2, 1);
+  p.round_timeout_ms = 100;
+  p.keep_rounds = 100000;  // keep every round's inclusion lists for the check
+  Layout layout(p.job, p.dim, p.workers);
+  auto ch = Channel(fx);
+  ASSERT_TRUE(WriteInitialRound(*ch, layout, p.optimizer).ok());
+  const ChannelPlan plan = PlanChannel(fx.manifest.train, p.epochs, 2, p.rows_per_item, p.seed);
+  std::atomic<bool> stop{false};
+  std::vector<WorkerResult> results;
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  threads.push_back(Slot(p, 0, fx, &stop, {}, &results, &mu));
+  CrashHook stall = [](std::string_view at, uint64_t round) {
+    if (at == "cursor" && round == 2) std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    return false;
+  };
+  threads.push_back(Slot(p, 1, fx, &stop, stall, &results, &mu));
+  std::string why;
+  const auto deadline = Clock::now() + std::chrono::seconds(40);
+  while (!AllItemsDone(*ch, layout, plan, &why) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(AllItemsDone(*ch, layout, plan, &why)) << why;
+  // Rounds whose every chunk lists (slot 1, pos).
+  std::vector<int> applied(plan.slots[1].size(), 0);
+  std::vector<float> dense(p.dim);
+  bool round3_without_slot1 = false;
+  for (uint64_t r = 1;; ++r) {
+    std::vector<std::vector<Inclusion>> lists;
+    for (uint32_t c = 0; c < 2; ++c) {
+      std::string bytes;
+      if (!ch->Get(layout.Model(r, c), &bytes).ok()) break;
+      ModelChunkHeader h{r, c, layout.ChunkBegin(c), layout.ChunkSize(c), {}};
+      ASSERT_TRUE(DecodeModelChunk(bytes, "m", &h, dense).ok());
+      lists.push_back(h.included);
+    }
+    if (lists.size() < 2) break;
+    for (const Inclusion& i : lists[0]) {
+      if (i.slot == 1 && std::find(lists[1].begin(), lists[1].end(), i) != lists[1].end()) ++applied[i.pos];
+    }
+    if (r == 3) {
+      round3_without_slot1 = std::none_of(lists[0].begin(), lists[0].end(),
+                                          [](const Inclusion& i) { return i.slot == 1; });
+    }
+  }
+  EXPECT_TRUE(round3_without_slot1) << "the stalled gradient was not late: the test proves nothing";
+  std::string bytes;
+  Cursor c;
+  ASSERT_TRUE(ch->Get(layout.Cursor(1), &bytes).ok());
+  ASSERT_TRUE(DecodeCursor(bytes, "c", &c).ok());
+  for (size_t pos = 0; pos < applied.size(); ++pos) {
+    EXPECT_GE(applied[pos], 1) << "item " << pos << " counted done " << int(c.done[pos])
+                               << " time(s) but never applied by every chunk";
+  }
+}
 
 TEST(ChannelPayloadJson, RoundTripAndFieldErrors) {
   ChannelPayload p;
