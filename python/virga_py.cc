@@ -32,6 +32,7 @@
 #include "virga/normalize.h"
 #include "virga/object_store.h"
 #include "virga/optimizer.h"
+#include "virga/successive_halving.h"
 #include "virga/train.h"
 #include "channel/channel_job.h"
 
@@ -576,6 +577,41 @@ class Model {
 };
 
 }  // namespace
+// virga.SuccessiveHalving's rule (include/virga/successive_halving.h).
+struct Halving {
+  explicit Halving(virga::SuccessiveHalving h) : sh(std::move(h)) {}
+  virga::SuccessiveHalving sh;
+};
+
+std::unique_ptr<Halving> MakeHalving(double eta, double min_resource, const std::string& resource,
+                                     double max_resource) {
+  if (resource != "epochs" && resource != "time")
+    Raise(Status::InvalidArgument("SuccessiveHalving: resource is 'epochs' or 'time'"));
+  auto r = virga::SuccessiveHalving::Create(
+      eta, min_resource,
+      resource == "time" ? virga::SuccessiveHalving::Resource::kSeconds
+                         : virga::SuccessiveHalving::Resource::kEpochs,
+      max_resource);
+  if (!r.ok()) Raise(r.status());
+  return std::make_unique<Halving>(std::move(r).value());
+}
+
+// History points as the Python side keeps them: dicts with seconds, samples, test_logloss.
+std::vector<virga::SuccessiveHalving::Point> HalvingPoints(const py::iterable& history) {
+  std::vector<virga::SuccessiveHalving::Point> out;
+  auto get = [](const py::dict& d, const char* k) {
+    return d.contains(k) && !d[k].is_none() ? d[k].cast<double>() : 0.0;
+  };
+  for (py::handle h : history) {
+    const py::dict d = py::reinterpret_borrow<py::dict>(h);
+    out.push_back({get(d, "seconds"), get(d, "samples"),
+                   d.contains("test_logloss") && !d["test_logloss"].is_none()
+                       ? d["test_logloss"].cast<double>()
+                       : std::nan("")});
+  }
+  return out;
+}
+
 }  // namespace virga::python
 
 PYBIND11_MODULE(_virga, m) {
@@ -632,6 +668,19 @@ PYBIND11_MODULE(_virga, m) {
       .def("save_model", &Job::SaveModel, py::arg("path"))
       .def("options", &Job::Options)
       .def("close", &Job::Close);
+
+  py::class_<Halving>(m, "SuccessiveHalving")
+      .def(py::init(&MakeHalving), py::arg("eta"), py::arg("min_resource") = 0.0,
+           py::arg("resource") = "epochs", py::arg("max_resource") = 0.0)
+      .def("rungs", [](const Halving& h, double full) { return h.sh.Rungs(full); }, py::arg("full"))
+      .def("loss_at",
+           [](const Halving& h, const py::iterable& history, double rung, double train_rows) {
+             const auto points = HalvingPoints(history);
+             return h.sh.LossAt(points, rung, train_rows);
+           },
+           py::arg("history"), py::arg("rung"), py::arg("train_rows"))
+      .def("decide", [](Halving& h, double rung, double loss) { return h.sh.Decide(rung, loss); },
+           py::arg("rung"), py::arg("loss"));
 
   py::class_<Model>(m, "Model")
       .def_static("load", &Model::Load, py::arg("path"))

@@ -3,12 +3,8 @@
 // concurrently in this process as TrainJobs sharing one embedded parameter
 // server and one local backend, each with its own table).
 //
-// The successive-halving rule of `--policy asha` is the Python package's
-// (python/virga/search.py, SuccessiveHalving): rungs at min_resource * eta^k
-// epochs; an experiment reaching a rung continues iff its test logloss is <=
-// the (100/eta)-th percentile (linear interpolation) of the losses recorded
-// there before it (the first always continues); otherwise it is killed. The
-// loss at a rung is interpolated between the evaluations around it.
+// `--policy asha` stops experiments by successive halving in epochs
+// (include/virga/successive_halving.h, the same rule as the Python package's).
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +29,7 @@
 #include "virga/backend.h"
 #include "virga/dataset.h"
 #include "virga/object_store.h"
+#include "virga/successive_halving.h"
 #include "virga/train.h"
 
 namespace virga::cli {
@@ -166,40 +163,6 @@ Result<std::vector<Params>> ExpandGrid(const std::vector<std::string>& specs) {
   return out;
 }
 
-// numpy.percentile's default (linear interpolation).
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
-// The test logloss at exactly `rung` epochs, interpolated between the
-// evaluations around it (a fast run may be evaluated well past a rung; judging
-// it there would favour it). False until an evaluation at or past it exists.
-bool LossAt(const std::vector<HistoryPoint>& history, double rung, double train_rows,
-            double* loss) {
-  bool have_prev = false;
-  double r0 = 0, l0 = 0;
-  for (const HistoryPoint& h : history) {
-    const double r = static_cast<double>(h.samples) / train_rows;
-    if (r >= rung) {
-      if (!have_prev || !std::isfinite(h.test_logloss)) {
-        *loss = h.test_logloss;
-      } else {
-        const double w = r > r0 ? (rung - r0) / (r - r0) : 1.0;
-        *loss = l0 + w * (h.test_logloss - l0);
-      }
-      return true;
-    }
-    have_prev = std::isfinite(h.test_logloss);
-    r0 = r;
-    l0 = h.test_logloss;
-  }
-  return false;
-}
-
 struct Experiment {
   size_t index = 0;
   Params params;
@@ -303,7 +266,9 @@ int RunSearch(SearchArgs& a) {
                  exps.size(), a.max_concurrent, a.policy.c_str(), server.port());
   }
 
-  std::map<double, std::vector<double>> rungs;  // rung (epochs) -> losses recorded there
+  auto halving = SuccessiveHalving::Create(a.eta, a.min_resource);
+  if (!halving.ok()) return fail(halving.status());
+  std::vector<SuccessiveHalving::Point> points;
   const auto t0 = Clock::now();
   auto last_line = Clock::now() - std::chrono::hours(1);
   bool killed_all = false;
@@ -350,19 +315,15 @@ int RunSearch(SearchArgs& a) {
       if (!e->started || e->finished) continue;
       e->last = e->job->progress();
       if (a.policy != "asha" || e->stopped_at > 0 || e->last.state != "running") continue;
-      const double full = e->job->options().epochs;
-      const std::vector<HistoryPoint> history = e->job->history();
-      for (double r = a.min_resource > 0 ? a.min_resource : full / (a.eta * a.eta);
-           r < full * (1 - 1e-9); r *= a.eta) {
+      points.clear();
+      for (const HistoryPoint& h : e->job->history())
+        points.push_back({h.seconds, static_cast<double>(h.samples), h.test_logloss});
+      for (double r : halving->Rungs(e->job->options().epochs)) {
         if (std::find(e->passed.begin(), e->passed.end(), r) != e->passed.end()) continue;
-        double loss = 0;
-        if (!LossAt(history, r, train_rows, &loss)) break;
+        const std::optional<double> loss = halving->LossAt(points, r, train_rows);
+        if (!loss) break;
         e->passed.push_back(r);
-        auto& seen = rungs[r];
-        const bool ok = std::isfinite(loss) &&
-                        (seen.empty() || loss <= Percentile(seen, 100.0 / a.eta));
-        seen.push_back(std::isfinite(loss) ? loss : INFINITY);
-        if (!ok) {
+        if (!halving->Decide(r, *loss)) {
           e->stopped_at = r;
           e->job->Kill();
           break;

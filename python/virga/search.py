@@ -36,27 +36,19 @@ around it. So about 1/eta of the experiments pass each rung, and no
     """
 
     def __init__(self, eta=3, min_resource=None, resource="epochs", max_resource=None):
-        if eta <= 1:
-            raise ValueError("SuccessiveHalving: eta must be > 1")
-        if resource not in ("epochs", "time"):
-            raise ValueError("SuccessiveHalving: resource is 'epochs' or 'time'")
-        if resource == "time" and not max_resource:
-            raise ValueError("SuccessiveHalving: resource='time' needs max_resource (seconds)")
+        # The rule itself is the engine's (include/virga/successive_halving.h), shared with
+        # `virga search --policy asha`; it validates the arguments (InvalidArgumentError, a
+        # ValueError, naming the one at fault).
+        self._impl = _virga.SuccessiveHalving(eta, float(min_resource or 0), resource,
+                                              float(max_resource or 0))
         self.eta = eta
         self.min_resource = min_resource
         self.resource = resource
         self.max_resource = max_resource
-        self._lock = threading.Lock()
-        self._rungs = {}  # rung resource -> losses recorded there, GUARDED_BY(_lock)
 
     def rungs(self, full):
-        full = self.max_resource or full
-        r = self.min_resource or full / self.eta ** 2
-        out = []
-        while r < full * (1 - 1e-9):
-            out.append(r)
-            r *= self.eta
-        return out
+        """Rungs below the full resource (epochs; max_resource seconds for resource="time")."""
+        return self._impl.rungs(float(full))
 
     def used(self, point, train_rows):
         """Resource spent at a progress or history point: epochs (samples / training rows)
@@ -69,28 +61,11 @@ around it. So about 1/eta of the experiments pass each rung, and no
         """Test logloss at exactly `rung`, interpolated linearly between the evaluations around
         it (evaluations are periodic, so a fast run may be evaluated well past a rung: judging it
         there would favour it). None until an evaluation at or past the rung exists."""
-        prev = None
-        for h in history:
-            r = self.used(h, train_rows)
-            if r >= rung:
-                if prev is None or not finite(h["test_logloss"]):
-                    return h["test_logloss"]
-                r0, l0 = prev
-                w = (rung - r0) / (r - r0) if r > r0 else 1.0
-                return l0 + w * (h["test_logloss"] - l0)
-            prev = (r, h["test_logloss"]) if finite(h["test_logloss"]) else None
-        return None
+        return self._impl.loss_at(list(history), float(rung), float(train_rows))
 
     def decide(self, rung, loss):
-        """Records `loss` at `rung`; True to continue, False to stop."""
-        with self._lock:
-            seen = self._rungs.setdefault(rung, [])
-            if not finite(loss):
-                ok = False
-            else:
-                ok = not seen or loss <= np.percentile(np.asarray(seen), 100.0 / self.eta)
-            seen.append(loss if finite(loss) else math.inf)
-            return ok
+        """Records `loss` at `rung`; True to continue, False to stop. Thread-safe."""
+        return self._impl.decide(float(rung), float(loss) if loss is not None else math.nan)
 
 
 class Experiment:
