@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "src/channel/channel_job.h"
+#include "src/channel/channel_worker.h"
 #include "tools/commands.h"
 #include "virga/backend.h"
 #include "virga/worker.h"
@@ -30,6 +31,26 @@ namespace {
   std::_Exit(kExitOutOfMemory);
 }
 
+// Prints the result JSON and returns the exit code (header comment).
+int Report(const Result<WorkerResult>& result) {
+  if (!result.ok()) {
+    std::fprintf(stderr, "virga worker: %s\n", result.status().ToString().c_str());
+    return result.status().IsInvalidArgument() ? 2 : 1;
+  }
+  std::printf("%s\n", ResultToJson(*result).c_str());
+  std::fflush(stdout);
+  if (result->end_reason.rfind("error", 0) == 0) {
+    std::fprintf(stderr, "virga worker: %s\n", result->end_reason.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int BadPayload(const std::string& path, const Status& s) {
+  std::fprintf(stderr, "virga worker: %s: %s\n", path.c_str(), s.message().c_str());
+  return 2;
+}
+
 int RunWorkerCommand(const std::string& path) {
   std::set_new_handler(OutOfMemory);
   std::ifstream in(path, std::ios::binary);
@@ -39,32 +60,16 @@ int RunWorkerCommand(const std::string& path) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  // A storage-channel worker (no parameter server): src/channel, docs/channel.md.
-  if (channel::IsChannelPayload(text.str())) {
-    try {
-      return channel::RunChannelWorkerCommand(text.str(), path);
-    } catch (const std::bad_alloc&) {
-      OutOfMemory();
-    }
-  }
-  Result<WorkerPayload> payload = PayloadFromJson(text.str());
-  if (!payload.ok()) {
-    std::fprintf(stderr, "virga worker: %s: %s\n", path.c_str(), payload.status().message().c_str());
-    return 2;
-  }
   try {
-    Result<WorkerResult> result = RunWorker(*payload);
-    if (!result.ok()) {
-      std::fprintf(stderr, "virga worker: %s\n", result.status().ToString().c_str());
-      return result.status().IsInvalidArgument() ? 2 : 1;
+    // A storage-channel worker (no parameter server): src/channel, docs/channel.md.
+    if (channel::IsChannelPayload(text.str())) {
+      auto payload = channel::ChannelPayloadFromJson(text.str());
+      if (!payload.ok()) return BadPayload(path, payload.status());
+      return Report(channel::RunChannelWorker(*payload));
     }
-    std::printf("%s\n", ResultToJson(*result).c_str());
-    std::fflush(stdout);
-    if (result->end_reason.rfind("error", 0) == 0) {
-      std::fprintf(stderr, "virga worker: %s\n", result->end_reason.c_str());
-      return 1;
-    }
-    return 0;
+    Result<WorkerPayload> payload = PayloadFromJson(text.str());
+    if (!payload.ok()) return BadPayload(path, payload.status());
+    return Report(RunWorker(*payload));
   } catch (const std::bad_alloc&) {
     OutOfMemory();
   } catch (const std::exception& e) {

@@ -596,24 +596,4 @@ bool IsChannelPayload(const std::string& json) {
   return json.find("\"channel_mode\"") != std::string::npos;
 }
 
-int RunChannelWorkerCommand(const std::string& json, const std::string& path) {
-  auto payload = ChannelPayloadFromJson(json);
-  if (!payload.ok()) {
-    std::fprintf(stderr, "virga worker: %s: %s\n", path.c_str(), payload.status().message().c_str());
-    return 2;
-  }
-  auto result = RunChannelWorker(*payload);
-  if (!result.ok()) {
-    std::fprintf(stderr, "virga worker: %s\n", result.status().ToString().c_str());
-    return result.status().IsInvalidArgument() ? 2 : 1;
-  }
-  std::printf("%s\n", ResultToJson(*result).c_str());
-  std::fflush(stdout);
-  if (result->end_reason.rfind("error", 0) == 0) {
-    std::fprintf(stderr, "virga worker: %s\n", result->end_reason.c_str());
-    return 1;
-  }
-  return 0;
-}
-
 }  // namespace virga::channel

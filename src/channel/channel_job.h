@@ -56,10 +56,8 @@ class ChannelJob {
 // InvalidArgument for an unknown channel name.
 Result<bool> IsStorageChannel(const TrainOptions& options);
 
-// `virga worker`: whether a payload file's JSON is a channel worker's, and
-// running one (prints its WorkerResult JSON on stdout; returns the exit
-// code as cmd_worker.cc documents: 0 ran, 1 failed, 2 bad payload).
+// `virga worker`: whether a payload file's JSON is a channel worker's (run
+// with ChannelPayloadFromJson + RunChannelWorker, channel_worker.h).
 bool IsChannelPayload(const std::string& json);
-int RunChannelWorkerCommand(const std::string& json, const std::string& path);
 
 }  // namespace virga::channel
