@@ -57,9 +57,21 @@ fi
 "$VIRGA" "${COMMON[@]}" --workers 3 --channel store --json-out "$TMP/kill.json" > "$TMP/kill.log" 2>&1 &
 JOB_PID=$!
 KILLS=0
-sleep 2
-victim=$(pgrep -P "$JOB_PID" | shuf -n 1)
-if [ -n "$victim" ]; then kill -KILL "$victim" 2>/dev/null && KILLS=1; fi
+# Polled, not a fixed sleep: on a quiet machine the whole job takes under 2 s.
+# A worker is killed once workers have run for 0.3 s (some rounds are done).
+seen=0
+for _ in $(seq 200); do
+  kill -0 "$JOB_PID" 2>/dev/null || break
+  if [ -n "$(pgrep -P "$JOB_PID")" ]; then
+    seen=$((seen + 1))
+    if [ "$seen" -ge 6 ]; then
+      victim=$(pgrep -P "$JOB_PID" | shuf -n 1)
+      if [ -n "$victim" ]; then kill -KILL "$victim" 2>/dev/null && KILLS=1; fi
+      break
+    fi
+  fi
+  sleep 0.05
+done
 wait "$JOB_PID" || fail "job with a killed worker exited non-zero"
 JOB_PID=""
 [ "$KILLS" -ge 1 ] || fail "the job ended before a worker could be killed; use more rows"
