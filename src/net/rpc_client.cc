@@ -48,6 +48,10 @@ struct RpcClient::Impl {
 
   std::string Address() const { return fmt::format("{}:{}", host, port); }
   Status Fail(const Status& s);  // breaks the connection; returns s
+  Status Broken() const {        // what a call on a broken connection returns
+    return Status::Unavailable(
+        fmt::format("{}: connection broken ({}); call Reconnect", Address(), broken.ToString()));
+  }
   // Bounds the socket's blocking calls by what is left until `deadline`
   // (SO_RCVTIMEO / SO_SNDTIMEO, whole milliseconds, rounded up); false if
   // nothing is left. Sets the socket options only when the timeout in force
@@ -263,9 +267,7 @@ Result<std::unique_ptr<RpcClient>> RpcClient::Connect(std::string_view host, uin
 
 Result<uint64_t> RpcClient::Send(uint8_t opcode, std::span<const std::byte> payload) {
   Impl& m = *impl_;
-  if (!m.broken.ok())
-    return Status::Unavailable(fmt::format("{}: connection broken ({}); call Reconnect",
-                                           m.Address(), m.broken.ToString()));
+  if (!m.broken.ok()) return m.Broken();
   if (opcode == kOpHello) return Status::InvalidArgument("opcode 0 is reserved for HELLO");
   const uint64_t id = m.next_id;
   Status s = m.WriteFrame(opcode, id, payload, Clock::now() + m.options.call_timeout);
@@ -276,9 +278,7 @@ Result<uint64_t> RpcClient::Send(uint8_t opcode, std::span<const std::byte> payl
 
 Result<uint64_t> RpcClient::Hold(uint8_t opcode, std::span<const std::byte> payload) {
   Impl& m = *impl_;
-  if (!m.broken.ok())
-    return Status::Unavailable(fmt::format("{}: connection broken ({}); call Reconnect",
-                                           m.Address(), m.broken.ToString()));
+  if (!m.broken.ok()) return m.Broken();
   if (opcode == kOpHello) return Status::InvalidArgument("opcode 0 is reserved for HELLO");
   if (payload.size() > UINT32_MAX)
     return Status::InvalidArgument(fmt::format("payload of {} bytes", payload.size()));
@@ -295,9 +295,7 @@ Result<uint64_t> RpcClient::Hold(uint8_t opcode, std::span<const std::byte> payl
 Status RpcClient::SendHeld() {
   Impl& m = *impl_;
   if (m.held.empty()) return Status::OK();
-  if (!m.broken.ok())
-    return Status::Unavailable(fmt::format("{}: connection broken ({}); call Reconnect",
-                                           m.Address(), m.broken.ToString()));
+  if (!m.broken.ok()) return m.Broken();
   Status s = m.WriteFrame(-1, 0, {}, Clock::now() + m.options.call_timeout);
   return s.ok() ? s : m.Fail(s);
 }
@@ -306,9 +304,7 @@ bool RpcClient::held() const { return !impl_->held.empty(); }
 
 Status RpcClient::Wait(uint64_t request_id, Reply* reply) {
   Impl& m = *impl_;
-  if (!m.broken.ok())
-    return Status::Unavailable(fmt::format("{}: connection broken ({}); call Reconnect",
-                                           m.Address(), m.broken.ToString()));
+  if (!m.broken.ok()) return m.Broken();
   if (!m.held.empty()) {
     Status s = m.WriteFrame(-1, 0, {}, Clock::now() + m.options.call_timeout);
     if (!s.ok()) return m.Fail(s);
