@@ -91,19 +91,32 @@ struct AdagradKernel {
 // coordinate seen rarely is corrected for its own number of updates. The
 // count is a float: exact to 2^24 updates, after which it stops growing and
 // beta^t has long been 0 (correction factor 1).
+//
+// The two powers cost more than the rest of the update together. The
+// coordinates of a row share their count (a push updates whole rows), so the
+// kernel keeps the corrections of the last count it saw and a row of width k
+// pays for them once, not k times; the results are bit-identical. A kernel
+// object therefore belongs to one call on one thread (as WithKernel makes it).
 template <bool kPlain>
 struct AdamKernel {
   static constexpr int kStateWidth = 3;
   GradPrep<kPlain> prep;
   float lr, b1, b2, eps;
+  mutable float last_t = 0.0f;           // 0: nothing cached (a count is >= 1)
+  mutable float d1 = 1.0f, d2 = 1.0f;  // 1 - b1^last_t, 1 - b2^last_t
   void operator()(float* w, float* s, float g) const {
     g = prep(g, *w);
     const float t = s[2] + 1.0f;
     s[2] = t;
     s[0] = b1 * s[0] + (1.0f - b1) * g;
     s[1] = b2 * s[1] + (1.0f - b2) * g * g;
-    const float m_hat = s[0] / (1.0f - std::pow(b1, t));
-    const float v_hat = s[1] / (1.0f - std::pow(b2, t));
+    if (t != last_t) {
+      last_t = t;
+      d1 = 1.0f - std::pow(b1, t);
+      d2 = 1.0f - std::pow(b2, t);
+    }
+    const float m_hat = s[0] / d1;
+    const float v_hat = s[1] / d2;
     *w -= lr * m_hat / (std::sqrt(v_hat) + eps);
   }
 };

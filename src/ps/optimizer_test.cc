@@ -127,6 +127,32 @@ TEST(Optimizer, AdamHyperParameters) {
   CheckAgainstReference(c, 3.0);
 }
 
+// The kernel reuses its bias corrections while consecutive coordinates share
+// a step count; here the counts within one call go 0, 0, 7, 7, 0, 3, 3, 0,
+// so every reuse and every change of count is checked against the reference.
+TEST(Optimizer, AdamCoordinatesOfDifferentStepCountsInOneCall) {
+  const OptimizerConfig c = Config(OptimizerKind::kAdam, 0.01f);
+  const int counts[] = {0, 0, 7, 7, 0, 3, 3, 0};
+  constexpr int n = 8;
+  std::vector<float> w(n), state(n * 3), g(n);
+  std::vector<double> rw(n), rs(n * 3);
+  for (int i = 0; i < n; ++i) {
+    w[i] = static_cast<float>(0.1 * (i - 3));
+    state[i * 3] = 0.02f * static_cast<float>(counts[i]);  // m
+    state[i * 3 + 1] = 0.001f * static_cast<float>(counts[i]);  // v
+    state[i * 3 + 2] = static_cast<float>(counts[i]);  // t
+    g[i] = static_cast<float>(Grad(1, i, 1.0));
+    rw[i] = w[i];
+    for (int k = 0; k < 3; ++k) rs[i * 3 + k] = state[i * 3 + k];
+  }
+  ApplyGradient(c, c.learning_rate, w, state, g);
+  for (int i = 0; i < n; ++i) {
+    RefStep(c, c.learning_rate, rw[i], rs.data() + i * 3, g[i]);
+    ExpectClose(w[i], rw[i], "weight", 0, i);
+    EXPECT_EQ(state[i * 3 + 2], static_cast<float>(counts[i] + 1)) << "coord " << i;
+  }
+}
+
 TEST(Optimizer, L1AndL2AllKinds) {
   for (OptimizerKind kind : kAllKinds) {
     SCOPED_TRACE(OptimizerName(kind));

@@ -9,11 +9,13 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <random>
 #include <span>
 #include <vector>
 
+#include "ps/optimizer_kernels.h"
 #include "ps/table.h"
 
 namespace virga::ps {
@@ -87,6 +89,65 @@ void BM_SparsePullPush(benchmark::State& s) { Run(s, TableKind::kSparse, true, t
 void BM_DensePull(benchmark::State& s) { Run(s, TableKind::kDense, true, false); }
 void BM_DensePush(benchmark::State& s) { Run(s, TableKind::kDense, false, true); }
 void BM_DensePullPush(benchmark::State& s) { Run(s, TableKind::kDense, true, true); }
+
+// Adam over rows of width W in cache (256 rows): the update's arithmetic
+// alone. Row i starts at step count i, so neighbouring rows differ as rows of
+// random keys do. The kernel computes the bias corrections once per row; the
+// peer below is the textbook form, two powers per coordinate (what the kernel
+// did before), on the same rows.
+struct AdamRows {
+  static constexpr size_t kRows = 256;
+  OptimizerConfig config;
+  std::vector<float> rows, grads;
+  explicit AdamRows(uint32_t width)
+      : rows(kRows * width * 4, 0.0f), grads(kRows * width, 0.01f) {
+    config.kind = OptimizerKind::kAdam;
+    for (size_t i = 0; i < kRows; ++i)
+      for (uint32_t j = 0; j < width; ++j) rows[i * width * 4 + width + j * 3 + 2] = float(i);
+  }
+};
+
+void BM_AdamRow(benchmark::State& state) {
+  const auto width = static_cast<uint32_t>(state.range(0));
+  AdamRows r(width);
+  for (auto _ : state) {
+    optimizer_internal::WithKernel(r.config, 0.01f, [&](const auto& kernel) {
+      for (size_t i = 0; i < AdamRows::kRows; ++i)
+        optimizer_internal::ApplyRow(kernel, r.rows.data() + i * width * 4,
+                                     r.grads.data() + i * width, width);
+    });
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * AdamRows::kRows * width);  // coordinates
+}
+
+void BM_AdamRowPowPerCoordinate(benchmark::State& state) {
+  const auto width = static_cast<uint32_t>(state.range(0));
+  AdamRows r(width);
+  const float lr = 0.01f, b1 = r.config.beta1, b2 = r.config.beta2, eps = r.config.epsilon;
+  for (auto _ : state) {
+    for (size_t i = 0; i < AdamRows::kRows; ++i) {
+      float* w = r.rows.data() + i * width * 4;
+      float* st = w + width;
+      const float* g = r.grads.data() + i * width;
+      for (uint32_t j = 0; j < width; ++j) {
+        float* s = st + j * 3;
+        const float t = s[2] + 1.0f;
+        s[2] = t;
+        s[0] = b1 * s[0] + (1.0f - b1) * g[j];
+        s[1] = b2 * s[1] + (1.0f - b2) * g[j] * g[j];
+        const float m_hat = s[0] / (1.0f - std::pow(b1, t));
+        const float v_hat = s[1] / (1.0f - std::pow(b2, t));
+        w[j] -= lr * m_hat / (std::sqrt(v_hat) + eps);
+      }
+    }
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * AdamRows::kRows * width);
+}
+
+BENCHMARK(BM_AdamRow)->ArgName("W")->Arg(1)->Arg(16)->Arg(64);
+BENCHMARK(BM_AdamRowPowPerCoordinate)->ArgName("W")->Arg(1)->Arg(16)->Arg(64);
 
 // {K keys per call, R table rows}
 void Sizes(benchmark::internal::Benchmark* b) {
