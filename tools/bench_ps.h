@@ -13,6 +13,18 @@
 
 namespace virga::cli::benchps {
 
+// The key pool every client draws from: kPoolKeys hashed 64-bit keys,
+// PoolKey(slot) for slot < kPoolKeys (like Criteo's hashed features).
+constexpr uint32_t kPoolBits = 20;
+constexpr uint32_t kPoolKeys = 1u << kPoolBits;
+inline uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+inline uint64_t PoolKey(uint32_t slot) { return SplitMix64(slot); }
+
 // One load-generating client process. It loops: pick `keys` distinct keys at
 // random from a fixed pool of 2^20 hashed 64-bit keys, pull them, compute a
 // gradient from the weights, push it; iterations that start inside
@@ -23,12 +35,15 @@ struct ClientArgs {
   std::string redis;       // "h:p": run the same workload against Redis instead
   std::string table = "bench";
   uint32_t keys = 470;  // K distinct keys per iteration
+  uint32_t width = 1;   // floats per key (1: linear model; k: factorization model)
+  std::string optimizer = "adagrad";  // of the table a client run by hand creates
   uint64_t seed = 1;    // this client's key-selection stream
   int64_t start_ns = 0, end_ns = 0;
   bool pipeline = false;  // send push(i) and pull(i+1) together (one round trip per iteration)
   std::string lat_out;    // binary float microseconds, one per measured iteration
 };
-// Prints one JSON line {"iters","keys","requests","errors","error"} on stdout.
+// Prints one JSON line {"iters","keys","requests","cpu_s","error"} on stdout;
+// cpu_s is this process's CPU time over the measured window.
 int RunClient(const ClientArgs& a);
 
 // The crash/restore probe: trains table "t" (sparse, width 1, adagrad) on
@@ -61,6 +76,8 @@ struct Cell {
   bool same_cpu = false;   // pin servers and clients to CPU 0
   int servers = 1;         // virga server processes (keys spread by PsClient)
   int server_threads = 1;  // I/O threads per virga server
+  uint32_t width = 1;      // floats per key
+  std::string optimizer = "adagrad";  // the virga table's optimizer
 };
 
 struct Measure {
@@ -71,6 +88,7 @@ struct Measure {
   double iters_per_s = 0;         // pull+push iterations
   double p50_us = 0, p99_us = 0;  // per-iteration latency over all clients
   double server_cpu = -1;  // server CPU seconds / wall seconds (summed over servers), -1 unknown
+  double client_cpu = 0;   // client CPU seconds / wall seconds (summed over clients)
 };
 
 Measure RunVirgaCell(const Env& env, const Cell& cell);

@@ -7,6 +7,9 @@
 // fields (absent = 0), a push one HSET of the K new weights.
 #include <hiredis/hiredis.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -20,15 +23,7 @@
 namespace virga::cli::benchps {
 namespace {
 
-constexpr uint32_t kPoolBits = 20;
 constexpr float kRedisLr = 0.1f;
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 // K distinct keys per call from a fixed pool of 2^20 hashed keys (the same
 // pool in every client, like Criteo's hashed categorical features): key =
@@ -50,12 +45,12 @@ class KeyPicker {
     const size_t mask = cap - 1;
     for (auto& k : *keys) {
       for (;;) {
-        const auto slot = static_cast<uint32_t>(Next()) & ((1u << kPoolBits) - 1);
+        const auto slot = static_cast<uint32_t>(Next()) & (kPoolKeys - 1);
         size_t i = SplitMix64(slot) & mask;
         while (set_[i].round == round_ && set_[i].slot != slot) i = (i + 1) & mask;
         if (set_[i].round == round_) continue;  // drawn already in this call
         set_[i] = {slot, round_};
-        k = SplitMix64(slot);
+        k = PoolKey(slot);
         break;
       }
     }
@@ -71,9 +66,19 @@ class KeyPicker {
   uint32_t round_ = 0;
 };
 
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// w and g hold keys.size() rows of `width` floats.
 void Gradient(std::span<const uint64_t> keys, std::span<const float> w, std::span<float> g) {
-  for (size_t i = 0; i < keys.size(); ++i)
-    g[i] = 0.01f * w[i] + ((keys[i] >> 7) & 1 ? 0.1f : -0.1f);
+  const size_t width = w.size() / keys.size();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const float sign = (keys[i] >> 7) & 1 ? 0.1f : -0.1f;
+    for (size_t j = i * width; j < (i + 1) * width; ++j) g[j] = 0.01f * w[j] + sign;
+  }
 }
 
 // One iteration of each system; returns "" or an error.
@@ -94,7 +99,10 @@ class VirgaLoad {
     // The driver creates the table; a client run by hand (profiling) makes its own.
     TableConfig t;
     t.name = table_;
-    t.optimizer.kind = OptimizerKind::kAdagrad;
+    t.width = a.width;
+    auto kind = ParseOptimizerName(a.optimizer);
+    if (!kind.ok()) return kind.status().ToString();
+    t.optimizer.kind = *kind;
     if (Status s = client_->CreateTable(t); !s.ok() && s.code() != Status::Code::kAlreadyExists)
       return s.ToString();
     return "";
@@ -133,12 +141,13 @@ class RedisLoad {
     if (!ctx_ || ctx_->err)
       return "redis connect " + a.redis + ": " + (ctx_ ? ctx_->errstr : "oom");
     hash_ = a.table;
+    row_bytes_ = a.width * sizeof(float);
     return "";
   }
   int requests_per_iter() const { return 2; }
   std::string Step(std::span<const uint64_t> keys, std::span<float> w, std::span<float> g,
                    bool pipeline) {
-    const size_t k = keys.size();
+    const size_t k = keys.size(), width = w.size() / k;
     argv_.assign({"HMGET", hash_.c_str()});
     lens_.assign({5, hash_.size()});
     for (const uint64_t& key : keys) Arg(&key, sizeof key);
@@ -149,13 +158,13 @@ class RedisLoad {
     }
     if (std::string e = Expect(REDIS_REPLY_ARRAY, k, w); !e.empty()) return e;
     Gradient(keys, w, g);
-    vals_.resize(k);
+    vals_.resize(w.size());
+    for (size_t j = 0; j < w.size(); ++j) vals_[j] = w[j] - kRedisLr * g[j];
     argv_.assign({"HSET", hash_.c_str()});
     lens_.assign({4, hash_.size()});
     for (size_t i = 0; i < k; ++i) {
-      vals_[i] = w[i] - kRedisLr * g[i];
       Arg(&keys[i], sizeof(uint64_t));
-      Arg(&vals_[i], sizeof(float));
+      Arg(&vals_[i * width], row_bytes_);
     }
     redisAppendCommandArgv(ctx_, static_cast<int>(argv_.size()), argv_.data(), lens_.data());
     pending_set_ = true;
@@ -172,7 +181,7 @@ class RedisLoad {
     argv_.push_back(static_cast<const char*>(p));
     lens_.push_back(n);
   }
-  // Reads one reply of `type`; for arrays, `n` weights into `w`.
+  // Reads one reply of `type`; for arrays, `n` rows into `w` (absent: zeros).
   std::string Expect(int type, size_t n, std::span<float> w = {}) {
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) return std::string("redis: ") + ctx_->errstr;
@@ -180,17 +189,21 @@ class RedisLoad {
     if (r->type == REDIS_REPLY_ERROR) return "redis: " + std::string(r->str, r->len);
     if (r->type != type || (type == REDIS_REPLY_ARRAY && r->elements != n))
       return "redis: unexpected reply type " + std::to_string(r->type);
+    const size_t width = row_bytes_ / sizeof(float);
     for (size_t i = 0; i < n; ++i) {
       const redisReply* e = r->element[i];
-      w[i] = 0.0f;
-      if (e->type == REDIS_REPLY_STRING && e->len == sizeof(float))
-        std::memcpy(&w[i], e->str, sizeof(float));
+      float* row = w.data() + i * width;
+      if (e->type == REDIS_REPLY_STRING && e->len == row_bytes_)
+        std::memcpy(row, e->str, row_bytes_);
+      else
+        std::fill(row, row + width, 0.0f);
     }
     return "";
   }
 
   redisContext* ctx_ = nullptr;
   std::string hash_;
+  size_t row_bytes_ = sizeof(float);
   std::vector<const char*> argv_;
   std::vector<size_t> lens_;
   std::vector<float> vals_;
@@ -199,23 +212,26 @@ class RedisLoad {
 
 template <typename Load>
 int Run(Load& load, const ClientArgs& a) {
-  nlohmann::json out = {{"iters", 0}, {"keys", 0}, {"requests", 0}, {"error", ""}};
+  nlohmann::json out = {{"iters", 0}, {"keys", 0}, {"requests", 0}, {"cpu_s", 0}, {"error", ""}};
   std::string err = load.Init(a);
   const int requests_per_iter = err.empty() ? load.requests_per_iter() : 0;
   std::vector<uint64_t> keys(a.keys);
-  std::vector<float> w(a.keys), g(a.keys), lat;
+  std::vector<float> w(size_t{a.keys} * a.width), g(w.size()), lat;
   lat.reserve(1 << 16);
   KeyPicker picker(SplitMix64(a.seed));
   uint64_t iters = 0;
+  double cpu0 = -1;
   while (err.empty()) {
     picker.Pick(&keys);
     const int64_t t0 = NowNs();
     if (t0 >= a.end_ns) break;
+    if (cpu0 < 0 && t0 >= a.start_ns) cpu0 = ProcessCpuSeconds();
     err = load.Step(keys, w, g, a.pipeline);
     if (t0 < a.start_ns) continue;  // warm-up
     lat.push_back(static_cast<float>((NowNs() - t0) / 1e3));
     ++iters;
   }
+  const double cpu1 = ProcessCpuSeconds();
   if (err.empty()) err = load.Finish();
   if (!a.lat_out.empty())
     std::ofstream(a.lat_out, std::ios::binary)
@@ -224,6 +240,7 @@ int Run(Load& load, const ClientArgs& a) {
   out["iters"] = iters;
   out["keys"] = iters * 2 * a.keys;  // pulled + pushed
   out["requests"] = iters * requests_per_iter;
+  out["cpu_s"] = cpu0 < 0 ? 0.0 : cpu1 - cpu0;
   out["error"] = err;
   std::printf("%s\n", out.dump().c_str());
   return err.empty() ? 0 : 1;

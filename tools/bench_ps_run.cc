@@ -62,6 +62,8 @@ Measure RunClients(const Env& env, const Cell& cell, const std::vector<std::stri
                                      "ps-client",
                                      "--keys",
                                      std::to_string(cell.keys),
+                                     "--width",
+                                     std::to_string(cell.width),
                                      "--seed",
                                      std::to_string(i + 1),
                                      "--start-ns",
@@ -80,7 +82,7 @@ Measure RunClients(const Env& env, const Cell& cell, const std::vector<std::stri
   const double cpu1 = ServersCpu(server_pids);
   if (cpu0 >= 0 && cpu1 >= 0) m.server_cpu = (cpu1 - cpu0) / env.seconds;
 
-  double keys = 0, requests = 0, iters = 0;
+  double keys = 0, requests = 0, iters = 0, client_cpu = 0;
   std::vector<float> lat;
   for (int i = 0; i < cell.clients; ++i) {
     const bool exited_ok = WaitExit(pids[i], 15000);
@@ -98,6 +100,7 @@ Measure RunClients(const Env& env, const Cell& cell, const std::vector<std::stri
     keys += j["keys"].get<double>();
     requests += j["requests"].get<double>();
     iters += j["iters"].get<double>();
+    client_cpu += j.value("cpu_s", 0.0);
     const std::string raw = ReadFile(fmt::format("{}/lat-{}.bin", env.dir, i));
     const size_t n = raw.size() / sizeof(float);
     lat.resize(lat.size() + n);
@@ -107,6 +110,7 @@ Measure RunClients(const Env& env, const Cell& cell, const std::vector<std::stri
   m.keys_per_s = keys / env.seconds;
   m.requests_per_s = requests / env.seconds;
   m.iters_per_s = iters / env.seconds;
+  m.client_cpu = client_cpu / env.seconds;
   m.p50_us = Percentile(lat, 0.50);
   m.p99_us = Percentile(lat, 0.99);
   return m;
@@ -125,6 +129,46 @@ uint16_t WaitListening(const std::string& log, int timeout_ms) {
     usleep(10000);
   }
   return 0;
+}
+
+// Every cell measures warm tables: the whole key pool is written before the
+// clients start, so no row is created (and no table grows) in the window.
+constexpr uint32_t kPrefillChunk = 16384;
+
+Status PrefillVirga(PsClient& c, const std::string& table, uint32_t width) {
+  std::vector<uint64_t> keys(kPrefillChunk);
+  const std::vector<float> zeros(size_t{kPrefillChunk} * width, 0.0f);
+  for (uint32_t at = 0; at < kPoolKeys; at += kPrefillChunk) {
+    for (uint32_t i = 0; i < kPrefillChunk; ++i) keys[i] = PoolKey(at + i);
+    VIRGA_RETURN_IF_ERROR(c.Push(table, keys, zeros));
+  }
+  return Status::OK();
+}
+
+std::string PrefillRedis(redisContext* ctx, const std::string& hash, uint32_t width) {
+  std::vector<uint64_t> keys(kPrefillChunk);
+  const std::string zeros(width * sizeof(float), '\0');
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (uint32_t at = 0; at < kPoolKeys; at += kPrefillChunk) {
+    argv.assign({"HSET", hash.c_str()});
+    lens.assign({4, hash.size()});
+    for (uint32_t i = 0; i < kPrefillChunk; ++i) {
+      keys[i] = PoolKey(at + i);
+      argv.push_back(reinterpret_cast<const char*>(&keys[i]));
+      lens.push_back(sizeof(uint64_t));
+      argv.push_back(zeros.data());
+      lens.push_back(zeros.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    if (!r) return std::string("redis prefill: ") + ctx->errstr;
+    const bool error = r->type == REDIS_REPLY_ERROR;
+    const std::string text = error ? std::string(r->str, r->len) : "";
+    freeReplyObject(r);
+    if (error) return "redis prefill: " + text;
+  }
+  return "";
 }
 
 }  // namespace
@@ -152,10 +196,14 @@ Measure RunVirgaCell(const Env& env, const Cell& cell) {
     o.token = token.ok() ? *token : "";
     TableConfig t;
     t.name = "bench";
-    t.optimizer.kind = OptimizerKind::kAdagrad;
+    t.width = cell.width;
+    auto kind = ParseOptimizerName(cell.optimizer);
+    t.optimizer.kind = kind.ok() ? *kind : OptimizerKind::kAdagrad;
     auto c = PsClient::Connect(o);
-    Status s = c.ok() ? (*c)->CreateTable(t) : c.status();
+    Status s = !kind.ok() ? kind.status() : c.ok() ? (*c)->CreateTable(t) : c.status();
     if (!s.ok()) m.error = "create table: " + s.ToString();
+    if (s.ok()) s = PrefillVirga(**c, t.name, t.width);
+    if (m.error.empty() && !s.ok()) m.error = "prefill: " + s.ToString();
   }
   if (m.error.empty())
     m = RunClients(env, cell, {"--servers", servers, "--token-file", env.token_file}, pids);
@@ -172,17 +220,21 @@ Measure RunRedisCell(const Env& env, const Cell& cell) {
              "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"},
             cell.same_cpu, log);
   bool up = false;
+  std::string prefill;
   for (int waited = 0; waited < 5000 && !up; waited += 20) {
     if (redisContext* ctx = redisConnect("127.0.0.1", port); ctx) {
       if (!ctx->err)
         if (auto* r = static_cast<redisReply*>(redisCommand(ctx, "PING")))
           up = true, freeReplyObject(r);
+      if (up) prefill = PrefillRedis(ctx, "bench", cell.width);
       redisFree(ctx);
     }
     if (!up) usleep(20000);
   }
   if (!up)
     m.error = "redis-server did not start: " + ReadFile(log).substr(0, 300);
+  else if (!prefill.empty())
+    m.error = prefill;
   else
     m = RunClients(env, cell, {"--redis", fmt::format("127.0.0.1:{}", port)}, {pid});
   Stop(pid);

@@ -6,12 +6,14 @@
 // gradients (adagrad table, width 1) for --seconds; then the same workload
 // against a fresh redis-server (HMGET / HSET on one hash, the client applying
 // w - lr g). keys/s counts keys pulled + keys pushed (2K per iteration).
-// --servers-count 2 adds a scaling section: K=2700, 4 clients, unpinned, on
-// 1 server, 2 servers (keys spread by PsClient), and 1 server with 2 threads.
+// --width and --optimizer change the rows (a factorization model's rows are
+// k floats). Tables are warm: the whole key pool is written before a cell.
+// --servers-count 2 adds a scaling section (see Scaling below).
 // Internals: tools/bench_ps.h.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +23,7 @@
 
 #include "tools/bench_ps.h"
 #include "tools/commands.h"
+#include "virga/optimizer.h"
 
 namespace virga::cli {
 namespace {
@@ -34,6 +37,9 @@ struct PsBenchArgs {
   double seconds = 2;
   int servers_count = 1;
   int server_threads = 1;
+  int scaling_rounds = 3;
+  uint32_t width = 1;
+  std::string optimizer = "adagrad";
   bool pipeline = false;
   bool no_redis = false;
   std::vector<std::string> placements = {"same_cpu", "default"};
@@ -50,12 +56,15 @@ nlohmann::json Row(const Cell& c, const Measure& v, const Measure* r) {
                       {"placement", Placement(c)},
                       {"servers", c.servers},
                       {"server_threads", c.server_threads},
+                      {"width", c.width},
+                      {"optimizer", c.optimizer},
                       {"keys_per_s", v.keys_per_s},
                       {"requests_per_s", v.requests_per_s},
                       {"iters_per_s", v.iters_per_s},
                       {"p50_us", v.p50_us},
                       {"p99_us", v.p99_us},
                       {"server_cpu_fraction", v.server_cpu},
+                      {"client_cpu_fraction", v.client_cpu},
                       {"ok", v.ok},
                       {"error", v.error}};
   j["redis_keys_per_s"] = r ? nlohmann::json(r->keys_per_s) : nlohmann::json();
@@ -108,26 +117,68 @@ bool WriteToken(const std::string& path) {
   return ok;
 }
 
-nlohmann::json Scaling(const benchps::Env& env) {
+// 1 server, 2 servers (keys spread by PsClient) and 1 server with 2 I/O
+// threads under the same load, for two row shapes: a linear model's (width 1,
+// adagrad: little server work per key) and a factorization model's (width 16,
+// adam: the server's optimizer dominates). The CPU columns show where the
+// bottleneck is: a server at ~1.0 CPU while the clients leave CPU spare is
+// server-bound. On a small machine a figure swings with where the scheduler
+// puts each process, so the configurations run `rounds` times interleaved
+// and the median is reported beside the range.
+nlohmann::json Scaling(const benchps::Env& env, int rounds) {
   nlohmann::json rows = nlohmann::json::array();
-  std::printf("\nscaling: K=2700, 4 clients, unpinned (%u CPUs)\n",
-              std::thread::hardware_concurrency());
-  double one = 0;
-  for (auto [servers, threads] : {std::pair{1, 1}, std::pair{2, 1}, std::pair{1, 2}}) {
-    Cell c{.keys = 2700,
-           .clients = 4,
-           .same_cpu = false,
-           .servers = servers,
-           .server_threads = threads};
-    Measure m = benchps::RunVirgaCell(env, c);
-    if (servers == 1 && threads == 1) one = m.keys_per_s;
-    std::printf(
-        "  %d server(s) x %d thread(s): %11.0f keys/s  p50 %7.1f us  p99 %7.1f us  server cpu %s"
-        "  (%.2fx of 1x1)%s%s\n",
-        servers, threads, m.keys_per_s, m.p50_us, m.p99_us, Cpu(m.server_cpu).c_str(),
-        one > 0 ? m.keys_per_s / one : 0, m.error.empty() ? "" : "  ERROR ", m.error.c_str());
-    rows.push_back(Row(c, m, nullptr));
+  const unsigned cpus = std::thread::hardware_concurrency();
+  std::printf(
+      "\nscaling: K=2700, 4 clients, unpinned (%u CPUs), %d interleaved rounds, median [min-max];"
+      " cpu = CPU s / wall s\n",
+      cpus, rounds);
+  struct Shape {
+    uint32_t width;
+    const char* optimizer;
+  };
+  constexpr std::pair<int, int> kLayouts[] = {{1, 1}, {2, 1}, {1, 2}};  // servers, threads
+  for (Shape shape : {Shape{1, "adagrad"}, Shape{16, "adam"}}) {
+    std::printf(" rows of width %u, %s:\n", shape.width, shape.optimizer);
+    std::vector<Cell> cells;
+    for (auto [servers, threads] : kLayouts)
+      cells.push_back({.keys = 2700,
+                       .clients = 4,
+                       .same_cpu = false,
+                       .servers = servers,
+                       .server_threads = threads,
+                       .width = shape.width,
+                       .optimizer = shape.optimizer});
+    std::vector<std::vector<Measure>> runs(cells.size());
+    for (int r = 0; r < rounds; ++r)
+      for (size_t i = 0; i < cells.size(); ++i) runs[i].push_back(benchps::RunVirgaCell(env, cells[i]));
+    double one = 0;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      std::vector<Measure>& ms = runs[i];
+      std::sort(ms.begin(), ms.end(),
+                [](const Measure& a, const Measure& b) { return a.keys_per_s < b.keys_per_s; });
+      const Measure& m = ms[ms.size() / 2];
+      std::string error;
+      for (const Measure& x : ms)
+        if (error.empty() && !x.error.empty()) error = x.error;
+      if (i == 0) one = m.keys_per_s;
+      const double speedup = one > 0 ? m.keys_per_s / one : 0;
+      std::printf(
+          "  %d server(s) x %d thread(s): %10.0f keys/s [%.0f-%.0f]  p50 %7.1f us  server cpu %s"
+          "  client cpu %5.3f  %.2fx of 1x1%s%s\n",
+          cells[i].servers, cells[i].server_threads, m.keys_per_s, ms.front().keys_per_s,
+          ms.back().keys_per_s, m.p50_us, Cpu(m.server_cpu).c_str(), m.client_cpu, speedup,
+          error.empty() ? "" : "  ERROR ", error.c_str());
+      nlohmann::json row = Row(cells[i], m, nullptr);
+      row["rounds"] = rounds;
+      row["keys_per_s_min"] = ms.front().keys_per_s;
+      row["keys_per_s_max"] = ms.back().keys_per_s;
+      row["speedup_vs_one_server"] = speedup;
+      row["error"] = error;
+      row["ok"] = error.empty() && m.ok;
+      rows.push_back(std::move(row));
+    }
   }
+  std::fflush(stdout);
   return rows;
 }
 
@@ -157,6 +208,7 @@ int BenchPs(const PsBenchArgs& a) {
       a.seconds, a.pipeline ? "push(i) written with pull(i+1), one write per iteration" : "pull then push, each awaited",
       LoadAvg());
   PrintHeader();
+  bool failed = false;
   for (uint32_t k : a.keys) {
     for (int n : a.clients) {
       for (const std::string& place : a.placements) {
@@ -165,21 +217,28 @@ int BenchPs(const PsBenchArgs& a) {
                .clients = n,
                .same_cpu = pin,
                .servers = 1,
-               .server_threads = a.server_threads};
+               .server_threads = a.server_threads,
+               .width = a.width,
+               .optimizer = a.optimizer};
         Measure v = benchps::RunVirgaCell(env, c);
         Measure r;
         if (!a.no_redis) r = benchps::RunRedisCell(env, c);
         PrintRow(c, v, a.no_redis ? nullptr : &r);
+        failed = failed || !v.ok || (!a.no_redis && !r.ok);
         out["rows"].push_back(Row(c, v, a.no_redis ? nullptr : &r));
       }
     }
   }
-  if (a.servers_count >= 2) out["scaling"] = Scaling(env);
+  if (a.servers_count >= 2) {
+    out["scaling"] = Scaling(env, a.scaling_rounds);
+    for (const auto& row : out["scaling"]) failed = failed || !row["ok"].get<bool>();
+  }
   out["load_avg_1m_end"] = LoadAvg();
   std::printf("load average at the end: %.2f\n", LoadAvg());
   if (!a.json_out.empty()) std::ofstream(a.json_out) << out.dump(2) << "\n";
   fs::remove_all(env.dir);
-  return 0;
+  if (failed) std::fprintf(stderr, "virga bench ps: some cells failed (errors above)\n");
+  return failed ? 1 : 0;
 }
 
 }  // namespace
@@ -195,10 +254,24 @@ void RegisterBenchPs(CLI::App& bench, int* exit_code) {
       ->capture_default_str();
   ps->add_option("--seconds", a->seconds, "Measured seconds per cell")->capture_default_str();
   ps->add_option("--servers-count", a->servers_count,
-                 "2: also compare 1 vs 2 servers (K=2700, 4 clients)")
+                 "2: also compare 1 vs 2 servers (K=2700, 4 clients, two row shapes)")
       ->check(CLI::Range(1, 2))
       ->capture_default_str();
+  ps->add_option("--scaling-rounds", a->scaling_rounds,
+                 "Interleaved rounds of the scaling section (median reported)")
+      ->check(CLI::Range(1, 99))
+      ->capture_default_str();
   ps->add_option("--server-threads", a->server_threads, "I/O threads of the virga server")
+      ->capture_default_str();
+  ps->add_option("--width", a->width, "Floats per key (1: linear model, k: factorization model)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  ps->add_option("--optimizer", a->optimizer, "Optimizer of the virga table")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            return ParseOptimizerName(s).ok() ? std::string() : "unknown optimizer " + s;
+          },
+          "OPTIMIZER"))
       ->capture_default_str();
   ps->add_flag("--pipeline", a->pipeline, "Send push(i) with pull(i+1) (both systems)");
   ps->add_flag("--no-redis", a->no_redis, "Skip the Redis comparison");
@@ -215,6 +288,8 @@ void RegisterBenchPs(CLI::App& bench, int* exit_code) {
   client->add_option("--token-file", c->token_file);
   client->add_option("--redis", c->redis);
   client->add_option("--keys", c->keys);
+  client->add_option("--width", c->width);
+  client->add_option("--optimizer", c->optimizer);
   client->add_option("--seed", c->seed);
   client->add_option("--start-ns", c->start_ns);
   client->add_option("--end-ns", c->end_ns);
