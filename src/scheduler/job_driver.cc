@@ -1,0 +1,363 @@
+// JobDriver: the job loop shared by TrainJob and ChannelJob (job_driver.h).
+#include "scheduler/job_driver.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "virga/model_file.h"
+
+namespace virga::sched {
+
+using Clock = std::chrono::steady_clock;
+
+Status JobDriver::LoadData() {
+  if (opt.dataset.empty()) return Status::InvalidArgument("train: --dataset is required");
+  if (opt.workers == 0) return Status::InvalidArgument("train: workers must be >= 1");
+  VIRGA_ASSIGN_OR_RETURN(model_kind, ParseModelName(opt.model));
+  if (opt.job_id.empty()) opt.job_id = NewJobId();
+  VIRGA_RETURN_IF_ERROR(ValidateJobId(opt.job_id));
+  VIRGA_ASSIGN_OR_RETURN(store, ObjectStore::Open(opt.store));
+  VIRGA_ASSIGN_OR_RETURN(manifest, ReadManifest(*store, opt.dataset));
+  if (manifest.train_rows == 0)
+    return Status::InvalidArgument("train: dataset '" + opt.dataset + "' has no training rows");
+  if (manifest.label.kind == "real")
+    return Status::InvalidArgument("train: dataset '" + opt.dataset +
+                                   "' has real-valued labels; lr and svm need binary labels");
+  ResolveAutoSettings(manifest, &opt);
+  VIRGA_RETURN_IF_ERROR(opt.optimizer.Validate());
+  const std::string test_name = opt.test_dataset.empty() ? opt.dataset : opt.test_dataset;
+  VIRGA_ASSIGN_OR_RETURN(evaluator,
+                         LoadEvaluator(*store, test_name, model_kind, !opt.test_dataset.empty()));
+  weights_.resize(evaluator->keys().size());
+  return Status::OK();
+}
+
+Status JobDriver::MakeBackend() {
+  if (opt.backend) {
+    backend = opt.backend;
+    return Status::OK();
+  }
+  LocalBackendOptions lo;
+  lo.worker_binary = opt.worker_binary.empty() ? SelfExecutable() : opt.worker_binary;
+  lo.worker_args = opt.worker_prefix;
+  if (!lo.worker_args.empty()) {
+    // The prefix is a command of its own: run it with the binary as an argument.
+    lo.worker_args.push_back(lo.worker_binary);
+    lo.worker_binary = lo.worker_args.front();
+    lo.worker_args.erase(lo.worker_args.begin());
+  }
+  lo.worker_args.push_back("worker");
+  VIRGA_ASSIGN_OR_RETURN(auto b, MakeLocalBackend(lo));
+  backend = std::move(b);
+  return Status::OK();
+}
+
+void JobDriver::Ready(uint32_t items_per_epoch) {
+  result.job_id = opt.job_id;
+  result.epochs_requested = opt.epochs;
+  result.minibatch = opt.minibatch;
+  result.items_per_epoch = items_per_epoch;
+  result.partitions = static_cast<uint32_t>(manifest.train.size());
+  result.optimizer = opt.optimizer;
+  slot_fn_.assign(opt.workers, 0);
+  {
+    std::lock_guard lock(progress_mu_);
+    live_.epochs = opt.epochs;
+    live_.state = "starting";
+  }
+  Register();
+}
+
+void JobDriver::Register() {
+  if (opt.registry_dir == "-") return;
+  const std::string dir =
+      (opt.registry_dir.empty() ? DefaultRegistryDir() : opt.registry_dir) + "/" + opt.job_id;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return;  // best effort: a job runs without being listed
+  registry_ = dir;
+  kill_file_ = dir + "/kill";
+  std::filesystem::remove(kill_file_, ec);
+  WriteJobStatus(registry_, opt, live_, result);
+}
+
+void JobDriver::Kill() {
+  kill_ = true;
+  wake_cv_.notify_all();
+}
+
+TrainProgress JobDriver::progress() const {
+  std::lock_guard lock(progress_mu_);
+  return live_;
+}
+
+std::vector<HistoryPoint> JobDriver::history() const {
+  std::lock_guard lock(progress_mu_);
+  return result.history;
+}
+
+bool JobDriver::KillRequested() const {
+  return !kill_file_.empty() && ::access(kill_file_.c_str(), F_OK) == 0;
+}
+
+bool JobDriver::Diverged() const {
+  if (!opt.stop_on_divergence || result.history.empty()) return false;
+  const double loss = result.history.back().test_logloss;
+  if (!std::isfinite(loss)) return true;
+  // Every model starts at zero weights: logloss ln 2. Twice that, or 1.5 x the
+  // first evaluation after a few, is clearly worse than the start.
+  if (loss > 2 * std::log(2.0)) return true;
+  return result.history.size() >= 3 && loss > 1.5 * result.history.front().test_logloss;
+}
+
+std::vector<uint64_t> JobDriver::ActiveFunctions() const {
+  std::vector<uint64_t> ids;
+  for (uint64_t id : slot_fn_)
+    if (id != 0) ids.push_back(id);
+  return ids;
+}
+
+void JobDriver::Account(const FunctionInfo& info) {
+  FunctionRecord rec;
+  rec.id = info.id;
+  rec.state = info.state;
+  rec.reason = info.reason;
+  rec.wall_seconds = info.wall_seconds;
+  rec.gb_seconds = info.gb_seconds;
+  rec.peak_rss_bytes = info.peak_rss_bytes;
+  result.function_gb_seconds += info.gb_seconds;
+
+  // The worker's own result (last stdout line), else its last live stats.
+  std::optional<WorkerResult> wr;
+  const std::string line = LastLine(info.output);
+  if (!line.empty()) {
+    if (auto r = ResultFromJson(line); r.ok()) wr = std::move(r).value();
+  }
+  if (!wr) {
+    if (const std::string stats = LiveStats(info.id); !stats.empty()) {
+      if (auto r = ResultFromJson(stats); r.ok()) wr = std::move(r).value();
+    }
+  }
+  bool error = info.state != FunctionState::kSucceeded;
+  if (wr) {
+    rec.samples = wr->samples;
+    MergeTimes(wr->times, &result.iteration);
+    result.pulls_early += wr->pulls_early;
+    result.pulls_with_push += wr->pulls_with_push;
+    if (info.state == FunctionState::kSucceeded) rec.reason = wr->end_reason;
+    if (wr->end_reason.rfind("error", 0) == 0) error = true;
+  }
+  if (info.state == FunctionState::kTimedOut) ++result.workers_timed_out;
+  if (info.state == FunctionState::kKilled) ++result.workers_killed;
+  if (error && info.state != FunctionState::kKilled && info.state != FunctionState::kTimedOut) {
+    ++result.workers_failed;
+  }
+  // A worker that fails on its own, again and again, with nothing processed
+  // means a bad job (e.g. unreadable data): stop instead of respawning forever.
+  if (error && info.state == FunctionState::kFailed && rec.samples == 0) {
+    ++consecutive_errors_;
+    last_error_ = rec.reason + (info.error_tail.empty() ? "" : ": " + LastLine(info.error_tail));
+  } else if (rec.samples > 0) {
+    consecutive_errors_ = 0;
+  }
+  result.functions.push_back(std::move(rec));
+  backend->Forget(info.id);
+}
+
+void JobDriver::PollFunctions(bool respawn) {
+  for (uint32_t s = 0; s < slot_fn_.size(); ++s) {
+    if (slot_fn_[s] != 0) {
+      auto info = backend->Query(slot_fn_[s]);
+      if (info.ok() && !IsTerminal(info->state)) continue;
+      if (info.ok()) Account(*info);
+      slot_fn_[s] = 0;
+    }
+    if (!respawn) continue;
+    auto id = LaunchFunction(s);
+    if (!id.ok()) {
+      last_error_ = id.status().ToString();
+      ++consecutive_errors_;
+      break;  // the backend refuses: try again at the next poll
+    }
+    slot_fn_[s] = *id;
+    ++result.workers_launched;
+  }
+}
+
+Status JobDriver::Evaluate(double seconds) {
+  uint64_t updates = 0;
+  VIRGA_RETURN_IF_ERROR(ReadWeights(weights_, &updates));
+  const BinaryMetrics m = evaluator->Evaluate(weights_);
+  HistoryPoint h;
+  h.seconds = seconds;
+  h.updates = updates;
+  h.samples = result.samples;
+  h.test_logloss = m.logloss;
+  h.test_auc = m.auc;
+  h.test_accuracy = m.accuracy;
+  {
+    std::lock_guard lock(progress_mu_);
+    result.history.push_back(h);
+  }
+  result.updates = updates;
+  result.test_logloss = m.logloss;
+  result.test_auc = m.auc;
+  result.test_accuracy = m.accuracy;
+  best_loss_ = std::min(best_loss_, m.logloss);
+  return Status::OK();
+}
+
+void JobDriver::Publish(const std::string& state) {
+  // Gathered before the lock: it may talk to the backend and the servers.
+  std::optional<LiveDetail> detail;
+  if (!registry_.empty()) detail = CollectDetail();
+  std::lock_guard lock(progress_mu_);
+  live_.state = state;
+  live_.seconds = result.history.empty() ? 0 : result.history.back().seconds;
+  live_.epoch = result.epochs;
+  live_.samples = result.samples;
+  live_.updates = result.updates;
+  live_.samples_per_second = live_.seconds > 0 ? result.samples / live_.seconds : 0;
+  live_.test_logloss = result.test_logloss;
+  live_.best_logloss = best_loss_;
+  live_.test_auc = result.test_auc;
+  live_.workers_alive = static_cast<uint32_t>(ActiveFunctions().size());
+  live_.workers_launched = result.workers_launched;
+  live_.workers_failed = result.workers_failed;
+  if (!registry_.empty())
+    WriteJobStatus(registry_, opt, live_, result, detail ? &*detail : nullptr);
+}
+
+void JobDriver::StopWorkers() {
+  SignalStop();
+  const auto deadline = Clock::now() + stop_grace;
+  while (!ActiveFunctions().empty() && Clock::now() < deadline) {
+    PollFunctions(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (uint64_t id : slot_fn_)
+    if (id != 0) (void)backend->Kill(id);
+  for (uint64_t& id : slot_fn_) {
+    if (id == 0) continue;
+    auto info = backend->Wait(id, std::chrono::seconds(5));
+    if (info.ok()) Account(*info);
+    id = 0;
+  }
+}
+
+FunctionLimits JobDriver::Limits(std::string label) const {
+  FunctionLimits limits;
+  limits.memory_mb = opt.function_memory_mb;
+  limits.lifetime = opt.function_timeout;
+  limits.max_start_delay = opt.max_start_delay;
+  limits.label = std::move(label);
+  return limits;
+}
+
+void JobDriver::KillFunctions() {
+  if (!backend) return;
+  for (uint64_t& id : slot_fn_) {
+    if (id != 0) (void)backend->Kill(id);
+    id = 0;
+  }
+}
+
+Status JobDriver::WriteModelFile(const std::string& path,
+                                 const std::vector<std::pair<uint64_t, std::vector<float>>>& rows,
+                                 const std::string& extra_json) const {
+  ModelFileHeader h;
+  h.model = model_kind;
+  h.width = 1;
+  h.dataset = opt.dataset;
+  h.num_features = manifest.num_features;
+  h.hash_bits = manifest.hash_bits;
+  nlohmann::json training = {{"job", opt.job_id},
+                             {"optimizer", OptimizerName(opt.optimizer.kind)},
+                             {"learning_rate", opt.optimizer.learning_rate},
+                             {"l1", opt.optimizer.l1},
+                             {"l2", opt.optimizer.l2},
+                             {"minibatch", opt.minibatch},
+                             {"epochs", result.epochs},
+                             {"workers", opt.workers},
+                             {"test_logloss", result.test_logloss}};
+  training.update(nlohmann::json::parse(extra_json));
+  h.training = training.dump();
+  VIRGA_ASSIGN_OR_RETURN(ModelData model, ModelFromRows(std::move(h), rows));
+  return virga::SaveModel(path, model);
+}
+
+Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&)>& on_progress) {
+  const auto t0 = Clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  std::string state = "running";
+  PollFunctions(true);
+  auto last_eval = Clock::now();
+  Publish(state);
+  const auto eval_every = std::chrono::duration<double>(opt.eval_interval_seconds);
+  int eval_faults = 0;
+  while (true) {
+    {
+      std::unique_lock lock(wake_mu_);
+      wake_cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return kill_.load(); });
+    }
+    if (kill_ || KillRequested()) {
+      state = "killed";
+      break;
+    }
+    PollFunctions(true);
+    if (consecutive_errors_ >= 3 * opt.workers) {
+      state = "failed: " + last_error_;
+      break;
+    }
+    if (Clock::now() - last_eval >= eval_every) {
+      last_eval = Clock::now();
+      Status s = ReadProgress();
+      if (s.ok()) s = Evaluate(elapsed());
+      if (!s.ok()) {
+        // A storage channel's newest round may move on while it is read: its
+        // job tolerates a few faults in a row; a server's job none.
+        if (++eval_faults >= max_eval_faults) return s;
+        continue;
+      }
+      eval_faults = 0;
+      Publish(state);
+      if (on_progress) on_progress(progress());
+      if (result.epochs == opt.epochs) {
+        state = "done";
+        break;
+      }
+      if (Diverged()) {
+        state = "diverged";
+        break;
+      }
+      if (opt.target_loss > 0 && result.test_logloss <= opt.target_loss) {
+        state = "target_reached";
+        break;
+      }
+    } else if (WorkLooksDone()) {
+      last_eval = Clock::now() - std::chrono::hours(1);  // evaluate now, then finish
+    }
+    if (opt.time_limit_seconds > 0 && elapsed() >= opt.time_limit_seconds) {
+      state = "time_limit";
+      break;
+    }
+  }
+  result.train_seconds = elapsed();
+  StopWorkers();
+  VIRGA_RETURN_IF_ERROR(ReadProgress());
+  VIRGA_RETURN_IF_ERROR(Evaluate(elapsed()));
+  result.state = state;
+  result.samples_per_second = result.train_seconds > 0 ? result.samples / result.train_seconds : 0;
+  EstimateCost(&result);
+  AdjustCost();
+  Publish(state);
+  if (on_progress) on_progress(progress());
+  return result;
+}
+
+}  // namespace virga::sched

@@ -1,0 +1,132 @@
+// JobDriver: what a training job does whatever way its workers share the
+// model. TrainJob (a parameter server) and channel::ChannelJob (a storage
+// channel, no server) derive from it and supply the rest through the hooks.
+//
+// The driver owns: the option and dataset checks, the evaluation rows, the
+// compute backend, one function per worker slot (launch, accounting,
+// respawn, the stop at the end), the job registry entry and its kill file,
+// the evaluation history, the stop rules (epochs, target loss, time limit,
+// divergence, Kill()) and the cost estimate. Not public API.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "scheduler/job_internal.h"
+#include "virga/backend.h"
+#include "virga/dataset.h"
+#include "virga/evaluator.h"
+#include "virga/model.h"
+#include "virga/object_store.h"
+#include "virga/train.h"
+
+namespace virga::sched {
+
+class JobDriver {
+ public:
+  virtual ~JobDriver() = default;
+
+  // Runs the job to its end on the calling thread; `on_progress` after every
+  // evaluation.
+  Result<TrainResult> Run(const std::function<void(const TrainProgress&)>& on_progress);
+  // Safe from any thread.
+  void Kill();
+  TrainProgress progress() const;
+  std::vector<HistoryPoint> history() const;
+  const TrainOptions& options() const { return opt; }
+
+ protected:
+  // --- setup, called in this order by the derived job's setup ---
+  // Checks the options every job needs, assigns the job id, opens the store,
+  // reads the dataset's manifest (binary labels, training rows), fills the
+  // automatic settings, validates the optimizer and loads the evaluation rows.
+  Status LoadData();
+  // The configured backend, or local worker processes running `virga worker`.
+  Status MakeBackend();
+  // The result's fixed fields, the worker slots, "starting", the registry entry.
+  void Ready(uint32_t items_per_epoch);
+
+  // --- hooks ---
+  // Starts the function of worker `slot`; returns its backend id.
+  virtual Result<uint64_t> LaunchFunction(uint32_t slot) = 0;
+  // Fills result.samples, epochs, items_processed_per_epoch,
+  // partitions_processed_per_epoch and items_reprocessed.
+  virtual Status ReadProgress() = 0;
+  // The current weights of the evaluator's keys (out.size() of them) and the
+  // model's update count.
+  virtual Status ReadWeights(std::span<float> out, uint64_t* updates) = 0;
+  // A cheap check between evaluations: true when the work is all done (the
+  // driver then evaluates at once and, with every epoch counted, ends).
+  virtual bool WorkLooksDone() = 0;
+  // Tells the workers to stop (they poll for it).
+  virtual void SignalStop() = 0;
+  // A function's last live stats (WorkerResult JSON) when its output has no
+  // result line; "" if none.
+  virtual std::string LiveStats(uint64_t /*function_id*/) { return ""; }
+  // Extra detail for the registry entry (live workers, server stats).
+  virtual std::optional<LiveDetail> CollectDetail() { return std::nullopt; }
+  // After the common estimate (EstimateCost): a job's own server price.
+  virtual void AdjustCost() {}
+
+  // --- helpers for the derived job ---
+  // The function limits of the options, labelled `label`.
+  FunctionLimits Limits(std::string label) const;
+  // Kills every live function (cleanup; no accounting).
+  void KillFunctions();
+  // Function ids of the live slots.
+  std::vector<uint64_t> ActiveFunctions() const;
+  // Writes `rows` as a model file whose training section holds the job's
+  // settings plus `extra` (JSON object members).
+  Status WriteModelFile(const std::string& path,
+                        const std::vector<std::pair<uint64_t, std::vector<float>>>& rows,
+                        const std::string& extra_json = "{}") const;
+
+  TrainOptions opt;
+  ModelKind model_kind = ModelKind::kLogisticRegression;
+  std::shared_ptr<ObjectStore> store;
+  Manifest manifest;
+  std::unique_ptr<Evaluator> evaluator;
+  std::shared_ptr<ComputeBackend> backend;
+  TrainResult result;
+  // Consecutive failed evaluations Run tolerates before it fails the job.
+  int max_eval_faults = 1;
+  // How long stopping workers get to exit on their own before they are killed.
+  std::chrono::milliseconds stop_grace{2000};
+
+ private:
+  void Register();
+  bool KillRequested() const;
+  bool Diverged() const;
+  void PollFunctions(bool respawn);
+  void Account(const FunctionInfo& info);
+  Status Evaluate(double seconds);
+  void StopWorkers();
+  void Publish(const std::string& state);
+
+  std::atomic<bool> kill_{false};
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  mutable std::mutex progress_mu_;
+  TrainProgress live_;  // GUARDED_BY(progress_mu_); result.history too
+
+  // Scheduler-thread state.
+  std::vector<uint64_t> slot_fn_;  // function id per worker slot; 0 = none
+  std::vector<float> weights_;     // evaluation buffer
+  double best_loss_ = INFINITY;
+  uint32_t consecutive_errors_ = 0;
+  std::string last_error_;
+  std::string registry_, kill_file_;
+};
+
+}  // namespace virga::sched
