@@ -6,7 +6,8 @@
 # write per iteration, as the worker runs; both systems), with the scaling
 # section (`--servers-count 2`: 1 vs 2 servers vs 1 server x 2 threads); then
 # each request awaited (two round trips per iteration). Each run is the whole
-# K x N x placement matrix against Redis. About 5 minutes.
+# K x N x placement matrix against Redis, three interleaved rounds, medians
+# reported with their range. About 9 minutes.
 # Exit 1 if a cell failed (the report is still written), 2 on a setup error.
 set -uo pipefail
 
@@ -27,8 +28,8 @@ dirty=$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null | hea
 [ -n "$dirty" ] && commit="$commit (with uncommitted changes)"
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 
-"$virga" bench ps --pipeline --servers-count 2 --json-out "$tmp/pipelined.json" | tee "$tmp/pipelined.txt" || rc=1
-"$virga" bench ps --json-out "$tmp/awaited.json" | tee "$tmp/awaited.txt" || rc=1
+"$virga" bench ps --rounds 3 --pipeline --servers-count 2 --json-out "$tmp/pipelined.json" | tee "$tmp/pipelined.txt" || rc=1
+"$virga" bench ps --rounds 3 --json-out "$tmp/awaited.json" | tee "$tmp/awaited.txt" || rc=1
 
 "$py" - "$tmp" "$out_md" "$out_json" "$commit" "$started" <<'EOF' || rc=1
 import json, os, platform, subprocess, sys
@@ -42,23 +43,29 @@ out = ["# `virga bench ps`: parameter server beside Redis", "",
        f"Written by `bench/ps_report.sh` on {started}; virga {commit}; {p['machine_cpus']} CPUs ({cpu}); "
        f"redis-server {redis_v}. Load average (1 min) at the start and end of each run: "
        + ", ".join(f"{k} {r['load_avg_1m_start']:.2f} -> {r['load_avg_1m_end']:.2f}" for k, r in runs.items())
-       + f". {p['seconds_per_cell']:g} s measured per cell; tables warm (the 2^20-key pool written first).", "",
+       + f". {p['seconds_per_cell']:g} s measured per cell and round; tables warm (the 2^20-key pool written first).", "",
+       f"Every cell ran in {p['rows'][0]['rounds']} rounds, interleaved (the whole matrix once, then again): "
+       "each figure is the median round by keys/s, for virga and Redis apart, with the range of keys/s "
+       "over the rounds; p50/p99 are the median round's. On this shared 2-vCPU machine a cell's "
+       "figures swing by up to a third between rounds.", "",
        "keys/s counts keys pulled + keys pushed (2K per iteration), summed over the N client processes. "
        "p50/p99: one pull+push iteration. cpu: server CPU seconds per wall second. same_cpu: servers "
        "and clients pinned to CPU 0; default: unpinned (a wake-up of the other, halted vCPU costs ~65 us). "
        "Issue 3's targets apply to same_cpu: >= 10x Redis's keys/s, p50 < 50 us at K=470, N=1.", ""]
 def matrix(name, title):
     out.extend([f"## {title}", "",
-                "| K | N | placement | virga keys/s | p50 us | p99 us | cpu | Redis keys/s | Redis p50 us | cpu | ratio |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"])
+                "| K | N | placement | virga keys/s | range | p50 us | p99 us | cpu | Redis keys/s | range | Redis p50 us | cpu | ratio |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"])
     for r in runs[name]["rows"]:
         ratio = f"{r['ratio_vs_redis']:.1f}x" if r["ratio_vs_redis"] else "n/a"
         out.append(f"| {r['keys']} | {r['clients']} | {r['placement']} | {r['keys_per_s']/1e6:.2f}M | "
+                   f"{r['keys_per_s_min']/1e6:.2f}-{r['keys_per_s_max']/1e6:.2f}M | "
                    f"{r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['server_cpu_fraction']:.2f} | "
-                   f"{(r['redis_keys_per_s'] or 0)/1e6:.2f}M | {(r['redis_p50_us'] or 0):.0f} | "
-                   f"{(r['redis_cpu_fraction'] or 0):.2f} | {ratio} |")
+                   f"{(r['redis_keys_per_s'] or 0)/1e6:.2f}M | "
+                   f"{r.get('redis_keys_per_s_min', 0)/1e6:.2f}-{r.get('redis_keys_per_s_max', 0)/1e6:.2f}M | "
+                   f"{(r['redis_p50_us'] or 0):.0f} | {(r['redis_cpu_fraction'] or 0):.2f} | {ratio} |")
         if r["error"] or r["redis_error"]:
-            out.append(f"| | | | error: {r['error'] or r['redis_error']} | | | | | | | |")
+            out.append(f"| | | | error: {r['error'] or r['redis_error']} | | | | | | | | | |")
     out.append("")
 matrix("pipelined", "Pipelined: push(i) written with pull(i+1), one reply read per iteration")
 matrix("awaited", "Each request awaited: pull, then push, two round trips per iteration")

@@ -34,10 +34,10 @@ struct ClientArgs {
   std::string token_file;  // virga shared secret
   std::string redis;       // "h:p": run the same workload against Redis instead
   std::string table = "bench";
-  uint32_t keys = 470;  // K distinct keys per iteration
-  uint32_t width = 1;   // floats per key (1: linear model; k: factorization model)
+  uint32_t keys = 470;                // K distinct keys per iteration
+  uint32_t width = 1;                 // floats per key (1: linear model; k: factorization model)
   std::string optimizer = "adagrad";  // of the table a client run by hand creates
-  uint64_t seed = 1;    // this client's key-selection stream
+  uint64_t seed = 1;                  // this client's key-selection stream
   int64_t start_ns = 0, end_ns = 0;
   bool pipeline = false;  // send push(i) and pull(i+1) together (one round trip per iteration)
   std::string lat_out;    // binary float microseconds, one per measured iteration
@@ -71,12 +71,12 @@ struct Env {
 };
 
 struct Cell {
-  uint32_t keys = 470;     // K
-  int clients = 1;         // N client processes
-  bool same_cpu = false;   // pin servers and clients to CPU 0
-  int servers = 1;         // virga server processes (keys spread by PsClient)
-  int server_threads = 1;  // I/O threads per virga server
-  uint32_t width = 1;      // floats per key
+  uint32_t keys = 470;                // K
+  int clients = 1;                    // N client processes
+  bool same_cpu = false;              // pin servers and clients to CPU 0
+  int servers = 1;                    // virga server processes (keys spread by PsClient)
+  int server_threads = 1;             // I/O threads per virga server
+  uint32_t width = 1;                 // floats per key
   std::string optimizer = "adagrad";  // the virga table's optimizer
 };
 

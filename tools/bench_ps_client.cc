@@ -6,7 +6,6 @@
 // the 8 raw key bytes, values 4 raw float bytes; a pull is one HMGET of the K
 // fields (absent = 0), a push one HSET of the K new weights.
 #include <hiredis/hiredis.h>
-
 #include <time.h>
 
 #include <algorithm>

@@ -37,6 +37,7 @@ struct PsBenchArgs {
   double seconds = 2;
   int servers_count = 1;
   int server_threads = 1;
+  int rounds = 1;
   int scaling_rounds = 3;
   uint32_t width = 1;
   std::string optimizer = "adagrad";
@@ -117,6 +118,23 @@ bool WriteToken(const std::string& path) {
   return ok;
 }
 
+// The median run (by keys/s) of a cell's rounds, the range, and the first
+// error of any round.
+struct Median {
+  Measure m;
+  double min = 0, max = 0;
+  std::string error;
+};
+Median MedianOf(std::vector<Measure> ms) {
+  std::sort(ms.begin(), ms.end(),
+            [](const Measure& a, const Measure& b) { return a.keys_per_s < b.keys_per_s; });
+  Median r{ms[ms.size() / 2], ms.front().keys_per_s, ms.back().keys_per_s, ""};
+  for (const Measure& x : ms)
+    if (r.error.empty() && !x.error.empty()) r.error = x.error;
+  if (!r.error.empty()) r.m.ok = false;
+  return r;
+}
+
 // 1 server, 2 servers (keys spread by PsClient) and 1 server with 2 I/O
 // threads under the same load, for two row shapes: a linear model's (width 1,
 // adagrad: little server work per key) and a factorization model's (width 16,
@@ -150,31 +168,26 @@ nlohmann::json Scaling(const benchps::Env& env, int rounds) {
                        .optimizer = shape.optimizer});
     std::vector<std::vector<Measure>> runs(cells.size());
     for (int r = 0; r < rounds; ++r)
-      for (size_t i = 0; i < cells.size(); ++i) runs[i].push_back(benchps::RunVirgaCell(env, cells[i]));
+      for (size_t i = 0; i < cells.size(); ++i)
+        runs[i].push_back(benchps::RunVirgaCell(env, cells[i]));
     double one = 0;
     for (size_t i = 0; i < cells.size(); ++i) {
-      std::vector<Measure>& ms = runs[i];
-      std::sort(ms.begin(), ms.end(),
-                [](const Measure& a, const Measure& b) { return a.keys_per_s < b.keys_per_s; });
-      const Measure& m = ms[ms.size() / 2];
-      std::string error;
-      for (const Measure& x : ms)
-        if (error.empty() && !x.error.empty()) error = x.error;
+      const Median md = MedianOf(runs[i]);
+      const Measure& m = md.m;
       if (i == 0) one = m.keys_per_s;
       const double speedup = one > 0 ? m.keys_per_s / one : 0;
       std::printf(
           "  %d server(s) x %d thread(s): %10.0f keys/s [%.0f-%.0f]  p50 %7.1f us  server cpu %s"
           "  client cpu %5.3f  %.2fx of 1x1%s%s\n",
-          cells[i].servers, cells[i].server_threads, m.keys_per_s, ms.front().keys_per_s,
-          ms.back().keys_per_s, m.p50_us, Cpu(m.server_cpu).c_str(), m.client_cpu, speedup,
-          error.empty() ? "" : "  ERROR ", error.c_str());
+          cells[i].servers, cells[i].server_threads, m.keys_per_s, md.min, md.max, m.p50_us,
+          Cpu(m.server_cpu).c_str(), m.client_cpu, speedup, md.error.empty() ? "" : "  ERROR ",
+          md.error.c_str());
       nlohmann::json row = Row(cells[i], m, nullptr);
       row["rounds"] = rounds;
-      row["keys_per_s_min"] = ms.front().keys_per_s;
-      row["keys_per_s_max"] = ms.back().keys_per_s;
+      row["keys_per_s_min"] = md.min;
+      row["keys_per_s_max"] = md.max;
       row["speedup_vs_one_server"] = speedup;
-      row["error"] = error;
-      row["ok"] = error.empty() && m.ok;
+      row["error"] = md.error;
       rows.push_back(std::move(row));
     }
   }
@@ -205,29 +218,52 @@ int BenchPs(const PsBenchArgs& a) {
       "virga bench ps: %.1f s per cell, %s; keys/s = keys pulled + pushed; cpu = server CPU s / "
       "wall s;"
       " load average %.2f\n",
-      a.seconds, a.pipeline ? "push(i) written with pull(i+1), one write per iteration" : "pull then push, each awaited",
+      a.seconds,
+      a.pipeline ? "push(i) written with pull(i+1), one write per iteration"
+                 : "pull then push, each awaited",
       LoadAvg());
   PrintHeader();
   bool failed = false;
-  for (uint32_t k : a.keys) {
-    for (int n : a.clients) {
-      for (const std::string& place : a.placements) {
-        const bool pin = place == "same_cpu";
-        Cell c{.keys = k,
-               .clients = n,
-               .same_cpu = pin,
-               .servers = 1,
-               .server_threads = a.server_threads,
-               .width = a.width,
-               .optimizer = a.optimizer};
-        Measure v = benchps::RunVirgaCell(env, c);
-        Measure r;
-        if (!a.no_redis) r = benchps::RunRedisCell(env, c);
-        PrintRow(c, v, a.no_redis ? nullptr : &r);
-        failed = failed || !v.ok || (!a.no_redis && !r.ok);
-        out["rows"].push_back(Row(c, v, a.no_redis ? nullptr : &r));
-      }
+  std::vector<Cell> cells;
+  for (uint32_t k : a.keys)
+    for (int n : a.clients)
+      for (const std::string& place : a.placements)
+        cells.push_back({.keys = k,
+                         .clients = n,
+                         .same_cpu = place == "same_cpu",
+                         .servers = 1,
+                         .server_threads = a.server_threads,
+                         .width = a.width,
+                         .optimizer = a.optimizer});
+  // Rounds interleave the cells, so drift in the machine's load touches all
+  // of them alike; each round's rows are printed as they come.
+  std::vector<std::vector<Measure>> virga(cells.size()), redis(cells.size());
+  for (int round = 0; round < a.rounds; ++round) {
+    if (a.rounds > 1) std::printf("round %d of %d\n", round + 1, a.rounds);
+    for (size_t i = 0; i < cells.size(); ++i) {
+      virga[i].push_back(benchps::RunVirgaCell(env, cells[i]));
+      if (!a.no_redis) redis[i].push_back(benchps::RunRedisCell(env, cells[i]));
+      PrintRow(cells[i], virga[i].back(), a.no_redis ? nullptr : &redis[i].back());
     }
+  }
+  if (a.rounds > 1) std::printf("median of %d rounds (by keys/s, each system apart):\n", a.rounds);
+  if (a.rounds > 1) PrintHeader();
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const Median v = MedianOf(virga[i]);
+    const Median r = a.no_redis ? Median{} : MedianOf(redis[i]);
+    if (a.rounds > 1) PrintRow(cells[i], v.m, a.no_redis ? nullptr : &r.m);
+    failed = failed || !v.m.ok || (!a.no_redis && !r.m.ok);
+    nlohmann::json row = Row(cells[i], v.m, a.no_redis ? nullptr : &r.m);
+    row["rounds"] = a.rounds;
+    row["error"] = v.error;
+    row["keys_per_s_min"] = v.min;
+    row["keys_per_s_max"] = v.max;
+    if (!a.no_redis) {
+      row["redis_error"] = r.error;
+      row["redis_keys_per_s_min"] = r.min;
+      row["redis_keys_per_s_max"] = r.max;
+    }
+    out["rows"].push_back(std::move(row));
   }
   if (a.servers_count >= 2) {
     out["scaling"] = Scaling(env, a.scaling_rounds);
@@ -256,6 +292,10 @@ void RegisterBenchPs(CLI::App& bench, int* exit_code) {
   ps->add_option("--servers-count", a->servers_count,
                  "2: also compare 1 vs 2 servers (K=2700, 4 clients, two row shapes)")
       ->check(CLI::Range(1, 2))
+      ->capture_default_str();
+  ps->add_option("--rounds", a->rounds,
+                 "Interleaved rounds of the matrix (medians reported when > 1)")
+      ->check(CLI::Range(1, 99))
       ->capture_default_str();
   ps->add_option("--scaling-rounds", a->scaling_rounds,
                  "Interleaved rounds of the scaling section (median reported)")
