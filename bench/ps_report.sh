@@ -46,26 +46,27 @@ out = ["# `virga bench ps`: parameter server beside Redis", "",
        + f". {p['seconds_per_cell']:g} s measured per cell and round; tables warm (the 2^20-key pool written first).", "",
        f"Every cell ran in {p['rows'][0]['rounds']} rounds, interleaved (the whole matrix once, then again): "
        "each figure is the median round by keys/s, for virga and Redis apart, with the range of keys/s "
-       "over the rounds; p50/p99 are the median round's. On this shared 2-vCPU machine a cell's "
-       "figures swing by up to a third between rounds.", "",
+       "over the rounds; p50/p99 are the median round's, and the p50 range is over every round. On "
+       "this shared 2-vCPU machine a cell's figures swing by up to a third between rounds.", "",
        "keys/s counts keys pulled + keys pushed (2K per iteration), summed over the N client processes. "
        "p50/p99: one pull+push iteration. cpu: server CPU seconds per wall second. same_cpu: servers "
        "and clients pinned to CPU 0; default: unpinned (a wake-up of the other, halted vCPU costs ~65 us). "
        "Issue 3's targets apply to same_cpu: >= 10x Redis's keys/s, p50 < 50 us at K=470, N=1.", ""]
 def matrix(name, title):
     out.extend([f"## {title}", "",
-                "| K | N | placement | virga keys/s | range | p50 us | p99 us | cpu | Redis keys/s | range | Redis p50 us | cpu | ratio |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"])
+                "| K | N | placement | virga keys/s | range | p50 us | p50 range | p99 us | cpu | Redis keys/s | range | Redis p50 us | cpu | ratio |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"])
     for r in runs[name]["rows"]:
         ratio = f"{r['ratio_vs_redis']:.1f}x" if r["ratio_vs_redis"] else "n/a"
         out.append(f"| {r['keys']} | {r['clients']} | {r['placement']} | {r['keys_per_s']/1e6:.2f}M | "
                    f"{r['keys_per_s_min']/1e6:.2f}-{r['keys_per_s_max']/1e6:.2f}M | "
-                   f"{r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['server_cpu_fraction']:.2f} | "
+                   f"{r['p50_us']:.1f} | {r['p50_us_min']:.1f}-{r['p50_us_max']:.1f} | "
+                   f"{r['p99_us']:.1f} | {r['server_cpu_fraction']:.2f} | "
                    f"{(r['redis_keys_per_s'] or 0)/1e6:.2f}M | "
                    f"{r.get('redis_keys_per_s_min', 0)/1e6:.2f}-{r.get('redis_keys_per_s_max', 0)/1e6:.2f}M | "
                    f"{(r['redis_p50_us'] or 0):.0f} | {(r['redis_cpu_fraction'] or 0):.2f} | {ratio} |")
         if r["error"] or r["redis_error"]:
-            out.append(f"| | | | error: {r['error'] or r['redis_error']} | | | | | | | | | |")
+            out.append(f"| | | | error: {r['error'] or r['redis_error']} | | | | | | | | | | |")
     out.append("")
 matrix("pipelined", "Pipelined: push(i) written with pull(i+1), one reply read per iteration")
 matrix("awaited", "Each request awaited: pull, then push, two round trips per iteration")

@@ -258,6 +258,11 @@ int BenchPs(const PsBenchArgs& a) {
     row["error"] = v.error;
     row["keys_per_s_min"] = v.min;
     row["keys_per_s_max"] = v.max;
+    auto [p50_min, p50_max] = std::minmax_element(
+        virga[i].begin(), virga[i].end(),
+        [](const Measure& x, const Measure& y) { return x.p50_us < y.p50_us; });
+    row["p50_us_min"] = p50_min->p50_us;
+    row["p50_us_max"] = p50_max->p50_us;
     if (!a.no_redis) {
       row["redis_error"] = r.error;
       row["redis_keys_per_s_min"] = r.min;
