@@ -250,6 +250,39 @@ void JobDriver::StopWorkers() {
   }
 }
 
+void JobDriver::TallyEpochs(std::span<const uint8_t> done,
+                            std::span<const uint32_t> item_partition) {
+  const uint32_t per = result.items_per_epoch;
+  result.items_processed_per_epoch.assign(opt.epochs, 0);
+  result.partitions_processed_per_epoch.assign(opt.epochs, 0);
+  std::vector<uint8_t> missing(manifest.train.size());
+  uint32_t complete = 0;
+  bool prefix = true;
+  for (uint32_t e = 0; e < opt.epochs; ++e) {
+    std::fill(missing.begin(), missing.end(), 0);
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < per; ++k) {
+      if (done[static_cast<size_t>(e) * per + k]) {
+        ++n;
+      } else {
+        missing[item_partition[k]] = 1;
+      }
+    }
+    result.items_processed_per_epoch[e] = n;
+    uint32_t parts = 0;
+    for (size_t p = 0; p < manifest.train.size(); ++p) {
+      if (!missing[p] && manifest.train[p].rows > 0) ++parts;
+    }
+    result.partitions_processed_per_epoch[e] = parts;
+    if (n == per && prefix) {
+      ++complete;
+    } else {
+      prefix = false;
+    }
+  }
+  result.epochs = complete;
+}
+
 FunctionLimits JobDriver::Limits(std::string label) const {
   FunctionLimits limits;
   limits.memory_mb = opt.function_memory_mb;

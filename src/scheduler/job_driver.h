@@ -80,6 +80,11 @@ class JobDriver {
   virtual void AdjustCost() {}
 
   // --- helpers for the derived job ---
+  // From done[e * items_per_epoch + k] (item k of epoch e processed at least
+  // once) and each item's partition: result.items_processed_per_epoch,
+  // partitions_processed_per_epoch (partitions with rows, every item done)
+  // and epochs (complete epochs from the first on).
+  void TallyEpochs(std::span<const uint8_t> done, std::span<const uint32_t> item_partition);
   // The function limits of the options, labelled `label`.
   FunctionLimits Limits(std::string label) const;
   // Kills every live function (cleanup; no accounting).

@@ -21,7 +21,8 @@ struct TrainJob::Impl : sched::JobDriver {
   std::unique_ptr<ps::PsServer> server;
   std::unique_ptr<PsClient> client;
   std::string table, queue;
-  std::vector<float> acks;  // per-item processed counts
+  std::vector<float> acks;    // per-item processed counts
+  std::vector<uint8_t> done;  // per item: count >= 1
 
   Status Setup();
   void Cleanup();
@@ -142,40 +143,17 @@ Status TrainJob::Impl::ReadProgress() {
   std::vector<float> zeros(acks.size(), 0.0f);
   VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), zeros, &acks));
   const uint32_t per = plan.items_per_epoch;
-  result.items_processed_per_epoch.assign(opt.epochs, 0);
-  result.partitions_processed_per_epoch.assign(opt.epochs, 0);
+  done.assign(acks.size(), 0);
   result.items_reprocessed = 0;
-  uint64_t samples = 0;
-  std::vector<uint8_t> partition_missing(manifest.train.size());
-  uint32_t complete_epochs = 0;
-  bool prefix = true;
-  for (uint32_t e = 0; e < opt.epochs; ++e) {
-    std::fill(partition_missing.begin(), partition_missing.end(), 0);
-    uint32_t done = 0;
-    for (uint32_t k = 0; k < per; ++k) {
-      const float c = acks[static_cast<size_t>(e) * per + k];
-      if (c >= 1) {
-        ++done;
-        samples += static_cast<uint64_t>(c) * plan.item_rows[k];
-        result.items_reprocessed += static_cast<uint64_t>(c) - 1;
-      } else {
-        partition_missing[plan.item_partition[k]] = 1;
-      }
-    }
-    result.items_processed_per_epoch[e] = done;
-    uint32_t parts = 0;
-    for (size_t p = 0; p < manifest.train.size(); ++p) {
-      if (!partition_missing[p] && manifest.train[p].rows > 0) ++parts;
-    }
-    result.partitions_processed_per_epoch[e] = parts;
-    if (done == per && prefix) {
-      ++complete_epochs;
-    } else {
-      prefix = false;
-    }
+  result.samples = 0;
+  for (size_t i = 0; i < acks.size(); ++i) {
+    if (acks[i] < 1) continue;
+    const auto count = static_cast<uint64_t>(acks[i]);
+    done[i] = 1;
+    result.samples += count * plan.item_rows[i % per];
+    result.items_reprocessed += count - 1;
   }
-  result.epochs = complete_epochs;
-  result.samples = samples;
+  TallyEpochs(done, plan.item_partition);
   return Status::OK();
 }
 
