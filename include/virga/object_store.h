@@ -81,4 +81,18 @@ class ObjectStore {
 // Checks the key rules above; InvalidArgument naming the key if broken.
 Status ValidateObjectKey(std::string_view key);
 
+// One object named by a URI: "s3://bucket/raw/day0.gz", "mem://name/key",
+// "file:///dir/file" (its store is the object's directory).
+struct ObjectRef {
+  std::shared_ptr<ObjectStore> store;
+  std::string key;
+};
+// Splits `uri` at its root (bucket, store name) and opens that store.
+// InvalidArgument naming the URI when it has no scheme, an unknown scheme or
+// no key.
+Result<ObjectRef> OpenObjectUri(std::string_view uri);
+// Whether `uri` names an object in a store other than the local filesystem
+// ("s3://...", "mem://..."), i.e. input that is read through a store.
+bool IsObjectUri(std::string_view uri);
+
 }  // namespace virga

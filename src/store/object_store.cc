@@ -61,16 +61,83 @@ Status ValidateObjectKey(std::string_view key) {
   return Status::OK();
 }
 
-Result<std::shared_ptr<ObjectStore>> ObjectStore::Open(std::string_view uri) {
-  constexpr std::string_view kFile = "file://";
-  constexpr std::string_view kMem = "mem://";
-  if (uri.starts_with(kMem)) return MemStore::Open(uri.substr(kMem.size()));
-  if (uri.starts_with(kFile)) return FileStore::Open(uri.substr(kFile.size()));
-  if (uri.find("://") != std::string_view::npos) {
-    return Status::InvalidArgument("object store URI \"" + std::string(uri) +
-                                   "\": unknown scheme (known: file://, mem://)");
+namespace {
+
+// The registry of store schemes: one line per backend. `open` receives the URI
+// without "<scheme>://".
+struct StoreScheme {
+  std::string_view scheme;  // "s3" for s3://...
+  Result<std::shared_ptr<ObjectStore>> (*open)(std::string_view rest);
+};
+constexpr StoreScheme kStoreSchemes[] = {
+    {"file", &FileStore::Open},
+    {"mem", &MemStore::Open},
+};
+
+const StoreScheme* FindScheme(std::string_view uri, std::string_view* rest) {
+  size_t sep = uri.find("://");
+  if (sep == std::string_view::npos) return nullptr;
+  for (const StoreScheme& s : kStoreSchemes) {
+    if (uri.substr(0, sep) == s.scheme) {
+      *rest = uri.substr(sep + 3);
+      return &s;
+    }
   }
-  return FileStore::Open(uri);
+  return nullptr;
+}
+
+std::string KnownSchemes() {
+  std::string known;
+  for (const StoreScheme& s : kStoreSchemes) {
+    if (!known.empty()) known += ", ";
+    known += std::string(s.scheme) + "://";
+  }
+  return known;
+}
+
+Status UnknownScheme(std::string_view uri) {
+  return Status::InvalidArgument("object store URI \"" + std::string(uri) +
+                                 "\": unknown scheme (known: " + KnownSchemes() + ")");
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ObjectStore>> ObjectStore::Open(std::string_view uri) {
+  std::string_view rest;
+  const StoreScheme* scheme = FindScheme(uri, &rest);
+  if (scheme == nullptr) {
+    if (uri.find("://") != std::string_view::npos) return UnknownScheme(uri);
+    return FileStore::Open(uri);  // a plain path
+  }
+  return scheme->open(rest);
+}
+
+bool IsObjectUri(std::string_view uri) {
+  std::string_view rest;
+  const StoreScheme* scheme = FindScheme(uri, &rest);
+  return scheme != nullptr && scheme->scheme != "file";
+}
+
+Result<ObjectRef> OpenObjectUri(std::string_view uri) {
+  std::string_view rest;
+  const StoreScheme* scheme = FindScheme(uri, &rest);
+  if (scheme == nullptr) {
+    if (uri.find("://") != std::string_view::npos) return UnknownScheme(uri);
+    return Status::InvalidArgument("\"" + std::string(uri) + "\" is not an object URI");
+  }
+  // <scheme>://<root>/<key>: the root is the bucket (s3) or store name (mem);
+  // file:// roots at the object's directory.
+  size_t slash = scheme->scheme == "file" ? rest.rfind('/') : rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
+    return Status::InvalidArgument("object URI \"" + std::string(uri) +
+                                   "\": expected " + std::string(scheme->scheme) +
+                                   "://<root>/<key>");
+  }
+  ObjectRef ref;
+  ref.key = std::string(rest.substr(slash + 1));
+  VIRGA_RETURN_IF_ERROR(ValidateObjectKey(ref.key));
+  VIRGA_ASSIGN_OR_RETURN(ref.store, scheme->open(rest.substr(0, slash == 0 ? 1 : slash)));
+  return ref;
 }
 
 }  // namespace virga

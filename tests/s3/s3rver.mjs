@@ -1,0 +1,33 @@
+// Starts @20minutes/s3rver (a real S3 implementation that checks SigV4
+// signatures) on 127.0.0.1 for virga's s3:// tests.
+//
+// Usage: node s3rver.mjs --dir DIR [--port P] [--bucket NAME]...
+//   --port 0 (the default) takes a free port. Once listening, prints one line
+//   "PORT <n>" on stdout; logs go to stderr only with --verbose.
+// The credentials are s3rver's: access key S3RVER, secret S3RVER. Runs until
+// SIGTERM/SIGINT, or until its stdin closes (so a test that dies takes it along).
+import S3rver from '@20minutes/s3rver';
+
+const args = process.argv.slice(2);
+let dir = null, port = 0, verbose = false;
+const buckets = [];
+for (let i = 0; i < args.length; ++i) {
+  const a = args[i];
+  if (a === '--dir') dir = args[++i];
+  else if (a === '--port') port = Number(args[++i]);
+  else if (a === '--bucket') buckets.push({ name: args[++i], configs: [] });
+  else if (a === '--verbose') verbose = true;
+  else { console.error(`s3rver.mjs: unknown argument ${a}`); process.exit(2); }
+}
+if (!dir) { console.error('s3rver.mjs: --dir is required'); process.exit(2); }
+
+const server = new S3rver({
+  address: '127.0.0.1', port, directory: dir, silent: !verbose, configureBuckets: buckets,
+});
+const addr = await server.run();
+process.stdout.write(`PORT ${addr.port}\n`);
+const stop = async () => { try { await server.close(); } finally { process.exit(0); } };
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.stdin.on('end', stop);
+process.stdin.resume();
