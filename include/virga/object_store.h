@@ -14,9 +14,11 @@
 //    A dataset or checkpoint is committed by writing its manifest last.
 //  - Every fault is a Status whose message names the key; nothing throws.
 //
-// Backends are chosen by URI (see Open): file:///abs/dir (the default),
-// mem://name (process-local, for tests). Thread safety: all methods may be
-// called concurrently from many threads on one instance.
+// Backends are chosen by URI scheme through one registry table
+// (src/store/object_store.cc): file:///abs/dir (the default), mem://name
+// (process-local, for tests), s3://bucket[/prefix] (S3 and S3-compatible
+// stores; src/store/s3_store.h). Thread safety: all methods may be called
+// concurrently from many threads on one instance.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,8 @@ class ObjectStore {
   //   /abs/dir, rel/dir a plain path means file://
   //   mem://name        in-memory; every Open of the same name in one process
   //                     shares the same objects (so tests can reopen)
+  //   s3://bucket[/prefix]  S3 or an S3-compatible store, with the AWS
+  //                     conventions for credentials, region and endpoint
   // Unknown schemes are InvalidArgument naming the URI.
   static Result<std::shared_ptr<ObjectStore>> Open(std::string_view uri);
 

@@ -7,6 +7,7 @@
 
 #include "store/file_store.h"
 #include "store/mem_store.h"
+#include "store/s3_store.h"
 
 namespace virga {
 namespace {
@@ -72,6 +73,7 @@ struct StoreScheme {
 constexpr StoreScheme kStoreSchemes[] = {
     {"file", &FileStore::Open},
     {"mem", &MemStore::Open},
+    {"s3", &S3Store::Open},
 };
 
 const StoreScheme* FindScheme(std::string_view uri, std::string_view* rest) {

@@ -1,5 +1,7 @@
 #include "virga/object_store.h"
 
+#include "store/s3_test_server.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -42,8 +44,24 @@ std::string Payload(size_t size, uint32_t seed) {
   return s;
 }
 
-enum class Backend { kFile, kMem };
-void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::kFile ? "file://" : "mem://"); }
+enum class Backend { kFile, kMem, kS3 };
+void PrintTo(Backend b, std::ostream* os) {
+  *os << (b == Backend::kFile ? "file://" : b == Backend::kMem ? "mem://" : "s3://");
+}
+
+// One s3rver for the whole binary (tests/s3/s3rver.mjs), bucket "virga-test";
+// each test works under its own prefix.
+testing::S3TestServer* SharedS3Server(Status* status) {
+  static Status started;
+  static testing::S3TestServer* server = [] {
+    auto* s = new testing::S3TestServer;
+    started = s->Start({"virga-test"});
+    if (started.ok()) s->UseInProcessEnv();
+    return s;
+  }();
+  *status = started;
+  return server;
+}
 
 class ObjectStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -51,6 +69,17 @@ class ObjectStoreTest : public ::testing::TestWithParam<Backend> {
     if (GetParam() == Backend::kFile) {
       root_ = MakeTempDir();
       uri_ = "file://" + root_;
+    } else if (GetParam() == Backend::kS3) {
+      Status s;
+      SharedS3Server(&s);
+      if (!s.ok()) GTEST_SKIP() << "*** SKIPPED s3:// conformance: " << s.ToString() << " ***";
+      static std::atomic<int> counter{0};
+      uri_ = "s3://virga-test/" + std::to_string(counter++) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name();
+      // Parameterised test names hold '/': keep the prefix one clean component.
+      for (size_t i = std::string("s3://virga-test/").size(); i < uri_.size(); ++i) {
+        if (uri_[i] == '/') uri_[i] = '_';
+      }
     } else {
       static std::atomic<int> counter{0};
       uri_ = "mem://store_test_" + std::to_string(counter++) + "_" +
@@ -249,6 +278,12 @@ TEST_P(ObjectStoreTest, InvalidKeysRejected) {
 }
 
 TEST_P(ObjectStoreTest, ReadersNeverSeeAPartialPut) {
+  if (GetParam() == Backend::kS3) {
+    // S3 replaces an object atomically; s3rver, the S3 implementation these tests run
+    // against, overwrites its object file in place (createWriteStream), so a reader can
+    // see a torn object there. virga writes each key once; this is s3rver's limit.
+    GTEST_SKIP() << "*** SKIPPED on s3rver: it overwrites objects in place, not atomically ***";
+  }
   const std::string a = Payload(2 << 20, 1);
   const std::string b = Payload(3 << 20, 2);
   ASSERT_TRUE(store_->Put("hot", a).ok());
@@ -292,8 +327,11 @@ TEST_P(ObjectStoreTest, ReadersNeverSeeAPartialPut) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreTest,
-                         ::testing::Values(Backend::kFile, Backend::kMem), [](const auto& info) {
-                           return info.param == Backend::kFile ? "File" : "Mem";
+                         ::testing::Values(Backend::kFile, Backend::kMem, Backend::kS3),
+                         [](const auto& info) {
+                           return info.param == Backend::kFile  ? "File"
+                                  : info.param == Backend::kMem ? "Mem"
+                                                                : "S3";
                          });
 
 TEST(MemStoreTest, OpensOfOneNameShareObjects) {

@@ -1,11 +1,13 @@
 // Starts @20minutes/s3rver (a real S3 implementation that checks SigV4
 // signatures) on 127.0.0.1 for virga's s3:// tests.
 //
-// Usage: node s3rver.mjs --dir DIR [--port P] [--bucket NAME]...
+// Usage: node --openssl-legacy-provider s3rver.mjs --dir DIR [--port P] [--bucket NAME]...
+//   (s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3
+//   serves only from its legacy provider: without the flag a paged listing is a 500.)
 //   --port 0 (the default) takes a free port. Once listening, prints one line
 //   "PORT <n>" on stdout; logs go to stderr only with --verbose.
 // The credentials are s3rver's: access key S3RVER, secret S3RVER. Runs until
-// SIGTERM/SIGINT, or until its stdin closes (so a test that dies takes it along).
+// SIGTERM/SIGINT.
 import S3rver from '@20minutes/s3rver';
 
 const args = process.argv.slice(2);
@@ -29,5 +31,3 @@ process.stdout.write(`PORT ${addr.port}\n`);
 const stop = async () => { try { await server.close(); } finally { process.exit(0); } };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.resume();
