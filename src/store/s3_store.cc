@@ -207,7 +207,6 @@ Status S3Store::Execute(const Call& call, aws::HttpResponse* resp) {
   r.payload_hash = !sign_payload_         ? std::string("UNSIGNED-PAYLOAD")
                    : call.body.empty()    ? std::string(kEmptySha256)
                                           : aws::Sha256Hex(call.body);
-  if (!sign_payload_) r.headers.emplace_back("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
 
   thread_local std::mt19937_64 rng{std::random_device{}()};
   const Clock::time_point start = Clock::now();
