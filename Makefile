@@ -3,7 +3,7 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test bench clean
+.PHONY: all deps build demo demo-s3 test bench clean
 
 all: build
 
@@ -16,6 +16,10 @@ build: deps
 
 demo: build
 	@scripts/demo.sh $(BUILD)
+
+# The same pipeline against S3 (s3rver on 127.0.0.1, awscli uploads the raw data).
+demo-s3: build
+	@scripts/demo-s3.sh $(BUILD)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
