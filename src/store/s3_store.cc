@@ -276,7 +276,9 @@ Status S3Store::ErrorOf(const Call& call, const aws::HttpResponse& resp,
     return Status::Unauthenticated(m + " (credentials from " + settings_.credentials_source + ")");
   }
   if (e.code == "NoSuchBucket") {
-    return Status::NotFound(what + ": bucket \"" + bucket_ + "\" does not exist [endpoint " +
+    // Not NotFound: callers read NotFound as "this object is absent", and a store whose
+    // bucket is missing is a configuration error, not an empty store.
+    return Status::InvalidArgument(what + ": bucket \"" + bucket_ + "\" does not exist [endpoint " +
                             scheme_ + "://" + host_ + "]");
   }
   if (resp.status == 404) return Status::NotFound(m);
@@ -502,7 +504,7 @@ Result<ObjectInfo> S3Store::Head(std::string_view key, bool* found) {
       aws::HttpResponse br;
       VIRGA_RETURN_IF_ERROR(Execute(b, &br));
       if (br.status == 404) {
-        return Status::NotFound("HEAD " + UriOf(key) + ": bucket \"" + bucket_ +
+        return Status::InvalidArgument("HEAD " + UriOf(key) + ": bucket \"" + bucket_ +
                                 "\" does not exist [endpoint " + scheme_ + "://" + host_ + "]");
       }
       if (br.status < 300) bucket_known_ = true;

@@ -26,9 +26,10 @@
 // at most max_attempts times and within retry_budget; each request is
 // re-signed. Every fault that remains is a Status naming the operation, the
 // object's s3:// URI, the HTTP status, S3's error code and message, and the
-// endpoint: NotFound (NoSuchKey, NoSuchBucket), Unauthenticated (403:
-// wrong or expired credentials), Unavailable (retries exhausted), IOError
-// (anything else).
+// endpoint: NotFound (NoSuchKey), InvalidArgument (NoSuchBucket: a store
+// that does not exist is not an absent object), Unauthenticated (403: wrong
+// or expired credentials), Unavailable (retries exhausted), IOError (anything
+// else).
 //
 // Thread safety: every method may be called concurrently; connections are
 // pooled and reused (aws::HttpClient).

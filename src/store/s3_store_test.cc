@@ -193,7 +193,7 @@ TEST_F(S3StoreTest, MissingBucketNamesTheBucket) {
   std::string out;
   for (Status st : {store->Get("k", &out), store->Stat("k").status(), store->Exists("k").status(),
                     store->List("").status(), store->Put("k", "v")}) {
-    EXPECT_TRUE(st.IsNotFound()) << st.ToString();
+    EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
     EXPECT_NE(st.message().find("\"no-such-bucket\" does not exist"), std::string::npos)
         << st.ToString();
   }
