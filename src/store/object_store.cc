@@ -7,6 +7,7 @@
 
 #include "store/file_store.h"
 #include "store/mem_store.h"
+#include "store/throttled_store.h"
 
 namespace virga {
 namespace {
@@ -107,9 +108,9 @@ Result<std::shared_ptr<ObjectStore>> ObjectStore::Open(std::string_view uri) {
   const StoreScheme* scheme = FindScheme(uri, &rest);
   if (scheme == nullptr) {
     if (uri.find("://") != std::string_view::npos) return UnknownScheme(uri);
-    return FileStore::Open(uri);  // a plain path
+    return MaybeThrottle(FileStore::Open(uri));  // a plain path
   }
-  return scheme->open(rest);
+  return MaybeThrottle(scheme->open(rest));  // VIRGA_STORE_LATENCY_MS, VIRGA_STORE_BANDWIDTH_MBPS
 }
 
 bool IsObjectUri(std::string_view uri) {

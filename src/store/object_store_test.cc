@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "store/throttled_store.h"
+
 namespace virga {
 namespace {
 
@@ -42,8 +44,13 @@ std::string Payload(size_t size, uint32_t seed) {
   return s;
 }
 
-enum class Backend { kFile, kMem };
-void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::kFile ? "file://" : "mem://"); }
+// kThrottledMem: mem:// opened with the cloud emulation of throttled_store.h
+// switched on (a small latency), so every conformance test runs through it.
+enum class Backend { kFile, kMem, kThrottledMem };
+const char* BackendName(Backend b) {
+  return b == Backend::kFile ? "File" : b == Backend::kMem ? "Mem" : "ThrottledMem";
+}
+void PrintTo(Backend b, std::ostream* os) { *os << BackendName(b); }
 
 class ObjectStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -56,12 +63,24 @@ class ObjectStoreTest : public ::testing::TestWithParam<Backend> {
       uri_ = "mem://store_test_" + std::to_string(counter++) + "_" +
              ::testing::UnitTest::GetInstance()->current_test_info()->name();
     }
+    const bool throttled = GetParam() == Backend::kThrottledMem;
+    if (throttled) {
+      ::setenv("VIRGA_STORE_LATENCY_MS", "0.2", 1);
+      ::setenv("VIRGA_STORE_BANDWIDTH_MBPS", "2000", 1);
+    }
     auto store = ObjectStore::Open(uri_);
+    ::unsetenv("VIRGA_STORE_LATENCY_MS");
+    ::unsetenv("VIRGA_STORE_BANDWIDTH_MBPS");
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = *store;
+    throttled_ = dynamic_cast<ThrottledStore*>(store_.get());
+    ASSERT_EQ(throttled_ != nullptr, throttled);
   }
   void TearDown() override {
     if (!root_.empty()) fs::remove_all(root_);
+    if (throttled_ != nullptr) {
+      EXPECT_GT(throttled_->stats().requests, 0u);  // the decorator saw the test's calls
+    }
   }
 
   std::string GetOrDie(const std::string& key) {
@@ -74,6 +93,7 @@ class ObjectStoreTest : public ::testing::TestWithParam<Backend> {
   std::string root_;  // file backend only
   std::string uri_;
   std::shared_ptr<ObjectStore> store_;
+  ThrottledStore* throttled_ = nullptr;  // store_, when it is throttled
 };
 
 TEST_P(ObjectStoreTest, PutGetOverwrite) {
@@ -292,9 +312,8 @@ TEST_P(ObjectStoreTest, ReadersNeverSeeAPartialPut) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreTest,
-                         ::testing::Values(Backend::kFile, Backend::kMem), [](const auto& info) {
-                           return info.param == Backend::kFile ? "File" : "Mem";
-                         });
+                         ::testing::Values(Backend::kFile, Backend::kMem, Backend::kThrottledMem),
+                         [](const auto& info) { return BackendName(info.param); });
 
 TEST(MemStoreTest, OpensOfOneNameShareObjects) {
   auto s1 = ObjectStore::Open("mem://shared_name");
