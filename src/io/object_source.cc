@@ -71,10 +71,10 @@ class ObjectSource final : public ByteSource {
   bool stop_ = false;                 // GUARDED_BY(mu_)
 
   // Reader only.
-  uint64_t next_ = 0;       // the next chunk to take
-  Chunk* cur_ = nullptr;    // the chunk being read, or null
-  size_t pos_ = 0;          // next byte of cur_->data
-  Status fault_;            // sticky
+  uint64_t next_ = 0;     // the next chunk to take
+  Chunk* cur_ = nullptr;  // the chunk being read, or null
+  size_t pos_ = 0;        // next byte of cur_->data
+  Status fault_;          // sticky
 
   std::thread fetcher_;  // last: started once every member above is built
 };

@@ -43,6 +43,14 @@ Status ReadEnvNumber(const char* name, bool (*valid)(double), const char* expect
   return Status::OK();
 }
 
+// The link of a ThrottledStore (see its constructor).
+std::shared_ptr<ThrottleLink> ChooseLink(double bytes_per_s, std::shared_ptr<ThrottleLink> given,
+                                         ThrottleClock* clock) {
+  if (given != nullptr || bytes_per_s <= 0) return given;
+  if (clock != nullptr) return std::make_shared<ThrottleLink>(bytes_per_s, clock);
+  return ThrottleLink::ForProcess(bytes_per_s);
+}
+
 }  // namespace
 
 ThrottleClock* ThrottleClock::Real() {
@@ -83,8 +91,8 @@ Result<ThrottleOptions> ThrottleOptionsFromEnv(bool* set) {
       kLatencyEnv, [](double v) { return v >= 0 && v <= kMaxLatencyMs; },
       "milliseconds per request, a number from 0 to 60000", &latency_ms, set));
   VIRGA_RETURN_IF_ERROR(ReadEnvNumber(
-      kBandwidthEnv, [](double v) { return v > 0; }, "MB/s (1 MB = 1e6 bytes), a number > 0",
-      &mbps, set));
+      kBandwidthEnv, [](double v) { return v > 0; }, "MB/s (1 MB = 1e6 bytes), a number > 0", &mbps,
+      set));
   ThrottleOptions o;
   o.latency = nanoseconds(static_cast<int64_t>(std::llround(latency_ms * 1e6)));
   o.bandwidth_bytes_per_s = mbps * 1e6;
@@ -107,9 +115,7 @@ ThrottledStore::ThrottledStore(std::shared_ptr<ObjectStore> inner, ThrottleOptio
                                std::shared_ptr<ThrottleLink> link, ThrottleClock* clock)
     : inner_(std::move(inner)),
       options_(options),
-      link_(link != nullptr || options.bandwidth_bytes_per_s <= 0 ? std::move(link)
-            : clock != nullptr ? std::make_shared<ThrottleLink>(options.bandwidth_bytes_per_s, clock)
-                               : ThrottleLink::ForProcess(options.bandwidth_bytes_per_s)),
+      link_(ChooseLink(options.bandwidth_bytes_per_s, std::move(link), clock)),
       clock_(clock != nullptr ? clock : ThrottleClock::Real()) {}
 
 void ThrottledStore::Slept(nanoseconds d) {

@@ -87,9 +87,9 @@ class ThrottleLink {
 
 // What a ThrottledStore did so far.
 struct ThrottleStats {
-  uint64_t requests = 0;       // every call, failed ones included
-  uint64_t bytes_read = 0;     // payload bytes returned by Get/GetRange
-  uint64_t bytes_written = 0;  // payload bytes passed to Put
+  uint64_t requests = 0;              // every call, failed ones included
+  uint64_t bytes_read = 0;            // payload bytes returned by Get/GetRange
+  uint64_t bytes_written = 0;         // payload bytes passed to Put
   std::chrono::nanoseconds slept{0};  // latency + bandwidth waits, summed over threads
 };
 
@@ -117,7 +117,7 @@ class ThrottledStore final : public ObjectStore {
   ObjectStore& inner() const { return *inner_; }
 
  private:
-  void Request();                // counts a request and waits its latency
+  void Request();  // counts a request and waits its latency
   void Moved(uint64_t bytes, std::atomic<uint64_t>* counter);  // passes bytes through the link
   void Slept(std::chrono::nanoseconds d);
 

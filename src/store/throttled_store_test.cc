@@ -34,7 +34,7 @@ TEST(ThrottledStore, ChargesLatencyPerRequestAndBandwidthPerByte) {
   const nanoseconds t0 = clock.Now();
   ASSERT_TRUE(store.Put("k", std::string(1000, 'x')).ok());  // 20 ms + 1 ms
   std::string out;
-  ASSERT_TRUE(store.Get("k", &out).ok());  // 20 ms + 1 ms
+  ASSERT_TRUE(store.Get("k", &out).ok());                 // 20 ms + 1 ms
   ASSERT_TRUE(store.GetRange("k", 100, 500, &out).ok());  // 20 ms + 0.5 ms
   EXPECT_EQ(out.size(), 500u);
   EXPECT_TRUE(store.Get("absent", &out).IsNotFound());  // 20 ms, nothing moved
