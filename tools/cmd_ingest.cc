@@ -17,7 +17,10 @@ void RegisterIngest(CLI::App& app, int* exit_code) {
   cmd->add_option("--format", args->format, "libsvm | criteo | csv | ratings")
       ->required()
       ->check(CLI::IsMember({"libsvm", "criteo", "csv", "ratings"}));
-  cmd->add_option("--input", args->o.inputs, "Text files (plain, .gz or .zst)")->required();
+  cmd->add_option("--input", args->o.inputs,
+                  "Text files (plain, .gz or .zst): paths or object URIs, whose keys may hold "
+                  "wildcards, e.g. s3://bucket/raw/*.gz (* ? [..], not across '/')")
+      ->required();
   cmd->add_option("--store", args->store, "Object store URI")->capture_default_str();
   cmd->add_option("--dataset", args->o.dataset, "Name of the new dataset")->required();
   cmd->add_option("--test-fraction", args->o.test_fraction, "Share of rows in the test split")

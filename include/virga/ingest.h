@@ -18,7 +18,9 @@ enum class OnError { kFail, kSkip };
 
 struct IngestOptions {
   Format format = Format::kLibsvm;
-  std::vector<std::string> inputs;   // text files: plain, .gz or .zst
+  std::vector<std::string> inputs;   // text files: plain, .gz or .zst; local paths or object
+                                     // URIs, whose keys may hold wildcards (s3://b/raw/*.gz:
+                                     // * ? [..] as fnmatch, never across '/'; sorted)
   std::string dataset;               // output dataset name (must not exist)
   double test_fraction = 0.1;        // share of rows routed to the test split, 0..1
   uint64_t split_seed = 42;          // the split is a deterministic function of this and row number

@@ -48,7 +48,11 @@ class ObjectStore {
   //                     shares the same objects (so tests can reopen)
   //   s3://bucket[/prefix]  S3 or an S3-compatible store, with the AWS
   //                     conventions for credentials, region and endpoint
-  // Unknown schemes are InvalidArgument naming the URI.
+  // Unknown schemes are InvalidArgument naming the URI. When the environment
+  // sets VIRGA_STORE_LATENCY_MS and/or VIRGA_STORE_BANDWIDTH_MBPS, the store
+  // is wrapped in a decorator that emulates a cloud store's latency per
+  // request and bandwidth per process (src/store/throttled_store.h); a bad
+  // value there is InvalidArgument naming the variable.
   static Result<std::shared_ptr<ObjectStore>> Open(std::string_view uri);
 
   // The URI this store was opened with, normalised (e.g. "file:///tmp/x").

@@ -314,8 +314,7 @@ Status SlotWorker::ItemRows(uint32_t pos, RowBlockView* rows, Clock::duration* d
       if (i == pos || run_of_[i] != run_of_[i - 1]) keys.push_back(manifest_.train[(*items_)[i].partition].key);
     }
     PrefetchOptions po;
-    po.minibatch_rows = 0;
-    po.buffers = 2;
+    po.minibatch_rows = 0;  // whole partitions; buffers and fetches_in_flight as by default
     it_ = std::make_unique<PrefetchIterator>(data_, std::move(keys), po);
     run_now_ = static_cast<int64_t>(run_base_) - 1;
   }

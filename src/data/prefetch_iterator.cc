@@ -10,23 +10,30 @@
 
 namespace virga {
 
-// The buffers form a ring: the producer fills slot produced_ % n, the consumer
-// reads slot taken_ % n and hands it back by advancing released_. Slots are
-// consumed in the order they are filled, so the ring needs no free list and
-// the queue no allocation. Invariant: released_ <= taken_ <= produced_ <=
-// released_ + n. A slot is owned (written or read without the lock) by the
-// producer while released_ + n > seq >= produced_, and by the consumer while
-// released_ <= seq < taken_; the mutex publishes the hand-over.
+// The buffers form a ring of n slots; partition number `seq` (the seq-th key
+// from the KeySource) goes to slot seq % n. Fetch threads take turns at the
+// KeySource (one holds key_busy_ at a time, so keys get consecutive seqs in
+// the order the source produced them), then fetch and decode concurrently,
+// each into its own slot, and mark it ready; they finish in any order. The
+// consumer reads slot taken_ % n once it is ready, so partitions are
+// delivered in seq order, and hands it back by advancing released_.
+// Invariant: released_ <= taken_ <= claimed_ <= released_ + n. A slot is owned
+// (written or read without the lock) by the fetcher that claimed its seq
+// until it is marked ready, then by the consumer until released; the mutex
+// publishes each hand-over. The ring needs no free list, the queue no
+// allocation.
 class PrefetchIterator::Impl {
  public:
   Impl(std::shared_ptr<ObjectStore> store, KeySource keys, PrefetchOptions options)
       : store_(std::move(store)), keys_(std::move(keys)), options_(Sanitize(options)) {
     slots_.resize(options_.buffers);
-    thread_ = std::thread(&Impl::Run, this);
+    for (size_t i = 0; i < options_.fetches_in_flight; ++i) {
+      fetchers_.emplace_back(&Impl::FetchLoop, this);
+    }
   }
   ~Impl() {
     Stop();
-    thread_.join();
+    for (std::thread& t : fetchers_) t.join();
   }
 
   Result<bool> Next(Minibatch* batch);
@@ -40,19 +47,22 @@ class PrefetchIterator::Impl {
   struct Slot {
     PartitionBuffer buffer;
     std::string key;
-    Status status;  // not OK: a fault takes this partition's place
+    Status status;       // not OK: a fault takes this partition's place
+    bool ready = false;  // GUARDED_BY(mu_): filled, owned by the consumer until released
   };
 
   static PrefetchOptions Sanitize(PrefetchOptions o) {
+    o.fetches_in_flight = std::clamp<size_t>(o.fetches_in_flight, 1, 64);
     o.buffers = std::max<size_t>(o.buffers, 1);
+    if (o.fetches_in_flight > 1) o.buffers = std::max(o.buffers, o.fetches_in_flight + 1);
     o.max_attempts = std::max(o.max_attempts, 1);
     return o;
   }
 
-  // Producer (background thread).
-  void Run();
-  Slot* WaitForFreeSlot();
-  Status Fetch(Slot* slot);
+  // Fetch threads.
+  void FetchLoop();
+  bool ClaimKey(uint64_t* seq);
+  Status Fetch(Slot* slot, std::string* fetched);
   bool SleepUnlessStopped(std::chrono::milliseconds d);
 
   // Consumer.
@@ -64,15 +74,16 @@ class PrefetchIterator::Impl {
   const KeySource keys_;
   const PrefetchOptions options_;
   std::vector<Slot> slots_;  // the ring; sized once
-  std::string fetched_;      // producer only: the encoded object, reused
 
   std::mutex mu_;
-  std::condition_variable filled_cv_;  // consumer waits: a slot filled, producer done, stop
-  std::condition_variable freed_cv_;   // producer waits: a slot freed, stop
-  uint64_t produced_ = 0;              // GUARDED_BY(mu_)
-  uint64_t released_ = 0;              // GUARDED_BY(mu_)
-  bool producer_done_ = false;         // GUARDED_BY(mu_)
-  std::atomic<bool> stop_{false};      // written under mu_, read anywhere
+  std::condition_variable ready_cv_;  // consumer waits: a slot ready, keys done, stop
+  std::condition_variable work_cv_;   // fetchers wait: a slot freed, the key turn free, stop
+  uint64_t claimed_ = 0;              // GUARDED_BY(mu_): keys taken from keys_
+  uint64_t released_ = 0;             // GUARDED_BY(mu_)
+  bool key_busy_ = false;             // GUARDED_BY(mu_): a fetcher is in keys_()
+  bool keys_done_ = false;            // GUARDED_BY(mu_): keys_() returned nullopt
+  bool fault_seen_ = false;           // GUARDED_BY(mu_): a fetch failed; take no more keys
+  std::atomic<bool> stop_{false};     // written under mu_, read anywhere
 
   // Consumer only.
   uint64_t taken_ = 0;
@@ -81,44 +92,59 @@ class PrefetchIterator::Impl {
   size_t pos_ = 0;           // next row of view_ to hand out
   Status fault_;             // sticky once returned
 
-  std::thread thread_;
+  std::vector<std::thread> fetchers_;
 };
 
-void PrefetchIterator::Impl::Run() {
-  for (;;) {
-    Slot* slot = WaitForFreeSlot();
-    if (slot == nullptr) break;
-    std::optional<std::string> key = keys_();
-    if (!key || stop_.load()) break;
-    slot->key = std::move(*key);
-    slot->status = Fetch(slot);
-    if (stop_.load()) break;
-    const bool fault = !slot->status.ok();
+void PrefetchIterator::Impl::FetchLoop() {
+  std::string fetched;  // this thread's encoded object, reused
+  uint64_t seq = 0;
+  while (ClaimKey(&seq)) {
+    Slot* slot = &slots_[seq % slots_.size()];
+    slot->status = Fetch(slot, &fetched);
     {
       std::lock_guard<std::mutex> l(mu_);
-      ++produced_;
+      slot->ready = true;
+      if (!slot->status.ok()) fault_seen_ = true;
     }
-    filled_cv_.notify_one();
-    if (fault) break;  // nothing after a fault is delivered
+    ready_cv_.notify_one();
+    work_cv_.notify_all();  // after a fault, idle fetchers exit
   }
+}
+
+// Waits for a free slot and the turn at the KeySource, then takes the next
+// key into that slot. False when the thread should exit: stopped, no more
+// keys, or a fault was seen.
+bool PrefetchIterator::Impl::ClaimKey(uint64_t* seq) {
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    auto done = [&] { return stop_.load() || keys_done_ || fault_seen_; };
+    work_cv_.wait(l,
+                  [&] { return done() || (!key_busy_ && claimed_ - released_ < slots_.size()); });
+    if (done()) return false;
+    key_busy_ = true;
+    *seq = claimed_;
+  }
+  std::optional<std::string> key = keys_();  // not under mu_: it may block
   {
     std::lock_guard<std::mutex> l(mu_);
-    producer_done_ = true;
+    key_busy_ = false;
+    if (key) {
+      slots_[*seq % slots_.size()].key = std::move(*key);
+      ++claimed_;
+    } else {
+      keys_done_ = true;
+    }
   }
-  filled_cv_.notify_all();
+  work_cv_.notify_all();
+  if (!key) ready_cv_.notify_one();
+  return key.has_value() && !stop_.load();  // a key returned after Stop is not fetched
 }
 
-PrefetchIterator::Impl::Slot* PrefetchIterator::Impl::WaitForFreeSlot() {
-  std::unique_lock<std::mutex> l(mu_);
-  freed_cv_.wait(l, [&] { return stop_.load() || produced_ - released_ < slots_.size(); });
-  return stop_.load() ? nullptr : &slots_[produced_ % slots_.size()];
-}
-
-Status PrefetchIterator::Impl::Fetch(Slot* slot) {
+Status PrefetchIterator::Impl::Fetch(Slot* slot, std::string* fetched) {
   Status s;
   int attempt = 1;
   for (;; ++attempt) {
-    s = store_->Get(slot->key, &fetched_);
+    s = store_->Get(slot->key, fetched);
     const bool transient =
         s.code() == Status::Code::kUnavailable || s.code() == Status::Code::kIOError;
     if (s.ok() || !transient || attempt >= options_.max_attempts) break;
@@ -132,13 +158,13 @@ Status PrefetchIterator::Impl::Fetch(Slot* slot) {
     if (attempt > 1) m += " (after " + std::to_string(attempt) + " attempts)";
     return Status(s.code(), std::move(m));
   }
-  bytes_fetched.fetch_add(fetched_.size(), std::memory_order_relaxed);
-  return DecodePartition(fetched_, slot->key, &slot->buffer);
+  bytes_fetched.fetch_add(fetched->size(), std::memory_order_relaxed);
+  return DecodePartition(*fetched, slot->key, &slot->buffer);
 }
 
 bool PrefetchIterator::Impl::SleepUnlessStopped(std::chrono::milliseconds d) {
   std::unique_lock<std::mutex> l(mu_);
-  return !freed_cv_.wait_for(l, d, [&] { return stop_.load(); });
+  return !work_cv_.wait_for(l, d, [&] { return stop_.load(); });
 }
 
 void PrefetchIterator::Impl::Stop() {
@@ -146,22 +172,24 @@ void PrefetchIterator::Impl::Stop() {
     std::lock_guard<std::mutex> l(mu_);
     stop_.store(true);
   }
-  freed_cv_.notify_all();
-  filled_cv_.notify_all();
+  work_cv_.notify_all();
+  ready_cv_.notify_all();
 }
 
 PrefetchIterator::Impl::Slot* PrefetchIterator::Impl::Take() {
   std::unique_lock<std::mutex> l(mu_);
-  auto ready = [&] { return stop_.load() || taken_ < produced_ || producer_done_; };
+  Slot* next = &slots_[taken_ % slots_.size()];  // seq taken_'s slot, see the class comment
+  auto ready = [&] { return stop_.load() || next->ready || (keys_done_ && taken_ == claimed_); };
   if (!ready()) {
     const auto start = std::chrono::steady_clock::now();
-    filled_cv_.wait(l, ready);
+    ready_cv_.wait(l, ready);
     const auto waited = std::chrono::steady_clock::now() - start;
     data_wait_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count(),
                            std::memory_order_relaxed);
   }
-  if (stop_.load() || taken_ == produced_) return nullptr;
-  return &slots_[taken_++ % slots_.size()];
+  if (stop_.load() || !next->ready) return nullptr;
+  ++taken_;
+  return next;
 }
 
 void PrefetchIterator::Impl::Release() {
@@ -169,9 +197,9 @@ void PrefetchIterator::Impl::Release() {
   current_ = nullptr;
   {
     std::lock_guard<std::mutex> l(mu_);
-    ++released_;
+    slots_[released_++ % slots_.size()].ready = false;
   }
-  freed_cv_.notify_one();
+  work_cv_.notify_all();
 }
 
 void PrefetchIterator::Impl::Emit(Minibatch* batch) {

@@ -7,107 +7,32 @@
 #include <thread>
 
 #include "alloc_counter_test_util.h"
+#include "prefetch_test_util.h"
 #include "virga/partition.h"
 
 namespace virga {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Forwards to a real store; runs `on_get` before each Get (to count, delay or
-// fail it).
-class HookStore final : public ObjectStore {
- public:
-  using Hook = std::function<Status(std::string_view key)>;
-  HookStore(std::shared_ptr<ObjectStore> inner, Hook on_get)
-      : inner_(std::move(inner)), on_get_(std::move(on_get)) {}
-
-  std::string uri() const override { return inner_->uri(); }
-  Status Put(std::string_view k, std::string_view d) override { return inner_->Put(k, d); }
-  Status Get(std::string_view k, std::string* out) override {
-    VIRGA_RETURN_IF_ERROR(on_get_(k));
-    return inner_->Get(k, out);
-  }
-  Status GetRange(std::string_view k, uint64_t o, uint64_t n, std::string* out) override {
-    return inner_->GetRange(k, o, n, out);
-  }
-  Result<std::vector<ObjectInfo>> List(std::string_view p) override { return inner_->List(p); }
-  Status Delete(std::string_view k) override { return inner_->Delete(k); }
-  Result<bool> Exists(std::string_view k) override { return inner_->Exists(k); }
-  Result<ObjectInfo> Stat(std::string_view k) override { return inner_->Stat(k); }
-
- private:
-  std::shared_ptr<ObjectStore> inner_;
-  Hook on_get_;
-};
-
-// A mem:// store named after the running test, holding `sizes.size()`
-// partitions; row g (counted across partitions) has label g and features
-// {g, g+1, ... } (g % 5 of them), so order and completeness can be checked.
-struct Fixture {
-  std::shared_ptr<ObjectStore> store;
-  std::vector<std::string> keys;
-  uint64_t total_rows = 0;
-  uint64_t total_bytes = 0;
-};
-
-Fixture MakeFixture(const std::vector<size_t>& sizes) {
-  Fixture f;
-  const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-  f.store = *ObjectStore::Open(std::string("mem://prefetch_") + info->name());
-  std::string obj;
-  for (size_t p = 0; p < sizes.size(); ++p) {
-    RowBlock rows;
-    for (size_t r = 0; r < sizes[p]; ++r, ++f.total_rows) {
-      for (uint32_t i = 0; i < f.total_rows % 5; ++i) {
-        rows.AddFeature(static_cast<uint32_t>(f.total_rows) + i, 1);
-      }
-      rows.EndRow(static_cast<float>(f.total_rows));
-    }
-    EXPECT_TRUE(EncodePartition(rows.view(), {}, &obj).ok());
-    f.keys.push_back("ds/part-" + std::to_string(p));
-    EXPECT_TRUE(f.store->Put(f.keys.back(), obj).ok());
-    f.total_bytes += obj.size();
-  }
-  return f;
-}
-
-// Drains `it`, checking rows arrive in order, once each; returns rows seen.
-uint64_t DrainInOrder(PrefetchIterator& it, const Fixture& f, size_t mb) {
-  Minibatch batch;
-  uint64_t next_row = 0;
-  for (;;) {
-    Result<bool> more = it.Next(&batch);
-    EXPECT_TRUE(more.ok()) << more.status().ToString();
-    if (!more.ok() || !*more) break;
-    EXPECT_GT(batch.rows.rows(), 0u);
-    if (mb) {
-      EXPECT_LE(batch.rows.rows(), mb);
-    }
-    EXPECT_EQ(*batch.key, f.keys[batch.partition]);
-    for (size_t r = 0; r < batch.rows.rows(); ++r, ++next_row) {
-      EXPECT_EQ(batch.rows.labels[r], static_cast<float>(next_row));
-      auto idx = batch.rows.row_indices(r);
-      EXPECT_EQ(idx.size(), next_row % 5);
-      if (!idx.empty()) {
-        EXPECT_EQ(idx[0], next_row);
-      }
-    }
-  }
-  return next_row;
-}
+using prefetch_test::DrainInOrder;
+using prefetch_test::Fixture;
+using prefetch_test::HookStore;
+using prefetch_test::MakeFixture;
 
 TEST(PrefetchIterator, EveryRowOnceInOrder) {
   Fixture f = MakeFixture({37, 0, 200, 1, 450, 0, 0, 199, 201, 64, 3, 1000});
-  for (size_t buffers : {1, 2, 3, 8}) {
-    for (size_t mb : {1, 7, 64, 200, 1000, 0}) {
-      SCOPED_TRACE("buffers " + std::to_string(buffers) + " minibatch " + std::to_string(mb));
-      PrefetchIterator it(f.store, f.keys, {mb, buffers, 3});
-      EXPECT_EQ(DrainInOrder(it, f, mb), f.total_rows);
-      EXPECT_EQ(it.partitions_done(), f.keys.size());
-      EXPECT_EQ(it.bytes_fetched(), f.total_bytes);
-      Minibatch batch;
-      EXPECT_FALSE(*it.Next(&batch));  // stays at the end
+  for (size_t fetches : {1, 4}) {
+    for (size_t buffers : {1, 2, 3, 8}) {
+      for (size_t mb : {1, 7, 64, 200, 1000, 0}) {
+        SCOPED_TRACE("buffers " + std::to_string(buffers) + " minibatch " + std::to_string(mb) +
+                     " fetches " + std::to_string(fetches));
+        PrefetchIterator it(f.store, f.keys, {mb, buffers, 3, fetches});
+        EXPECT_EQ(DrainInOrder(it, f, mb), f.total_rows);
+        EXPECT_EQ(it.partitions_done(), f.keys.size());
+        EXPECT_EQ(it.bytes_fetched(), f.total_bytes);
+        Minibatch batch;
+        EXPECT_FALSE(*it.Next(&batch));  // stays at the end
+      }
     }
   }
 }
@@ -155,18 +80,21 @@ TEST(PrefetchIterator, BackPressureBoundsPartitionsHeld) {
     gets.fetch_add(1);
     return Status::OK();
   });
-  for (size_t buffers : {1, 2, 4}) {
+  // {buffers, fetches in flight, buffers in effect}
+  for (auto [buffers, fetches, held] :
+       {std::tuple<size_t, size_t, size_t>{1, 1, 1}, {2, 1, 2}, {4, 1, 4}, {2, 3, 4}, {6, 3, 6}}) {
+    SCOPED_TRACE(std::to_string(buffers) + " buffers, " + std::to_string(fetches) + " fetches");
     gets = 0;
-    PrefetchIterator it(store, base.keys, {20, buffers, 1});
+    PrefetchIterator it(store, base.keys, {20, buffers, 1, fetches});
     Minibatch b;
     uint64_t max_ahead = 0;
     while (*it.Next(&b)) {
       std::this_thread::sleep_for(1ms);  // a slow consumer
       uint64_t ahead = gets.load() - it.partitions_done();
       max_ahead = std::max(max_ahead, ahead);
-      ASSERT_LE(ahead, buffers);
+      ASSERT_LE(ahead, held);
     }
-    EXPECT_EQ(max_ahead, buffers);  // and it does fill every buffer
+    EXPECT_EQ(max_ahead, held);  // and it does fill every buffer
   }
 }
 
@@ -278,13 +206,13 @@ TEST(PrefetchIterator, TransientFaultsAreRetried) {
     ++failures;
     return Status::OK();
   });
-  PrefetchIterator it(down, base.keys, {100, 2, 3});
+  PrefetchIterator it(down, base.keys, {100, 2, 3, 1});
   Minibatch b;
   ASSERT_TRUE(*it.Next(&b));
   Status s = it.Next(&b).status();
   EXPECT_EQ(s.code(), Status::Code::kUnavailable);
   EXPECT_EQ(s.message(), base.keys[1] + ": store is down (after 3 attempts)");
-  EXPECT_EQ(failures.load(), 1);  // nothing after the fault is fetched
+  EXPECT_EQ(failures.load(), 1);  // one fetch at a time: nothing after the fault is fetched
 }
 
 TEST(PrefetchIterator, DataWaitGrowsWithSlowStore) {
@@ -293,7 +221,7 @@ TEST(PrefetchIterator, DataWaitGrowsWithSlowStore) {
     std::this_thread::sleep_for(20ms);
     return Status::OK();
   });
-  PrefetchIterator it(slow, base.keys, {100, 2, 3});
+  PrefetchIterator it(slow, base.keys, {100, 2, 3, 1});  // one fetch at a time
   EXPECT_EQ(it.data_wait().count(), 0);
   EXPECT_EQ(DrainInOrder(it, base, 100), 50u);
   EXPECT_GE(it.data_wait(), 60ms);  // ~5 x 20 ms of fetching the consumer waited for

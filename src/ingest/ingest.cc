@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "ingest/input_glob.h"
 #include "ingest/partition_writer.h"
 #include "virga/dataset.h"
 #include "virga/line_reader.h"
@@ -75,6 +76,8 @@ std::string IngestReport::Summary() const {
 Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
   VIRGA_RETURN_IF_ERROR(CheckOptions(options));
   const auto start = std::chrono::steady_clock::now();
+  VIRGA_ASSIGN_OR_RETURN(const std::vector<std::string> inputs,
+                         ingest_internal::ExpandInputs(options.inputs));
   VIRGA_ASSIGN_OR_RETURN(bool exists, store.Exists(ManifestKey(options.dataset)));
   if (exists) {
     return Status::AlreadyExists(fmt::format("dataset '{}' already exists in {}", options.dataset,
@@ -99,7 +102,7 @@ Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
       return true;
     };
 
-    for (const std::string& path : options.inputs) {
+    for (const std::string& path : inputs) {
       if (!status.ok()) break;
       auto reader = LineReader::Open(path);
       if (!reader.ok()) {
@@ -171,7 +174,7 @@ Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
       for (const auto& p : m.test) m.test_nnz += p.nnz;
       m.skipped_lines = report.skipped_lines;
       m.input_bytes = report.input_bytes;
-      m.sources = options.inputs;
+      m.sources = inputs;
       m.label = writer.labels();
       m.numeric_features = std::move(writer.numeric_stats());
       m.created_at = UtcNowIso8601();

@@ -254,6 +254,52 @@ TEST_F(IngestTest, CompressedInputsAndSeveralFilesAndCriteo) {
   for (size_t i = 0; i < 100; ++i) EXPECT_EQ(rows[i], rows[i + 100]);  // same text, same rows
 }
 
+TEST_F(IngestTest, ObjectGlobGivesTheSameDatasetAsLocalFiles) {
+  // Three days of input, plain, .gz and .zst, local and as objects.
+  const std::vector<std::string> names = {"day_0.txt", "day_1.gz", "day_2.zst"};
+  std::vector<std::string> local;
+  auto raw = *ObjectStore::Open("mem://ingest-glob-raw");
+  for (size_t i = 0; i < names.size(); ++i) {
+    local.push_back(Write(names[i], LibsvmText(500 + 100 * static_cast<int>(i), 10 + i)));
+    std::ifstream in(local.back(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_TRUE(raw->Put("raw/" + names[i], bytes).ok());
+  }
+  ASSERT_TRUE(raw->Put("raw/notes.md", "not input").ok());
+  ASSERT_TRUE(raw->Put("raw/old/day_9.txt", "not input").ok());
+  IngestOptions o;
+  o.rows_per_partition = 128;
+  o.inputs = local;
+  o.dataset = "from-files";
+  auto from_files = Ingest(*store_, o);
+  ASSERT_TRUE(from_files.ok()) << from_files.status().ToString();
+  o.inputs = {"mem://ingest-glob-raw/raw/day_*"};
+  o.dataset = "from-objects";
+  auto from_objects = Ingest(*store_, o);
+  ASSERT_TRUE(from_objects.ok()) << from_objects.status().ToString();
+
+  EXPECT_EQ(from_objects->rows, 1800u);
+  EXPECT_EQ(from_objects->rows, from_files->rows);
+  EXPECT_EQ(from_objects->train_rows, from_files->train_rows);
+  EXPECT_EQ(from_objects->input_bytes, from_files->input_bytes);
+  auto a = ReadManifest(*store_, "from-files");
+  auto b = ReadManifest(*store_, "from-objects");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->sources, (std::vector<std::string>{"mem://ingest-glob-raw/raw/day_0.txt",
+                                                  "mem://ingest-glob-raw/raw/day_1.gz",
+                                                  "mem://ingest-glob-raw/raw/day_2.zst"}));
+  EXPECT_EQ(a->train.size(), b->train.size());
+  EXPECT_EQ(a->num_features, b->num_features);
+  EXPECT_EQ(ReadSplit(*a, false), ReadSplit(*b, false));
+  EXPECT_EQ(ReadSplit(*a, true), ReadSplit(*b, true));
+
+  o.inputs = {"mem://ingest-glob-raw/raw/*.csv"};
+  o.dataset = "from-nothing";
+  auto none = Ingest(*store_, o);
+  EXPECT_TRUE(none.status().IsNotFound()) << none.status().ToString();
+  EXPECT_NE(none.status().message().find("mem://ingest-glob-raw/raw/*.csv"), std::string::npos);
+}
+
 // A store whose Puts fail after the first `ok_puts` partitions.
 class FailingStore : public ObjectStore {
  public:

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ingest/feature_stats.h"
+#include "ingest/input_glob.h"
 #include "ingest/partition_writer.h"
 #include "virga/dataset.h"
 #include "virga/line_reader.h"
@@ -55,7 +56,8 @@ Status ReadAll(const std::string& path) {
 
 Result<StageProfile> ProfileStages(ObjectStore& store, const IngestOptions& options) {
   StageProfile p;
-  for (const std::string& path : options.inputs) {
+  VIRGA_ASSIGN_OR_RETURN(const std::vector<std::string> inputs, ExpandInputs(options.inputs));
+  for (const std::string& path : inputs) {
     StageTimer timer;
     VIRGA_RETURN_IF_ERROR(ReadAll(path));
     timer.ChargeTo(&p.read);
@@ -89,7 +91,7 @@ Result<StageProfile> ProfileStages(ObjectStore& store, const IngestOptions& opti
 
   StageCost all;  // everything but the read pass and the manifest
   StageTimer timer;
-  for (const std::string& path : options.inputs) {
+  for (const std::string& path : inputs) {
     VIRGA_ASSIGN_OR_RETURN(auto reader, LineReader::Open(path));
     VIRGA_ASSIGN_OR_RETURN(auto parser, MakeParser(options.format, options.parse));
     std::string_view line;
@@ -117,7 +119,7 @@ Result<StageProfile> ProfileStages(ObjectStore& store, const IngestOptions& opti
   m.num_features = std::max(m.num_features, stats.index_bound());
   m.test_fraction = options.test_fraction;
   m.split_seed = options.split_seed;
-  m.sources = options.inputs;
+  m.sources = inputs;
   m.numeric_features = stats.NumericStats();
   stats.Release();
   VIRGA_RETURN_IF_ERROR(WriteManifest(store, m));

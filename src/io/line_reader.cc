@@ -1,42 +1,35 @@
 // LineReader: a chunked reader that hands out lines as views into one buffer.
 //
-// Layers: Source (raw bytes of the fd, with the sniffed magic bytes pushed
-// back) -> Decoder (plain, gzip or zstd; fills a caller buffer with text) ->
-// LineReaderImpl (finds '\n' with memchr; moves only a partial line at a
-// chunk boundary to the front of the buffer, growing it for a line longer
-// than the buffer, up to max_line_bytes).
+// Layers: ByteSource (a local file, or a store's object read ahead in
+// chunks: byte_source.h) -> Source (counts its bytes, pushes the sniffed magic
+// bytes back) -> Decoder (plain, gzip or zstd; fills a caller buffer with
+// text) -> LineReaderImpl (finds '\n' with memchr; moves only a partial line
+// at a chunk boundary to the front of the buffer, growing it for a line
+// longer than the buffer, up to max_line_bytes).
 
 #include "virga/line_reader.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <memory>
-#include <system_error>
+
+#include "io/byte_source.h"
+#include "virga/object_store.h"
 
 namespace virga {
 namespace {
 
 constexpr size_t kMaxInputChunk = 1 << 20;  // compressed bytes read per call
 
-std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-// The raw bytes of the input. The first bytes, read to sniff the format, are
-// served again before the rest of the file.
+// The raw bytes of the input, counted. The first bytes, read to sniff the
+// format, are served again before the rest of the input.
 class Source {
  public:
-  Source(int fd, bool owned) : fd_(fd), owned_(owned) {}
-  ~Source() {
-    if (owned_) ::close(fd_);
-  }
-  Source(const Source&) = delete;
-  Source& operator=(const Source&) = delete;
+  explicit Source(std::unique_ptr<io_internal::ByteSource> raw) : raw_(std::move(raw)) {}
 
   // Reads up to n bytes into dst; *got == 0 only at end of file.
   Status Read(char* dst, size_t n, size_t* got) {
@@ -46,24 +39,20 @@ class Source {
       head_pos_ += *got;
       return Status::OK();
     }
-    for (;;) {
-      ssize_t r = ::read(fd_, dst, std::min<size_t>(n, SSIZE_MAX));
-      if (r >= 0) {
-        *got = static_cast<size_t>(r);
-        bytes_read_ += *got;
-        return Status::OK();
-      }
-      if (errno != EINTR) return Status::IOError("read: " + ErrnoText(errno));
-    }
+    VIRGA_RETURN_IF_ERROR(raw_->Read(dst, n, got));
+    bytes_read_ += *got;
+    return Status::OK();
   }
 
-  // Reads the first (up to) 4 bytes for format detection.
+  // Reads the first (up to) 4 bytes for format detection, however few bytes
+  // each read of the source returns.
   Status Sniff() {
     while (head_len_ < sizeof(head_)) {
       size_t got = 0;
-      VIRGA_RETURN_IF_ERROR(Read(head_ + head_len_, sizeof(head_) - head_len_, &got));
+      VIRGA_RETURN_IF_ERROR(raw_->Read(head_ + head_len_, sizeof(head_) - head_len_, &got));
       if (got == 0) break;
       head_len_ += got;
+      bytes_read_ += got;
     }
     return Status::OK();
   }
@@ -73,8 +62,7 @@ class Source {
   uint64_t bytes_read() const { return bytes_read_; }
 
  private:
-  const int fd_;
-  const bool owned_;
+  const std::unique_ptr<io_internal::ByteSource> raw_;
   char head_[4];
   size_t head_len_ = 0;
   size_t head_pos_ = 0;
@@ -329,24 +317,28 @@ class LineReaderImpl final : public LineReader {
   std::unique_ptr<Decoder> decoder_;  // reads from *src_
 };
 
+// The bytes of `path`: an object through its store, else a local file.
+Result<std::unique_ptr<io_internal::ByteSource>> OpenBytes(const std::string& path,
+                                                           const LineReaderOptions& options) {
+  if (IsObjectUri(path)) {
+    VIRGA_ASSIGN_OR_RETURN(ObjectRef ref, OpenObjectUri(path));
+    io_internal::ObjectSourceOptions o;
+    o.chunk_bytes = options.object_chunk_bytes;
+    o.chunks_ahead = options.object_chunks_ahead;
+    return io_internal::OpenObjectSource(std::move(ref.store), std::move(ref.key), path, o);
+  }
+  std::string_view local = path;
+  if (local.starts_with("file://")) local.remove_prefix(7);  // file:///abs, file://rel
+  return io_internal::OpenFileSource(std::string(local), path);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path,
                                                      const LineReaderOptions& options) {
-  std::unique_ptr<Source> src;
-  if (path == "-") {
-    src = std::make_unique<Source>(STDIN_FILENO, /*owned=*/false);
-  } else {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      int err = errno;
-      std::string m = path + ": " + ErrnoText(err);
-      return err == ENOENT ? Status::NotFound(std::move(m)) : Status::IOError(std::move(m));
-    }
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    src = std::make_unique<Source>(fd, /*owned=*/true);
-  }
-  auto reader = std::make_unique<LineReaderImpl>(path, options, std::move(src));
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<io_internal::ByteSource> bytes, OpenBytes(path, options));
+  auto reader = std::make_unique<LineReaderImpl>(path, options,
+                                                 std::make_unique<Source>(std::move(bytes)));
   VIRGA_RETURN_IF_ERROR(reader->Init(options));
   return std::unique_ptr<LineReader>(std::move(reader));
 }

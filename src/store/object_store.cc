@@ -8,6 +8,7 @@
 #include "store/file_store.h"
 #include "store/mem_store.h"
 #include "store/s3_store.h"
+#include "store/throttled_store.h"
 
 namespace virga {
 namespace {
@@ -109,9 +110,9 @@ Result<std::shared_ptr<ObjectStore>> ObjectStore::Open(std::string_view uri) {
   const StoreScheme* scheme = FindScheme(uri, &rest);
   if (scheme == nullptr) {
     if (uri.find("://") != std::string_view::npos) return UnknownScheme(uri);
-    return FileStore::Open(uri);  // a plain path
+    return MaybeThrottle(FileStore::Open(uri));  // a plain path
   }
-  return scheme->open(rest);
+  return MaybeThrottle(scheme->open(rest));  // VIRGA_STORE_LATENCY_MS, VIRGA_STORE_BANDWIDTH_MBPS
 }
 
 bool IsObjectUri(std::string_view uri) {
@@ -138,7 +139,8 @@ Result<ObjectRef> OpenObjectUri(std::string_view uri) {
   ObjectRef ref;
   ref.key = std::string(rest.substr(slash + 1));
   VIRGA_RETURN_IF_ERROR(ValidateObjectKey(ref.key));
-  VIRGA_ASSIGN_OR_RETURN(ref.store, scheme->open(rest.substr(0, slash == 0 ? 1 : slash)));
+  VIRGA_ASSIGN_OR_RETURN(ref.store,
+                         MaybeThrottle(scheme->open(rest.substr(0, slash == 0 ? 1 : slash))));
   return ref;
 }
 

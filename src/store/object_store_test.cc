@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "store/throttled_store.h"
+
 namespace virga {
 namespace {
 
@@ -44,10 +46,14 @@ std::string Payload(size_t size, uint32_t seed) {
   return s;
 }
 
-enum class Backend { kFile, kMem, kS3 };
-void PrintTo(Backend b, std::ostream* os) {
-  *os << (b == Backend::kFile ? "file://" : b == Backend::kMem ? "mem://" : "s3://");
+// kThrottledMem: mem:// opened with the cloud emulation of throttled_store.h
+// switched on (a small latency), so every conformance test runs through it.
+// kS3: s3:// against s3rver (a real S3 implementation), started once.
+enum class Backend { kFile, kMem, kThrottledMem, kS3 };
+const char* BackendName(Backend b) {
+  return b == Backend::kFile ? "File" : b == Backend::kMem ? "Mem" : b == Backend::kS3 ? "S3" : "ThrottledMem";
 }
+void PrintTo(Backend b, std::ostream* os) { *os << BackendName(b); }
 
 // One s3rver for the whole binary (tests/s3/s3rver.mjs), bucket "virga-test";
 // each test works under its own prefix.
@@ -85,12 +91,24 @@ class ObjectStoreTest : public ::testing::TestWithParam<Backend> {
       uri_ = "mem://store_test_" + std::to_string(counter++) + "_" +
              ::testing::UnitTest::GetInstance()->current_test_info()->name();
     }
+    const bool throttled = GetParam() == Backend::kThrottledMem;
+    if (throttled) {
+      ::setenv("VIRGA_STORE_LATENCY_MS", "0.2", 1);
+      ::setenv("VIRGA_STORE_BANDWIDTH_MBPS", "2000", 1);
+    }
     auto store = ObjectStore::Open(uri_);
+    ::unsetenv("VIRGA_STORE_LATENCY_MS");
+    ::unsetenv("VIRGA_STORE_BANDWIDTH_MBPS");
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = *store;
+    throttled_ = dynamic_cast<ThrottledStore*>(store_.get());
+    ASSERT_EQ(throttled_ != nullptr, throttled);
   }
   void TearDown() override {
     if (!root_.empty()) fs::remove_all(root_);
+    if (throttled_ != nullptr) {
+      EXPECT_GT(throttled_->stats().requests, 0u);  // the decorator saw the test's calls
+    }
   }
 
   std::string GetOrDie(const std::string& key) {
@@ -103,6 +121,7 @@ class ObjectStoreTest : public ::testing::TestWithParam<Backend> {
   std::string root_;  // file backend only
   std::string uri_;
   std::shared_ptr<ObjectStore> store_;
+  ThrottledStore* throttled_ = nullptr;  // store_, when it is throttled
 };
 
 TEST_P(ObjectStoreTest, PutGetOverwrite) {
@@ -327,12 +346,9 @@ TEST_P(ObjectStoreTest, ReadersNeverSeeAPartialPut) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreTest,
-                         ::testing::Values(Backend::kFile, Backend::kMem, Backend::kS3),
-                         [](const auto& info) {
-                           return info.param == Backend::kFile  ? "File"
-                                  : info.param == Backend::kMem ? "Mem"
-                                                                : "S3";
-                         });
+                         ::testing::Values(Backend::kFile, Backend::kMem, Backend::kThrottledMem,
+                                           Backend::kS3),
+                         [](const auto& info) { return BackendName(info.param); });
 
 TEST(MemStoreTest, OpensOfOneNameShareObjects) {
   auto s1 = ObjectStore::Open("mem://shared_name");

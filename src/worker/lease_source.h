@@ -7,8 +7,9 @@
 // about every 200 ms while waiting), or when the servers stay unreachable
 // (kError).
 //
-// Runs on the iterator's thread with its own PsClient (clients are not
-// thread-safe); Control::RequestStop interrupts its waits.
+// Runs on the iterator's fetch threads, one call at a time (the iterator
+// never calls its KeySource concurrently), with its own PsClient (clients are
+// not thread-safe); Control::RequestStop interrupts its waits.
 #pragma once
 
 #include <atomic>
