@@ -41,11 +41,10 @@ head -n $((ROWS / 2)) "$TMP/all.tsv" > "$TMP/day0.tsv"
 tail -n +$((ROWS / 2 + 1)) "$TMP/all.tsv" > "$TMP/day1.tsv"
 "${AWS[@]}" s3 cp "$TMP/day0.tsv" "$B/raw/day0.tsv" > "$TMP/aws.log" 2>&1 || fail "aws s3 cp"
 "${AWS[@]}" s3 cp "$TMP/day1.tsv" "$B/raw/day1.tsv" >> "$TMP/aws.log" 2>&1 || fail "aws s3 cp"
-INGEST=(ingest --format criteo --dataset clicks --hash-bits 16 --rows-per-partition 2048
-  --test-fraction 0.1)
-"$VIRGA" "${INGEST[@]}" --input "$B/raw/*.tsv" --store "$B/store" > "$TMP/ingest-s3.log" 2>&1 \
+INGEST=(ingest --format criteo --hash-bits 16 --rows-per-partition 2048 --test-fraction 0.1)
+"$VIRGA" "${INGEST[@]}" --dataset clicks --input "$B/raw/*.tsv" --store "$B/store" > "$TMP/ingest-s3.log" 2>&1 \
   || fail "ingest from s3:// into s3://"
-"$VIRGA" "${INGEST[@]}" --input "$TMP/day0.tsv" "$TMP/day1.tsv" --store "file://$TMP/store" \
+"$VIRGA" "${INGEST[@]}" --dataset clicks --input "$TMP/day0.tsv" "$TMP/day1.tsv" --store "file://$TMP/store" \
   > "$TMP/ingest-file.log" 2>&1 || fail "ingest into file://"
 grep -q "$ROWS rows" "$TMP/ingest-s3.log" || fail "ingest from s3 did not read $ROWS rows: $(cat "$TMP/ingest-s3.log")"
 
@@ -113,6 +112,7 @@ PP=$(sed -n 's/^PORT //p' "$TMP/proxy.out")
 AWS_ENDPOINT_URL_S3="http://127.0.0.1:$PP" VIRGA_S3_MAX_ATTEMPTS=2 timeout 60 "$VIRGA" "${INGEST[@]}" \
   --dataset cut --input "$TMP/all.tsv" --store "$B/store" > "$TMP/cut.log" 2>&1 \
   && fail "an ingest through a store that died succeeded"
+grep -q "127.0.0.1:$PP.*gave up" "$TMP/cut.log" || fail "the failed ingest does not name the lost endpoint: $(cat "$TMP/cut.log")"
 "${AWS[@]}" s3 ls --recursive "$B/store/datasets/cut/" > "$TMP/cut-ls.txt" 2>&1
 grep -q manifest.json "$TMP/cut-ls.txt" && fail "a manifest exists for the cut ingest"
 "$VIRGA" inspect --store "$B/store" --dataset cut > /dev/null 2>&1 && fail "the cut dataset opens"
