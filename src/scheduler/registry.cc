@@ -75,6 +75,7 @@ void AddDetail(const TrainOptions& o, const TrainProgress& p, const TrainResult&
                     {"clip", o.optimizer.clip},
                     {"minibatch", o.minibatch},
                     {"workers", o.workers},
+                    {"backend", o.backend_config.name},
                     {"epochs", o.epochs},
                     {"staleness", o.staleness},
                     {"function_timeout_s", lifetime_s},
