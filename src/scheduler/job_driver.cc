@@ -380,9 +380,11 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
   result.samples_per_second = result.train_seconds > 0 ? result.samples / result.train_seconds : 0;
   EstimateCost(&result);
   AdjustCost();
-  VIRGA_RETURN_IF_ERROR(SaveResult());
-  Publish(state);
+  // A result that cannot be stored fails the job (its registry entry says why).
+  const Status saved = SaveResult();
+  Publish(saved.ok() ? state : "failed: " + saved.ToString());
   if (on_progress) on_progress(progress());
+  VIRGA_RETURN_IF_ERROR(saved);
   return result;
 }
 

@@ -265,6 +265,31 @@ TEST_F(TrainJobTest, ResultAndModelGoToTheStore) {
   EXPECT_TRUE((*store)->Exists(JobModelKey("store-test")).value());
 }
 
+TEST_F(TrainJobTest, AResultThatCannotBeStoredFailsTheJob) {
+  TrainOptions o = Options();
+  o.epochs = 1;
+  o.job_id = "unstorable";
+  // A file where the job's key prefix should be a directory: the Put fails.
+  fs::create_directories(*dir_ + "/store/jobs");
+  std::ofstream(*dir_ + "/store/jobs/unstorable") << "in the way";
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  auto r = (*job)->Run();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("jobs/unstorable/result.json"), std::string::npos)
+      << r.status().ToString();
+  auto jobs = ListJobs(o.registry_dir);
+  ASSERT_TRUE(jobs.ok());
+  bool listed = false;
+  for (const JobEntry& e : *jobs) {
+    if (e.job_id != "unstorable") continue;
+    listed = true;
+    EXPECT_EQ(e.state.rfind("failed", 0), 0u) << e.state;
+  }
+  EXPECT_TRUE(listed);
+  fs::remove(*dir_ + "/store/jobs/unstorable");
+}
+
 TEST_F(TrainJobTest, UnknownBackendIsAClearError) {
   TrainOptions o = Options();
   o.backend_config.name = "nosuch";
