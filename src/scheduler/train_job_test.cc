@@ -332,6 +332,14 @@ TEST_F(TrainJobTest, CliTrainWritesItsResultToTheStore) {
   EXPECT_EQ(json, ReadFile(local));  // the local copy is the same
   EXPECT_EQ(nlohmann::json::parse(json)["job_id"], "cli-train");
   EXPECT_TRUE(LoadModel(model).ok());
+
+  // A storage-channel job (no server) leaves its result in the store the same way.
+  CliRun channel = RunCli("train --store " + Uri() + " --dataset d --epochs 1 --workers 2 " +
+                              "--quiet --channel store --job-id cli-channel",
+                          "VIRGA_HOME=" + *dir_);
+  ASSERT_EQ(channel.exit_code, 0) << channel.output;
+  ASSERT_TRUE((*store)->Get(JobResultKey("cli-channel"), &json).ok());
+  EXPECT_EQ(nlohmann::json::parse(json)["state"], "done");
 }
 
 TEST_F(TrainJobTest, CliSearchWritesItsSummaryToTheStore) {
