@@ -18,7 +18,8 @@ void BackendFlags::Add(CLI::App* cmd) {
       if (!s.env.empty()) help += "; env " + std::string(s.env);
       Given g{flag, std::string(b.name), std::string(s.name), ""};
       cmd->add_option_function<std::string>(
-             flag, [this, g](const std::string& v) mutable {
+             flag,
+             [this, g](const std::string& v) mutable {
                g.value = v;
                given_.push_back(g);
              },

@@ -51,8 +51,8 @@ Result<backend::Settings> Resolve(const BackendType& type, const BackendConfig& 
     for (const BackendSetting& s : d.settings) known = known || s.name == name;
     if (!known) {
       return Status::InvalidArgument("compute backend '" + std::string(d.name) +
-                                     "' has no setting '" + name + "' (its settings: " +
-                                     SettingNames(d) + ")");
+                                     "' has no setting '" + name +
+                                     "' (its settings: " + SettingNames(d) + ")");
     }
   }
   backend::Settings out = config.settings;

@@ -23,8 +23,8 @@ constexpr BackendSetting kSettings[] = {
 };
 
 Status BadValue(const std::string& name, const std::string& value, std::string_view expected) {
-  return Status::InvalidArgument("local backend setting '" + name + "': '" + value +
-                                 "' is not " + std::string(expected));
+  return Status::InvalidArgument("local backend setting '" + name + "': '" + value + "' is not " +
+                                 std::string(expected));
 }
 
 Result<bool> ParseBool(const std::string& name, const std::string& value) {

@@ -138,7 +138,7 @@ TEST_F(AtomicFileTest, FailedWriteNamesThePathAndCleansUp) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     std::signal(SIGXFSZ, SIG_IGN);
-    struct rlimit limit {4096, 4096};
+    const struct rlimit limit = {4096, 4096};
     ::setrlimit(RLIMIT_FSIZE, &limit);
     Status s = WriteFileAtomically(path, std::string(1 << 20, 'x'));
     const bool named = s.message().find(path + ": write") != std::string::npos;
