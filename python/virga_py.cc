@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -220,12 +221,39 @@ struct Backend {
   std::shared_ptr<ComputeBackend> impl;
 };
 
-Backend MakeBackend(const std::string& worker_binary, const std::string& work_dir) {
-  LocalBackendOptions o;
-  o.worker_binary = worker_binary;
-  o.work_dir = work_dir;
-  auto r = MakeLocalBackend(o);
+BackendConfig ToBackendConfig(const std::string& name,
+                              const std::map<std::string, std::string>& settings) {
+  BackendConfig c;
+  c.name = name;
+  c.settings = settings;
+  return c;
+}
+
+// A backend by name ("": $VIRGA_BACKEND, else local) with its settings (include/virga/backend.h).
+Backend NewBackend(const std::string& name, const std::map<std::string, std::string>& settings) {
+  auto r = MakeBackend(ToBackendConfig(name, settings));
   return Backend{std::shared_ptr<ComputeBackend>(Take(std::move(r)))};
+}
+
+// The registered backends: name, help and settings (name, env, help) of each.
+py::list Backends() {
+  py::list out;
+  for (const BackendDescription& b : RegisteredBackends()) {
+    py::list settings;
+    for (const BackendSetting& s : b.settings) {
+      py::dict d;
+      d["name"] = std::string(s.name);
+      d["env"] = std::string(s.env);
+      d["help"] = std::string(s.help);
+      settings.append(d);
+    }
+    py::dict d;
+    d["name"] = std::string(b.name);
+    d["help"] = std::string(b.help);
+    d["settings"] = settings;
+    out.append(d);
+  }
+  return out;
 }
 
 py::list BackendFunctions(Backend& b) {
@@ -283,8 +311,9 @@ std::chrono::milliseconds Seconds(const py::handle& v) {
 }
 
 // Fills TrainOptions from a dict whose keys are TrainDefaults()'s plus
-// dataset, test_dataset, job_id, servers, token, worker_binary, registry_dir,
-// keep_table, lease_ms, max_start_delay. Unknown keys are InvalidArgument.
+// dataset, test_dataset, job_id, servers, token, registry_dir, keep_table,
+// lease_ms, max_start_delay, backend (a name) and backend_settings (a dict).
+// Unknown keys are InvalidArgument.
 TrainOptions ToTrainOptions(const py::dict& d) {
   TrainOptions o;
   o.optimizer = TrainOptions::DefaultOptimizer();
@@ -317,7 +346,9 @@ TrainOptions ToTrainOptions(const py::dict& d) {
     else if (key == "job_id") o.job_id = v.cast<std::string>();
     else if (key == "servers") o.servers = v.cast<std::vector<std::string>>();
     else if (key == "token") o.token = v.cast<std::string>();
-    else if (key == "worker_binary") o.worker_binary = v.cast<std::string>();
+    else if (key == "backend") o.backend_config.name = v.cast<std::string>();
+    else if (key == "backend_settings")
+      o.backend_config.settings = v.cast<std::map<std::string, std::string>>();
     else if (key == "keep_table") o.keep_table = v.cast<bool>();
     else if (key == "registry_dir") o.registry_dir = v.cast<std::string>();
     else if (key == "stop_on_divergence") o.stop_on_divergence = v.cast<bool>();
@@ -419,6 +450,7 @@ class Job {
     d["epochs"] = o.epochs;
     d["servers"] = o.servers;
     d["channel"] = o.channel;
+    d["backend"] = o.backend_config.name;
     return d;
   }
   void Close() {
@@ -654,9 +686,33 @@ PYBIND11_MODULE(_virga, m) {
       .def_property_readonly("port", &Server::port)
       .def("stop", &Server::Stop);
 
-  py::class_<Backend>(m, "LocalBackend")
-      .def(py::init(&MakeBackend), py::arg("worker_binary"), py::arg("work_dir") = "")
+  m.def("backends", &Backends);
+  m.def("default_backend_name", &v::DefaultBackendName);
+  m.def("check_backend", [](const std::string& name, const std::map<std::string, std::string>& settings) {
+    Check(v::CheckBackendConfig(ToBackendConfig(name, settings)));
+  }, py::arg("name"), py::arg("settings"));
+  py::class_<Backend>(m, "Backend")
+      .def(py::init(&NewBackend), py::arg("name") = "",
+           py::arg("settings") = std::map<std::string, std::string>())
+      .def_property_readonly("name", [](const Backend& b) { return std::string(b.impl->name()); })
       .def("functions", &BackendFunctions);
+
+  // Objects in a store (what jobs leave there: docs/object-layout.md).
+  m.def("store_uri", [](const std::string& uri) { return OpenStore(uri)->uri(); }, py::arg("store"));
+  m.def("store_put", [](const std::string& uri, const std::string& key, const py::bytes& data) {
+    auto store = OpenStore(uri);
+    std::string bytes = data;
+    Check(NoGil([&] { return store->Put(key, bytes); }));
+  }, py::arg("store"), py::arg("key"), py::arg("data"));
+  m.def("store_get", [](const std::string& uri, const std::string& key) {
+    auto store = OpenStore(uri);
+    std::string bytes;
+    Check(NoGil([&] { return store->Get(key, &bytes); }));
+    return py::bytes(bytes);
+  }, py::arg("store"), py::arg("key"));
+  m.def("job_result_key", [](const std::string& job) { return v::JobResultKey(job); });
+  m.def("job_model_key", [](const std::string& job) { return v::JobModelKey(job); });
+  m.def("search_result_key", [](const std::string& id) { return v::SearchResultKey(id); });
 
   py::class_<Job>(m, "TrainJob")
       .def(py::init<const py::dict&, std::optional<Backend>>(), py::arg("options"),

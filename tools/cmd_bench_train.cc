@@ -98,7 +98,8 @@ int BenchTrain(BenchTrainArgs& a) {
         o.time_limit_seconds = a.seconds;
         o.send_schedule = schedule;
         o.eval_interval_seconds = 3600;  // no evaluation inside the measured window
-        if (pin) o.worker_prefix = {"/usr/bin/taskset", "-c", "0"};
+        o.backend_config.name = "local";  // placements are of local processes
+        if (pin) o.backend_config.settings["worker_prefix"] = "/usr/bin/taskset -c 0";
         auto job = TrainJob::Create(o);
         if (!job.ok()) return fail(job.status().ToString());
         auto r = (*job)->Run();

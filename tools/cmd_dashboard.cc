@@ -1,6 +1,5 @@
 // `virga dashboard`: serves the live dashboard (include/virga/dashboard.h)
 // over the job registry until SIGINT/SIGTERM; prints its URL, token included.
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -9,6 +8,7 @@
 #include <memory>
 #include <sstream>
 
+#include "common/atomic_file.h"
 #include "tools/commands.h"
 #include "virga/dashboard.h"
 
@@ -36,12 +36,8 @@ Result<std::string> ReadToken(const std::string& path) {
 
 // Writes `token` to a new file `path`, readable by its owner only.
 Status WriteToken(const std::string& path, const std::string& token) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return Status::IOError("cannot create token file " + path);
-  const std::string line = token + "\n";
-  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ::close(fd);
-  return ok ? Status::OK() : Status::IOError("cannot write token file " + path);
+  return WriteFileAtomically(path, token + "\n", {.mode = 0600, .replace = false})
+      .WithContext("token file");
 }
 
 int RunDashboard(DashboardArgs& a) {

@@ -1,7 +1,9 @@
 // `virga jobs` (list registered jobs), `virga kill JOB` (stop one, in any
 // process) and `virga search` (a hyper-parameter search: experiments run
 // concurrently in this process as TrainJobs sharing one embedded parameter
-// server and one local backend, each with its own table).
+// server and one compute backend, each with its own table; each job writes
+// its result to the store, the search its summary at
+// searches/<search-id>/result.json).
 //
 // `--policy asha` stops experiments by successive halving in epochs
 // (include/virga/successive_halving.h, the same rule as the Python package's).
@@ -13,7 +15,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -24,7 +25,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/atomic_file.h"
+#include "common/time_format.h"
 #include "ps/server.h"
+#include "tools/backend_flags.h"
 #include "tools/commands.h"
 #include "virga/backend.h"
 #include "virga/dataset.h"
@@ -96,6 +100,8 @@ struct SearchArgs {
   double eta = 3;
   double min_resource = 0;  // epochs; 0 = epochs / eta^2
   std::string json_out;
+  std::string search_id;  // empty: "search-<utc time>-<random>"
+  BackendFlags backend;
   bool quiet = false;
 };
 
@@ -224,6 +230,11 @@ int RunSearch(SearchArgs& a) {
   if (a.learning_rate > 0) a.base.optimizer.learning_rate = a.learning_rate;
   auto grid = ExpandGrid(a.grid);
   if (!grid.ok()) return fail(grid.status());
+  auto backend_config = a.backend.Config();
+  if (!backend_config.ok()) return fail(backend_config.status());
+  if (a.search_id.empty()) a.search_id = "search-" + UtcNowCompact() + "-" + RandomHex(3);
+  if (Status s = ValidateObjectKey(SearchResultKey(a.search_id)); !s.ok())
+    return fail(s.WithContext("--search-id"));
   auto store = ObjectStore::Open(a.base.store);
   if (!store.ok()) return fail(store.status());
   auto manifest = ReadManifest(**store, a.base.dataset);
@@ -235,11 +246,7 @@ int RunSearch(SearchArgs& a) {
   so.net.token = RandomHex(16);
   ps::PsServer server(so);
   if (Status s = server.Start(); !s.ok()) return fail(s);
-  char exe[4096];
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  LocalBackendOptions lo;
-  lo.worker_binary = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "virga";
-  auto backend = MakeLocalBackend(lo);
+  auto backend = MakeBackend(*backend_config);
   if (!backend.ok()) return fail(backend.status());
   std::shared_ptr<ComputeBackend> shared_backend(std::move(*backend));
 
@@ -262,8 +269,11 @@ int RunSearch(SearchArgs& a) {
   std::signal(SIGTERM, OnSearchSignal);
   const bool tty = isatty(STDERR_FILENO) && !a.quiet;
   if (!a.quiet) {
-    std::fprintf(stderr, "virga search: %zu experiments, %u at once, policy %s, server 127.0.0.1:%u\n",
-                 exps.size(), a.max_concurrent, a.policy.c_str(), server.port());
+    std::fprintf(stderr,
+                 "virga search: %s, %zu experiments, %u at once, policy %s, server 127.0.0.1:%u, "
+                 "backend %s\n",
+                 a.search_id.c_str(), exps.size(), a.max_concurrent, a.policy.c_str(),
+                 server.port(), std::string(shared_backend->name()).c_str());
   }
 
   auto halving = SuccessiveHalving::Create(a.eta, a.min_resource);
@@ -388,12 +398,21 @@ int RunSearch(SearchArgs& a) {
     std::printf("best: #%zu %s  test logloss %.4f  |  wall %.1f s\n", best->index,
                 ParamsText(best->params).c_str(), best->result.test_logloss, wall);
   }
-  if (!a.json_out.empty()) {
-    nlohmann::json out = {{"policy", a.policy}, {"wall_seconds", wall}, {"experiments", rows},
-                          {"best_index", best ? nlohmann::json(best->index) : nullptr}};
-    std::ofstream f(a.json_out);
-    f << out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    if (!f) return fail(Status::IOError("cannot write " + a.json_out));
+  const nlohmann::json out = {{"search_id", a.search_id},
+                              {"policy", a.policy},
+                              {"backend", std::string(shared_backend->name())},
+                              {"wall_seconds", wall},
+                              {"experiments", rows},
+                              {"best_index", best ? nlohmann::json(best->index) : nullptr}};
+  const std::string text = out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (Status s = (*store)->Put(SearchResultKey(a.search_id), text); !s.ok())
+    return fail(s.WithContext("search result"));
+  if (!a.quiet) {
+    std::fprintf(stderr, "virga search: result JSON in %s at %s\n", a.base.store.c_str(),
+                 SearchResultKey(a.search_id).c_str());
+  }
+  if (!a.json_out.empty()) {  // a local copy
+    if (Status s = WriteFileAtomically(a.json_out, text); !s.ok()) return fail(s);
   }
   server.Stop();
   return best ? 0 : 1;
@@ -420,7 +439,9 @@ void RegisterJobs(CLI::App& app, int* exit_code) {
   auto* search = app.add_subcommand(
       "search", "Hyper-parameter search: concurrent jobs on one embedded server");
   o.store = DefaultStoreUri();
-  search->add_option("--store", o.store, "Object store URI")->capture_default_str();
+  search->add_option("--store", o.store,
+                     "Object store URI: the datasets, the jobs' results and the search's")
+      ->capture_default_str();
   search->add_option("--dataset", o.dataset, "Training dataset")->required();
   search->add_option("--test", o.test_dataset, "Evaluation dataset");
   search->add_option("--model", o.model, "lr | svm")->capture_default_str();
@@ -441,8 +462,13 @@ void RegisterJobs(CLI::App& app, int* exit_code) {
   search->add_option("--min-resource", a->min_resource, "asha: first rung, epochs (0: epochs/eta^2)");
   search->add_option("--registry", o.registry_dir, "Registry dir for `virga jobs` / `virga kill`");
   search->add_option("--seed", o.seed, "Shuffle and init seed")->capture_default_str();
-  search->add_option("--json-out", a->json_out, "Write the results here (JSON)");
+  search->add_option("--json-out", a->json_out,
+                     "Also write the summary JSON to this local file (it is always written to "
+                     "the store, at searches/<search-id>/result.json)");
+  search->add_option("--search-id", a->search_id,
+                     "Search id (default: generated, search-<utc time>-<random>)");
   search->add_flag("--quiet", a->quiet, "No progress output");
+  a->backend.Add(search);
   search->callback([a, exit_code] { *exit_code = RunSearch(*a); });
 }
 

@@ -1,6 +1,7 @@
 // `virga export` (a server table -> a model file) and `virga predict` (a
 // model file + a dataset split -> probabilities and metrics). The file
-// format is docs/model-file.md.
+// format is docs/model-file.md; a model file is a local path or an object in
+// a store, named by its URI (IsModelUri, include/virga/model_file.h).
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
@@ -195,14 +196,19 @@ void RegisterModelTools(CLI::App& app, int* exit_code) {
   ex->add_option("--token-file", e->token_file, "Shared secret file");
   ex->add_option("--table", e->table, "Model table on the servers")->required();
   ex->add_option("--model", e->model, "Model of the table: lr | svm")->capture_default_str();
-  ex->add_option("--out", e->out, "Model file to write")->required();
+  ex->add_option("--out", e->out,
+                 "Model file to write: a local path, or a store URI such as "
+                 "s3://bucket/models/m.vmdl or file:///dir/m.vmdl")
+      ->required();
   ex->add_option("--dataset", e->dataset, "Training dataset (its manifest fills the metadata)");
   ex->add_option("--store", e->store, "Object store URI of --dataset (default $VIRGA_STORE)");
   ex->callback([e, exit_code] { *exit_code = RunExport(*e); });
 
   auto p = std::make_shared<PredictArgs>();
   auto* pr = app.add_subcommand("predict", "Score a dataset split with a model file");
-  pr->add_option("--model-file", p->model_file, "Model file (virga export)")->required();
+  pr->add_option("--model-file", p->model_file,
+                 "Model file (virga export, train --model-out): a local path or a store URI")
+      ->required();
   pr->add_option("--store", p->store, "Object store URI (default $VIRGA_STORE)");
   pr->add_option("--dataset", p->dataset, "Dataset to score")->required();
   pr->add_option("--split", p->split, "test | train")->capture_default_str();

@@ -27,6 +27,10 @@ int RunServer(ServerArgs& a) {
   auto token = LoadToken(a.token_file, /*create=*/true);
   if (!token.ok()) return std::fprintf(stderr, "virga server: %s\n", token.status().message().c_str()), 1;
   a.o.net.token = *token;
+  // Checkpoints asked for without a store go to the default one, like every job's output.
+  if (a.o.checkpoint_uri.empty() && (a.checkpoint_every > 0 || a.o.restore)) {
+    a.o.checkpoint_uri = DefaultStoreUri();
+  }
   a.o.checkpoint_every = std::chrono::seconds(a.checkpoint_every);
   a.o.net.spin = std::chrono::microseconds(a.spin_us);
   a.o.net.auth_timeout = std::chrono::milliseconds(a.auth_timeout_ms);
@@ -95,7 +99,10 @@ void RegisterServer(CLI::App& app, int* exit_code) {
   cmd->add_option("--token-file", a->token_file,
                   "Shared secret file (default: $VIRGA_TOKEN, else ~/.virga/token, created)");
   cmd->add_option("--threads", a->o.net.threads, "I/O threads")->capture_default_str();
-  cmd->add_option("--checkpoint", a->o.checkpoint_uri, "Object store URI for checkpoints");
+  cmd->add_option("--checkpoint", a->o.checkpoint_uri,
+                  "Object store URI for checkpoints (any store: file://, s3://, ...), under "
+                  "checkpoints/<name>/; default with --checkpoint-every or --restore: $VIRGA_STORE, "
+                  "else file://./virga-store");
   cmd->add_option("--checkpoint-every", a->checkpoint_every, "Seconds between checkpoints (0: on request)")
       ->capture_default_str();
   cmd->add_option("--name", a->o.name, "Checkpoint name (default ps-<port>)");

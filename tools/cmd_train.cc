@@ -3,12 +3,13 @@
 
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 
 #include <spdlog/spdlog.h>
 
+#include "common/atomic_file.h"
 #include "src/channel/channel_job.h"
+#include "tools/backend_flags.h"
 #include "tools/commands.h"
 #include "tools/token.h"
 #include "virga/model_file.h"
@@ -29,6 +30,7 @@ struct TrainArgs {
   double start_delay = 0;
   std::string json_out;
   std::string model_out;
+  BackendFlags backend;
   bool quiet = false;
   bool verbose = false;
 };
@@ -66,6 +68,9 @@ int RunTrain(TrainArgs& a) {
     return 1;
   };
   if (!a.verbose) spdlog::set_level(spdlog::level::warn);  // the embedded server's connection logs
+  auto backend = a.backend.Config();
+  if (!backend.ok()) return fail(backend.status());
+  a.o.backend_config = *backend;
   auto kind = ParseOptimizerName(a.optimizer);
   if (!kind.ok()) return fail(kind.status());
   a.o.optimizer.kind = *kind;
@@ -126,11 +131,13 @@ int RunJob(TrainArgs& a) {
     if (Status s = (*job)->SaveModel(a.model_out); !s.ok()) return fail(s);
   }
   SetSignalTarget(static_cast<Job*>(nullptr));
-  const std::string json = TrainResultToJson(*result);
-  if (!a.json_out.empty()) {
-    std::ofstream f(a.json_out);
-    f << json << "\n";
-    if (!f) return fail(Status::IOError("cannot write " + a.json_out));
+  if (!a.quiet) {
+    std::fprintf(stderr, "virga train: result JSON in %s at %s\n", eff.store.c_str(),
+                 JobResultKey(eff.job_id).c_str());
+  }
+  if (!a.json_out.empty()) {  // a local copy
+    if (Status s = WriteFileAtomically(a.json_out, TrainResultToJson(*result) + "\n"); !s.ok())
+      return fail(s);
   }
   const TrainResult& r = *result;
   std::printf(
@@ -153,7 +160,9 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   TrainOptions& o = args->o;
   auto* cmd = app.add_subcommand("train", "Train a model with worker functions");
   o.store = DefaultStoreUri();
-  cmd->add_option("--store", o.store, "Object store URI")->capture_default_str();
+  cmd->add_option("--store", o.store,
+                  "Object store URI: the datasets, and the job's result (docs/object-layout.md)")
+      ->capture_default_str();
   cmd->add_option("--dataset", o.dataset, "Training dataset (its train split)")->required();
   cmd->add_option("--test", o.test_dataset,
                   "Evaluation dataset (its test split, else its train split); default: the test "
@@ -191,8 +200,12 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--job-id", o.job_id, "Job id (default: generated)");
   cmd->add_option("--servers", args->servers, "host:port[,host:port] (default: embedded server)");
   cmd->add_option("--token-file", args->token_file, "Servers' token file");
-  cmd->add_option("--json-out", args->json_out, "Write the result JSON here");
-  cmd->add_option("--model-out", args->model_out, "Write the trained model here (docs/model-file.md)");
+  cmd->add_option("--json-out", args->json_out,
+                  "Also write the result JSON to this local file (it is always written to the "
+                  "store, at jobs/<job-id>/result.json)");
+  cmd->add_option("--model-out", args->model_out,
+                  "Write the trained model here: a local path, or a store URI such as "
+                  "s3://bucket/models/m.vmdl or file:///dir/m.vmdl (docs/model-file.md)");
   cmd->add_option("--channel", o.channel,
                   "ps (parameter server) | store (object store, no server) | redis (redis-server, "
                   "no server); docs/channel.md")
@@ -200,6 +213,7 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--channel-uri", o.channel_uri, "--channel redis: redis://host:port");
   cmd->add_flag("--quiet", args->quiet, "No progress output");
   cmd->add_flag("--verbose", args->verbose, "Log the embedded server's connections");
+  args->backend.Add(cmd);
   cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });
 }
 

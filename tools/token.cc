@@ -1,8 +1,6 @@
 #include "tools/token.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "common/atomic_file.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -43,13 +41,12 @@ Result<std::string> LoadToken(const std::string& file_flag, bool create) {
   static const char kHex[] = "0123456789abcdef";
   std::string token;
   for (int i = 0; i < 32; ++i) token += kHex[rd() & 15];
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return ReadTokenFile(path);  // another process won the race
-  std::string line = token + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ::close(fd);
-  if (!ok) return Status::IOError("cannot write token file " + path);
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  // Owner-only from its creation; never replaced, so racing servers agree on one token.
+  Status s = WriteFileAtomically(path, token + "\n", {.mode = 0600, .replace = false});
+  if (s.code() == Status::Code::kAlreadyExists) return ReadTokenFile(path);  // another won
+  if (!s.ok()) return s.WithContext("token file");
   return token;
 }
 

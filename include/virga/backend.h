@@ -1,5 +1,9 @@
 // Compute backends: where worker functions run.
 //
+// Backends are chosen by name (see MakeBackend below): "local" runs each
+// function as a process on this machine; each backend has its own options
+// struct and the settings that fill it.
+//
 // A function is launched with a payload (opaque text, the worker's JSON spec)
 // and limits; the backend tracks its state, can kill it, and reports its
 // resource use when it ends. The embedded default, the `local` backend, runs
@@ -18,7 +22,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -152,5 +158,56 @@ struct LocalBackendOptions {
 // On destruction, kills every function still running and reaps it, so no
 // process outlives the backend, then removes the work dir if it created it.
 Result<std::unique_ptr<ComputeBackend>> MakeLocalBackend(const LocalBackendOptions& options);
+
+
+// ---- Backends by name ---------------------------------------------------------
+//
+// Every backend is registered under a name (one line in the table of
+// src/backend/backend_registry.cc) with the settings it understands. A
+// setting's value is text; its name, in snake_case, is also the keyword of
+// the Python virga.connect() and, prefixed with the backend's name, the CLI
+// flag (--local-worker-binary). A setting not given is read from its
+// environment variable, if it has one, else it keeps its default. The
+// backend parses its settings into its own options struct
+// (LocalBackendOptions for "local").
+
+// Which backend runs a job's functions, and how it is set up.
+struct BackendConfig {
+  // A registered backend name; empty: DefaultBackendName().
+  std::string name;
+  // Setting name -> value, for that backend only.
+  std::map<std::string, std::string> settings;
+};
+
+// One setting of a backend, as flags, keywords and help text show it.
+struct BackendSetting {
+  std::string_view name;  // "worker_binary"
+  std::string_view env;   // environment variable read when not given ("VIRGA_BINARY"); "" none
+  std::string_view help;  // one line, the default included
+};
+
+struct BackendDescription {
+  std::string_view name;  // "local"
+  std::string_view help;  // one line
+  std::span<const BackendSetting> settings;
+};
+
+// Every registered backend, in table order.
+std::span<const BackendDescription> RegisteredBackends();
+
+// The backend used when none is named: $VIRGA_BACKEND if set and non-empty,
+// else "local".
+std::string DefaultBackendName();
+
+// Checks `config` without creating anything: the name is registered, every
+// setting is one of its backend's and its value parses (environment
+// variables included). InvalidArgument naming the problem: an unknown name
+// lists the known backends ("unknown compute backend 'x' (known: local)"),
+// an unknown setting lists the backend's settings.
+Status CheckBackendConfig(const BackendConfig& config);
+
+// Creates the backend `config` names, set up from its settings; the errors of
+// CheckBackendConfig, or the backend's own.
+Result<std::unique_ptr<ComputeBackend>> MakeBackend(const BackendConfig& config);
 
 }  // namespace virga

@@ -64,10 +64,19 @@ Result<std::string> EncodeModel(const ModelData& model);
 // for an unsupported version or a bad header field.
 Result<ModelData> DecodeModel(std::string_view bytes, std::string_view source);
 
-// Writes `model` to a local file atomically (a temporary file in the same
-// directory, fdatasync'd, renamed over `path`). IOError naming the path.
-Status SaveModel(const std::string& path, const ModelData& model);
-// Reads and decodes a local file. NotFound if it does not exist.
-Result<ModelData> LoadModel(const std::string& path);
+// Where a model file lives. One rule for every reader and writer (virga
+// export/train --model-out/predict, TrainJob::SaveModel, the Python package):
+//  - a URI with a scheme is an object in a store, opened with OpenObjectUri:
+//    "s3://bucket/models/m.vmdl", "mem://name/models/m.vmdl",
+//    "file:///abs/dir/m.vmdl" (key: the file name);
+//  - anything else is a local file path.
+bool IsModelUri(std::string_view location);
+
+// Writes `model` to `location` atomically: an object Put, or a local file
+// written through a temporary file in the same directory, fdatasync'd and
+// renamed over it (mode 0644). IOError / the store's status naming it.
+Status SaveModel(const std::string& location, const ModelData& model);
+// Reads and decodes a model file. NotFound if it does not exist.
+Result<ModelData> LoadModel(const std::string& location);
 
 }  // namespace virga

@@ -9,8 +9,13 @@
 // is reached, a time limit passes, or Kill() is called.
 //
 // With no servers given, the job runs an embedded parameter server in this
-// process (loopback, a random token); with no backend given, the local
-// process backend with `worker_binary`.
+// process (loopback, a random token); with no backend given, the one
+// `backend_config` names (by default local processes running this program).
+//
+// Everything the job produces goes to its object store (`store`): the
+// datasets it reads are there, and at its end it writes its result JSON to
+// jobs/<job-id>/result.json (JobResultKey; docs/object-layout.md). Only the
+// registry entry (registry_dir) is local: it is this machine's process table.
 #pragma once
 
 #include <atomic>
@@ -19,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "virga/backend.h"
@@ -53,9 +59,10 @@ struct TrainOptions {
   std::string job_id;                 // empty: generated ("job-<time>-<random>")
   std::vector<std::string> servers;   // empty: embedded server
   std::string token;                  // servers' secret (required with `servers`)
-  std::string worker_binary;          // local backend: the virga executable; empty = this process's
-  std::vector<std::string> worker_prefix;  // prepended to the worker command (e.g. taskset -c 0)
-  std::shared_ptr<ComputeBackend> backend;  // null: a local backend owned by the job
+  // The compute backend running the workers, by name, with its settings (include/virga/backend.h;
+  // e.g. local's worker_binary). Empty name: $VIRGA_BACKEND, else "local". Ignored with `backend`.
+  BackendConfig backend_config;
+  std::shared_ptr<ComputeBackend> backend;  // null: the job makes one from backend_config
   bool keep_table = false;            // leave the model table on the servers after the job
   // Where the job registers itself so `virga jobs` / `virga kill JOB` (any process) see it:
   // <dir>/<job>/status.json, refreshed at every evaluation; a file <dir>/<job>/kill stops it.
@@ -94,6 +101,7 @@ struct FunctionRecord {
 
 struct TrainResult {
   std::string job_id;
+  std::string backend;                 // the compute backend's name ("local")
   std::string state;                   // "done" | "target_reached" | "time_limit" | "killed" | "failed: ..."
   double test_logloss = 0, test_auc = 0, test_accuracy = 0;
   double train_seconds = 0;
@@ -118,6 +126,19 @@ struct TrainResult {
 };
 
 std::string TrainResultToJson(const TrainResult& result);
+
+// Keys of what a job leaves in its object store (docs/object-layout.md).
+// REQUIRES: a valid job id ([A-Za-z0-9._-], 1..100 bytes).
+inline std::string JobResultKey(std::string_view job_id) {
+  return "jobs/" + std::string(job_id) + "/result.json";  // TrainResultToJson, at the job's end
+}
+inline std::string JobModelKey(std::string_view job_id) {
+  return "jobs/" + std::string(job_id) + "/model.vmdl";  // a model file (the Python package's)
+}
+// A search's summary (`virga search`, the Python GridSearch/RandomSearch).
+inline std::string SearchResultKey(std::string_view search_id) {
+  return "searches/" + std::string(search_id) + "/result.json";
+}
 
 // Live view of a running job (for progress lines, the Python API, dashboards).
 struct TrainProgress {
@@ -147,9 +168,11 @@ class TrainJob {
   TrainProgress progress() const;
   // The evaluations so far (a copy; safe from any thread while Run() goes on).
   std::vector<HistoryPoint> history() const;
-  // After Run(): writes the trained model to a model file (docs/model-file.md).
+  // After Run(): writes the trained model to a model file (docs/model-file.md)
+  // at `location`: a local path or an object URI such as
+  // s3://bucket/models/m.vmdl (IsModelUri, include/virga/model_file.h).
   // The table lives until the job is destroyed.
-  Status SaveModel(const std::string& path);
+  Status SaveModel(const std::string& location);
   const TrainOptions& options() const;
 
  private:

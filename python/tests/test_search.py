@@ -1,10 +1,12 @@
 """Concurrent search on one shared server and backend; kill; divergence; successive halving."""
+import json
 import math
 import time
 
 import pytest
 
 import virga
+from virga._engine import _virga
 from virga.search import SuccessiveHalving
 
 from conftest import pid_alive
@@ -94,6 +96,16 @@ def test_search_results_and_best(session, criteo):
     assert best.predict_proba(test).shape == (test.rows, 2)
     assert math.isfinite(search.best_loss_)
     assert "best" in search.summary()
+    # The summary, and every experiment's result, are in the session's store.
+    key = f"searches/{search.search_id}/result.json"
+    assert search.result_uri == session.object_uri(key)
+    summary = json.loads(_virga.store_get(session.store, key))
+    assert summary["search_id"] == search.search_id and summary["policy"] == "asha"
+    assert summary["backend"] == "local" and summary["best_index"] == search.best_index_
+    assert [r["job_id"] for r in summary["experiments"]] == [r["job_id"] for r in rows]
+    for r in rows:
+        stored = json.loads(_virga.store_get(session.store, f"jobs/{r['job_id']}/result.json"))
+        assert stored["job_id"] == r["job_id"]
 
 
 def test_registry_jobs_and_kill_from_outside(session, criteo, tmp_root):

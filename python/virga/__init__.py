@@ -1,7 +1,8 @@
 """virga: serverless machine learning from Python.
 
     import virga
-    s = virga.connect()                              # embedded store, server and backend
+    s = virga.connect()                              # default store, embedded server, local backend
+    # s = virga.connect(store="s3://bucket/prefix", backend="local", worker_prefix="nice")
     train, test = s.load_criteo("train.tsv", test_fraction=0.1, hash_bits=20)
     m = virga.LogisticRegression(workers=4, session=s)
     job = m.fit(train, test=test, wait=False)        # job.status, job.history, job.kill()
@@ -22,13 +23,19 @@ from .search import GridSearch, RandomSearch, SuccessiveHalving
 
 __all__ = ["connect", "Session", "Dataset", "Job", "LogisticRegression", "LinearSVM", "load",
            "GridSearch", "RandomSearch", "SuccessiveHalving", "Error", "InvalidArgumentError",
-           "NotFoundError", "datagen_criteo", "jobs", "kill", "worker_binary"]
+           "NotFoundError", "datagen_criteo", "jobs", "kill", "worker_binary", "backends"]
 
 
 def datagen_criteo(path, rows=100000, seed=1):
     """Writes a synthetic Criteo-format click log with a known Bayes-optimal logloss (".gz" /
     ".zst" suffixes compress); returns the generator's report (rows, bayes_logloss, ...)."""
     return _virga.datagen_criteo(rows, seed, str(path))
+
+
+def backends():
+    """The compute backends virga.connect(backend=...) accepts: a list of dicts with name, help
+    and settings (each a dict of name, env and help: the keywords connect() takes for it)."""
+    return _virga.backends()
 
 
 def jobs(registry_dir=None):

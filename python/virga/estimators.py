@@ -176,7 +176,8 @@ class _LinearModel:
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path):
-        """Writes the model file (docs/model-file.md); virga.load(path) reads it back."""
+        """Writes the model file (docs/model-file.md) to `path`: a local path, or an object URI
+        such as s3://bucket/models/m.vmdl or file:///dir/m.vmdl; virga.load(path) reads it back."""
         self.model.save(str(path))
 
     def __getstate__(self):
@@ -200,8 +201,9 @@ _BY_ENGINE_NAME = {"lr": LogisticRegression, "svm": LinearSVM}
 
 
 def load(path):
-    """An estimator holding the model file at `path`, with the training parameters recorded in
-    the file (optimizer, learning_rate, l1, l2, minibatch, workers)."""
+    """An estimator holding the model file at `path` (a local path or an object URI, as save()
+    takes), with the training parameters recorded in the file (optimizer, learning_rate, l1, l2,
+    minibatch, workers)."""
     model = _virga.Model.load(str(path))
     header = model.header()
     cls = _BY_ENGINE_NAME.get(header["model"])

@@ -1,9 +1,10 @@
 """Job: one training job of the engine (a TrainJob) running on a Python thread.
 
 The engine's Run() releases the GIL, so many jobs run at once in one process; kill(),
-status, progress and history may be used from any thread while it runs. When the job ends its
-model is written to a model file (so the estimator stays usable) and the job is closed, which
-frees its workers and its table on the shared server at once.
+status, progress and history may be used from any thread while it runs. When the job ends the
+engine writes its result to the session's store (jobs/<job-id>/result.json, result_uri), its
+model is written there too (jobs/<job-id>/model.vmdl, model_path; so the estimator stays
+usable) and the job is closed, which frees its workers and its table on the shared server.
 """
 import json
 import math
@@ -27,7 +28,8 @@ class Job:
         self._job = _virga.TrainJob(base, backend)  # validates: raises on bad options or data
         self.options = self._job.options()
         self.id = self.options["job_id"]
-        self.model_path = session._model_path(self.id)
+        self.model_path = session._model_path(self.id)  # an object URI in the session's store
+        self.result_uri = session.object_uri(_virga.job_result_key(self.id))
         self._lock = threading.Lock()   # guards _job (closed by the runner thread) and the snapshots
         self._done = threading.Event()
         self._result = None

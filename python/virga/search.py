@@ -5,12 +5,18 @@ so they share its parameter server and backend, each job with its own table. Eve
 experiment's test loss is visible while it runs (results, plot()); kill(i) / kill_all() stop
 experiments at once, freeing their workers and tables. The engine itself stops runs whose loss
 diverges (NaN or 1.5 x their first evaluation: state "diverged").
+
+Every experiment's job writes its result to the session's store (jobs/<job-id>/result.json); at
+its end the search writes its summary there, at searches/<search-id>/result.json (result_uri),
+the same document as `virga search` writes (docs/object-layout.md).
 """
 import itertools
+import json
 import math
 import random
 import threading
 import time
+import uuid
 
 import numpy as np
 
@@ -135,6 +141,9 @@ class _Search:
         self._thread = None
         self._t0 = None
         self._t1 = None
+        self.search_id = None   # "search-<utc time>-<random>", set by fit()
+        self.result_uri = None  # where its summary goes in the session's store
+        self._save_error = None
 
     def _new_estimator(self, params, session):
         est = self.estimator
@@ -154,6 +163,9 @@ class _Search:
             raise RuntimeError("search: fit() was already called")
         session = self.session or train.session
         self.session = session
+        self.search_id = (f"search-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-"
+                          f"{uuid.uuid4().hex[:6]}")
+        self.result_uri = session.object_uri(_virga.search_result_key(self.search_id))
         self.experiments = [Experiment(i, p, self._new_estimator(p, session))
                             for i, p in enumerate(self.candidates)]
         self._train, self._test, self._job_options = train, test, job_options
@@ -203,6 +215,31 @@ class _Search:
                     break
             time.sleep(self.poll_interval)
         self._t1 = time.monotonic()
+        try:
+            _virga.store_put(self.session.store, _virga.search_result_key(self.search_id),
+                             json.dumps(self.summary_json(), indent=1).encode() + b"\n")
+        except Exception as e:  # re-raised by wait()
+            self._save_error = e
+
+    def summary_json(self):
+        """The search's summary document (as `virga search` writes it): search_id, policy,
+        backend, wall_seconds, experiments (the results rows), best_index."""
+        def clean(x):  # JSON has no NaN: null instead
+            if hasattr(x, "item") and not isinstance(x, (dict, list, tuple)):
+                x = x.item()  # numpy scalars
+            if isinstance(x, float) and not math.isfinite(x):
+                return None
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            if isinstance(x, (list, tuple)):
+                return [clean(v) for v in x]
+            return x if isinstance(x, (str, int, float, bool, type(None))) else str(x)
+        best = self._best()
+        policy = "grid" if self.policy is None else "asha"
+        return clean({"search_id": self.search_id, "policy": policy,
+                      "backend": self.session.backend_name, "wall_seconds": self.seconds,
+                      "experiments": self.results,
+                      "best_index": best.index if best else None})
 
     def wait(self, timeout=None, progress=None):
         """Blocks until every experiment has ended; progress line on stderr if progress (None:
@@ -220,6 +257,8 @@ class _Search:
                 break
         if line:
             line.show(self.summary(), final=True)
+        if self.done() and self._save_error is not None:
+            raise self._save_error
         return self
 
     def done(self):

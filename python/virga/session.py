@@ -1,17 +1,16 @@
 """Sessions and dataset handles.
 
-A Session is where a workflow runs: an object store (datasets), parameter servers (an embedded
-one by default, started on first use and shared by every job of the session) and a compute
-backend (local worker processes, one backend shared by every job). Jobs of one session run
-concurrently, each with its own table and work queue on the shared server.
+A Session is where a workflow runs: an object store (datasets, and everything its jobs produce:
+results, models, search summaries; docs/object-layout.md), parameter servers (an embedded one by
+default, started on first use and shared by every job of the session) and a compute backend
+(chosen by name, local worker processes by default; one backend shared by every job). Jobs of
+one session run concurrently, each with its own table and work queue on the shared server.
 """
 import atexit
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import uuid
 import warnings
@@ -83,25 +82,33 @@ def _dataset_name(path, prefix):
     return f"{stem[:100]}-{uuid.uuid4().hex[:8]}"
 
 
+def _setting_text(value):
+    """A backend setting's value as the engine reads it (text; booleans as true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+
+
 class Session:
     """See connect()."""
 
-    def __init__(self, store=None, servers=None, backend="local", token=None, registry_dir=None,
-                 dashboard=False, dashboard_port=0):
-        if backend != "local":
-            raise _virga.InvalidArgumentError(f"connect: backend {backend!r}: only 'local' exists")
+    def __init__(self, store=None, servers=None, backend=None, token=None, registry_dir=None,
+                 dashboard=False, dashboard_port=0, **backend_settings):
+        self.backend_settings = {k: _setting_text(v) for k, v in backend_settings.items()}
+        # An unknown backend or setting fails here, naming the known ones ("": the default).
+        _virga.check_backend(backend or "", self.backend_settings)
+        self.backend_name = backend or _virga.default_backend_name()
         self.store = store or os.environ.get("VIRGA_STORE") or _engine.TRAIN_DEFAULTS["store"]
         if isinstance(servers, str):
             servers = [s for s in servers.split(",") if s]
         self.servers = list(servers) if servers else None
         self.token = (token or _token_from_home()) if self.servers else None
         self.registry_dir = registry_dir
-        self.backend_name = backend
         self._lock = threading.Lock()
         self._server = None    # embedded PsServer, GUARDED_BY(_lock)
-        self._backend = None   # LocalBackend, GUARDED_BY(_lock)
+        self._backend = None   # _virga.Backend, GUARDED_BY(_lock)
+        self._store_uri = None  # the store's normalised URI, GUARDED_BY(_lock)
         self._jobs = []        # every Job started in this session
-        self._work_dir = tempfile.mkdtemp(prefix="virga-session-")
         self._closed = False
         self._dashboard = None  # `virga dashboard` process
         self.dashboard_url = None
@@ -181,7 +188,10 @@ class Session:
             if self._closed:
                 raise _virga.Error("session is closed")
             if self._backend is None:
-                self._backend = _virga.LocalBackend(_engine.worker_binary())
+                settings = dict(self.backend_settings)
+                if self.backend_name == "local" and "worker_binary" not in settings:
+                    settings["worker_binary"] = _engine.worker_binary()  # not python itself
+                self._backend = _virga.Backend(self.backend_name, settings)
             if self.servers:
                 servers, token = self.servers, self.token
             else:
@@ -194,8 +204,16 @@ class Session:
                 opts["registry_dir"] = self.registry_dir
             return opts, self._backend
 
+    def object_uri(self, key):
+        """The URI of object `key` in the session's store (e.g. for virga.load)."""
+        with self._lock:
+            if self._store_uri is None:
+                self._store_uri = _virga.store_uri(self.store)
+            return f"{self._store_uri}/{key}"
+
     def _model_path(self, job_id):
-        return os.path.join(self._work_dir, f"{job_id}.vmdl")
+        """Where a job's model goes: jobs/<job-id>/model.vmdl in the store."""
+        return self.object_uri(_virga.job_model_key(job_id))
 
     def _add_job(self, job):
         with self._lock:
@@ -232,7 +250,6 @@ class Session:
         if self._dashboard is not None:
             self._dashboard.terminate()
             self._dashboard.wait(10)
-        shutil.rmtree(self._work_dir, ignore_errors=True)
 
 
 def _start_dashboard(registry_dir, port):
@@ -262,16 +279,23 @@ def _close_open_sessions():
         s.close()
 
 
-def connect(store=None, servers=None, backend="local", token=None, registry_dir=None,
-            dashboard=False, dashboard_port=0):
+def connect(store=None, servers=None, backend=None, token=None, registry_dir=None,
+            dashboard=False, dashboard_port=0, **backend_settings):
     """Opens a session.
 
-    store: object store URI (file:///dir, a plain path, mem://name); default $VIRGA_STORE, else
-        the engine's default (file://./virga-store).
+    store: object store URI (file:///dir, a plain path, s3://bucket/prefix, mem://name); default
+        $VIRGA_STORE, else the engine's default (file://./virga-store). Datasets live there, and
+        everything jobs produce: jobs/<job-id>/result.json, jobs/<job-id>/model.vmdl,
+        searches/<search-id>/result.json (docs/object-layout.md).
     servers: "host:port" list (or comma-separated string) of running `virga server`s; None runs
         one embedded server in this process, shared by all the session's jobs.
     token: the servers' secret (default $VIRGA_TOKEN, else ~/.virga/token); only with servers.
-    backend: "local" (worker functions as local processes; one backend shared by all jobs).
+    backend: the compute backend running the worker functions, by name (virga.backends() lists
+        them); default $VIRGA_BACKEND, else "local" (local processes). One backend is shared
+        by all the session's jobs. An unknown name raises InvalidArgumentError listing the known.
+    **backend_settings: that backend's own settings as keywords, e.g. for "local"
+        worker_binary, worker_prefix, work_dir, memory_cap, seed (virga.backends() lists them
+        with their environment variables); an unknown one raises InvalidArgumentError.
     registry_dir: where jobs register for `virga jobs` / `virga kill` (default: the engine's,
         $VIRGA_HOME/jobs else ~/.virga/jobs; "-" registers nothing).
     dashboard: True starts the live dashboard (`virga dashboard`, docs/dashboard.md) over the
@@ -279,7 +303,8 @@ def connect(store=None, servers=None, backend="local", token=None, registry_dir=
         the session. dashboard_port: its port, 0 = any free one.
     """
     return Session(store=store, servers=servers, backend=backend, token=token,
-                   registry_dir=registry_dir, dashboard=dashboard, dashboard_port=dashboard_port)
+                   registry_dir=registry_dir, dashboard=dashboard, dashboard_port=dashboard_port,
+                   **backend_settings)
 
 
 def warn_unnormalized_test(train, test):

@@ -247,6 +247,22 @@ TEST_F(ModelCliTest, ExportThenPredict) {
                    " --dataset tiny --out " + out);
   ExpectScoresAndMetrics(run, out);
 
+  // The same through the store: export to an object URI, predict from it.
+  const std::string object = uri_ + "/models/exported.vmdl";
+  CliRun to_store = RunCli("export --servers " + addr + " --token-file " + token_file +
+                           " --table tiny-lr --model lr --out " + object);
+  ASSERT_EQ(to_store.exit_code, 0) << to_store.output;
+  auto stored = store_->Stat("models/exported.vmdl");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  const std::string out2 = (dir_ / "p2.tsv").string();
+  CliRun from_store = RunCli("predict --model-file " + object + " --store " + uri_ +
+                             " --dataset tiny --out " + out2);
+  ExpectScoresAndMetrics(from_store, out2);
+  CliRun no_object = RunCli("predict --model-file " + uri_ + "/models/none.vmdl --store " + uri_ +
+                            " --dataset tiny");
+  EXPECT_NE(no_object.exit_code, 0);
+  EXPECT_NE(no_object.output.find("models/none.vmdl"), std::string::npos) << no_object.output;
+
   CliRun absent = RunCli("export --servers " + addr + " --token-file " + token_file +
                       " --table nope --model lr --out " + (dir_ / "x.vm").string());
   EXPECT_NE(absent.exit_code, 0);

@@ -11,8 +11,9 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "common/coding.h"
-#include "common/random_suffix.h"
+#include "virga/object_store.h"
 
 namespace virga {
 namespace {
@@ -124,6 +125,8 @@ std::string TruncationHint(std::string_view bytes, uint32_t header_len) {
 std::string ErrnoText(int err) { return std::strerror(err); }
 
 }  // namespace
+
+bool IsModelUri(std::string_view location) { return location.find("://") != std::string_view::npos; }
 
 std::span<const float> ModelData::Find(uint64_t key) const {
   auto it = std::lower_bound(keys.begin(), keys.end(), key);
@@ -245,27 +248,20 @@ Result<ModelData> DecodeModel(std::string_view bytes, std::string_view source) {
 
 Status SaveModel(const std::string& path, const ModelData& model) {
   VIRGA_ASSIGN_OR_RETURN(std::string bytes, EncodeModel(model));
-  auto fail = [&](const std::string& what, int err) {
-    return Status::IOError("model file '" + path + "': " + what + ": " + ErrnoText(err));
-  };
-  const std::string tmp = path + ".virga-tmp-" + RandomSuffix();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return fail("create " + tmp, errno);
-  Status s;
-  for (size_t done = 0; s.ok() && done < bytes.size();) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) s = fail("write", errno);
-    else done += static_cast<size_t>(n);
+  if (IsModelUri(path)) {
+    VIRGA_ASSIGN_OR_RETURN(ObjectRef ref, OpenObjectUri(path));
+    return ref.store->Put(ref.key, bytes).WithContext("model file '" + path + "'");
   }
-  if (s.ok() && ::fdatasync(fd) != 0) s = fail("fdatasync", errno);
-  if (::close(fd) != 0 && s.ok()) s = fail("close", errno);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = fail("rename", errno);
-  if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
+  return WriteFileAtomically(path, bytes, {.mode = 0644}).WithContext("model file");
 }
 
 Result<ModelData> LoadModel(const std::string& path) {
+  if (IsModelUri(path)) {
+    VIRGA_ASSIGN_OR_RETURN(ObjectRef ref, OpenObjectUri(path));
+    std::string bytes;
+    VIRGA_RETURN_IF_ERROR(ref.store->Get(ref.key, &bytes).WithContext("model file '" + path + "'"));
+    return DecodeModel(bytes, path);
+  }
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "virga/object_store.h"
+
 namespace virga {
 namespace {
 
@@ -184,6 +186,37 @@ TEST(ModelFile, SaveAndLoadLocalFile) {
   auto junk = LoadModel(dir + "/junk.vm");
   EXPECT_NE(junk.status().message().find("bad magic"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST(ModelFile, SaveAndLoadStoreUri) {
+  // Any scheme the store registry knows: mem:// here, file:// below.
+  const std::string uri = "mem://model-file-test/models/m.vmdl";
+  ASSERT_TRUE(SaveModel(uri, Sample()).ok());
+  auto store = ObjectStore::Open("mem://model-file-test");
+  ASSERT_TRUE(store.ok());
+  std::string bytes;
+  ASSERT_TRUE((*store)->Get("models/m.vmdl", &bytes).ok());
+  EXPECT_EQ(bytes, *EncodeModel(Sample()));
+  auto back = LoadModel(uri);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->keys, Sample().keys);
+  EXPECT_EQ(back->weights, Sample().weights);
+
+  const std::string dir = ::testing::TempDir() + "virga-model-uri-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(SaveModel("file://" + dir + "/m.vmdl", Sample()).ok());
+  auto local = LoadModel(dir + "/m.vmdl");  // the same file by its path
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  EXPECT_EQ(local->keys, Sample().keys);
+  std::filesystem::remove_all(dir);
+
+  auto missing = LoadModel("mem://model-file-test/models/absent.vmdl");
+  EXPECT_TRUE(missing.status().IsNotFound()) << missing.status().ToString();
+  EXPECT_NE(missing.status().message().find("mem://model-file-test/models/absent.vmdl"),
+            std::string::npos);
+  EXPECT_TRUE(SaveModel("nosuch://b/m.vmdl", Sample()).IsInvalidArgument());
+  EXPECT_TRUE(IsModelUri("s3://bucket/m.vmdl"));
+  EXPECT_FALSE(IsModelUri("models/m.vmdl"));
 }
 
 }  // namespace

@@ -3,9 +3,8 @@
 
 #include "virga/text_writer.h"
 
-#include "common/random_suffix.h"
+#include "common/atomic_file.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -14,10 +13,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <functional>
-#include <random>
+#include <optional>
 #include <system_error>
-#include <thread>
 
 namespace virga {
 namespace {
@@ -134,20 +131,13 @@ class ZstdEncoder final : public Encoder {
 
 class TextWriterImpl final : public TextWriter {
  public:
-  TextWriterImpl(std::string path, std::string tmp, int fd, std::unique_ptr<Encoder> encoder)
+  // `file` is empty for standard output (fd 1).
+  TextWriterImpl(std::string path, std::optional<AtomicFile> file, std::unique_ptr<Encoder> encoder)
       : path_(std::move(path)),
-        tmp_(std::move(tmp)),
-        fd_(fd),
+        file_(std::move(file)),
+        fd_(file_ ? file_->fd() : STDOUT_FILENO),
         encoder_(std::move(encoder)),
         staging_(new char[kStagingBytes]) {}
-
-  ~TextWriterImpl() override {
-    if (closed_) return;
-    if (!tmp_.empty()) {
-      ::close(fd_);
-      ::unlink(tmp_.c_str());
-    }
-  }
 
   Status Write(std::string_view text) override {
     if (closed_) return Status::InvalidArgument(path_ + ": Write after Close");
@@ -169,21 +159,15 @@ class TextWriterImpl final : public TextWriter {
     if (closed_) return status_;
     closed_ = true;
     if (status_.ok()) status_ = Flush(true);
-    if (tmp_.empty()) return status_;  // standard output: nothing to publish
-    if (status_.ok() && ::fdatasync(fd_) != 0) status_ = Errno("fdatasync");
-    if (::close(fd_) != 0 && status_.ok()) status_ = Errno("close");
-    if (status_.ok() && ::rename(tmp_.c_str(), path_.c_str()) != 0) status_ = Errno("rename");
-    if (!status_.ok()) ::unlink(tmp_.c_str());
+    if (!file_) return status_;  // standard output: nothing to publish
+    if (status_.ok()) status_ = file_->Commit();
+    file_.reset();  // after a failure: removes the temporary file
     return status_;
   }
 
   uint64_t bytes_written() const override { return bytes_written_; }
 
  private:
-  Status Errno(std::string_view op) const {
-    return Status::IOError(path_ + ": " + std::string(op) + ": " + ErrnoText(errno));
-  }
-
   Status Flush(bool finish) {
     Status s = Encode(std::string_view(staging_.get(), staged_), finish);
     staged_ = 0;
@@ -197,7 +181,7 @@ class TextWriterImpl final : public TextWriter {
   }
 
   const std::string path_;
-  const std::string tmp_;  // empty for standard output
+  std::optional<AtomicFile> file_;  // the output until Close(); empty for standard output
   const int fd_;
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<char[]> staging_;
@@ -225,23 +209,11 @@ Result<std::unique_ptr<TextWriter>> TextWriter::Open(const std::string& path) {
   } else {
     encoder = std::make_unique<PlainEncoder>();
   }
-  if (path == "-") {
-    return std::unique_ptr<TextWriter>(
-        new TextWriterImpl(path, "", STDOUT_FILENO, std::move(encoder)));
+  std::optional<AtomicFile> file;
+  if (path != "-") {
+    VIRGA_ASSIGN_OR_RETURN(file, AtomicFile::Create(path));
   }
-  for (int attempt = 0;; ++attempt) {
-    std::string tmp = path + ".virga-tmp-" + RandomSuffix();
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) {
-      return std::unique_ptr<TextWriter>(
-          new TextWriterImpl(path, std::move(tmp), fd, std::move(encoder)));
-    }
-    if (errno != EEXIST || attempt >= 8) {
-      int err = errno;
-      std::string m = path + ": cannot create: " + ErrnoText(err);
-      return err == ENOENT ? Status::NotFound(std::move(m)) : Status::IOError(std::move(m));
-    }
-  }
+  return std::unique_ptr<TextWriter>(new TextWriterImpl(path, std::move(file), std::move(encoder)));
 }
 
 }  // namespace virga

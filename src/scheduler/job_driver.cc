@@ -18,6 +18,7 @@ using Clock = std::chrono::steady_clock;
 Status JobDriver::LoadData() {
   if (opt.dataset.empty()) return Status::InvalidArgument("train: --dataset is required");
   if (opt.workers == 0) return Status::InvalidArgument("train: workers must be >= 1");
+  if (!opt.backend) VIRGA_RETURN_IF_ERROR(CheckBackendConfig(opt.backend_config));
   VIRGA_ASSIGN_OR_RETURN(model_kind, ParseModelName(opt.model));
   if (opt.job_id.empty()) opt.job_id = NewJobId();
   VIRGA_RETURN_IF_ERROR(ValidateJobId(opt.job_id));
@@ -40,25 +41,16 @@ Status JobDriver::LoadData() {
 Status JobDriver::MakeBackend() {
   if (opt.backend) {
     backend = opt.backend;
-    return Status::OK();
+  } else {
+    VIRGA_ASSIGN_OR_RETURN(backend, virga::MakeBackend(opt.backend_config));
   }
-  LocalBackendOptions lo;
-  lo.worker_binary = opt.worker_binary.empty() ? SelfExecutable() : opt.worker_binary;
-  lo.worker_args = opt.worker_prefix;
-  if (!lo.worker_args.empty()) {
-    // The prefix is a command of its own: run it with the binary as an argument.
-    lo.worker_args.push_back(lo.worker_binary);
-    lo.worker_binary = lo.worker_args.front();
-    lo.worker_args.erase(lo.worker_args.begin());
-  }
-  lo.worker_args.push_back("worker");
-  VIRGA_ASSIGN_OR_RETURN(auto b, MakeLocalBackend(lo));
-  backend = std::move(b);
+  opt.backend_config.name = backend->name();
   return Status::OK();
 }
 
 void JobDriver::Ready(uint32_t items_per_epoch) {
   result.job_id = opt.job_id;
+  result.backend = opt.backend_config.name;
   result.epochs_requested = opt.epochs;
   result.minibatch = opt.minibatch;
   result.items_per_epoch = items_per_epoch;
@@ -388,9 +380,18 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
   result.samples_per_second = result.train_seconds > 0 ? result.samples / result.train_seconds : 0;
   EstimateCost(&result);
   AdjustCost();
-  Publish(state);
+  // A result that cannot be stored fails the job (its registry entry says why).
+  const Status saved = SaveResult();
+  Publish(saved.ok() ? state : "failed: " + saved.ToString());
   if (on_progress) on_progress(progress());
+  VIRGA_RETURN_IF_ERROR(saved);
   return result;
+}
+
+Status JobDriver::SaveResult() const {
+  const std::string key = JobResultKey(opt.job_id);
+  return store->Put(key, TrainResultToJson(result) + "\n")
+      .WithContext("job " + opt.job_id + ": result " + store->uri() + "/" + key);
 }
 
 }  // namespace virga::sched

@@ -3,10 +3,11 @@
 // channel, no server) derive from it and supply the rest through the hooks.
 //
 // The driver owns: the option and dataset checks, the evaluation rows, the
-// compute backend, one function per worker slot (launch, accounting,
+// compute backend (by name, through the backend registry), one function per worker slot (launch, accounting,
 // respawn, the stop at the end), the job registry entry and its kill file,
 // the evaluation history, the stop rules (epochs, target loss, time limit,
-// divergence, Kill()) and the cost estimate. Not public API.
+// divergence, Kill()), the cost estimate and the result JSON in the job's
+// store. Not public API.
 #pragma once
 
 #include <atomic>
@@ -52,7 +53,8 @@ class JobDriver {
   // reads the dataset's manifest (binary labels, training rows), fills the
   // automatic settings, validates the optimizer and loads the evaluation rows.
   Status LoadData();
-  // The configured backend, or local worker processes running `virga worker`.
+  // The configured backend, or the one opt.backend_config names (whose name
+  // it then holds).
   Status MakeBackend();
   // The result's fixed fields, the worker slots, "starting", the registry entry.
   void Ready(uint32_t items_per_epoch);
@@ -118,6 +120,8 @@ class JobDriver {
   Status Evaluate(double seconds);
   void StopWorkers();
   void Publish(const std::string& state);
+  // Writes the result JSON to the job's store (JobResultKey).
+  Status SaveResult() const;
 
   std::atomic<bool> kill_{false};
   std::mutex wake_mu_;

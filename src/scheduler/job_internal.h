@@ -31,7 +31,6 @@ std::string NewJobId();
 // 1..100 bytes of [A-Za-z0-9._-] (it prefixes table, queue and key names).
 Status ValidateJobId(std::string_view id);
 std::string RandomToken();      // 32 hex chars from the OS's random source
-std::string SelfExecutable();   // /proc/self/exe resolved
 
 inline std::string AcksKey(std::string_view job) { return std::string(job) + "/acks"; }
 inline std::string StopKey(std::string_view job) { return std::string(job) + "/stop"; }

@@ -1,12 +1,10 @@
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
 #include <random>
 
+#include "common/time_format.h"
 #include "scheduler/job_internal.h"
 
 namespace virga::sched {
@@ -24,14 +22,7 @@ std::string RandomToken() {
   return out;
 }
 
-std::string NewJobId() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-  return "job-" + std::string(buf) + "-" + RandomToken().substr(0, 6);
-}
+std::string NewJobId() { return "job-" + UtcNowCompact() + "-" + RandomToken().substr(0, 6); }
 
 Status ValidateJobId(std::string_view id) {
   if (id.empty() || id.size() > 100) {
@@ -43,12 +34,6 @@ Status ValidateJobId(std::string_view id) {
     if (!ok) return Status::InvalidArgument("job id '" + std::string(id) + "': only [A-Za-z0-9._-]");
   }
   return Status::OK();
-}
-
-std::string SelfExecutable() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
 std::string LastLine(std::string_view text) {

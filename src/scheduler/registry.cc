@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "scheduler/job_internal.h"
 #include "virga/worker.h"
 
@@ -74,6 +75,7 @@ void AddDetail(const TrainOptions& o, const TrainProgress& p, const TrainResult&
                     {"clip", o.optimizer.clip},
                     {"minibatch", o.minibatch},
                     {"workers", o.workers},
+                    {"backend", o.backend_config.name},
                     {"epochs", o.epochs},
                     {"staleness", o.staleness},
                     {"function_timeout_s", lifetime_s},
@@ -174,14 +176,11 @@ void WriteJobStatus(const std::string& dir, const TrainOptions& o, const TrainPr
   };
   (void)started;
   AddDetail(o, p, r, detail, &j);
-  const std::string tmp = dir + "/status.json.tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    if (!f) return;  // best effort
-  }
-  std::error_code ec;
-  fs::rename(tmp, dir + "/status.json", ec);
+  // Rewritten at every evaluation: atomic for readers, not worth an fsync.
+  (void)WriteFileAtomically(
+      dir + "/status.json",
+      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+      {.durable = false});  // best effort
 }
 
 }  // namespace sched

@@ -92,6 +92,9 @@ Status TrainJob::Impl::Setup() {
     ps::PsServerOptions so;
     so.net.token = sched::RandomToken();
     so.net.threads = 1;
+    // Checkpoints (on request only) go to the job's store, under checkpoints/<job-id>/.
+    so.checkpoint_uri = opt.store;
+    so.name = opt.job_id;
     server = std::make_unique<ps::PsServer>(so);
     VIRGA_RETURN_IF_ERROR(server->Start());
     opt.servers = {"127.0.0.1:" + std::to_string(server->port())};

@@ -1,19 +1,50 @@
 // TrainJob end to end with the real `virga worker` processes (VIRGA_BINARY).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "virga/datagen.h"
 #include "virga/dataset.h"
 #include "virga/ingest.h"
+#include "virga/model_file.h"
 #include "virga/train.h"
 
 namespace virga {
 namespace {
 
 namespace fs = std::filesystem;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+// Runs `<env> virga <args>` through the shell.
+CliRun RunCli(const std::string& args, const std::string& env = "") {
+  CliRun r;
+  FILE* p = ::popen((env + " " + VIRGA_BINARY + " " + args + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int st = ::pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 class TrainJobTest : public ::testing::Test {
  protected:
@@ -45,7 +76,7 @@ class TrainJobTest : public ::testing::Test {
     o.store = Uri();
     o.dataset = "d";
     o.workers = 2;
-    o.worker_binary = VIRGA_BINARY;
+    o.backend_config.settings["worker_binary"] = VIRGA_BINARY;
     o.eval_interval_seconds = 0.2;
     o.registry_dir = *dir_ + "/jobs";
     return o;
@@ -180,7 +211,7 @@ TEST_F(TrainJobTest, StopsAtTargetLossAndAtTimeLimit) {
 
 TEST_F(TrainJobTest, WorkersThatAlwaysFailEndTheJob) {
   TrainOptions o = Options();
-  o.worker_binary = "/bin/false";
+  o.backend_config.settings["worker_binary"] = "/bin/false";
   o.epochs = 1;
   auto job = TrainJob::Create(o);
   ASSERT_TRUE(job.ok());
@@ -204,6 +235,130 @@ TEST_F(TrainJobTest, BadOptionsAreClearErrors) {
   o = Options();
   o.workers = 0;
   EXPECT_FALSE(TrainJob::Create(o).ok());
+}
+
+TEST_F(TrainJobTest, ResultAndModelGoToTheStore) {
+  TrainOptions o = Options();
+  o.epochs = 1;
+  o.job_id = "store-test";
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  auto r = (*job)->Run();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->backend, "local");
+  auto store = ObjectStore::Open(Uri());
+  ASSERT_TRUE(store.ok());
+  std::string json;
+  ASSERT_TRUE((*store)->Get(JobResultKey("store-test"), &json).ok());
+  EXPECT_EQ(json, TrainResultToJson(*r) + "\n");
+  EXPECT_EQ(nlohmann::json::parse(json)["backend"], "local");
+
+  // A model written to store URIs (file:// and mem://) and read back.
+  for (const std::string& uri :
+       {Uri() + "/" + JobModelKey("store-test"), std::string("mem://train-test/m.vmdl")}) {
+    ASSERT_TRUE((*job)->SaveModel(uri).ok()) << uri;
+    auto model = LoadModel(uri);
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    EXPECT_FALSE(model->keys.empty());
+    EXPECT_NE(model->header.training.find("\"job\":\"store-test\""), std::string::npos);
+  }
+  EXPECT_TRUE((*store)->Exists(JobModelKey("store-test")).value());
+}
+
+TEST_F(TrainJobTest, AResultThatCannotBeStoredFailsTheJob) {
+  TrainOptions o = Options();
+  o.epochs = 1;
+  o.job_id = "unstorable";
+  // A file where the job's key prefix should be a directory: the Put fails.
+  fs::create_directories(*dir_ + "/store/jobs");
+  std::ofstream(*dir_ + "/store/jobs/unstorable") << "in the way";
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  auto r = (*job)->Run();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("jobs/unstorable/result.json"), std::string::npos)
+      << r.status().ToString();
+  auto jobs = ListJobs(o.registry_dir);
+  ASSERT_TRUE(jobs.ok());
+  bool listed = false;
+  for (const JobEntry& e : *jobs) {
+    if (e.job_id != "unstorable") continue;
+    listed = true;
+    EXPECT_EQ(e.state.rfind("failed", 0), 0u) << e.state;
+  }
+  EXPECT_TRUE(listed);
+  fs::remove(*dir_ + "/store/jobs/unstorable");
+}
+
+TEST_F(TrainJobTest, UnknownBackendIsAClearError) {
+  TrainOptions o = Options();
+  o.backend_config.name = "nosuch";
+  auto job = TrainJob::Create(o);
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().message(), "unknown compute backend 'nosuch' (known: local)");
+  o = Options();
+  o.backend_config.settings["region"] = "x";
+  job = TrainJob::Create(o);
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("no setting 'region'"), std::string::npos);
+}
+
+TEST_F(TrainJobTest, CliUnknownBackendListsTheKnownOnes) {
+  const std::string want = "unknown compute backend 'nosuch' (known: local)";
+  CliRun train = RunCli("train --store " + Uri() + " --dataset d --backend nosuch");
+  EXPECT_EQ(train.exit_code, 1);
+  EXPECT_NE(train.output.find(want), std::string::npos) << train.output;
+  CliRun search =
+      RunCli("search --store " + Uri() + " --dataset d --grid learning_rate=0.1 --backend nosuch");
+  EXPECT_EQ(search.exit_code, 1);
+  EXPECT_NE(search.output.find(want), std::string::npos) << search.output;
+  CliRun env = RunCli("train --store " + Uri() + " --dataset d", "VIRGA_BACKEND=nosuch");
+  EXPECT_EQ(env.exit_code, 1);
+  EXPECT_NE(env.output.find("'nosuch' (from $VIRGA_BACKEND)"), std::string::npos) << env.output;
+}
+
+TEST_F(TrainJobTest, CliTrainWritesItsResultToTheStore) {
+  const std::string local = *dir_ + "/cli-train.json";
+  const std::string model = Uri() + "/models/cli-train.vmdl";
+  CliRun run = RunCli("train --store " + Uri() + " --dataset d --epochs 1 --workers 2 --quiet " +
+                          "--job-id cli-train --json-out " + local + " --model-out " + model +
+                          " --backend local --local-worker-binary " + VIRGA_BINARY,
+                      "VIRGA_HOME=" + *dir_);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto store = ObjectStore::Open(Uri());
+  ASSERT_TRUE(store.ok());
+  std::string json;
+  ASSERT_TRUE((*store)->Get(JobResultKey("cli-train"), &json).ok());
+  EXPECT_EQ(json, ReadFile(local));  // the local copy is the same
+  EXPECT_EQ(nlohmann::json::parse(json)["job_id"], "cli-train");
+  EXPECT_TRUE(LoadModel(model).ok());
+
+  // A storage-channel job (no server) leaves its result in the store the same way.
+  CliRun channel = RunCli("train --store " + Uri() + " --dataset d --epochs 1 --workers 2 " +
+                              "--quiet --channel store --job-id cli-channel",
+                          "VIRGA_HOME=" + *dir_);
+  ASSERT_EQ(channel.exit_code, 0) << channel.output;
+  ASSERT_TRUE((*store)->Get(JobResultKey("cli-channel"), &json).ok());
+  EXPECT_EQ(nlohmann::json::parse(json)["state"], "done");
+}
+
+TEST_F(TrainJobTest, CliSearchWritesItsSummaryToTheStore) {
+  CliRun run = RunCli("search --store " + Uri() + " --dataset d --grid learning_rate=0.05,0.1 " +
+                      "--epochs 1 --workers 1 --quiet --search-id search-test --registry " +
+                      *dir_ + "/jobs");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto store = ObjectStore::Open(Uri());
+  ASSERT_TRUE(store.ok());
+  std::string text;
+  ASSERT_TRUE((*store)->Get(SearchResultKey("search-test"), &text).ok());
+  const auto summary = nlohmann::json::parse(text);
+  EXPECT_EQ(summary["search_id"], "search-test");
+  EXPECT_EQ(summary["backend"], "local");
+  ASSERT_EQ(summary["experiments"].size(), 2u);
+  for (const auto& e : summary["experiments"]) {  // every experiment's own result too
+    const std::string job = e["job_id"];
+    EXPECT_TRUE((*store)->Exists(JobResultKey(job)).value()) << job;
+  }
 }
 
 }  // namespace

@@ -39,6 +39,7 @@ std::string TrainResultToJson(const TrainResult& r) {
   json j = {
       {"job_id", r.job_id},
       {"state", r.state},
+      {"backend", r.backend},
       {"test_logloss", r.test_logloss},
       {"test_auc", r.test_auc},
       {"test_accuracy", r.test_accuracy},

@@ -1,6 +1,6 @@
 #include "store/file_store.h"
 
-#include "common/random_suffix.h"
+#include "common/atomic_file.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,10 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <functional>
-#include <random>
 #include <system_error>
-#include <thread>
 #include <utility>
 
 namespace virga {
@@ -52,18 +49,6 @@ class Fd {  // closes on scope exit
   int fd_;
 };
 
-Status WriteAll(int fd, std::string_view data, std::string_view key) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(key, "write", errno);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::OK();
-}
-
 // Reads up to `n` bytes at `offset`; *got is less than n only at end of file.
 Status ReadAt(int fd, uint64_t offset, size_t n, char* dst, size_t* got, std::string_view key) {
   size_t done = 0;
@@ -79,18 +64,6 @@ Status ReadAt(int fd, uint64_t offset, size_t n, char* dst, size_t* got, std::st
   *got = done;
   return Status::OK();
 }
-
-Status SyncDir(const std::string& dir, std::string_view key) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return Status::OK();  // a concurrent Delete already pruned it
-    return ErrnoStatus(key, "open directory " + dir, errno);
-  }
-  if (::fsync(fd.get()) != 0) return ErrnoStatus(key, "fsync directory " + dir, errno);
-  return Status::OK();
-}
-
-std::string ParentOf(const std::string& path) { return path.substr(0, path.rfind('/')); }
 
 }  // namespace
 
@@ -141,32 +114,14 @@ void FileStore::PruneEmptyParents(std::string_view key) const {
 Status FileStore::Put(std::string_view key, std::string_view data) {
   VIRGA_RETURN_IF_ERROR(ValidateObjectKey(key));
   const std::string path = PathOf(key);
-  std::string tmp;
-  int raw_fd = -1;
   // Retries cover a parent directory missing (first Put under it) or pruned
-  // by a concurrent Delete between our mkdir and open.
-  for (int attempt = 0; raw_fd < 0; ++attempt) {
-    tmp = path;
-    tmp += kTempMarker;
-    tmp += RandomSuffix();
-    raw_fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (raw_fd >= 0) break;
-    int err = errno;
-    if (attempt >= 8 || (err != ENOENT && err != EEXIST && err != EINTR)) {
-      return ErrnoStatus(key, "create " + tmp, err);
-    }
-    if (err == ENOENT) VIRGA_RETURN_IF_ERROR(MakeParentDirs(key));
+  // by a concurrent Delete between our mkdir and the write.
+  for (int attempt = 0;; ++attempt) {
+    Status s = WriteFileAtomically(path, data);
+    if (!s.IsNotFound()) return s;
+    if (attempt >= 8) return Status::IOError(s.message());
+    VIRGA_RETURN_IF_ERROR(MakeParentDirs(key));
   }
-  Fd fd(raw_fd);
-  Status s = WriteAll(fd.get(), data, key);
-  if (s.ok() && ::fdatasync(fd.get()) != 0) s = ErrnoStatus(key, "fdatasync", errno);
-  if (::close(fd.Release()) != 0 && s.ok()) s = ErrnoStatus(key, "close", errno);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus(key, "rename", errno);
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  return SyncDir(ParentOf(path), key);
 }
 
 Status FileStore::OpenForRead(std::string_view key, int* fd, uint64_t* size) const {

@@ -22,12 +22,13 @@
 #include <string_view>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "virga/object_store.h"
 
 namespace virga {
 
 // Marks the temporary file of an in-flight Put; reserved in keys.
-inline constexpr std::string_view kTempMarker = ".virga-tmp-";
+inline constexpr std::string_view kTempMarker = kAtomicTempMarker;
 
 class FileStore final : public ObjectStore {
  public:
