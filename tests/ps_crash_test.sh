@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Crash and restore of a parameter server (registered with ctest as ps_crash_restore).
-# Usage: tests/ps_crash_test.sh path/to/virga
+# Usage: tests/ps_crash_test.sh path/to/virga [file|s3]
+#   s3: checkpoints go to s3://virga-crash/store on s3rver (tests/s3/s3rver_env.sh), are
+#   listed with awscli, and the restarted server restores from there
+#  (registered as ps_crash_restore and ps_crash_restore_s3)
 #
 #  1. `virga server --checkpoint file://TMP/store --checkpoint-every 1 --name crash`
 #  2. `virga bench ps-train-probe` trains table "t" for ~3 s; the server gets SIGKILL mid-training
@@ -11,7 +14,8 @@
 # Exits 0 only if every check passes; prints what failed otherwise.
 set -uo pipefail
 
-VIRGA=${1:?usage: $0 path/to/virga}
+VIRGA=${1:?usage: $0 path/to/virga [file|s3]}
+KIND=${2:-file}
 TMP=$(mktemp -d /tmp/virga-crash-test-XXXXXX)
 SERVER_PID=""
 PROBE_PID=""
@@ -21,6 +25,7 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   done
+  [ "$KIND" = s3 ] && stop_s3rver
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -37,13 +42,30 @@ fail() {
 # Runs a command with a time limit (seconds).
 bounded() { local t=$1; shift; timeout --kill-after=2 "$t" "$@"; }
 
+STORE="file://$TMP/store"
+if [ "$KIND" = s3 ]; then
+  . "$(dirname "$0")/s3/s3rver_env.sh"
+  start_s3rver "$(dirname "$VIRGA")" "$TMP/s3" virga-crash || fail "could not start s3rver"
+  STORE=s3://virga-crash/store
+fi
+# The committed checkpoints (those with a MANIFEST.json), oldest first.
+committed() {
+  if [ "$KIND" = s3 ]; then
+    aws --endpoint-url "$S3_ENDPOINT" s3 ls --recursive "$STORE/checkpoints/crash/" 2>/dev/null |
+      sed -n 's|.*checkpoints/crash/\(ckpt-[^/]*\)/MANIFEST.json$|\1|p' | sort
+  else
+    ls -d "$TMP"/store/checkpoints/crash/ckpt-*/ 2>/dev/null | while read -r d; do
+      [ -f "$d/MANIFEST.json" ] && basename "$d"; done | sort
+  fi
+}
+
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TMP/token"
 chmod 600 "$TMP/token"
 
 # Starts the server (extra args appended), sets SERVER_PID and PORT.
 start_server() {
   local log=$1; shift
-  "$VIRGA" server --port 0 --token-file "$TMP/token" --checkpoint "file://$TMP/store" \
+  "$VIRGA" server --port 0 --token-file "$TMP/token" --checkpoint "$STORE" \
     --checkpoint-every 1 --name crash "$@" > "$log" 2>&1 &
   SERVER_PID=$!
   PORT=""
@@ -78,9 +100,8 @@ SENT=$(sed -n 's/^pushes_sent=\([0-9]*\)$/\1/p' "$TMP/probe1.out" | tail -n 1)
 [ -n "$SENT" ] && [ "$SENT" -gt 0 ] || fail "probe 1 reported no pushes sent"
 echo "ps_crash_test: killed the server after $SENT pushes sent"
 
-LATEST=$(ls -d "$TMP"/store/checkpoints/crash/ckpt-*/ 2>/dev/null | while read -r d; do
-  [ -f "$d/MANIFEST.json" ] && basename "$d"; done | sort | tail -n 1)
-[ -n "$LATEST" ] || fail "no committed checkpoint (MANIFEST.json) under $TMP/store/checkpoints/crash"
+LATEST=$(committed | tail -n 1)
+[ -n "$LATEST" ] || fail "no committed checkpoint (MANIFEST.json) under $STORE/checkpoints/crash"
 
 # --- 3: restart with --restore; the restored table must exist with version > 0 ---
 start_server "$TMP/server2.log" --restore
