@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang + ASan/UBSan into build-fuzz and runs each for the
 # given time: fuzz_frame (src/net/frame_fuzz.cc: header decoding, frame assembly,
-# PayloadReader) and fuzz_ps_service (src/ps/service_fuzz.cc: every parameter-server request).
+# PayloadReader), fuzz_ps_service (src/ps/service_fuzz.cc: every parameter-server request) and
+# fuzz_s3_xml (src/store/s3_xml_fuzz.cc: S3's error documents, listings, multipart answers).
 # Usage: scripts/fuzz.sh [seconds]   (default 30)
 # Exits non-zero if the fuzzer finds a crash; the input is saved under build-fuzz/fuzz-artifacts/.
 # The corpus persists in build-fuzz/fuzz-corpus/frame, so later runs start where this one ended.
@@ -16,7 +17,7 @@ artifacts="$build/fuzz-artifacts"
 "$root/scripts/install-deps.sh" fuzz
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DVIRGA_FUZZ=ON \
   -DVIRGA_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target fuzz_frame fuzz_ps_service
+cmake --build "$build" --target fuzz_frame fuzz_ps_service fuzz_s3_xml
 
 mkdir -p "$corpus" "$artifacts"
 if [ -z "$(ls -A "$corpus")" ]; then
@@ -48,3 +49,17 @@ echo "fuzz.sh: running fuzz_frame for ${seconds}s" >&2
 echo "fuzz.sh: running fuzz_ps_service for ${seconds}s" >&2
 "$build/src/ps/fuzz_ps_service" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="$artifacts/" "$ps_corpus"
+
+s3_corpus="$build/fuzz-corpus/s3xml"
+mkdir -p "$s3_corpus"
+if [ -z "$(ls -A "$s3_corpus")" ]; then
+  printf '<?xml version="1.0"?><Error><Code>SlowDown</Code><Message>m</Message></Error>' \
+    >"$s3_corpus/seed-error"
+  printf '<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a/b</Key><Size>12</Size></Contents><NextContinuationToken>t</NextContinuationToken></ListBucketResult>' \
+    >"$s3_corpus/seed-list"
+  printf '<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>' \
+    >"$s3_corpus/seed-upload"
+fi
+echo "fuzz.sh: running fuzz_s3_xml for ${seconds}s" >&2
+"$build/src/store/fuzz_s3_xml" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 -artifact_prefix="$artifacts/" "$s3_corpus"

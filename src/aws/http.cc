@@ -149,8 +149,10 @@ Status HttpClient::Perform(const HttpRequest& request, HttpResponse* response) {
 
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(headers);
-  long status = 0;
+  long status = 0, connects = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+  connections_opened_ += static_cast<uint64_t>(connects);
   Return(std::move(h));
 
   if (t.too_large) {

@@ -12,6 +12,7 @@
 // Thread safety: Perform may be called concurrently from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -70,6 +71,9 @@ class HttpClient {
   // response over max_response_bytes is ResourceExhausted.
   Status Perform(const HttpRequest& request, HttpResponse* response);
 
+  // Connections opened so far; every other request reused a pooled one.
+  uint64_t connections_opened() const { return connections_opened_.load(); }
+
  private:
   struct Handle;
   std::unique_ptr<Handle> Borrow();
@@ -78,6 +82,7 @@ class HttpClient {
   const HttpOptions options_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_;  // GUARDED_BY(mu_)
+  std::atomic<uint64_t> connections_opened_{0};
 };
 
 // "http://host:port/a/b?q" -> "host:port/a/b": a URL for messages, without

@@ -1,6 +1,6 @@
 #include "store/s3_store.h"
 
-#include <pugixml.hpp>
+#include "store/s3_xml.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -70,38 +70,9 @@ bool ParseEnvInt(const char* name, long lo, long hi, long* out, Status* error) {
   return true;
 }
 
-// S3's error document: <Error><Code>..</Code><Message>..</Message></Error>.
-struct S3Error {
-  std::string code, message;
-};
-S3Error ParseError(std::string_view body) {
-  S3Error e;
-  pugi::xml_document doc;
-  if (!body.empty() && doc.load_buffer(body.data(), body.size())) {
-    pugi::xml_node err = doc.child("Error");
-    e.code = err.child_value("Code");
-    e.message = err.child_value("Message");
-  }
-  return e;
-}
-
 bool Retryable(long status, std::string_view code) {
   return status >= 500 || status == 429 || code == "SlowDown" || code == "RequestTimeout" ||
          code == "RequestTimeTooSkewed" || code == "InternalError";
-}
-
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -190,7 +161,8 @@ std::string S3Store::UriOf(std::string_view key) const {
 }
 
 S3StoreStats S3Store::stats() const {
-  return {requests_.load(), retries_.load(), bytes_in_.load(), bytes_out_.load()};
+  return {requests_.load(), retries_.load(), bytes_in_.load(), bytes_out_.load(),
+          http_.connections_opened()};
 }
 
 Status S3Store::Execute(const Call& call, aws::HttpResponse* resp) {
@@ -237,7 +209,7 @@ Status S3Store::Execute(const Call& call, aws::HttpResponse* resp) {
       const std::string& body = call.sink != nullptr ? *call.sink : resp->body;
       bytes_in_ += body.size();
       if (resp->status < 300) return Status::OK();
-      retry = Retryable(resp->status, resp->status >= 400 ? ParseError(body).code : "");
+      retry = Retryable(resp->status, resp->status >= 400 ? s3::ParseError(body).code : "");
       if (!retry) return Status::OK();  // the caller interprets the error response
     }
     const auto elapsed = Clock::now() - start;
@@ -263,7 +235,7 @@ Status S3Store::Execute(const Call& call, aws::HttpResponse* resp) {
 
 Status S3Store::ErrorOf(const Call& call, const aws::HttpResponse& resp,
                         std::string_view body) const {
-  S3Error e = ParseError(body);
+  s3::ErrorDocument e = s3::ParseError(body);
   std::string what = call.op + " " + (call.bucket_level ? uri() : UriOf(call.key));
   std::string m = what + ": HTTP " + std::to_string(resp.status);
   if (!e.code.empty()) m += " " + e.code;
@@ -306,13 +278,7 @@ Status S3Store::PutMultipart(std::string_view key, std::string_view data) {
   init.headers.emplace_back("Content-Type", "application/octet-stream");
   VIRGA_RETURN_IF_ERROR(Execute(init, &resp));
   if (resp.status >= 300) return ErrorOf(init, resp, resp.body);
-  std::string upload_id;
-  {
-    pugi::xml_document doc;
-    if (doc.load_buffer(resp.body.data(), resp.body.size())) {
-      upload_id = doc.child("InitiateMultipartUploadResult").child_value("UploadId");
-    }
-  }
+  const std::string upload_id = s3::ParseUploadId(resp.body);
   if (upload_id.empty()) {
     return Status::IOError(init.op + " " + UriOf(key) + ": no UploadId in the response");
   }
@@ -357,19 +323,14 @@ Status S3Store::PutMultipart(std::string_view key, std::string_view data) {
 
   Status s = failed;
   if (s.ok()) {
-    std::string xml = "<CompleteMultipartUpload>";
-    for (size_t i = 0; i < parts; ++i) {
-      xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" +
-             XmlEscape(etags[i]) + "</ETag></Part>";
-    }
-    xml += "</CompleteMultipartUpload>";
+    const std::string xml = s3::CompleteMultipartXml(etags);
     Call done{"PUT (complete multipart upload)", "POST", std::string(key),
               {{"uploadId", upload_id}}, {}, xml, nullptr};
     done.headers.emplace_back("Content-Type", "application/xml");
     s = Execute(done, &resp);
     if (s.ok()) {
       // S3 may answer 200 and still report an error in the body.
-      S3Error e = ParseError(resp.body);
+      s3::ErrorDocument e = s3::ParseError(resp.body);
       if (resp.status >= 300 || !e.code.empty()) {
         s = ErrorOf(done, resp, resp.body);
         if (e.code == "NoSuchUpload") {
@@ -456,25 +417,24 @@ Result<std::vector<ObjectInfo>> S3Store::List(std::string_view prefix) {
     }
     VIRGA_RETURN_IF_ERROR(Execute(c, &resp));
     if (resp.status >= 300) return ErrorOf(c, resp, resp.body);
-    pugi::xml_document doc;
-    if (!doc.load_buffer(resp.body.data(), resp.body.size())) {
+    Result<s3::ListPage> page = s3::ParseListPage(resp.body);
+    if (!page.ok()) {
       return Status::Corruption("LIST " + uri() + " prefix \"" + std::string(prefix) +
-                                "\": the response is not XML");
+                                "\": " + page.status().message() + " [endpoint " + scheme_ +
+                                "://" + host_ + "]");
     }
-    pugi::xml_node root = doc.child("ListBucketResult");
-    for (pugi::xml_node item : root.children("Contents")) {
-      std::string_view name = item.child_value("Key");
-      if (!name.starts_with(prefix_)) continue;
-      std::string key(name.substr(prefix_.size()));
+    for (s3::ListPage::Entry& e : page->entries) {
+      if (!std::string_view(e.name).starts_with(prefix_)) continue;
+      std::string key = e.name.substr(prefix_.size());
       // Objects virga could not have written (e.g. "dir/" folder markers) are skipped.
       if (!ValidateObjectKey(key).ok()) continue;
-      all.push_back({std::move(key), std::strtoull(item.child_value("Size"), nullptr, 10)});
+      all.push_back({std::move(key), e.size});
     }
-    if (std::string_view(root.child_value("IsTruncated")) != "true") break;
-    token = root.child_value("NextContinuationToken");
-    if (token.empty()) {
-      return Status::Corruption("LIST " + uri() + ": truncated listing without a continuation token");
+    if (!page->truncated) break;
+    if (page->next_token == token) {
+      return Status::Corruption("LIST " + uri() + ": the listing repeats its continuation token");
     }
+    token = std::move(page->next_token);
   }
   std::sort(all.begin(), all.end(),
             [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
@@ -486,7 +446,7 @@ Status S3Store::Delete(std::string_view key) {
   Call c{"DELETE", "DELETE", std::string(key), {}, {}, {}, nullptr};
   aws::HttpResponse resp;
   VIRGA_RETURN_IF_ERROR(Execute(c, &resp));
-  if (resp.status == 404 && ParseError(resp.body).code != "NoSuchBucket") return Status::OK();
+  if (resp.status == 404 && s3::ParseError(resp.body).code != "NoSuchBucket") return Status::OK();
   if (resp.status < 300) bucket_known_ = true;
   if (resp.status >= 300) return ErrorOf(c, resp, resp.body);
   return Status::OK();

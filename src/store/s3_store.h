@@ -67,6 +67,7 @@ struct S3StoreStats {
   uint64_t requests = 0;  // HTTP requests sent, retries included
   uint64_t retries = 0;
   uint64_t bytes_in = 0, bytes_out = 0;  // bodies received / sent
+  uint64_t connections = 0;              // TCP connections opened (the rest were reused)
 };
 
 class S3Store final : public ObjectStore {

@@ -131,6 +131,15 @@ TEST_F(S3StoreTest, MultipartPutInParallelParts) {
   EXPECT_EQ(out, big.substr((5 << 20) - 3, 10));
 }
 
+TEST_F(S3StoreTest, ConnectionsAreReused) {
+  auto store = Open("virga-test/reuse");
+  ASSERT_TRUE(store->Put("k", "value").ok());
+  std::string out;
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(store->Get("k", &out).ok());
+  EXPECT_EQ(store->stats().requests, 31u);
+  EXPECT_EQ(store->stats().connections, 1u);  // one keep-alive connection for 31 requests
+}
+
 TEST_F(S3StoreTest, ListFollowsContinuationTokens) {
   S3StoreOptions o;
   o.list_page_size = 7;
