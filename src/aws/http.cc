@@ -137,6 +137,7 @@ Status HttpClient::Perform(const HttpRequest& request, HttpResponse* response) {
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+  if (!options_.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_bundle.c_str());
   if (request.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (request.method == "PUT" || request.method == "POST") {
@@ -159,6 +160,13 @@ Status HttpClient::Perform(const HttpRequest& request, HttpResponse* response) {
     return Status::ResourceExhausted(request.method + " " + UrlForMessage(request.url) +
                                      ": response larger than " +
                                      std::to_string(options_.max_response_bytes) + " bytes");
+  }
+  if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+      rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
+    return Status::InvalidArgument(request.method + " " + UrlForMessage(request.url) + ": " +
+                                   curl_easy_strerror(rc) +
+                                   (options_.ca_bundle.empty() ? "" : " (CA bundle " +
+                                                                          options_.ca_bundle + ")"));
   }
   if (rc != CURLE_OK) {
     return Status::Unavailable(request.method + " " + UrlForMessage(request.url) + ": " +

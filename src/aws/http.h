@@ -57,6 +57,8 @@ struct HttpOptions {
   // Responses larger than this are a fault (ResourceExhausted): a peer cannot
   // make the client allocate without bound.
   uint64_t max_response_bytes = uint64_t{8} << 30;
+  // PEM bundle of trusted certificate authorities for https; "": the system's.
+  std::string ca_bundle;
 };
 
 class HttpClient {
@@ -67,8 +69,10 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Sends `request` and fills *response (status, headers, body). Any HTTP
-  // status is OK; a connection, DNS, TLS or timeout fault is Unavailable, a
-  // response over max_response_bytes is ResourceExhausted.
+  // status is OK; a connection, DNS or timeout fault is Unavailable (worth
+  // retrying); a peer whose certificate does not verify, or a bad URL, is
+  // InvalidArgument (retrying cannot help); a response over
+  // max_response_bytes is ResourceExhausted.
   Status Perform(const HttpRequest& request, HttpResponse* response);
 
   // Connections opened so far; every other request reused a pooled one.

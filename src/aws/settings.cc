@@ -188,6 +188,11 @@ Result<Settings> ResolveSettings(std::string_view service, const EnvLookup& env)
   VIRGA_RETURN_IF_ERROR(ResolveCredentials(env, src, &out));
   out.region = ResolveRegion(env, src);
   VIRGA_RETURN_IF_ERROR(ResolveEndpoint(service, env, src, &out));
+  if (std::optional<std::string> ca = Get(env, "AWS_CA_BUNDLE")) {
+    out.ca_bundle = *ca;
+  } else if (std::optional<std::string> ca_file = Setting(src.config_section, "ca_bundle")) {
+    out.ca_bundle = *ca_file;
+  }
   return out;
 }
 

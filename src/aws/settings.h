@@ -30,6 +30,9 @@ struct Settings {
   // Where the credentials came from, for messages: "environment",
   // "profile default in /root/.aws/credentials", ... (never the values).
   std::string credentials_source;
+  // PEM file of the certificate authorities trusted for https endpoints (a private
+  // S3-compatible store's own CA); "": the system's.
+  std::string ca_bundle;
 };
 
 // Resolves the settings of `service` ("s3", "lambda"):
@@ -44,6 +47,7 @@ struct Settings {
 //  - endpoint: AWS_ENDPOINT_URL_<SERVICE> (upper-cased, '-' and ' ' as '_':
 //    AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_LAMBDA), AWS_ENDPOINT_URL, the profile's
 //    `endpoint_url` in the config file, else "". It must start with http:// or https://.
+//  - ca_bundle: AWS_CA_BUNDLE, the profile's `ca_bundle` in the config file, else "".
 // Errors (messages name variables, files and the profile, never a value that could
 // be a secret):
 //  - Unauthenticated: no credentials anywhere (says where it looked);

@@ -167,6 +167,18 @@ TEST_F(ResolveSettingsTest, EndpointOverridePrecedence) {
   EXPECT_NE(bad.status().message().find("AWS_ENDPOINT_URL_S3"), std::string::npos);
 }
 
+TEST_F(ResolveSettingsTest, CaBundleFromTheEnvironmentThenTheProfile) {
+  WriteUsualFiles();
+  Write(".aws/config", "[profile work]\nca_bundle = /etc/ssl/work-ca.pem\n");
+  env_["AWS_PROFILE"] = "work";
+  EXPECT_EQ(Resolve()->ca_bundle, "/etc/ssl/work-ca.pem");
+  env_["AWS_CA_BUNDLE"] = "/tmp/private-ca.pem";
+  EXPECT_EQ(Resolve()->ca_bundle, "/tmp/private-ca.pem");
+  env_.erase("AWS_CA_BUNDLE");
+  env_.erase("AWS_PROFILE");
+  EXPECT_EQ(Resolve()->ca_bundle, "");
+}
+
 TEST_F(ResolveSettingsTest, NoEndpointAndDefaultRegionWhenNothingIsSet) {
   env_["AWS_ACCESS_KEY_ID"] = "AKIDENV";
   env_["AWS_SECRET_ACCESS_KEY"] = kEnvSecret;

@@ -146,7 +146,11 @@ S3Store::S3Store(std::string bucket, std::string prefix, aws::Settings settings,
       prefix_(std::move(prefix)),
       settings_(std::move(settings)),
       options_(options),
-      http_(options.http) {}
+      http_([&] {
+        aws::HttpOptions h = options.http;
+        if (h.ca_bundle.empty()) h.ca_bundle = settings_.ca_bundle;
+        return h;
+      }()) {}
 
 std::string S3Store::uri() const {
   std::string u = "s3://" + bucket_;
@@ -226,7 +230,9 @@ Status S3Store::Execute(const Call& call, aws::HttpResponse* resp) {
   std::snprintf(took, sizeof(took), " (gave up after %d tr%s in %.1f s)", attempt,
                 attempt == 1 ? "y" : "ies", secs);
   if (!last.ok()) {
-    return Status::Unavailable(call.op + " " + UriOf(call.key) + ": " + last.message() + took);
+    const std::string what = call.op + " " + (call.bucket_level ? uri() : UriOf(call.key)) + ": ";
+    if (last.code() != Status::Code::kUnavailable) return Status(last.code(), what + last.message());
+    return Status::Unavailable(what + last.message() + took);
   }
   const std::string& body = call.sink != nullptr ? *call.sink : resp->body;
   Status e = ErrorOf(call, *resp, body);

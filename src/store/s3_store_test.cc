@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "store/s3_test_server.h"
 
@@ -232,6 +233,45 @@ TEST_F(S3StoreTest, BadUrisAreRejectedAtOpen) {
   }
   auto r = S3Store::Open("virga-test", Settings("ftp://127.0.0.1:1"), {});
   EXPECT_TRUE(r.status().IsInvalidArgument());
+}
+
+// https with a private certificate authority (AWS_CA_BUNDLE's setting): the
+// body goes as UNSIGNED-PAYLOAD, s3rver still checks the signature; without the
+// CA the certificate does not verify, and that is not retried.
+TEST_F(S3StoreTest, HttpsWithAPrivateCertificateAuthority) {
+  char tmpl[] = "/tmp/virga_s3_tls.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, key = dir + "/key.pem", cert = dir + "/cert.pem";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                          "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
+                          " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make a certificate";
+  {
+    testing::S3TestServer tls;
+    ASSERT_TRUE(tls.Start({"virga-tls"}, key, cert).ok());
+    ASSERT_EQ(tls.endpoint().rfind("https://", 0), 0u);
+    aws::Settings s = Settings(tls.endpoint());
+    s.ca_bundle = cert;
+    auto store = S3Store::Open("virga-tls/p", s, {});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    const std::string data = Payload(300000, 3);
+    ASSERT_TRUE((*store)->Put("a b/ü.bin", data).ok());
+    std::string out;
+    ASSERT_TRUE((*store)->Get("a b/ü.bin", &out).ok());
+    EXPECT_TRUE(out == data);
+    auto list = (*store)->List("");
+    ASSERT_TRUE(list.ok());
+    EXPECT_EQ(list->size(), 1u);
+
+    s.ca_bundle.clear();  // the system's authorities do not know this certificate
+    auto untrusted = S3Store::Open("virga-tls/p", s, {});
+    ASSERT_TRUE(untrusted.ok());
+    Status st = (*untrusted)->Get("a b/ü.bin", &out);
+    EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+    EXPECT_NE(st.message().find("127.0.0.1"), std::string::npos) << st.ToString();
+    EXPECT_EQ((*untrusted)->stats().retries, 0u);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(S3StoreTest, InjectedFaultsCostRetriesNeverData) {

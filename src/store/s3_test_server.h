@@ -34,8 +34,10 @@ class S3TestServer {
   S3TestServer(const S3TestServer&) = delete;
   S3TestServer& operator=(const S3TestServer&) = delete;
 
-  // Starts the server with `buckets` created. Blocks until it listens.
-  Status Start(const std::vector<std::string>& buckets) {
+  // Starts the server with `buckets` created. Blocks until it listens. With
+  // `tls_key` and `tls_cert` (PEM files) it serves https.
+  Status Start(const std::vector<std::string>& buckets, const std::string& tls_key = "",
+               const std::string& tls_cert = "") {
     const char* script = std::getenv("VIRGA_S3RVER");
 #ifdef VIRGA_S3RVER_DEFAULT
     if (script == nullptr || *script == '\0') script = VIRGA_S3RVER_DEFAULT;
@@ -55,6 +57,10 @@ class S3TestServer {
     for (const auto& b : buckets) {
       args.push_back("--bucket");
       args.push_back(b);
+    }
+    if (!tls_key.empty()) {
+      args.insert(args.end(), {"--tls-key", tls_key, "--tls-cert", tls_cert});
+      tls_ = true;
     }
     pid_ = ::fork();
     if (pid_ < 0) return Status::IOError("fork failed");
@@ -107,7 +113,9 @@ class S3TestServer {
   }
 
   int port() const { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const {
+    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
+  }
 
   void UseInProcessEnv() const {
     ::setenv("AWS_ENDPOINT_URL_S3", endpoint().c_str(), 1);
@@ -121,6 +129,7 @@ class S3TestServer {
  private:
   pid_t pid_ = 0;
   int port_ = 0;
+  bool tls_ = false;
   std::string dir_;
 };
 
