@@ -35,16 +35,7 @@ std::vector<std::string> Keys(const std::vector<ObjectInfo>& infos) {
   return keys;
 }
 
-// Deterministic bytes, different for each seed, with NULs and high bytes.
-std::string Payload(size_t size, uint32_t seed) {
-  std::string s(size, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (char& c : s) {
-    x = x * 1664525u + 1013904223u;
-    c = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+using testing::Payload;
 
 // kThrottledMem: mem:// opened with the cloud emulation of throttled_store.h
 // switched on (a small latency), so every conformance test runs through it.

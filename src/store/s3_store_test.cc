@@ -22,15 +22,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::string Payload(size_t size, uint32_t seed) {
-  std::string s(size, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (char& c : s) {
-    x = x * 1664525u + 1013904223u;
-    c = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+using testing::Payload;
 
 // The fault proxy (python, standard library) in front of `upstream_port`.
 class FaultProxy {
@@ -46,29 +38,7 @@ class FaultProxy {
     std::vector<std::string> args = {"/usr/bin/python3", script, "--upstream",
                                       "127.0.0.1:" + std::to_string(upstream_port)};
     args.insert(args.end(), extra.begin(), extra.end());
-    int out[2];
-    if (::pipe(out) != 0) return Status::IOError("pipe");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      ::dup2(out[1], 1);
-      ::close(out[0]);
-      ::close(out[1]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    FILE* f = ::fdopen(out[0], "r");
-    char line[64] = {0};
-    bool got = std::fgets(line, sizeof(line), f) != nullptr;
-    std::fclose(f);
-    if (!got || std::sscanf(line, "PORT %d", &port_) != 1) {
-      return Status::Unavailable("fault proxy did not start");
-    }
-    return Status::OK();
+    return testing::StartPortProcess(std::move(args), &pid_, &port_);
   }
   int port() const { return port_; }
 

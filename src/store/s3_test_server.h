@@ -27,6 +27,48 @@
 
 namespace virga::testing {
 
+// Deterministic bytes, different for each seed, with NULs and high bytes.
+inline std::string Payload(size_t size, uint32_t seed) {
+  std::string s(size, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (char& c : s) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  return s;
+}
+
+// Starts `args` (args[0] found on PATH) as a child that dies with this
+// process, and reads the "PORT <n>" line it prints first on stdout.
+inline Status StartPortProcess(std::vector<std::string> args, pid_t* pid, int* port) {
+  int out[2];
+  if (::pipe(out) != 0) return Status::IOError("pipe failed");
+  *pid = ::fork();
+  if (*pid < 0) return Status::IOError("fork failed");
+  if (*pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that dies takes its helper along
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    ::close(out[1]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    std::perror(argv[0]);
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  FILE* f = ::fdopen(out[0], "r");
+  char line[128] = {0};
+  const bool got = f != nullptr && std::fgets(line, sizeof(line), f) != nullptr;
+  if (f != nullptr) std::fclose(f);
+  if (!got || std::sscanf(line, "PORT %d", port) != 1) {
+    return Status::Unavailable(args[0] + " " + (args.size() > 1 ? args[1] : "") +
+                               " did not start (output: \"" + std::string(line) + "\")");
+  }
+  return Status::OK();
+}
+
 class S3TestServer {
  public:
   S3TestServer() = default;
@@ -50,8 +92,6 @@ class S3TestServer {
     char tmpl[] = "/tmp/virga_s3rver.XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) return Status::IOError("mkdtemp failed");
     dir_ = tmpl;
-    int out[2];
-    if (::pipe(out) != 0) return Status::IOError("pipe failed");
     // s3rver's continuation tokens use DES, which OpenSSL 3 keeps in its legacy provider.
     std::vector<std::string> args = {"node", "--openssl-legacy-provider", script, "--dir", dir_};
     for (const auto& b : buckets) {
@@ -62,31 +102,9 @@ class S3TestServer {
       args.insert(args.end(), {"--tls-key", tls_key, "--tls-cert", tls_cert});
       tls_ = true;
     }
-    pid_ = ::fork();
-    if (pid_ < 0) return Status::IOError("fork failed");
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that dies takes its server along
-      ::dup2(out[1], 1);
-      ::close(out[0]);
-      ::close(out[1]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execvp("node", argv.data());
-      std::perror("exec node");
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    FILE* f = ::fdopen(out[0], "r");
-    char line[128] = {0};
-    const bool got = f != nullptr && std::fgets(line, sizeof(line), f) != nullptr;
-    if (f != nullptr) std::fclose(f);
-    if (!got || std::sscanf(line, "PORT %d", &port_) != 1) {
-      Stop();
-      return Status::Unavailable("s3rver did not start (is node installed? output: \"" +
-                                 std::string(line) + "\")");
-    }
-    return Status::OK();
+    Status s = StartPortProcess(std::move(args), &pid_, &port_);
+    if (!s.ok()) Stop();
+    return s;
   }
 
   void Stop() {
