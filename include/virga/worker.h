@@ -16,9 +16,16 @@
 // rows [begin, end) of one partition object; the item index is unique within
 // the job, 0 .. epochs * items_per_epoch - 1.
 //
-// Control keys on the server (KV), written by the scheduler:
-//   <job>/stop      present: stop now (release the lease, exit 0)
+// Control keys on the server (KV), written by the scheduler or the backend:
+//   <job>/stop        present: every worker stops now (release the lease, exit 0)
+//   <job>/kill/<id>   present: function <id> stops now (end_reason "killed"); the way
+//                     a cloud backend kills, since it cannot send a signal
 // and written by workers:
+//   <job>/claim/<id>  the first invocation of function <id> claims it (compare-and-swap
+//                     from absent, value: its invocation id). A second delivery of the
+//                     same function (cloud functions run at least once) finds the claim,
+//                     adds 1 to <job>/duplicates and exits at once (end_reason
+//                     "duplicate") without training.
 //   <job>/acks      float vector (AddFloats) of epochs * items_per_epoch elements:
 //                   element <item index> += 1 once the item's pushes are all applied,
 //                   BEFORE its queue Ack (so an item counts as processed even if the
@@ -64,6 +71,19 @@ struct WorkerPayload {
                                      // lower latency on a dedicated core, wasted CPU on a shared one
 };
 
+// The names of the control keys above, in one place.
+inline std::string JobStopKey(std::string_view job) { return std::string(job) + "/stop"; }
+inline std::string FunctionKillKey(std::string_view job, uint64_t id) {
+  return std::string(job) + "/kill/" + std::to_string(id);
+}
+inline std::string FunctionClaimKey(std::string_view job, uint64_t id) {
+  return std::string(job) + "/claim/" + std::to_string(id);
+}
+inline std::string FunctionStatsKey(std::string_view job, uint64_t id) {
+  return std::string(job) + "/fn/" + std::to_string(id);
+}
+inline std::string JobDuplicatesKey(std::string_view job) { return std::string(job) + "/duplicates"; }
+
 std::string PayloadToJson(const WorkerPayload& payload);
 // InvalidArgument naming the field ("payload: field 'minibatch': ..."), also
 // for unknown fields and out-of-range values (minibatch, workers, epochs,
@@ -94,7 +114,8 @@ struct IterationTimes {
 
 struct WorkerResult {
   uint64_t function_id = 0;
-  std::string end_reason;          // "done" | "lifetime" | "stopped" | "error: ..."
+  std::string end_reason;          // "done" | "lifetime" | "stopped" | "killed" | "duplicate" |
+                                   // "error: ..."
   uint64_t samples = 0;            // rows trained on
   uint64_t items_acked = 0;
   uint64_t items_released = 0;
@@ -112,6 +133,7 @@ struct WorkerResult {
   // schedule the worker measured to be faster where it runs).
   uint64_t pulls_early = 0, pulls_with_push = 0;
   double wall_seconds = 0;
+  uint64_t peak_rss_bytes = 0;     // the process's peak resident memory at the end
   IterationTimes times;
 };
 
@@ -124,7 +146,8 @@ Result<WorkerResult> ResultFromJson(std::string_view json);
 // max_fault_ms). Faults met while training (an unreadable partition, servers
 // gone for good) end the run with end_reason "error: ..." after its leases
 // are released. Identity and limits come from the environment
-// (VIRGA_FUNCTION_ID, VIRGA_FUNCTION_LIFETIME_MS; see backend.h).
+// (VIRGA_FUNCTION_ID, VIRGA_FUNCTION_LIFETIME_MS; see backend.h;
+// VIRGA_INVOCATION_ID, when set, is the value of its claim).
 Result<WorkerResult> RunWorker(const WorkerPayload& payload);
 
 }  // namespace virga

@@ -11,7 +11,7 @@ from virga._engine import _virga
 
 def test_unknown_backend_lists_the_known_ones(monkeypatch):
     with pytest.raises(virga.InvalidArgumentError,
-                       match=r"unknown compute backend 'nosuch' \(known: local\)"):
+                       match=r"unknown compute backend 'nosuch' \(known: local, lambda\)"):
         virga.connect(backend="nosuch")
     with pytest.raises(virga.InvalidArgumentError, match=r"no setting 'region'.*worker_binary"):
         virga.connect(region="eu-west-1")

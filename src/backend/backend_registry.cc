@@ -12,6 +12,7 @@ using backend::BackendType;
 // The registry: one line per backend.
 constexpr const BackendType* kBackends[] = {
     &backend::kLocalBackend,
+    &backend::kLambdaBackend,
 };
 
 std::string KnownBackends() {

@@ -29,6 +29,7 @@ struct BackendType {
 };
 
 // The backends, each defined in its own file.
-extern const BackendType kLocalBackend;  // local_settings.cc
+extern const BackendType kLocalBackend;   // local_settings.cc
+extern const BackendType kLambdaBackend;  // lambda_settings.cc
 
 }  // namespace virga::backend

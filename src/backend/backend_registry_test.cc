@@ -88,7 +88,7 @@ TEST(BackendRegistry, UnknownNameListsTheKnownBackends) {
   BackendConfig c = Config("nosuch");
   Status s = CheckBackendConfig(c);
   EXPECT_TRUE(s.IsInvalidArgument());
-  EXPECT_EQ(s.message(), "unknown compute backend 'nosuch' (known: local)");
+  EXPECT_EQ(s.message(), "unknown compute backend 'nosuch' (known: local, lambda)");
   auto b = MakeBackend(c);
   EXPECT_EQ(b.status().message(), s.message());
 }

@@ -295,7 +295,7 @@ TEST_F(TrainJobTest, UnknownBackendIsAClearError) {
   o.backend_config.name = "nosuch";
   auto job = TrainJob::Create(o);
   ASSERT_FALSE(job.ok());
-  EXPECT_EQ(job.status().message(), "unknown compute backend 'nosuch' (known: local)");
+  EXPECT_EQ(job.status().message(), "unknown compute backend 'nosuch' (known: local, lambda)");
   o = Options();
   o.backend_config.settings["region"] = "x";
   job = TrainJob::Create(o);
@@ -304,7 +304,7 @@ TEST_F(TrainJobTest, UnknownBackendIsAClearError) {
 }
 
 TEST_F(TrainJobTest, CliUnknownBackendListsTheKnownOnes) {
-  const std::string want = "unknown compute backend 'nosuch' (known: local)";
+  const std::string want = "unknown compute backend 'nosuch' (known: local, lambda)";
   CliRun train = RunCli("train --store " + Uri() + " --dataset d --backend nosuch");
   EXPECT_EQ(train.exit_code, 1);
   EXPECT_NE(train.output.find(want), std::string::npos) << train.output;

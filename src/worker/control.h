@@ -12,6 +12,10 @@
 
 #include "virga/status.h"
 
+namespace virga {
+class PsClient;
+}  // namespace virga
+
 namespace virga::worker {
 
 using Clock = std::chrono::steady_clock;
@@ -24,7 +28,12 @@ inline bool IsTransient(const Status& s) {
 }
 
 // Why a worker stops (first reason wins).
-enum class StopReason : int { kNone = 0, kLifetime, kStopped, kIdle, kError };
+enum class StopReason : int { kNone = 0, kLifetime, kStopped, kIdle, kError, kKilled };
+
+// Whether the job's stop key or this function's kill key is set: kStopped,
+// kKilled, or kNone (absent, or the check failed: *fault is then set).
+StopReason CheckStopKeys(virga::PsClient* client, const std::string& stop_key,
+                         const std::string& kill_key, bool* fault);
 
 // Thread-safe.
 class Control {

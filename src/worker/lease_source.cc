@@ -11,13 +11,15 @@ constexpr auto kStopCheckInterval = std::chrono::milliseconds(200);
 }  // namespace
 
 LeaseSource::LeaseSource(const WorkerPayload& payload, std::unique_ptr<PsClient> client,
-                         WorkLedger* ledger, Control* control, std::string name)
+                         WorkLedger* ledger, Control* control, std::string name,
+                         uint64_t function_id)
     : payload_(payload),
       client_(std::move(client)),
       ledger_(ledger),
       control_(control),
       name_(std::move(name)),
-      stop_key_(payload.job + "/stop") {}
+      stop_key_(JobStopKey(payload.job)),
+      kill_key_(FunctionKillKey(payload.job, function_id)) {}
 
 std::optional<WorkItem> LeaseSource::Accept(const QueueLease& lease) {
   Result<WorkItem> item = ParseWorkItem(lease.payload);
@@ -70,14 +72,28 @@ std::optional<std::string> LeaseSource::Next() {
     if (now - idle_since >= std::chrono::milliseconds(payload_.max_idle_ms)) return std::nullopt;
     if (now >= next_stop_check) {
       next_stop_check = now + kStopCheckInterval;
-      std::string value;
-      if (client_->Get(stop_key_, &value).ok()) {
-        control_->RequestStop(StopReason::kStopped);
+      bool fault = false;
+      if (StopReason why = CheckStopKeys(client_.get(), stop_key_, kill_key_, &fault);
+          why != StopReason::kNone) {
+        control_->RequestStop(why);
         return std::nullopt;
       }
     }
     control_->SleepFor(kPollInterval);
   }
+}
+
+StopReason CheckStopKeys(PsClient* client, const std::string& stop_key,
+                         const std::string& kill_key, bool* fault) {
+  const std::string keys[2] = {stop_key, kill_key};
+  Result<std::vector<std::optional<std::string>>> got = client->MultiGet(keys);
+  if (!got.ok()) {
+    *fault = true;
+    return StopReason::kNone;
+  }
+  if ((*got)[1].has_value()) return StopReason::kKilled;
+  if ((*got)[0].has_value()) return StopReason::kStopped;
+  return StopReason::kNone;
 }
 
 }  // namespace virga::worker

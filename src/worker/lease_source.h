@@ -27,8 +27,9 @@ namespace virga::worker {
 class LeaseSource {
  public:
   // `name`: the worker's name in the queue's leases.
+  // `function_id`: whose kill key (<job>/kill/<id>) stops it, besides the job's stop key.
   LeaseSource(const WorkerPayload& payload, std::unique_ptr<PsClient> client, WorkLedger* ledger,
-              Control* control, std::string name);
+              Control* control, std::string name, uint64_t function_id = 0);
 
   // The KeySource.
   std::optional<std::string> Next();
@@ -46,7 +47,7 @@ class LeaseSource {
   WorkLedger* const ledger_;
   Control* const control_;
   const std::string name_;
-  const std::string stop_key_;
+  const std::string stop_key_, kill_key_;
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> faults_{0};
 };

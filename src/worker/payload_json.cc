@@ -198,6 +198,7 @@ std::string ResultToJson(const WorkerResult& r) {
           {"pulls_early", r.pulls_early},
           {"pulls_with_push", r.pulls_with_push},
           {"wall_seconds", r.wall_seconds},
+          {"peak_rss_bytes", r.peak_rss_bytes},
           {"times", TimesToJson(r.times)}};
   // NaN (no rows trained) is written as null; invalid UTF-8 in end_reason
   // (a message naming a key) is replaced rather than throwing.
@@ -224,6 +225,7 @@ Result<WorkerResult> ResultFromJson(std::string_view text) {
   VIRGA_RETURN_IF_ERROR(f.Get("wall_seconds", &r.wall_seconds));
   VIRGA_RETURN_IF_ERROR(f.Get("pulls_early", &r.pulls_early));
   VIRGA_RETURN_IF_ERROR(f.Get("pulls_with_push", &r.pulls_with_push));
+  VIRGA_RETURN_IF_ERROR(f.Get("peak_rss_bytes", &r.peak_rss_bytes));
   // Newer fields are optional and unknown ones ignored: results of other
   // versions of the worker still parse.
   auto t = j.find("times");

@@ -24,8 +24,9 @@ Trainer::Trainer(const WorkerPayload& payload, const Model& model, PsClient* cli
       faults_(faults),
       width_(model.width()),
       acks_key_(payload.job + "/acks"),
-      stop_key_(payload.job + "/stop"),
-      stats_key_(payload.job + "/fn/" + std::to_string(function_id)),
+      stop_key_(JobStopKey(payload.job)),
+      kill_key_(FunctionKillKey(payload.job, function_id)),
+      stats_key_(FunctionStatsKey(payload.job, function_id)),
       renew_every_(std::chrono::milliseconds(std::max<uint32_t>(payload.lease_ms / 3, 1))),
       pipelined_(payload.staleness != 0),
       schedule_(payload.send_schedule == "early"       ? SendSchedule(SendSchedule::Mode::kEarly)
@@ -292,13 +293,13 @@ std::optional<StopReason> Trainer::CheckControl() {
   }
   if (now >= next_stop_check_) {
     next_stop_check_ = now + kStopCheckEvery;
-    std::string value;
-    Status s = client_->Get(stop_key_, &value);
-    if (s.ok()) {
-      control_->RequestStop(StopReason::kStopped);
-      return StopReason::kStopped;
+    bool fault = false;
+    const StopReason why = CheckStopKeys(client_, stop_key_, kill_key_, &fault);
+    if (why != StopReason::kNone) {
+      control_->RequestStop(why);
+      return why;
     }
-    if (!s.IsNotFound()) faults_->fetch_add(1);
+    if (fault) faults_->fetch_add(1);
   }
   if (now >= next_renewal_) {
     next_renewal_ = now + std::min<Clock::duration>(kStopCheckEvery, renew_every_ / 2);

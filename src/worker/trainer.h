@@ -106,7 +106,7 @@ class Trainer {
   WorkLedger* const ledger_;
   std::atomic<uint64_t>* const faults_;
   const uint32_t width_;
-  const std::string acks_key_, stop_key_, stats_key_;
+  const std::string acks_key_, stop_key_, kill_key_, stats_key_;
   const Clock::duration renew_every_;  // how often a held lease is renewed
   const bool pipelined_;
   SendSchedule schedule_;  // when a pipelined pull is sent

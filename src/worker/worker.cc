@@ -3,6 +3,7 @@
 // winds down: leases not finished are released, the final stats published.
 #include "virga/worker.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -102,6 +103,30 @@ uint64_t ReleaseAll(PsClient* client, const WorkerPayload& p, worker::WorkLedger
   return released;
 }
 
+// Claims function `id` for this invocation (include/virga/worker.h): false if
+// another delivery of the same function holds the claim; it is then counted
+// in <job>/duplicates.
+Result<bool> Claim(PsClient* client, const WorkerPayload& p, uint64_t id) {
+  if (id == 0) return true;  // not launched by a backend
+  const char* invocation = std::getenv("VIRGA_INVOCATION_ID");
+  const std::string me = invocation != nullptr && *invocation != '\0'
+                             ? std::string(invocation)
+                             : "pid-" + std::to_string(::getpid());
+  const std::string key = FunctionClaimKey(p.job, id);
+  VIRGA_ASSIGN_OR_RETURN(const bool swapped, client->CompareAndSwap(key, 0, me));
+  if (swapped) return true;
+  std::string holder;
+  if (client->Get(key, &holder).ok() && holder == me) return true;  // our own, reply lost
+  const float one = 1;
+  (void)client->AddFloats(JobDuplicatesKey(p.job), std::span<const float>(&one, 1));
+  return false;
+}
+
+uint64_t PeakRssBytes() {
+  struct rusage ru {};
+  return ::getrusage(RUSAGE_SELF, &ru) == 0 ? static_cast<uint64_t>(ru.ru_maxrss) * 1024 : 0;
+}
+
 std::string EndReason(StopReason why, const std::string& error) {
   switch (why) {
     case StopReason::kIdle:
@@ -111,6 +136,8 @@ std::string EndReason(StopReason why, const std::string& error) {
       return "lifetime";
     case StopReason::kStopped:
       return "stopped";
+    case StopReason::kKilled:
+      return "killed";
     case StopReason::kError:
       break;
   }
@@ -134,13 +161,20 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
   VIRGA_ASSIGN_OR_RETURN(std::shared_ptr<ObjectStore> store, ObjectStore::Open(p.store));
   if (!p.dataset.empty()) VIRGA_RETURN_IF_ERROR(ReadManifest(*store, p.dataset).status());
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client, ConnectWithRetry(p, &control, &faults));
+  VIRGA_ASSIGN_OR_RETURN(const bool first, Claim(client.get(), p, result.function_id));
+  if (!first) {
+    result.end_reason = "duplicate";  // another delivery of this function runs it
+    result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+  }
   VIRGA_RETURN_IF_ERROR(CheckTable(client.get(), p, *model, &control, &faults));
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> lease_client,
                          ConnectWithRetry(p, &control, &faults));
 
   worker::WorkLedger ledger;
   const std::string name = "fn-" + std::to_string(result.function_id) + "-" + std::to_string(::getpid());
-  worker::LeaseSource source(p, std::move(lease_client), &ledger, &control, name);
+  worker::LeaseSource source(p, std::move(lease_client), &ledger, &control, name,
+                            result.function_id);
   worker::Trainer trainer(p, *model, client.get(), &control, &ledger, &faults, result.function_id);
   auto snapshot = [&](std::string end_reason) {
     WorkerResult r = result;
@@ -149,6 +183,7 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
     r.items_rejected = source.rejected();
     r.server_faults = faults.load() + source.faults()->load();
     r.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    r.peak_rss_bytes = PeakRssBytes();
     return r;
   };
   trainer.set_live_stats([&] { return ResultToJson(snapshot("running")); });
@@ -169,7 +204,7 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
 
   result = snapshot(EndReason(why, trainer.error()));
   result.items_released += released;
-  (void)client->Put(p.job + "/fn/" + std::to_string(result.function_id), ResultToJson(result));
+  (void)client->Put(FunctionStatsKey(p.job, result.function_id), ResultToJson(result));
   return result;
 }
 
