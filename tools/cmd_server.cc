@@ -21,6 +21,7 @@ struct ServerArgs {
   int64_t checkpoint_every = 0;
   int64_t spin_us = 50;
   int64_t auth_timeout_ms = 5000;
+  std::string advertise;  // HOST[:PORT] clients are told to use
 };
 
 int RunServer(ServerArgs& a) {
@@ -40,6 +41,15 @@ int RunServer(ServerArgs& a) {
   std::printf("virga server listening on %s:%u (%d threads%s)\n", a.o.net.bind.c_str(),
               server.port(), a.o.net.threads,
               a.o.checkpoint_uri.empty() ? "" : (", checkpoints to " + a.o.checkpoint_uri).c_str());
+  if (!a.advertise.empty()) {
+    std::string addr = a.advertise;
+    if (addr.find(':') == std::string::npos) addr += ":" + std::to_string(server.port());
+    std::printf("virga server advertised as %s (pass --servers %s to train and search)\n",
+                addr.c_str(), addr.c_str());
+  } else if (a.o.net.bind == "0.0.0.0" || a.o.net.bind == "::") {
+    std::printf("virga server: bound to every interface; functions elsewhere need this host's "
+                "reachable address (--advertise HOST:PORT prints it)\n");
+  }
   std::fflush(stdout);
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -96,6 +106,8 @@ void RegisterServer(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("server", "Run a parameter server and key-value store");
   cmd->add_option("--port", a->o.net.port, "TCP port (0: any free port)")->capture_default_str();
   cmd->add_option("--bind", a->o.net.bind, "Address to listen on")->capture_default_str();
+  cmd->add_option("--advertise", a->advertise,
+                  "HOST[:PORT] functions reach this server at (printed for train --servers)");
   cmd->add_option("--token-file", a->token_file,
                   "Shared secret file (default: $VIRGA_TOKEN, else ~/.virga/token, created)");
   cmd->add_option("--threads", a->o.net.threads, "I/O threads")->capture_default_str();

@@ -200,6 +200,12 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--job-id", o.job_id, "Job id (default: generated)");
   cmd->add_option("--servers", args->servers, "host:port[,host:port] (default: embedded server)");
   cmd->add_option("--token-file", args->token_file, "Servers' token file");
+  cmd->add_option("--server-bind", o.server_bind,
+                  "Embedded server: the address it listens on (0.0.0.0: every interface)")
+      ->capture_default_str();
+  cmd->add_option("--server-advertise", o.server_advertise,
+                  "Embedded server: HOST[:PORT] the functions connect to (default: the bind "
+                  "address; needed when functions run elsewhere, e.g. on Lambda)");
   cmd->add_option("--json-out", args->json_out,
                   "Also write the result JSON to this local file (it is always written to the "
                   "store, at jobs/<job-id>/result.json)");

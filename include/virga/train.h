@@ -58,6 +58,12 @@ struct TrainOptions {
   uint64_t seed = 1;                  // item shuffling and table init
   std::string job_id;                 // empty: generated ("job-<time>-<random>")
   std::vector<std::string> servers;   // empty: embedded server
+  // The embedded server listens on this address (port chosen by the system)...
+  std::string server_bind = "127.0.0.1";
+  // ...and functions are told to reach it at this "host" or "host:port" (a port
+  // of 0 or none: the one it got). Empty: server_bind. A server bound to
+  // 0.0.0.0 or :: must be advertised (cloud functions cannot reach "0.0.0.0").
+  std::string server_advertise;
   std::string token;                  // servers' secret (required with `servers`)
   // The compute backend running the workers, by name, with its settings (include/virga/backend.h;
   // e.g. local's worker_binary). Empty name: $VIRGA_BACKEND, else "local". Ignored with `backend`.
@@ -116,6 +122,7 @@ struct TrainResult {
   std::vector<uint32_t> partitions_processed_per_epoch;  // partitions whose every row was processed
   std::vector<uint32_t> items_processed_per_epoch;       // items processed at least once
   uint64_t items_reprocessed = 0;      // extra processings (at-least-once after faults)
+  uint64_t duplicate_deliveries = 0;   // second deliveries of a function that exited untrained
   IterationTimes iteration;            // merged over every worker
   uint64_t pulls_early = 0, pulls_with_push = 0;  // workers' send schedules (WorkerResult)
   std::vector<HistoryPoint> history;

@@ -94,7 +94,11 @@ class Session:
 
     def __init__(self, store=None, servers=None, backend=None, token=None, registry_dir=None,
                  dashboard=False, dashboard_port=0, **backend_settings):
-        self.backend_settings = {k: _setting_text(v) for k, v in backend_settings.items()}
+        # A setting may be named with its backend's prefix too (lambda_function= for
+        # backend="lambda"), as the CLI flags are (--lambda-function).
+        prefix = (backend or _virga.default_backend_name()) + "_"
+        self.backend_settings = {(k[len(prefix):] if k.startswith(prefix) else k): _setting_text(v)
+                                 for k, v in backend_settings.items()}
         # An unknown backend or setting fails here, naming the known ones ("": the default).
         _virga.check_backend(backend or "", self.backend_settings)
         self.backend_name = backend or _virga.default_backend_name()
@@ -294,8 +298,11 @@ def connect(store=None, servers=None, backend=None, token=None, registry_dir=Non
         them); default $VIRGA_BACKEND, else "local" (local processes). One backend is shared
         by all the session's jobs. An unknown name raises InvalidArgumentError listing the known.
     **backend_settings: that backend's own settings as keywords, e.g. for "local"
-        worker_binary, worker_prefix, work_dir, memory_cap, seed (virga.backends() lists them
-        with their environment variables); an unknown one raises InvalidArgumentError.
+        worker_binary, worker_prefix, work_dir, memory_cap, seed; for "lambda" function,
+        qualifier, max_concurrency, start_timeout, heartbeat_timeout (virga.backends() lists
+        them with their environment variables). The backend's name may prefix them, as the
+        CLI flags do: connect(backend="lambda", lambda_function="virga-worker"). An unknown one
+        raises InvalidArgumentError.
     registry_dir: where jobs register for `virga jobs` / `virga kill` (default: the engine's,
         $VIRGA_HOME/jobs else ~/.virga/jobs; "-" registers nothing).
     dashboard: True starts the live dashboard (`virga dashboard`, docs/dashboard.md) over the

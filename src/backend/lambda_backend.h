@@ -61,10 +61,6 @@ struct LambdaBackendOptions {
                                      // bad credentials fail MakeLambdaBackend, not every launch
 };
 
-// Lambda's list price (us-east-1, x86_64, 2026): per GB-second and per request.
-inline constexpr double kLambdaUsdPerGbSecond = 0.0000166667;
-inline constexpr double kLambdaUsdPerRequest = 0.0000002;
-
 Result<std::unique_ptr<ComputeBackend>> MakeLambdaBackend(LambdaBackendOptions options);
 
 }  // namespace virga

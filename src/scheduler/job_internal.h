@@ -33,10 +33,7 @@ Status ValidateJobId(std::string_view id);
 std::string RandomToken();      // 32 hex chars from the OS's random source
 
 inline std::string AcksKey(std::string_view job) { return std::string(job) + "/acks"; }
-inline std::string StopKey(std::string_view job) { return std::string(job) + "/stop"; }
-inline std::string FunctionKey(std::string_view job, uint64_t id) {
-  return std::string(job) + "/fn/" + std::to_string(id);
-}
+// The stop, kill, claim and per-function keys: include/virga/worker.h.
 // Last non-empty line of a text (without its newline).
 std::string LastLine(std::string_view text);
 

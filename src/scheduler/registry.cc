@@ -37,7 +37,7 @@ LiveDetail CollectLiveDetail(ComputeBackend& backend, PsClient& client, const st
     if (!info.ok()) continue;
     info->output.clear();
     d.workers.push_back({std::move(*info), {}});
-    keys.push_back(FunctionKey(job, id));
+    keys.push_back(FunctionStatsKey(job, id));
   }
   if (!keys.empty()) {
     if (auto got = client.MultiGet(keys); got.ok() && got->size() == d.workers.size()) {

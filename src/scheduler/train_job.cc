@@ -8,6 +8,7 @@
 #include "scheduler/work_items.h"
 #include "virga/ps_client.h"
 #include "virga/train.h"
+#include "virga/worker.h"
 
 namespace virga {
 
@@ -36,10 +37,10 @@ struct TrainJob::Impl : sched::JobDriver {
     auto qs = client->QueueStats(queue);
     return qs.ok() && qs->pending == 0 && qs->leased == 0 && qs->acked >= plan.payloads.size();
   }
-  void SignalStop() override { (void)client->Put(sched::StopKey(opt.job_id), "stop"); }
+  void SignalStop() override { (void)client->Put(JobStopKey(opt.job_id), "stop"); }
   std::string LiveStats(uint64_t id) override {
     std::string json;
-    return client->Get(sched::FunctionKey(opt.job_id, id), &json).ok() ? json : "";
+    return client->Get(FunctionStatsKey(opt.job_id, id), &json).ok() ? json : "";
   }
   std::optional<sched::LiveDetail> CollectDetail() override {
     return sched::CollectLiveDetail(*backend, *client, opt.job_id, ActiveFunctions());
@@ -95,9 +96,23 @@ Status TrainJob::Impl::Setup() {
     // Checkpoints (on request only) go to the job's store, under checkpoints/<job-id>/.
     so.checkpoint_uri = opt.store;
     so.name = opt.job_id;
+    so.net.bind = opt.server_bind;
+    std::string host = opt.server_advertise.empty() ? opt.server_bind : opt.server_advertise;
+    std::string port;
+    if (size_t colon = host.rfind(':'); colon != std::string::npos && host.find(']') == std::string::npos &&
+                                        host.find(':') == colon) {
+      port = host.substr(colon + 1);
+      host.resize(colon);
+    }
+    if (host == "0.0.0.0" || host == "::" || host.empty()) {
+      return Status::InvalidArgument(
+          "train: the embedded server binds to " + opt.server_bind +
+          "; give the address functions reach it at (--server-advertise HOST[:PORT])");
+    }
     server = std::make_unique<ps::PsServer>(so);
     VIRGA_RETURN_IF_ERROR(server->Start());
-    opt.servers = {"127.0.0.1:" + std::to_string(server->port())};
+    if (port.empty() || port == "0") port = std::to_string(server->port());
+    opt.servers = {host + ":" + port};
     opt.token = so.net.token;
   } else if (opt.token.empty()) {
     return Status::InvalidArgument("train: a token is required with explicit servers");
@@ -156,6 +171,13 @@ Status TrainJob::Impl::ReadProgress() {
     result.samples += count * plan.item_rows[i % per];
     result.items_reprocessed += count - 1;
   }
+  // Second deliveries of a function (cloud functions run at least once) that
+  // found its claim taken and exited without training.
+  std::vector<float> duplicates(1, 0.0f);
+  if (client->AddFloats(JobDuplicatesKey(opt.job_id), std::vector<float>(1, 0.0f), &duplicates).ok() &&
+      !duplicates.empty()) {
+    result.duplicate_deliveries = static_cast<uint64_t>(duplicates[0]);
+  }
   TallyEpochs(done, plan.item_partition);
   return Status::OK();
 }
@@ -164,10 +186,14 @@ void TrainJob::Impl::Cleanup() {
   KillFunctions();
   if (client) {
     (void)client->DropQueue(queue);
-    (void)client->Delete(sched::StopKey(opt.job_id));
+    (void)client->Delete(JobStopKey(opt.job_id));
     (void)client->Delete(sched::AcksKey(opt.job_id));
-    for (const auto& f : result.functions)
-      (void)client->Delete(sched::FunctionKey(opt.job_id, f.id));
+    (void)client->Delete(JobDuplicatesKey(opt.job_id));
+    for (const auto& f : result.functions) {
+      (void)client->Delete(FunctionStatsKey(opt.job_id, f.id));
+      (void)client->Delete(FunctionClaimKey(opt.job_id, f.id));
+      (void)client->Delete(FunctionKillKey(opt.job_id, f.id));
+    }
     if (!opt.keep_table) (void)client->DropTable(table);
     client.reset();
   }

@@ -60,6 +60,7 @@ std::string TrainResultToJson(const TrainResult& r) {
       {"partitions_processed_per_epoch", r.partitions_processed_per_epoch},
       {"items_processed_per_epoch", r.items_processed_per_epoch},
       {"items_reprocessed", r.items_reprocessed},
+      {"duplicate_deliveries", r.duplicate_deliveries},
       {"iteration_us",
        {{"iterations", t.iterations},
         {"p50", t.p50_us},
