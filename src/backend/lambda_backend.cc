@@ -10,8 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "aws/http.h"
-#include "aws/sigv4.h"
+#include "aws/lambda_api.h"
 #include "virga/ps_client.h"
 #include "virga/worker.h"
 
@@ -69,24 +68,6 @@ Result<PayloadRef> ReadPayload(std::string_view payload) {
 
 bool Transient(long status) { return status == 429 || status >= 500; }
 
-// "ResourceNotFoundException: Function not found: arn:..." from Lambda's error answer.
-std::string ErrorText(const aws::HttpResponse& resp) {
-  std::string type(resp.Header("x-amzn-errortype"));
-  if (size_t colon = type.find(':'); colon != std::string::npos) type.resize(colon);
-  std::string message;
-  json j = json::parse(resp.body, nullptr, false);
-  if (j.is_object()) {
-    for (const char* k : {"message", "Message", "errorMessage"}) {
-      if (j.contains(k) && j[k].is_string()) message = j[k].get<std::string>();
-    }
-    if (type.empty() && j.contains("Type") && j["Type"].is_string()) type = j["Type"];
-  }
-  std::string out = "HTTP " + std::to_string(resp.status);
-  if (!type.empty()) out += " " + type;
-  if (!message.empty()) out += ": " + message.substr(0, 300);
-  return out;
-}
-
 class LambdaBackend final : public ComputeBackend {
  public:
   explicit LambdaBackend(LambdaBackendOptions o) : o_(std::move(o)) {}
@@ -103,26 +84,13 @@ class LambdaBackend final : public ComputeBackend {
   }
 
   Status Init() {
-    const std::string endpoint =
-        o_.aws.endpoint.empty() ? aws::DefaultEndpoint("lambda", o_.aws.region) : o_.aws.endpoint;
-    size_t sep = endpoint.find("://");
-    if (sep == std::string::npos) return Status::InvalidArgument("Lambda endpoint " + endpoint);
-    scheme_ = endpoint.substr(0, sep);
-    host_ = endpoint.substr(sep + 3);
-    while (!host_.empty() && host_.back() == '/') host_.pop_back();
-    if (scheme_ == "http" && host_.ends_with(":80")) host_.resize(host_.size() - 3);
-    if (scheme_ == "https" && host_.ends_with(":443")) host_.resize(host_.size() - 4);
-    aws::HttpOptions h;
-    h.request_timeout = std::chrono::seconds(30);
-    h.max_response_bytes = 1 << 20;
-    h.ca_bundle = o_.aws.ca_bundle;
-    http_ = std::make_unique<aws::HttpClient>(h);
+    api_ = std::make_unique<aws::LambdaApi>(o_.aws);
     if (o_.check_function) {
       aws::HttpResponse resp;
       VIRGA_RETURN_IF_ERROR(Invoke("DryRun", "{}", &resp));
       if (resp.status != 204 && resp.status != 200 && resp.status != 202) {
         return Status::InvalidArgument("lambda backend: function '" + o_.function + "' at " +
-                                       Where() + ": " + ErrorText(resp) + Credentials(resp));
+                                       Where() + ": " + aws::LambdaApi::ErrorText(resp));
       }
     }
     monitor_ = std::thread([this] { Monitor(); });
@@ -224,10 +192,7 @@ class LambdaBackend final : public ComputeBackend {
   }
 
  private:
-  std::string Where() const { return scheme_ + "://" + host_; }
-  static std::string Credentials(const aws::HttpResponse& resp) {
-    return resp.status == 403 ? " (check the AWS credentials and region)" : "";
-  }
+  std::string Where() const { return api_->endpoint(); }
 
   FunctionInfo Snapshot(const Fn& f) const {
     FunctionInfo i = f.info;
@@ -249,22 +214,7 @@ class LambdaBackend final : public ComputeBackend {
   }
 
   Status Invoke(const char* type, std::string_view body, aws::HttpResponse* resp) {
-    aws::RequestToSign r;
-    r.method = "POST";
-    r.host = host_;
-    r.path = "/2015-03-31/functions/" + o_.function + "/invocations";
-    if (!o_.qualifier.empty()) r.query.emplace_back("Qualifier", o_.qualifier);
-    r.headers = {{"X-Amz-Invocation-Type", type}, {"Content-Type", "application/json"}};
-    r.payload_hash = aws::Sha256Hex(body);
-    aws::SignedRequest s = aws::SignV4(r, o_.aws.credentials, {o_.aws.region, "lambda"},
-                                       std::chrono::system_clock::now());
-    aws::HttpRequest req;
-    req.method = "POST";
-    req.url = scheme_ + "://" + host_ + s.wire_path + (s.wire_query.empty() ? "" : "?" + s.wire_query);
-    req.headers = r.headers;
-    for (auto& h : s.headers) req.headers.push_back(std::move(h));
-    req.body = body;
-    Status st = http_->Perform(req, resp);
+    Status st = api_->Invoke(o_.function, o_.qualifier, type, body, resp);
     if (!st.ok()) {
       return Status(st.code(), "lambda backend: invoking '" + o_.function + "': " + st.message());
     }
@@ -287,7 +237,7 @@ class LambdaBackend final : public ComputeBackend {
       return;
     }
     const bool transient = st.ok() ? Transient(resp.status) : st.code() == Status::Code::kUnavailable;
-    const std::string why = st.ok() ? ErrorText(resp) + Credentials(resp) : st.message();
+    const std::string why = st.ok() ? aws::LambdaApi::ErrorText(resp) : st.message();
     if (!transient || f.attempts >= o_.max_invoke_attempts) {
       End(&f, FunctionState::kFailed,
           "invoke of '" + o_.function + "' at " + Where() + " failed: " + why +
@@ -439,8 +389,7 @@ class LambdaBackend final : public ComputeBackend {
   }
 
   const LambdaBackendOptions o_;
-  std::string scheme_, host_;
-  std::unique_ptr<aws::HttpClient> http_;
+  std::unique_ptr<aws::LambdaApi> api_;
   std::map<std::string, std::unique_ptr<PsClient>> kv_;  // monitor thread only
   std::mt19937_64 rng_{std::random_device{}()};           // GUARDED_BY(mu_)
   std::mutex mu_;
