@@ -54,6 +54,9 @@ using coding::PutU64;
 using coding::PatchU64;
 using coding::Reader;
 
+// How far a restore moves the lease-id counter past the checkpoint's.
+constexpr uint64_t kRestoreLeaseGap = uint64_t{1} << 32;
+
 std::string LeaseGone(std::string_view queue, uint64_t lease_id) {
   return fmt::format("work queue '{}': lease {} is unknown, already done, or expired "
                      "(an expired lease's item is back in the queue)", queue, lease_id);
@@ -293,7 +296,11 @@ Status WorkQueues::Restore(std::string_view bytes, std::string_view source) {
   std::unique_lock lock(impl_->mu);  // released before `fresh` (the old queues) is destroyed
   impl_->queues.swap(fresh);
   impl_->next_item_id.store(std::max(next_item, impl_->next_item_id.load()));
-  impl_->next_lease_id.store(std::max(next_lease, impl_->next_lease_id.load()));
+  // Leases granted after the checkpoint was taken may still be held by
+  // workers: their ids must never be granted again, or an old holder's Ack or
+  // Release would end another worker's lease. The counter jumps past any
+  // number of them.
+  impl_->next_lease_id.store(std::max(next_lease, impl_->next_lease_id.load()) + kRestoreLeaseGap);
   return Status::OK();
 }
 
