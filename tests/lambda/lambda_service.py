@@ -497,7 +497,7 @@ class Service:
                 pass
         inv.done.set()
         self.log(f"{inv.request_id} {inv.function} {inv.kind} attempt {inv.attempt}: "
-                 f"{inv.outcome} {inv.error_type or ''}")
+                 f"{inv.outcome} {inv.error_type or ''} {message or ''}")
         delays = self.settings["retry_delays_s"]
         if (inv.kind == "Event" and error_type and inv.attempt <= len(delays)
                 and inv.function in self.functions and not self.closing):

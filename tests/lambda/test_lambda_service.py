@@ -744,8 +744,9 @@ def test_kill_rate(lam):
     assert r["error"] == "Unhandled" and r["json"]["errorType"] == "Runtime.ExitError"
     assert "signal: killed" in r["json"]["errorMessage"]
     s.admin("POST", "faults", {"kill_rate": 0.5, "seed": 3})
-    killed = sum(s.invoke("f", {"sleep": 0.05})["error"] is not None for _ in range(12))
-    assert 1 <= killed <= 11 and s.stats()["kills"] == 1 + killed
+    errors = [r["json"] for r in (s.invoke("f", {"sleep": 0.05}) for _ in range(12)) if r["error"]]
+    assert all(e["errorMessage"].endswith("Runtime exited with error: signal: killed") for e in errors), errors
+    assert 1 <= len(errors) <= 11 and s.stats()["kills"] == 1 + len(errors), (s.stats(), s.records())
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
