@@ -440,8 +440,15 @@ def test_control_api_errors_as_aws(lam):
 RIC_TOOLS = ("node", "npm", "cmake", "make", "g++", "autoreconf", "automake", "libtoolize")
 
 
+def say(request, line):
+    """A line on the terminal even under pytest -q and its output capture."""
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    with capman.global_and_fixture_disabled():
+        print("\n" + line, flush=True)
+
+
 @pytest.fixture(scope="module")
-def ric():
+def ric(request):
     """The directory holding node_modules/aws-lambda-ric, built by `npm ci` when needed."""
     pkg, lock = os.path.join(HERE, "package.json"), os.path.join(HERE, "package-lock.json")
     digest = hashlib.sha256(open(pkg, "rb").read() + open(lock, "rb").read()).hexdigest()
@@ -455,8 +462,10 @@ def ric():
         subprocess.run([os.path.join(ROOT, "scripts", "install-deps.sh"), "lambda"], check=False)
         missing = [t for t in RIC_TOOLS if not shutil.which(t)]
     if missing:
-        pytest.skip(f"*** SKIPPED aws-lambda-ric: its native build (curl and aws-lambda-cpp from "
-                    f"source) needs {', '.join(missing)}: run scripts/install-deps.sh lambda ***")
+        why = (f"*** SKIPPED aws-lambda-ric: its native build (curl and aws-lambda-cpp from "
+               f"source) needs {', '.join(missing)}: run scripts/install-deps.sh lambda ***")
+        say(request, why)
+        pytest.skip(why)
     os.makedirs(d, exist_ok=True)
     for f in (pkg, lock):
         shutil.copy(f, d)
@@ -469,6 +478,7 @@ def ric():
         f"npm ci of aws-lambda-ric failed ({time.time() - t0:.0f} s):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     with open(stamp, "w") as f:
         f.write(digest)
+    say(request, f"aws-lambda-ric installed by npm ci in {time.time() - t0:.0f} s ({d})")
     return d
 
 
