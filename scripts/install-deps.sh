@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian packages virga needs that are missing.
-# Usage: scripts/install-deps.sh [build|bench|fuzz]...   (default: build)
+# Usage: scripts/install-deps.sh [build|bench|fuzz|browser|lambda]...   (default: build)
 #   build  compiler toolchain and libraries (make build / demo / test)
 #   bench  + scikit-learn, numpy, redis-server and liblinear-tools for the side-by-side benchmarks
 #   fuzz   + clang and its libFuzzer runtime (scripts/fuzz.sh)
 #   browser + chromium for the dashboard's browser test (tests/dashboard_browser_test.sh)
+#   lambda + what npm aws-lambda-ric's native build needs (it builds curl and aws-lambda-cpp
+#          from source: autoconf, automake, libtool, cmake, g++, make), for tests/lambda
 set -euo pipefail
 
 build_pkgs=(g++ make cmake ninja-build pkg-config
@@ -24,6 +26,7 @@ command -v npm >/dev/null 2>&1 || build_pkgs+=(npm)
 bench_pkgs=(python3 python3-numpy python3-sklearn redis-server liblinear-tools)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 browser_pkgs=(chromium curl)
+lambda_pkgs=(autoconf automake libtool cmake g++ make curl)
 
 wanted=()
 for set in "${@:-build}"; do
@@ -32,7 +35,8 @@ for set in "${@:-build}"; do
     bench) wanted+=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
     fuzz) wanted+=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
     browser) wanted+=("${build_pkgs[@]}" "${browser_pkgs[@]}") ;;
-    *) echo "install-deps: unknown set '$set' (build|bench|fuzz|browser)" >&2; exit 2 ;;
+    lambda) wanted+=("${build_pkgs[@]}" "${lambda_pkgs[@]}") ;;
+    *) echo "install-deps: unknown set '$set' (build|bench|fuzz|browser|lambda)" >&2; exit 2 ;;
   esac
 done
 
