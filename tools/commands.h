@@ -25,6 +25,7 @@ void RegisterWorker(CLI::App& app, int* exit_code);  // worker (one training fun
 // child, by `virga lambda-runtime`.
 int RunWorkerPayload(std::string_view text, std::string_view source);
 void RegisterLambdaRuntime(CLI::App& app, int* exit_code);  // lambda-runtime (AWS Lambda)
+void RegisterDeploy(CLI::App& app, int* exit_code);         // deploy lambda --zip
 void RegisterModelTools(CLI::App& app, int* exit_code);  // export, predict
 void RegisterTrain(CLI::App& app, int* exit_code);  // train
 void RegisterBenchTrain(CLI::App& bench, int* exit_code);  // bench train
