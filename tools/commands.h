@@ -26,6 +26,7 @@ void RegisterWorker(CLI::App& app, int* exit_code);  // worker (one training fun
 int RunWorkerPayload(std::string_view text, std::string_view source);
 void RegisterLambdaRuntime(CLI::App& app, int* exit_code);  // lambda-runtime (AWS Lambda)
 void RegisterDeploy(CLI::App& app, int* exit_code);         // deploy lambda --zip
+void RegisterBenchLambda(CLI::App& bench, int* exit_code);  // bench lambda-runtime
 void RegisterModelTools(CLI::App& app, int* exit_code);  // export, predict
 void RegisterTrain(CLI::App& app, int* exit_code);  // train
 void RegisterBenchTrain(CLI::App& bench, int* exit_code);  // bench train
