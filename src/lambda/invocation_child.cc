@@ -160,7 +160,10 @@ void Supervise(pid_t pid, int pidfd, const ChildSpec& spec, Collector* pipes, bo
     int timeout = exited ? MillisUntil(drain_until) : (*killed ? -1 : MillisUntil(spec.kill_at));
     if (!exited && pidfd < 0) timeout = timeout < 0 ? kExitPollMs : std::min(timeout, kExitPollMs);
     int ready = ::poll(fds, n, timeout);
-    if (ready < 0 && errno != EINTR) break;
+    if (ready < 0 && errno != EINTR) {
+      if (!exited) ::kill(-pid, SIGKILL);  // the caller's wait4 must not hang
+      break;
+    }
     for (nfds_t i = 0; ready > 0 && i < n; ++i) {
       if (fds[i].revents == 0 || fds[i].fd == pidfd) continue;
       pipes->ReadFrom(fds[i].fd);

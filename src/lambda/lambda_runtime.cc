@@ -44,6 +44,21 @@ Result<uint64_t> MemoryFromEnvironment() {
   return mb;
 }
 
+// Lambda refuses a response over 6 MB; 1 MiB of output can grow up to six
+// times as JSON (a control byte is written as a six-character escape).
+constexpr size_t kMaxReportBytes = 5'000'000;
+
+// The report's JSON, its output cut (output_truncated) until it fits.
+std::string FitForLambda(InvocationReport* report) {
+  std::string json = ReportToJson(*report);
+  while (json.size() > kMaxReportBytes && !report->output.empty()) {
+    report->output.resize(report->output.size() / 2);
+    report->output_truncated = true;
+    json = ReportToJson(*report);
+  }
+  return json;
+}
+
 // One invocation: the child, then what to post.
 class InvocationRunner {
  public:
@@ -66,13 +81,14 @@ class InvocationRunner {
       return;
     }
     InvocationReport report = ReportFor(inv, *event, *child);
+    std::string report_json = FitForLambda(&report);
     Log(inv, event->label,
         fmt::format("function {}: {} in {:.3f} s", event->function_id, report.reason,
                     report.wall_seconds));
     if (report.exit_code < 0 && !child->killed_at_deadline) {
-      Posted(inv, api_->PostError(inv.request_id, kErrorCrashed, ReportToJson(report)));
+      Posted(inv, api_->PostError(inv.request_id, kErrorCrashed, report_json));
     } else {
-      Posted(inv, api_->PostResponse(inv.request_id, ReportToJson(report)));
+      Posted(inv, api_->PostResponse(inv.request_id, report_json));
     }
   }
 
@@ -179,6 +195,7 @@ Status RunLambdaRuntime(const LambdaRuntimeOptions& options) {
     return init;
   }
   ::signal(SIGCHLD, SIG_DFL);  // children must stay waitable
+  ::signal(SIGPIPE, SIG_IGN);  // a closed log pipe is an error, not our end (children reset it)
   InvocationRunner runner(options, *memory_mb, &api);
   for (uint64_t done = 0; options.max_invocations == 0 || done < options.max_invocations; ++done) {
     VIRGA_ASSIGN_OR_RETURN(Invocation inv, api.Next());

@@ -52,6 +52,11 @@ int TestPayload(std::string_view payload) {
     std::this_thread::sleep_for(30s);
     return 0;
   }
+  if (payload == "control") {  // 1.1 MiB that JSON writes six times longer
+    std::string bytes(1'100'000, '\x01');
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    return 0;
+  }
   if (payload == "crash") ::raise(SIGABRT);  // SIGSEGV would be a sanitizer report in those builds
   return 99;
 }
@@ -222,6 +227,19 @@ TEST(LambdaRuntime, CrashIsVirgaCrashedWithTheReport) {
   EXPECT_EQ(r.request_id, "boom");
   EXPECT_EQ(r.exit_code, -SIGABRT);
   EXPECT_EQ(r.reason, "signal 6 (Aborted)");
+}
+
+TEST(LambdaRuntime, ReportFitsLambdasResponseLimit) {
+  FakeRuntimeApi api;
+  api.Push({"big", Event(1, "control"), EpochMsIn(60s), ""});
+  ASSERT_TRUE(RunLambdaRuntime(TestOptions(api, 1)).ok());
+  auto posts = api.WaitForPosts(1, 5s);
+  ASSERT_EQ(posts.size(), 1u);
+  EXPECT_LE(posts[0].body.size(), 5'000'000u);
+  InvocationReport r = ParseReport(posts[0].body);
+  EXPECT_TRUE(r.output_truncated);
+  EXPECT_GE(r.output.size(), 500'000u);  // cut to fit, not dropped
+  EXPECT_EQ(r.output.find_first_not_of('\x01'), std::string::npos);
 }
 
 TEST(LambdaRuntime, PostRetriedAfter500) {
