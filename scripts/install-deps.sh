@@ -15,7 +15,8 @@ build_pkgs=(g++ make cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-scipy python3-matplotlib)
 build_pkgs+=(redis-server)  # tests/channel_e2e_test.sh trains through a real Redis
-build_pkgs+=(libcpp-httplib-dev)  # the dashboard's HTTP server
+build_pkgs+=(libcpp-httplib-dev)  # the dashboard's HTTP server (and the Lambda runtime's test double)
+build_pkgs+=(libzip-dev)  # the AWS Lambda deployment zip (src/lambda/lambda_package.cc): modes kept
 # The s3:// store: HTTP through libcurl, SigV4 hashes through OpenSSL, S3's XML through pugixml.
 build_pkgs+=(libcurl4-openssl-dev libssl-dev libpugixml-dev)
 # Its tests: AWS's own clients (awscli for interop, botocore as the signing oracle); the S3 server

@@ -267,6 +267,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   ingest->callback([a, exit_code] { *exit_code = BenchIngest(*a); });
   RegisterBenchPs(*cmd, exit_code);
   RegisterBenchTrain(*cmd, exit_code);
+  RegisterBenchLambda(*cmd, exit_code);
 }
 
 }  // namespace virga::cli

@@ -46,29 +46,25 @@ int Report(const Result<WorkerResult>& result) {
   return 0;
 }
 
-int BadPayload(const std::string& path, const Status& s) {
-  std::fprintf(stderr, "virga worker: %s: %s\n", path.c_str(), s.message().c_str());
+int BadPayload(std::string_view source, const Status& s) {
+  std::fprintf(stderr, "virga worker: %.*s: %s\n", static_cast<int>(source.size()), source.data(),
+               s.message().c_str());
   return 2;
 }
 
-int RunWorkerCommand(const std::string& path) {
+}  // namespace
+
+int RunWorkerPayload(std::string_view text, std::string_view source) {
   std::set_new_handler(OutOfMemory);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "virga worker: cannot read payload file '%s'\n", path.c_str());
-    return 2;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
   try {
     // A storage-channel worker (no parameter server): src/channel, docs/channel.md.
-    if (channel::IsChannelPayload(text.str())) {
-      auto payload = channel::ChannelPayloadFromJson(text.str());
-      if (!payload.ok()) return BadPayload(path, payload.status());
+    if (channel::IsChannelPayload(std::string(text))) {
+      auto payload = channel::ChannelPayloadFromJson(text);
+      if (!payload.ok()) return BadPayload(source, payload.status());
       return Report(channel::RunChannelWorker(*payload));
     }
-    Result<WorkerPayload> payload = PayloadFromJson(text.str());
-    if (!payload.ok()) return BadPayload(path, payload.status());
+    Result<WorkerPayload> payload = PayloadFromJson(text);
+    if (!payload.ok()) return BadPayload(source, payload.status());
     return Report(RunWorker(*payload));
   } catch (const std::bad_alloc&) {
     OutOfMemory();
@@ -76,6 +72,19 @@ int RunWorkerCommand(const std::string& path) {
     std::fprintf(stderr, "virga worker: internal error: %s\n", e.what());
     return 1;
   }
+}
+
+namespace {
+
+int RunWorkerCommand(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "virga worker: cannot read payload file '%s'\n", path.c_str());
+    return 2;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return RunWorkerPayload(text.str(), path);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <string_view>
 
 namespace virga::cli {
 
@@ -18,6 +19,14 @@ void RegisterBench(CLI::App& app, int* exit_code);
 void RegisterBenchPs(CLI::App& bench, int* exit_code);  // bench ps (+ hidden ps-client, ps-train-probe)
 void RegisterServer(CLI::App& app, int* exit_code);  // server, ping
 void RegisterWorker(CLI::App& app, int* exit_code);  // worker (one training function)
+// Runs one worker payload (its JSON text) exactly as `virga worker --payload
+// FILE` does and returns its exit code (cmd_worker.cc); `source` names the
+// payload in messages. Used by `virga worker` and, in each invocation's
+// child, by `virga lambda-runtime`.
+int RunWorkerPayload(std::string_view text, std::string_view source);
+void RegisterLambdaRuntime(CLI::App& app, int* exit_code);  // lambda-runtime (AWS Lambda)
+void RegisterDeploy(CLI::App& app, int* exit_code);         // deploy lambda --zip
+void RegisterBenchLambda(CLI::App& bench, int* exit_code);  // bench lambda-runtime
 void RegisterModelTools(CLI::App& app, int* exit_code);  // export, predict
 void RegisterTrain(CLI::App& app, int* exit_code);  // train
 void RegisterBenchTrain(CLI::App& bench, int* exit_code);  // bench train

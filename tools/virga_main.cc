@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   virga::cli::RegisterBench(app, &exit_code);
   virga::cli::RegisterServer(app, &exit_code);
   virga::cli::RegisterWorker(app, &exit_code);
+  virga::cli::RegisterLambdaRuntime(app, &exit_code);
+  virga::cli::RegisterDeploy(app, &exit_code);
   virga::cli::RegisterModelTools(app, &exit_code);
   virga::cli::RegisterTrain(app, &exit_code);
   virga::cli::RegisterJobs(app, &exit_code);
