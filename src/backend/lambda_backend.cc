@@ -1,6 +1,7 @@
 #include "backend/lambda_backend.h"
 
 #include <algorithm>
+#include <limits>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aws/lambda_api.h"
+#include "lambda/lambda_event.h"
 #include "virga/ps_client.h"
 #include "virga/worker.h"
 
@@ -110,12 +112,13 @@ class LambdaBackend final : public ComputeBackend {
     f.job = ref.job;
     f.kv = ref.servers + "|" + ref.token;
     f.memory_mb = limits.memory_mb;
-    json event = {{"virga", 1},
-                  {"function_id", f.id},
-                  {"label", limits.label},
-                  {"lifetime_ms", static_cast<uint64_t>(limits.lifetime.count())},
-                  {"payload", std::string(payload)}};
-    f.event = event.dump();
+    lambda::LambdaEvent event;
+    event.function_id = f.id;
+    event.label = limits.label;
+    event.lifetime_ms = static_cast<uint32_t>(
+        std::min<int64_t>(limits.lifetime.count(), std::numeric_limits<uint32_t>::max()));
+    event.payload = std::string(payload);
+    f.event = lambda::EventToJson(event);
     if (f.event.size() > kAsyncPayloadCap) {
       return Status::InvalidArgument("lambda backend: the event of function " +
                                      std::to_string(f.id) + " is " +

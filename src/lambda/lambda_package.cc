@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -319,6 +321,36 @@ Status ExtractZip(const std::string& zip_path, const std::string& dir) {
     ok = ::fchmod(fd, mode) == 0 && ok;
     ok = ::close(fd) == 0 && ok;
     if (!ok) return Status::IOError(fmt::format("extracting {} to {}", name, target.string()));
+  }
+  return Status::OK();
+}
+
+Status CheckPackage(const std::string& zip_path) {
+  int err = 0;
+  zip_t* z = zip_open(zip_path.c_str(), ZIP_RDONLY, &err);
+  if (z == nullptr) {
+    zip_error_t e;
+    zip_error_init_with_code(&e, err);
+    Status s = Status::InvalidArgument(zip_path + ": not a readable zip: " + zip_error_strerror(&e));
+    zip_error_fini(&e);
+    return s;
+  }
+  const zip_int64_t index = zip_name_locate(z, "bootstrap", 0);
+  zip_uint8_t opsys = 0;
+  zip_uint32_t attributes = 0;
+  if (index >= 0) zip_file_get_external_attributes(z, static_cast<zip_uint64_t>(index), 0, &opsys, &attributes);
+  zip_close(z);
+  if (index < 0) {
+    return Status::InvalidArgument(zip_path +
+                                   ": no `bootstrap` at the zip's root (Lambda's provided runtimes "
+                                   "start it; `virga deploy lambda --zip` builds a package)");
+  }
+  const uint32_t mode = opsys == ZIP_OPSYS_UNIX ? (attributes >> 16) & 0777 : 0;
+  if ((mode & 0111) == 0) {
+    char octal[16];
+    std::snprintf(octal, sizeof octal, "%04o", mode);
+    return Status::InvalidArgument(zip_path + ": `bootstrap` is not executable in the zip (mode " +
+                                   octal + ")");
   }
   return Status::OK();
 }

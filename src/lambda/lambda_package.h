@@ -72,4 +72,9 @@ std::string BootstrapScript(const std::string& loader_name);
 // for an entry whose name leaves `dir`.
 Status ExtractZip(const std::string& zip_path, const std::string& dir);
 
+// Checks that `zip_path` is a package Lambda's provided runtimes can start:
+// an executable `bootstrap` at its root. InvalidArgument naming the file and
+// what is missing.
+Status CheckPackage(const std::string& zip_path);
+
 }  // namespace virga::lambda
