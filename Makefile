@@ -22,6 +22,7 @@ demo-s3: build
 	@scripts/demo-s3.sh $(BUILD)
 
 test: build
+	@scripts/install-deps.sh lambda   # what the lambda_service test's aws-lambda-ric build needs
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # Benchmarks against named peers (scikit-learn); results printed.

@@ -21,7 +21,7 @@ build_pkgs+=(libzip-dev)  # the AWS Lambda deployment zip (src/lambda/lambda_pac
 build_pkgs+=(libcurl4-openssl-dev libssl-dev libpugixml-dev)
 # Its tests: AWS's own clients (awscli for interop, botocore as the signing oracle); the S3 server
 # they run against (npm @20minutes/s3rver, tests/s3/package-lock.json) needs node and npm below.
-build_pkgs+=(awscli python3-botocore openssl)
+build_pkgs+=(awscli python3-botocore openssl curl)
 # npm bundles the dashboard's charting library: Debian's, unless node and npm are installed already.
 command -v npm >/dev/null 2>&1 || build_pkgs+=(npm)
 bench_pkgs=(python3 python3-numpy python3-sklearn redis-server liblinear-tools)

@@ -10,14 +10,14 @@
 #  3. train with --backend lambda: done, every item of every epoch, loss within 1% of local;
 #     export the model to s3:// and predict from it
 #  4. again under faults: 30% of Invoke calls throttled (429), 20% duplicate deliveries,
-#     10% of invocations killed at random, 20 s function timeouts (deadlines reached):
+#     30% of invocations killed at random, a 3 s function timeout (every deadline reached):
 #     done, every item counted, duplicates counted and harmless, loss within 1%
 #  5. a function that never starts: declared lost within the start timeout, the job says so
 #  6. bad input: a missing function, wrong credentials, an unreachable endpoint: one line each
 set -uo pipefail
 
 VIRGA=${1:?usage: $0 path/to/virga [rows]}
-ROWS=${2:-60000}
+ROWS=${2:-300000}
 BUILD=$(cd "$(dirname "$VIRGA")" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d /tmp/virga-lambda-e2e-XXXXXX)
@@ -51,6 +51,9 @@ echo "== 1. the package and the function"
 "$VIRGA" deploy lambda --create --function virga-worker --role arn:aws:iam::123456789012:role/virga \
   --memory 1769 --timeout 60 --zip "$TMP/fn.zip" --env "AWS_ENDPOINT_URL_S3=$S3_ENDPOINT" \
   > "$TMP/create.log" 2>&1 || fail "deploy --create"
+"$VIRGA" deploy lambda --create --function virga-short --role arn:aws:iam::123456789012:role/virga \
+  --memory 1769 --timeout 3 --zip "$TMP/fn.zip" --env "AWS_ENDPOINT_URL_S3=$S3_ENDPOINT" \
+  > "$TMP/create3.log" 2>&1 || fail "deploy --create (3 s timeout)"
 "$VIRGA" deploy lambda --create --function virga-stuck --role arn:aws:iam::123456789012:role/virga \
   --timeout 60 --zip "$TMP/fn.zip" > "$TMP/create2.log" 2>&1 || fail "deploy --create (stuck)"
 (cd "$TMP" && mkdir nob && echo x > nob/readme && cd nob && $PY -c "import zipfile; z=zipfile.ZipFile('../nob.zip','w'); z.write('readme')")
@@ -62,7 +65,7 @@ echo "== 2. data in S3, the local backend's reference"
 "$VIRGA" datagen criteo --rows "$ROWS" --seed 9 --out "$TMP/d.tsv" > "$TMP/gen.log" 2>&1 || fail datagen
 "$VIRGA" ingest --format criteo --input "$TMP/d.tsv" --store "$B/store" --dataset d --hash-bits 16 \
   --rows-per-partition 2048 --test-fraction 0.1 > "$TMP/ingest.log" 2>&1 || fail ingest
-TRAIN=(train --store "$B/store" --dataset d --model lr --workers 3 --epochs 3 --seed 5 --quiet)
+TRAIN=(train --store "$B/store" --dataset d --model lr --workers 2 --epochs 3 --seed 5 --quiet)
 "$VIRGA" "${TRAIN[@]}" --json-out "$TMP/local.json" > "$TMP/local.log" 2>&1 || fail "local training"
 
 check() {  # check NAME RESULT.json: done, every item of every epoch, loss within 1% of local
@@ -93,8 +96,8 @@ check lambda "$TMP/lambda.json"
 [ "$(wc -l < "$TMP/pred.tsv")" -gt 100 ] || fail "no predictions"
 
 echo "== 4. under faults: throttling, duplicate deliveries, kills, deadlines"
-faults '{"throttle_rate": 0.3, "duplicate_rate": 0.2, "kill_rate": 0.1, "seed": 7}'
-"$VIRGA" "${TRAIN[@]}" "${LAMBDA[@]}" --function-timeout 20 --lambda-heartbeat-timeout 5 \
+faults '{"throttle_rate": 0.3, "duplicate_rate": 0.2, "kill_rate": 0.3, "kill_window_ms": 1500, "seed": 7}'
+"$VIRGA" "${TRAIN[@]}" --backend lambda --lambda-function virga-short --lambda-heartbeat-timeout 3 \
   --json-out "$TMP/faults.json" > "$TMP/faults.log" 2>&1 || fail "training under faults"
 check faults "$TMP/faults.json"
 curl -sf "$ADMIN/stats" > "$TMP/stats.json" || fail "stats"
@@ -102,8 +105,9 @@ $PY - "$TMP/stats.json" "$TMP/faults.json" << 'EOF' || fail "the faults did not 
 import json, sys
 s, r = (json.load(open(p)) for p in sys.argv[1:3])
 print("   service: %s" % json.dumps(s)[:400])
-flat = json.dumps(s)
 assert r["workers_launched"] > 3, "no function was replaced"
+assert s["throttled"] > 0 and s["duplicates_delivered"] > 0 and s["kills"] > 0, "faults not injected"
+assert r["duplicate_deliveries"] > 0, "no duplicate delivery was counted by the job"
 EOF
 faults '{"throttle_rate": 0, "duplicate_rate": 0, "kill_rate": 0}'
 

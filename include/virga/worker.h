@@ -22,7 +22,8 @@
 //                     a cloud backend kills, since it cannot send a signal
 // and written by workers:
 //   <job>/claim/<id>  the first invocation of function <id> claims it (compare-and-swap
-//                     from absent, value: its invocation id). A second delivery of the
+//                     from absent, value: its invocation id, pid and a random nonce: a
+//                     second delivery may carry the same invocation id). A second delivery of the
 //                     same function (cloud functions run at least once) finds the claim,
 //                     adds 1 to <job>/duplicates and exits at once (end_reason
 //                     "duplicate") without training.

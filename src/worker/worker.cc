@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -108,10 +110,15 @@ uint64_t ReleaseAll(PsClient* client, const WorkerPayload& p, worker::WorkLedger
 // in <job>/duplicates.
 Result<bool> Claim(PsClient* client, const WorkerPayload& p, uint64_t id) {
   if (id == 0) return true;  // not launched by a backend
+  // The claim's value names this process, not the invocation: a second
+  // delivery of an event may carry the same request id as the first.
   const char* invocation = std::getenv("VIRGA_INVOCATION_ID");
-  const std::string me = invocation != nullptr && *invocation != '\0'
-                             ? std::string(invocation)
-                             : "pid-" + std::to_string(::getpid());
+  char nonce[20];
+  std::snprintf(nonce, sizeof nonce, "%016llx",
+                static_cast<unsigned long long>(std::random_device{}()) << 32 ^ std::random_device{}());
+  const std::string me = (invocation != nullptr && *invocation != '\0' ? std::string(invocation)
+                                                                        : std::string("local")) +
+                         "/" + std::to_string(::getpid()) + "/" + nonce;
   const std::string key = FunctionClaimKey(p.job, id);
   VIRGA_ASSIGN_OR_RETURN(const bool swapped, client->CompareAndSwap(key, 0, me));
   if (swapped) return true;
