@@ -685,7 +685,9 @@ def test_duplicate_deliveries(lam, tmp_path):
     ids = [s.invoke("f", {"marker": str(marker), "i": i}, kind="Event")["request_id"] for i in range(30)]
     wait_for(lambda: s.stats()["events_pending"] == 0 and all(r["end"] for r in s.records()), 60,
              "every delivery")
-    dups = [r for r in s.records() if r["duplicate"]]
+    # Duplicates that reached a runtime (a copy whose environment failed to start under a
+    # loaded machine ends without a delivery, as on AWS, and is not counted).
+    dups = [r for r in s.records() if r["duplicate"] and r["start"]]
     delivered = marker.read_text().split()
     assert 5 <= len(dups) <= 25 and s.stats()["duplicates_delivered"] == len(dups)
     assert len(delivered) == 30 + len(dups) and set(delivered) == set(ids)
