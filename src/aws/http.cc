@@ -176,6 +176,39 @@ Status HttpClient::Perform(const HttpRequest& request, HttpResponse* response) {
   return Status::OK();
 }
 
+Status SplitEndpoint(std::string_view endpoint, std::string* scheme, std::string* host) {
+  auto bad = [&](std::string_view why) {
+    return Status::InvalidArgument("endpoint \"" + std::string(endpoint) + "\": " + std::string(why));
+  };
+  const size_t sep = endpoint.find("://");
+  if (sep == std::string_view::npos) return bad("expected http://host[:port] or https://host[:port]");
+  *scheme = std::string(endpoint.substr(0, sep));
+  if (*scheme != "http" && *scheme != "https") return bad("scheme must be http or https");
+  std::string_view rest = endpoint.substr(sep + 3);
+  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.empty() || rest.find('/') != std::string_view::npos) {
+    return bad("expected a host and port with no path");
+  }
+  *host = std::string(rest);
+  if (*scheme == "http" && host->ends_with(":80")) host->resize(host->size() - 3);
+  if (*scheme == "https" && host->ends_with(":443")) host->resize(host->size() - 4);
+  return Status::OK();
+}
+
+HttpRequest SignedHttpRequest(std::string_view scheme, const RequestToSign& request,
+                              const Credentials& credentials, const SigningScope& scope,
+                              std::string_view body) {
+  SignedRequest s = SignV4(request, credentials, scope, std::chrono::system_clock::now());
+  HttpRequest req;
+  req.method = request.method;
+  req.url = std::string(scheme) + "://" + request.host + s.wire_path;
+  if (!s.wire_query.empty()) req.url += "?" + s.wire_query;
+  req.headers = request.headers;
+  for (auto& h : s.headers) req.headers.push_back(std::move(h));
+  req.body = body;
+  return req;
+}
+
 std::string UrlForMessage(std::string_view url) {
   size_t scheme = url.find("://");
   if (scheme != std::string_view::npos) url.remove_prefix(scheme + 3);

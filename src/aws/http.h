@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "aws/sigv4.h"
 #include "virga/status.h"
 
 namespace virga::aws {
@@ -92,5 +93,17 @@ class HttpClient {
 // "http://host:port/a/b?q" -> "host:port/a/b": a URL for messages, without
 // its query (which may hold an upload id or a continuation token).
 std::string UrlForMessage(std::string_view url);
+
+// An endpoint "http://127.0.0.1:4568" -> scheme "http", host "127.0.0.1:4568",
+// with a default port (80, 443) dropped as curl's Host header drops it, so the
+// host is the one to sign. InvalidArgument naming the endpoint if it is not
+// http(s)://host[:port] (a trailing '/' is allowed).
+Status SplitEndpoint(std::string_view endpoint, std::string* scheme, std::string* host);
+
+// `request` (whose host is the endpoint's) signed now and made an HttpRequest
+// to scheme://host: the wire path and query, its headers plus the signer's.
+HttpRequest SignedHttpRequest(std::string_view scheme, const RequestToSign& request,
+                              const Credentials& credentials, const SigningScope& scope,
+                              std::string_view body);
 
 }  // namespace virga::aws

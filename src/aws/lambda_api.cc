@@ -35,12 +35,8 @@ LambdaApi::LambdaApi(Settings settings)
   const std::string endpoint = settings_.endpoint.empty()
                                    ? DefaultEndpoint("lambda", settings_.region)
                                    : settings_.endpoint;
-  const size_t sep = endpoint.find("://");
-  scheme_ = sep == std::string::npos ? "https" : endpoint.substr(0, sep);
-  host_ = sep == std::string::npos ? endpoint : endpoint.substr(sep + 3);
-  while (!host_.empty() && host_.back() == '/') host_.pop_back();
-  if (scheme_ == "http" && host_.ends_with(":80")) host_.resize(host_.size() - 3);
-  if (scheme_ == "https" && host_.ends_with(":443")) host_.resize(host_.size() - 4);
+  // ResolveSettings has checked an override's form; a bad one fails each call by its URL.
+  if (!SplitEndpoint(endpoint, &scheme_, &host_).ok()) scheme_ = "https", host_ = endpoint;
 }
 
 std::string LambdaApi::ErrorText(const HttpResponse& resp) {
@@ -71,17 +67,10 @@ Status LambdaApi::Call(std::string_view method, std::string path,
   r.host = host_;
   r.path = std::move(path);
   r.query = std::move(query);
-  r.headers = headers;
+  r.headers = std::move(headers);
   r.payload_hash = Sha256Hex(body);
-  SignedRequest s = SignV4(r, settings_.credentials, {settings_.region, "lambda"},
-                           std::chrono::system_clock::now());
-  HttpRequest req;
-  req.method = r.method;
-  req.url = endpoint() + s.wire_path + (s.wire_query.empty() ? "" : "?" + s.wire_query);
-  req.headers = std::move(headers);
-  for (auto& h : s.headers) req.headers.push_back(std::move(h));
-  req.body = body;
-  return http_.Perform(req, resp);
+  return http_.Perform(
+      SignedHttpRequest(scheme_, r, settings_.credentials, {settings_.region, "lambda"}, body), resp);
 }
 
 Status LambdaApi::ErrorOf(std::string_view what, std::string_view name,

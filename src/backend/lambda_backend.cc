@@ -25,8 +25,7 @@ using json = nlohmann::json;
 constexpr size_t kAsyncPayloadCap = 1 << 20;  // Lambda's cap on an Event invocation's body
 
 struct Fn {
-  uint64_t id = 0;
-  std::string label, job, kv;  // kv: the servers and token of its job, "host:port,...|token"
+  std::string job, kv;  // kv: the servers and token of its job, "host:port,...|token"
   std::string event;
   uint64_t memory_mb = 0;
   FunctionInfo info;
@@ -106,14 +105,14 @@ class LambdaBackend final : public ComputeBackend {
     Fn f;
     {
       std::lock_guard<std::mutex> l(mu_);
-      f.id = next_id_++;
+      f.info.id = next_id_++;
     }
-    f.label = limits.label;
+    const uint64_t id = f.info.id;
     f.job = ref.job;
     f.kv = ref.servers + "|" + ref.token;
     f.memory_mb = limits.memory_mb;
     lambda::LambdaEvent event;
-    event.function_id = f.id;
+    event.function_id = id;
     event.label = limits.label;
     event.lifetime_ms = static_cast<uint32_t>(
         std::min<int64_t>(limits.lifetime.count(), std::numeric_limits<uint32_t>::max()));
@@ -121,17 +120,15 @@ class LambdaBackend final : public ComputeBackend {
     f.event = lambda::EventToJson(event);
     if (f.event.size() > kAsyncPayloadCap) {
       return Status::InvalidArgument("lambda backend: the event of function " +
-                                     std::to_string(f.id) + " is " +
+                                     std::to_string(id) + " is " +
                                      std::to_string(f.event.size()) +
                                      " bytes, over Lambda's 1 MB (1048576 bytes) cap on "
                                      "asynchronous invocations");
     }
-    f.info.id = f.id;
-    f.info.label = f.label;
+    f.info.label = limits.label;
     f.info.state = FunctionState::kStarting;
     f.info.launched_at = std::chrono::system_clock::now();
     f.next_attempt = Clock::now();
-    const uint64_t id = f.id;
     {
       std::lock_guard<std::mutex> l(mu_);
       fns_.emplace(id, std::move(f));
@@ -233,7 +230,6 @@ class LambdaBackend final : public ComputeBackend {
     if (it == fns_.end() || IsTerminal(it->second.info.state)) return;
     Fn& f = it->second;
     ++f.attempts;
-    ++invocations_;
     if (st.ok() && resp.status == 202) {
       f.invoked = true;
       f.invoked_at = Clock::now();
@@ -251,7 +247,6 @@ class LambdaBackend final : public ComputeBackend {
     const int64_t cap = std::min<int64_t>(5000, int64_t{100} << std::min(f.attempts, 10));
     f.next_attempt = Clock::now() + std::chrono::milliseconds(
                                         std::uniform_int_distribution<int64_t>(cap / 4, cap)(rng_));
-    ++throttled_;
   }
 
   PsClient* Kv(const std::string& kv) {
@@ -401,7 +396,6 @@ class LambdaBackend final : public ComputeBackend {
   // Function ids start at a random multiple of 2^20, so functions of two
   // backends in one job (a driver that resumed it) never share their keys.
   uint64_t next_id_ = (std::random_device{}() % (uint64_t{1} << 31)) * (uint64_t{1} << 20) + 1;  // GUARDED_BY(mu_)
-  uint64_t invocations_ = 0, throttled_ = 0;  // GUARDED_BY(mu_)
   bool closing_ = false;        // GUARDED_BY(mu_)
   std::thread monitor_;
 };

@@ -13,10 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// SHA-256 of the empty body, for GET, HEAD and DELETE.
-constexpr std::string_view kEmptySha256 =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
 Status ValidateBucket(std::string_view bucket, std::string_view uri) {
   auto bad = [&](std::string_view why) {
     return Status::InvalidArgument("s3 store URI \"s3://" + std::string(uri) + "\": bucket \"" +
@@ -28,31 +24,6 @@ Status ValidateBucket(std::string_view bucket, std::string_view uri) {
       return bad("may hold only lower-case letters, digits, '.' and '-'");
     }
   }
-  return Status::OK();
-}
-
-// "http://127.0.0.1:4568" -> scheme "http", host "127.0.0.1:4568" (a
-// default port is dropped, as curl's Host header drops it).
-Status ParseEndpoint(std::string_view endpoint, std::string* scheme, std::string* host) {
-  size_t sep = endpoint.find("://");
-  if (sep == std::string_view::npos) {
-    return Status::InvalidArgument("S3 endpoint \"" + std::string(endpoint) +
-                                   "\": expected http://host[:port] or https://host[:port]");
-  }
-  *scheme = std::string(endpoint.substr(0, sep));
-  if (*scheme != "http" && *scheme != "https") {
-    return Status::InvalidArgument("S3 endpoint \"" + std::string(endpoint) +
-                                   "\": scheme must be http or https");
-  }
-  std::string_view rest = endpoint.substr(sep + 3);
-  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  if (rest.empty() || rest.find('/') != std::string_view::npos) {
-    return Status::InvalidArgument("S3 endpoint \"" + std::string(endpoint) +
-                                   "\": expected a host and port with no path");
-  }
-  *host = std::string(rest);
-  if (*scheme == "http" && host->ends_with(":80")) host->resize(host->size() - 3);
-  if (*scheme == "https" && host->ends_with(":443")) host->resize(host->size() - 4);
   return Status::OK();
 }
 
@@ -131,7 +102,9 @@ Result<std::shared_ptr<S3Store>> S3Store::Open(std::string_view bucket_and_prefi
   const bool custom = !store->settings_.endpoint.empty();
   const std::string endpoint =
       custom ? store->settings_.endpoint : aws::DefaultEndpoint("s3", store->settings_.region);
-  VIRGA_RETURN_IF_ERROR(ParseEndpoint(endpoint, &store->scheme_, &store->host_));
+  if (Status st = aws::SplitEndpoint(endpoint, &store->scheme_, &store->host_); !st.ok()) {
+    return Status::InvalidArgument("S3 " + st.message());
+  }
   // Virtual-hosted addressing on AWS unless the bucket name holds dots (TLS
   // certificates cover one label); path-style on custom endpoints.
   store->path_style_ = custom || bucket.find('.') != std::string_view::npos;
@@ -180,28 +153,17 @@ Status S3Store::Execute(const Call& call, aws::HttpResponse* resp) {
   }
   r.query = call.query;
   r.headers = call.headers;
-  r.payload_hash = !sign_payload_         ? std::string("UNSIGNED-PAYLOAD")
-                   : call.body.empty()    ? std::string(kEmptySha256)
-                                          : aws::Sha256Hex(call.body);
+  r.payload_hash = !sign_payload_      ? std::string(aws::kUnsignedPayload)
+                   : call.body.empty() ? std::string(aws::kEmptyPayloadHash)
+                                       : aws::Sha256Hex(call.body);
 
   thread_local std::mt19937_64 rng{std::random_device{}()};
   const Clock::time_point start = Clock::now();
   Status last;
   int attempt = 1;
   for (;; ++attempt) {
-    aws::SignedRequest signed_req =
-        aws::SignV4(r, settings_.credentials, {settings_.region, "s3"}, std::chrono::system_clock::now());
-    aws::HttpRequest req;
-    req.method = call.method;
-    req.url = scheme_ + "://" + host_ + signed_req.wire_path;
-    if (!signed_req.wire_query.empty()) req.url += "?" + signed_req.wire_query;
-    req.headers = call.headers;
-    for (auto& h : signed_req.headers) {
-      bool dup = false;
-      for (const auto& have : req.headers) dup |= (have.first == h.first);
-      if (!dup) req.headers.push_back(std::move(h));
-    }
-    req.body = call.body;
+    const aws::HttpRequest req =
+        aws::SignedHttpRequest(scheme_, r, settings_.credentials, {settings_.region, "s3"}, call.body);
     resp->body_sink = call.sink;
     ++requests_;
     last = http_.Perform(req, resp);
