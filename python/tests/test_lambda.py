@@ -3,61 +3,36 @@ against the local Lambda service (tests/lambda/lambda_service.py, which runs the
 package), data in s3:// on s3rver."""
 import os
 import subprocess
-import time
 
 import pytest
 
 import virga
 from virga import _engine
+from conftest import env_vars, start_port_process, start_s3rver
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVICE = os.path.join(HERE, "..", "..", "tests", "lambda", "lambda_service.py")
 
-
-def _start(cmd, out_path):
-    out = open(out_path, "w+")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        out.seek(0)
-        text = out.read()
-        if text.startswith("PORT "):
-            return proc, int(text.split()[1])
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("did not start: %s" % cmd)
-
-
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    script = os.environ.get("VIRGA_S3RVER", "")
-    if not script or not os.path.exists(script):
-        pytest.skip("*** SKIPPED: VIRGA_S3RVER (the build's s3rver launcher) is not set; ctest sets it ***")
     d = tmp_path_factory.mktemp("cloud")
-    s3, s3_port = _start(["node", "--openssl-legacy-provider", script, "--dir", str(d / "s3"),
-                          "--bucket", "pylambda"], d / "s3.out")
-    lam, lam_port = _start(["/usr/bin/python3", SERVICE, "--state-dir", str(d / "lambda"),
-                            "--access-key", "S3RVER", "--secret-key", "S3RVER"], d / "lambda.out")
-    keys = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update({"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:%d" % s3_port,
-                       "AWS_ENDPOINT_URL_LAMBDA": "http://127.0.0.1:%d" % lam_port,
-                       "AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER",
-                       "AWS_REGION": "us-east-1"})
-    subprocess.run([_engine.worker_binary(), "deploy", "lambda", "--create", "--function", "pyfn",
-                    "--role", "arn:aws:iam::123456789012:role/v", "--zip", str(d / "fn.zip"),
-                    "--env", "AWS_ENDPOINT_URL_S3=http://127.0.0.1:%d" % s3_port],
-                   check=True, capture_output=True)
-    yield d
+    s3, s3_port = start_s3rver(d / "s3", "pylambda")
+    lam, lam_port = start_port_process(
+        ["/usr/bin/python3", SERVICE, "--state-dir", str(d / "lambda"), "--access-key", "S3RVER",
+         "--secret-key", "S3RVER"], d / "lambda.out")
+    with env_vars({"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:%d" % s3_port,
+                   "AWS_ENDPOINT_URL_LAMBDA": "http://127.0.0.1:%d" % lam_port,
+                   "AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER",
+                   "AWS_REGION": "us-east-1"}):
+        subprocess.run([_engine.worker_binary(), "deploy", "lambda", "--create", "--function", "pyfn",
+                        "--role", "arn:aws:iam::123456789012:role/v", "--zip", str(d / "fn.zip"),
+                        "--env", "AWS_ENDPOINT_URL_S3=http://127.0.0.1:%d" % s3_port],
+                       check=True, capture_output=True)
+        yield d
     lam.terminate()
     s3.terminate()
     lam.wait(20)
     s3.wait(20)
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 def test_fit_on_lambda_matches_local(cloud, tmp_path):

@@ -4,46 +4,23 @@ with AWS's own client (awscli)."""
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
 import virga
+from conftest import env_vars, start_s3rver
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    script = os.environ.get("VIRGA_S3RVER", "")
-    if not script or not os.path.exists(script):
-        pytest.skip("*** SKIPPED: VIRGA_S3RVER (the build's s3rver launcher) is not set; ctest sets it ***")
     if shutil.which("aws") is None:
         pytest.skip("*** SKIPPED: awscli is not installed (scripts/install-deps.sh installs it) ***")
-    d = tmp_path_factory.mktemp("s3rver")
-    out = open(d / "out", "w+")
-    proc = subprocess.Popen(["node", "--openssl-legacy-provider", script, "--dir", str(d / "data"),
-                             "--bucket", "pybucket"], stdout=out, stderr=subprocess.STDOUT)
-    port = None
-    for _ in range(200):
-        out.seek(0)
-        text = out.read()
-        if text.startswith("PORT "):
-            port = int(text.split()[1])
-            break
-        time.sleep(0.05)
-    assert port, "s3rver did not start: " + text
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
-                                            "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
-    os.environ.update({"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:%d" % port,
-                       "AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER",
-                       "AWS_REGION": "us-east-1"})
-    yield "http://127.0.0.1:%d" % port
+    proc, port = start_s3rver(tmp_path_factory.mktemp("s3rver") / "data", "pybucket")
+    with env_vars({"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:%d" % port, "AWS_ACCESS_KEY_ID": "S3RVER",
+                   "AWS_SECRET_ACCESS_KEY": "S3RVER", "AWS_REGION": "us-east-1"}):
+        yield "http://127.0.0.1:%d" % port
     proc.terminate()
     proc.wait(10)
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 def test_ingest_from_s3_train_and_keep_the_model_in_s3(s3, tmp_path):
