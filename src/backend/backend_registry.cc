@@ -1,6 +1,7 @@
 // MakeBackend: compute backends chosen by name through one table.
 #include "backend/backend_registry.h"
 
+#include <charconv>
 #include <cstdlib>
 #include <vector>
 
@@ -95,3 +96,23 @@ Result<std::unique_ptr<ComputeBackend>> MakeBackend(const BackendConfig& config)
 }
 
 }  // namespace virga
+
+namespace virga::backend {
+
+Result<uint64_t> ParseSettingU64(std::string_view backend, const std::string& name,
+                                 const std::string& value, uint64_t min, uint64_t max) {
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || v < min ||
+      v > max) {
+    const std::string expected =
+        min == 0 && max == UINT64_MAX
+            ? "an unsigned integer"
+            : "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+    return Status::InvalidArgument(std::string(backend) + " backend setting '" + name + "': '" +
+                                   value + "' is not " + expected);
+  }
+  return v;
+}
+
+}  // namespace virga::backend

@@ -7,6 +7,7 @@
 // registers it.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,13 @@ struct BackendType {
   // Creates the backend from `settings` (as for check).
   Result<std::unique_ptr<ComputeBackend>> (*make)(const Settings& settings);
 };
+
+// A setting's unsigned integer value in [min, max]: InvalidArgument "<backend>
+// backend setting '<name>': '<value>' is not an integer in [min, max]" (or "an
+// unsigned integer" without bounds).
+Result<uint64_t> ParseSettingU64(std::string_view backend, const std::string& name,
+                                 const std::string& value, uint64_t min = 0,
+                                 uint64_t max = UINT64_MAX);
 
 // The backends, each defined in its own file.
 extern const BackendType kLocalBackend;   // local_settings.cc

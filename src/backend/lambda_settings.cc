@@ -2,8 +2,6 @@
 // they fill LambdaBackendOptions (src/backend/lambda_backend.h). Endpoint,
 // credentials and region follow the AWS conventions (src/aws/settings.h,
 // service "lambda": AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL, ...).
-#include <charconv>
-
 #include "backend/backend_registry.h"
 #include "backend/lambda_backend.h"
 
@@ -22,19 +20,6 @@ constexpr BackendSetting kSettings[] = {
      "(default: 20)"},
 };
 
-Result<uint64_t> ParseCount(const std::string& name, const std::string& value, uint64_t min,
-                            uint64_t max) {
-  uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || v < min ||
-      v > max) {
-    return Status::InvalidArgument("lambda backend setting '" + name + "': '" + value +
-                                   "' is not an integer in [" + std::to_string(min) + ", " +
-                                   std::to_string(max) + "]");
-  }
-  return v;
-}
-
 Result<LambdaBackendOptions> OptionsFrom(const Settings& settings, bool resolve_aws) {
   LambdaBackendOptions o;
   for (const auto& [name, value] : settings) {
@@ -43,13 +28,13 @@ Result<LambdaBackendOptions> OptionsFrom(const Settings& settings, bool resolve_
     } else if (name == "qualifier") {
       o.qualifier = value;
     } else if (name == "max_concurrency") {
-      VIRGA_ASSIGN_OR_RETURN(uint64_t n, ParseCount(name, value, 1, 100000));
+      VIRGA_ASSIGN_OR_RETURN(uint64_t n, ParseSettingU64("lambda", name, value, 1, 100000));
       o.max_concurrency = static_cast<uint32_t>(n);
     } else if (name == "start_timeout") {
-      VIRGA_ASSIGN_OR_RETURN(uint64_t n, ParseCount(name, value, 1, 3600));
+      VIRGA_ASSIGN_OR_RETURN(uint64_t n, ParseSettingU64("lambda", name, value, 1, 3600));
       o.start_timeout = std::chrono::seconds(n);
     } else if (name == "heartbeat_timeout") {
-      VIRGA_ASSIGN_OR_RETURN(uint64_t n, ParseCount(name, value, 1, 3600));
+      VIRGA_ASSIGN_OR_RETURN(uint64_t n, ParseSettingU64("lambda", name, value, 1, 3600));
       o.heartbeat_timeout = std::chrono::seconds(n);
     }
   }

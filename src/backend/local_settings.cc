@@ -2,7 +2,6 @@
 // they fill LocalBackendOptions (include/virga/backend.h).
 #include <unistd.h>
 
-#include <charconv>
 #include <sstream>
 
 #include "backend/backend_registry.h"
@@ -33,15 +32,6 @@ Result<bool> ParseBool(const std::string& name, const std::string& value) {
   return BadValue(name, value, "true or false");
 }
 
-Result<uint64_t> ParseU64(const std::string& name, const std::string& value) {
-  uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
-    return BadValue(name, value, "an unsigned integer");
-  }
-  return v;
-}
-
 std::string SelfExecutable() {
   char buf[4096];
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -63,7 +53,7 @@ Result<LocalBackendOptions> OptionsFrom(const Settings& settings) {
     } else if (name == "memory_cap") {
       VIRGA_ASSIGN_OR_RETURN(o.enforce_memory_cap, ParseBool(name, value));
     } else if (name == "seed") {
-      VIRGA_ASSIGN_OR_RETURN(o.seed, ParseU64(name, value));
+      VIRGA_ASSIGN_OR_RETURN(o.seed, ParseSettingU64("local", name, value));
     }
   }
   if (binary.empty()) binary = SelfExecutable();
