@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -124,8 +125,8 @@ class S3TestServer {
       }
     }
     if (!dir_.empty()) {
-      std::string cmd = "rm -rf '" + dir_ + "'";
-      if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir_.c_str());
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
       dir_.clear();
     }
   }
