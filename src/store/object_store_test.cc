@@ -47,17 +47,16 @@ const char* BackendName(Backend b) {
 void PrintTo(Backend b, std::ostream* os) { *os << BackendName(b); }
 
 // One s3rver for the whole binary (tests/s3/s3rver.mjs), bucket "virga-test";
-// each test works under its own prefix.
-testing::S3TestServer* SharedS3Server(Status* status) {
-  static Status started;
-  static testing::S3TestServer* server = [] {
-    auto* s = new testing::S3TestServer;
-    started = s->Start({"virga-test"});
-    if (started.ok()) s->UseInProcessEnv();
+// each test works under its own prefix. Stopped, and its directory removed,
+// when the process exits.
+void SharedS3Server(Status* status) {
+  static testing::S3TestServer server;
+  static const Status started = [] {
+    Status s = server.Start({"virga-test"});
+    if (s.ok()) server.UseInProcessEnv();
     return s;
   }();
   *status = started;
-  return server;
 }
 
 class ObjectStoreTest : public ::testing::TestWithParam<Backend> {
