@@ -37,6 +37,14 @@ struct LineReaderOptions {
                                         // so 10 ms of latency per GET costs ~7%)
   size_t object_chunks_ahead = 2;       // object URIs: chunks fetched ahead while one is
                                         // decoded; memory: (this + 1) x object_chunk_bytes
+  // A byte range [range_begin, range_end) of an uncompressed file (range_end
+  // 0: to its end), so that parts of one large file can be read by different
+  // functions: the reader returns the lines that START in the range, whole
+  // (the last one read past range_end to its end). Together the ranges of a
+  // partition of the file return each of its lines exactly once. Compressed
+  // input cannot be split: InvalidArgument naming the file.
+  uint64_t range_begin = 0;
+  uint64_t range_end = 0;
 };
 
 class LineReader {
@@ -55,13 +63,21 @@ class LineReader {
   // fails, every later call returns the same status.
   virtual Result<bool> Next(std::string_view* line) = 0;
 
-  // 1-based number of the line last returned (0 before the first).
+  // 1-based number of the line last returned (0 before the first); counted
+  // from the start of the range when reading a byte range.
   virtual uint64_t line_number() const = 0;
+  // Where the line last returned is, for messages: "PATH:LINE", or for a
+  // byte range (whose line numbers are relative) "PATH at byte OFFSET".
+  virtual std::string Where() const = 0;
   // Bytes read from the file or object so far (compressed bytes for .gz/.zst).
   virtual uint64_t file_bytes_read() const = 0;
   // Uncompressed bytes delivered so far, terminators included.
   virtual uint64_t text_bytes_read() const = 0;
   virtual const std::string& path() const = 0;
 };
+
+// Whether `path` (a local file or an object URI) starts with the gzip or zstd
+// magic bytes, read cheaply (one small read or ranged GET).
+Result<bool> IsCompressedInput(const std::string& path);
 
 }  // namespace virga

@@ -23,14 +23,21 @@ class ByteSource {
 
 // A local file ("-" is standard input, not closed). NotFound / IOError
 // messages start with `name` (the path as the user gave it).
+// Reading starts at byte `offset` (a seekable file; standard input only at 0).
 Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path,
-                                                   const std::string& name);
+                                                   const std::string& name, uint64_t offset = 0);
 
 struct ObjectSourceOptions {
   size_t chunk_bytes = 8 << 20;  // bytes per ranged GET
   size_t chunks_ahead = 2;       // chunks fetched (one GET at a time) while one is read;
                                  // memory: chunks_ahead + 1 chunks
   int max_attempts = 3;          // tries per GET on Unavailable/IOError, 10, 20 .. ms apart
+  uint64_t offset = 0;           // reading starts at this byte
+  // Bytes from here on are expected to be read only in part (the tail of a
+  // byte range: the end of the line that crosses it), so they are fetched in
+  // small chunks (tail_chunk_bytes); UINT64_MAX: none.
+  uint64_t soft_end = UINT64_MAX;
+  size_t tail_chunk_bytes = 256 << 10;
 };
 
 // The object `key` of `store`, sized by one Stat; a background thread then

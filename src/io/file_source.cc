@@ -43,15 +43,23 @@ class FdSource final : public ByteSource {
 }  // namespace
 
 Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path,
-                                                   const std::string& name) {
-  if (path == "-") return std::unique_ptr<ByteSource>(new FdSource(STDIN_FILENO, false));
+                                                   const std::string& name, uint64_t offset) {
+  if (path == "-") {
+    if (offset != 0) return Status::InvalidArgument(name + ": standard input cannot start at a byte offset");
+    return std::unique_ptr<ByteSource>(new FdSource(STDIN_FILENO, false));
+  }
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
     std::string m = name + ": " + ErrnoText(err);
     return err == ENOENT ? Status::NotFound(std::move(m)) : Status::IOError(std::move(m));
   }
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  if (offset != 0 && ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    const int err = errno;
+    ::close(fd);
+    return Status::IOError(name + ": seek to byte " + std::to_string(offset) + ": " + ErrnoText(err));
+  }
+  ::posix_fadvise(fd, static_cast<off_t>(offset), 0, POSIX_FADV_SEQUENTIAL);
   return std::unique_ptr<ByteSource>(new FdSource(fd, /*owned=*/true));
 }
 

@@ -214,6 +214,13 @@ class LineReaderImpl final : public LineReader {
         buf_(std::make_unique_for_overwrite<char[]>(cap_)),
         src_(std::move(src)) {}
 
+  // A byte range of a file already known to be uncompressed: no sniffing
+  // (the range may start mid-file).
+  Status InitPlain() {
+    decoder_ = std::make_unique<PlainDecoder>(src_.get());
+    return Status::OK();
+  }
+
   Status Init(const LineReaderOptions& options) {
     static constexpr unsigned char kGzip[] = {0x1f, 0x8b};
     static constexpr unsigned char kZstd[] = {0x28, 0xb5, 0x2f, 0xfd};
@@ -235,23 +242,61 @@ class LineReaderImpl final : public LineReader {
 
   Result<bool> Next(std::string_view* line) override {
     if (!status_.ok()) return status_;
+    if (done_) return false;
     for (;;) {
       const char* nl =
           static_cast<const char*>(std::memchr(buf_.get() + scan_, '\n', end_ - scan_));
       if (nl != nullptr) {
         size_t next = static_cast<size_t>(nl - buf_.get()) + 1;
+        if (!Accept(next)) {
+          if (done_) return false;
+          continue;
+        }
         text_bytes_ += next - pos_;
         return Deliver(next - 1, next, line);
       }
       scan_ = end_;
       if (eof_) {
-        if (pos_ == end_) return false;
+        if (pos_ == end_ || !Accept(end_)) return false;
         text_bytes_ += end_ - pos_;
         return Deliver(end_, end_, line);  // the last line lacks '\n'
       }
       Status s = Fill();
       if (!s.ok()) return status_ = s;
     }
+  }
+
+  // Range bookkeeping for the line buf_[pos_, next): false when it is not
+  // returned, either the partial line before the range (consumed) or a line
+  // starting at or past range_end (done_ is then set).
+  bool Accept(size_t next) {
+    const uint64_t at = base_ + consumed_ + pos_;
+    if (range_end_ != 0 && at >= range_end_) {
+      done_ = true;
+      return false;
+    }
+    if (skip_first_) {
+      skip_first_ = false;
+      pos_ = scan_ = next;
+      return false;
+    }
+    line_offset_ = at;
+    return true;
+  }
+
+  std::string Where() const override {
+    if (ranged_) return path_ + " at byte " + std::to_string(line_offset_);
+    return path_ + ":" + std::to_string(line_number_);
+  }
+
+  // Reading a byte range: the source starts at `base` (range_begin - 1, or
+  // 0); with `skip_first` the first line found is the tail of a line that
+  // started before the range.
+  void SetRange(uint64_t base, bool skip_first, uint64_t range_end) {
+    ranged_ = true;
+    base_ = base;
+    skip_first_ = skip_first;
+    range_end_ = range_end;
   }
 
   uint64_t line_number() const override { return line_number_; }
@@ -283,6 +328,7 @@ class LineReaderImpl final : public LineReader {
     const size_t partial = end_ - pos_;
     if (partial > max_line_ + 1) return TooLong(line_number_ + 1);  // +1: room for '\r'
     if (pos_ > 0) {
+      consumed_ += pos_;
       std::memmove(buf_.get(), buf_.get() + pos_, partial);
       pos_ = 0;
       scan_ = end_ = partial;
@@ -312,34 +358,94 @@ class LineReaderImpl final : public LineReader {
   bool eof_ = false;
   uint64_t line_number_ = 0;
   uint64_t text_bytes_ = 0;
+  // Byte ranges (SetRange).
+  bool ranged_ = false;
+  bool skip_first_ = false;
+  bool done_ = false;
+  uint64_t base_ = 0;         // file offset of the source's first byte
+  uint64_t consumed_ = 0;     // bytes moved out of the buffer's front so far
+  uint64_t range_end_ = 0;    // 0: none
+  uint64_t line_offset_ = 0;  // file offset of the line last returned
   Status status_;  // sticky: once an error is returned, every later Next returns it
   std::unique_ptr<Source> src_;
   std::unique_ptr<Decoder> decoder_;  // reads from *src_
 };
 
-// The bytes of `path`: an object through its store, else a local file.
+// The bytes of `path` from byte `offset` on: an object through its store,
+// else a local file.
 Result<std::unique_ptr<io_internal::ByteSource>> OpenBytes(const std::string& path,
-                                                           const LineReaderOptions& options) {
+                                                           const LineReaderOptions& options,
+                                                           uint64_t offset) {
   if (IsObjectUri(path)) {
     VIRGA_ASSIGN_OR_RETURN(ObjectRef ref, OpenObjectUri(path));
     io_internal::ObjectSourceOptions o;
     o.chunk_bytes = options.object_chunk_bytes;
     o.chunks_ahead = options.object_chunks_ahead;
+    o.offset = offset;
+    if (options.range_end != 0) o.soft_end = options.range_end;
     return io_internal::OpenObjectSource(std::move(ref.store), std::move(ref.key), path, o);
   }
   std::string_view local = path;
   if (local.starts_with("file://")) local.remove_prefix(7);  // file:///abs, file://rel
-  return io_internal::OpenFileSource(std::string(local), path);
+  return io_internal::OpenFileSource(std::string(local), path, offset);
 }
 
 }  // namespace
 
+Result<bool> IsCompressedInput(const std::string& path) {
+  static constexpr unsigned char kGzip[] = {0x1f, 0x8b};
+  static constexpr unsigned char kZstd[] = {0x28, 0xb5, 0x2f, 0xfd};
+  std::string head;
+  if (IsObjectUri(path)) {
+    VIRGA_ASSIGN_OR_RETURN(ObjectRef ref, OpenObjectUri(path));
+    VIRGA_ASSIGN_OR_RETURN(ObjectInfo info, ref.store->Stat(ref.key));
+    if (info.size > 0) {
+      VIRGA_RETURN_IF_ERROR(ref.store->GetRange(ref.key, 0, std::min<uint64_t>(info.size, 4), &head)
+                                .WithContext(path));
+    }
+  } else {
+    VIRGA_ASSIGN_OR_RETURN(auto bytes, OpenBytes(path, LineReaderOptions{}, 0));
+    char buf[4];
+    size_t got = 0;
+    while (head.size() < sizeof buf) {
+      VIRGA_RETURN_IF_ERROR(bytes->Read(buf, sizeof buf - head.size(), &got).WithContext(path));
+      if (got == 0) break;
+      head.append(buf, got);
+    }
+  }
+  auto starts = [&](const unsigned char* magic, size_t n) {
+    return head.size() >= n && std::memcmp(head.data(), magic, n) == 0;
+  };
+  return starts(kGzip, sizeof kGzip) || starts(kZstd, sizeof kZstd);
+}
+
 Result<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path,
                                                      const LineReaderOptions& options) {
-  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<io_internal::ByteSource> bytes, OpenBytes(path, options));
+  const bool ranged = options.range_begin != 0 || options.range_end != 0;
+  if (ranged) {
+    if (options.range_end != 0 && options.range_end <= options.range_begin) {
+      return Status::InvalidArgument(path + ": empty byte range [" +
+                                     std::to_string(options.range_begin) + ", " +
+                                     std::to_string(options.range_end) + ")");
+    }
+    VIRGA_ASSIGN_OR_RETURN(const bool compressed, IsCompressedInput(path));
+    if (compressed) {
+      return Status::InvalidArgument(path +
+                                     ": a compressed file cannot be read by byte ranges; "
+                                     "split it into several files, or read it whole");
+    }
+  }
+  const uint64_t base = options.range_begin == 0 ? 0 : options.range_begin - 1;
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<io_internal::ByteSource> bytes,
+                         OpenBytes(path, options, base));
   auto reader = std::make_unique<LineReaderImpl>(path, options,
                                                  std::make_unique<Source>(std::move(bytes)));
-  VIRGA_RETURN_IF_ERROR(reader->Init(options));
+  if (ranged) {
+    reader->SetRange(base, options.range_begin != 0, options.range_end);
+    VIRGA_RETURN_IF_ERROR(reader->InitPlain());
+  } else {
+    VIRGA_RETURN_IF_ERROR(reader->Init(options));
+  }
   return std::unique_ptr<LineReader>(std::move(reader));
 }
 

@@ -27,8 +27,12 @@ class ObjectSource final : public ByteSource {
         key_(std::move(key)),
         size_(size),
         chunk_bytes_(std::max<size_t>(o.chunk_bytes, 1)),
+        tail_bytes_(std::max<size_t>(o.tail_chunk_bytes, 1)),
         max_attempts_(std::max(o.max_attempts, 1)),
-        chunks_((size + chunk_bytes_ - 1) / chunk_bytes_),
+        begin_(std::min(o.offset, size)),
+        soft_end_(std::clamp(o.soft_end, begin_, size)),
+        body_chunks_((soft_end_ - begin_ + chunk_bytes_ - 1) / chunk_bytes_),
+        chunks_(body_chunks_ + (size - soft_end_ + tail_bytes_ - 1) / tail_bytes_),
         ring_(std::max<size_t>(o.chunks_ahead, 1) + 1),
         fetcher_(&ObjectSource::FetchLoop, this) {}
   ~ObjectSource() override {
@@ -60,7 +64,13 @@ class ObjectSource final : public ByteSource {
   const std::string key_;
   const uint64_t size_;
   const size_t chunk_bytes_;
+  const size_t tail_bytes_;
   const int max_attempts_;
+  // Chunks of chunk_bytes_ cover [begin_, soft_end_), then chunks of
+  // tail_bytes_ cover [soft_end_, size_).
+  const uint64_t begin_;
+  const uint64_t soft_end_;
+  const uint64_t body_chunks_;
   const uint64_t chunks_;
   std::vector<Chunk> ring_;  // sized once
 
@@ -99,8 +109,14 @@ void ObjectSource::FetchLoop() {
 }
 
 Status ObjectSource::Fetch(uint64_t index, std::string* out) {
-  const uint64_t offset = index * chunk_bytes_;
-  const uint64_t want = std::min<uint64_t>(chunk_bytes_, size_ - offset);
+  uint64_t offset, want;
+  if (index < body_chunks_) {
+    offset = begin_ + index * chunk_bytes_;
+    want = std::min<uint64_t>(chunk_bytes_, soft_end_ - offset);
+  } else {
+    offset = soft_end_ + (index - body_chunks_) * tail_bytes_;
+    want = std::min<uint64_t>(tail_bytes_, size_ - offset);
+  }
   Status s;
   for (int attempt = 1;; ++attempt) {
     s = store_->GetRange(key_, offset, want, out);

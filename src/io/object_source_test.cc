@@ -2,6 +2,7 @@
 // chunks fetched ahead in the background.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -205,6 +206,72 @@ TEST_F(ObjectLineReaderTest, ChunksAreFetchedAheadAndBounded) {
   EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
   EXPECT_NE(s.message().find("5000"), std::string::npos) << s.ToString();
   EXPECT_EQ(counting->ranges.load(), 5 + 2);  // chunks 0..4, then two tries of chunk 5
+}
+
+// Byte ranges that partition a file return every line exactly once, in
+// order, from a local file and from an object alike, whatever the cut points
+// (mid-line, on a '\n', right after one) and chunk sizes.
+TEST_F(ObjectLineReaderTest, ByteRangesPartitionTheLines) {
+  const std::string text = RandomText(3000, 7);
+  const std::string path = WriteBoth("big.txt", text);
+  Lines all;
+  ASSERT_TRUE(ReadAll(path, &all).ok());
+  std::mt19937 rng(11);
+  for (int round = 0; round < 12; ++round) {
+    std::vector<uint64_t> cuts = {0};
+    const int parts = 1 + static_cast<int>(rng() % 9);
+    for (int i = 1; i < parts; ++i) cuts.push_back(rng() % text.size());
+    if (round == 1) cuts = {0, text.find('\n'), text.find('\n') + 1};  // on and after a '\n'
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    cuts.push_back(text.size());
+    for (const std::string& source : {path, Uri("big.txt")}) {
+      Lines joined;
+      for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+        LineReaderOptions o;
+        o.range_begin = cuts[i];
+        o.range_end = i + 2 == cuts.size() && round % 2 == 0 ? 0 : cuts[i + 1];  // 0 = to the end
+        o.buffer_bytes = 64 + rng() % 5000;
+        o.object_chunk_bytes = 100 + rng() % 20000;
+        Lines part;
+        Status s = ReadAll(source, &part, o);
+        ASSERT_TRUE(s.ok()) << s.ToString();
+        joined.insert(joined.end(), part.begin(), part.end());
+      }
+      ASSERT_EQ(joined, all) << source << " round " << round;
+    }
+  }
+}
+
+TEST_F(ObjectLineReaderTest, ByteRangeErrorsAndLocations) {
+  const std::string gz = WriteBoth("c.txt.gz", "a\nb\n");
+  LineReaderOptions o;
+  o.range_begin = 1;
+  for (const std::string& source : {gz, Uri("c.txt.gz")}) {
+    auto r = LineReader::Open(source, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.status().IsInvalidArgument());
+    EXPECT_NE(r.status().message().find(source), std::string::npos) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("compressed"), std::string::npos);
+  }
+  EXPECT_TRUE(*IsCompressedInput(gz));
+  const std::string plain = WriteBoth("p.txt", "first\nsecond\nthird\n");
+  EXPECT_FALSE(*IsCompressedInput(plain));
+  EXPECT_FALSE(*IsCompressedInput(Uri("p.txt")));
+  o.range_begin = 3;  // mid "first": the range starts with "second" (byte 6)
+  auto r = LineReader::Open(plain, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string_view line;
+  ASSERT_TRUE(*(*r)->Next(&line));
+  EXPECT_EQ(line, "second");
+  EXPECT_EQ((*r)->Where(), plain + " at byte 6");
+  o.range_begin = 5;
+  o.range_end = 5;
+  EXPECT_TRUE(LineReader::Open(plain, o).status().IsInvalidArgument());
+  auto whole = LineReader::Open(plain);
+  ASSERT_TRUE(*(*whole)->Next(&line));
+  ASSERT_TRUE(*(*whole)->Next(&line));
+  EXPECT_EQ((*whole)->Where(), plain + ":2");
 }
 
 }  // namespace
