@@ -87,6 +87,9 @@ Status ValidateDatasetName(std::string_view name);
 std::string ManifestKey(std::string_view dataset);
 // "datasets/<name>/train/part-00042"
 std::string PartitionKey(std::string_view dataset, bool test, uint64_t index);
+// Partition `index` of part `part` of an ingest run as one function per part:
+// datasets/<name>/{train,test}/part-<part:05>-<index:05>.
+std::string PartPartitionKey(std::string_view dataset, bool test, uint64_t part, uint64_t index);
 
 // Binary form of feature statistics (versioned, XXH3-checked); errors name `key`.
 std::string EncodeFeatureStats(const std::vector<FeatureStat>& stats);

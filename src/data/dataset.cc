@@ -31,6 +31,13 @@ std::string ManifestKey(std::string_view dataset) {
   return key;
 }
 
+std::string PartPartitionKey(std::string_view dataset, bool test, uint64_t part, uint64_t index) {
+  char name[48];
+  std::snprintf(name, sizeof name, "part-%05llu-%05llu", static_cast<unsigned long long>(part),
+                static_cast<unsigned long long>(index));
+  return "datasets/" + std::string(dataset) + (test ? "/test/" : "/train/") + name;
+}
+
 std::string PartitionKey(std::string_view dataset, bool test, uint64_t index) {
   char part[32];
   std::snprintf(part, sizeof part, "part-%05llu", static_cast<unsigned long long>(index));

@@ -128,4 +128,18 @@ std::vector<FeatureStat> FeatureStatsAccumulator::NumericStats() const {
   return out;
 }
 
+std::vector<std::pair<uint32_t, uint64_t>> FeatureStatsAccumulator::BinaryCounts() const {
+  std::vector<std::pair<uint32_t, uint64_t>> out;
+  const uint32_t n = dense_ ? dense_bound_ : 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (ones_[i] > 0 && cells_[i].count == 0) out.emplace_back(i, ones_[i]);
+  }
+  const size_t dense_end = out.size();
+  for (const auto& [index, e] : sparse_) {
+    if (e.ones > 0 && e.cell.count == 0) out.emplace_back(index, e.ones);
+  }
+  std::sort(out.begin() + static_cast<std::ptrdiff_t>(dense_end), out.end());
+  return out;
+}
+
 }  // namespace virga

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "virga/dataset.h"
@@ -43,6 +44,11 @@ class FeatureStatsAccumulator {
 
   // Stats of numeric features (any stored value != 1), sorted by index.
   std::vector<FeatureStat> NumericStats() const;
+
+  // (index, entries) of the binary features (every entry 1), sorted by index:
+  // what a merge of several accumulators' NumericStats needs for a feature
+  // that is numeric in one and binary in another.
+  std::vector<std::pair<uint32_t, uint64_t>> BinaryCounts() const;
 
   // Largest index seen + 1 (0 if no entry).
   uint64_t index_bound() const { return index_bound_; }

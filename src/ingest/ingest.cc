@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "ingest/ingest_part.h"
 #include "ingest/input_glob.h"
 #include "ingest/partition_writer.h"
 #include "virga/dataset.h"
@@ -42,9 +43,9 @@ bool InTestSplit(uint64_t seed, uint64_t row, double fraction) {
   return static_cast<double>(z >> 11) * 0x1.0p-53 < fraction;
 }
 
-namespace {
+namespace ingest_internal {
 
-Status CheckOptions(const IngestOptions& o) {
+Status CheckIngestOptions(const IngestOptions& o) {
   VIRGA_RETURN_IF_ERROR(ValidateDatasetName(o.dataset));
   if (o.inputs.empty()) return Status::InvalidArgument("no input files given");
   if (!(o.test_fraction >= 0 && o.test_fraction <= 1))
@@ -56,14 +57,232 @@ Status CheckOptions(const IngestOptions& o) {
   return Status::OK();
 }
 
-// Best-effort removal of every object under the dataset's prefix.
-void RemoveObjects(ObjectStore& store, const std::string& dataset) {
+void RemoveDatasetObjects(ObjectStore& store, const std::string& dataset) {
   auto listed = store.List("datasets/" + dataset + "/");
   if (!listed.ok()) return;
   for (const ObjectInfo& o : *listed) (void)store.Delete(o.key);
 }
 
+Status PrepareNewDataset(ObjectStore& store, const std::string& dataset) {
+  VIRGA_ASSIGN_OR_RETURN(bool exists, store.Exists(ManifestKey(dataset)));
+  if (exists) {
+    return Status::AlreadyExists(fmt::format("dataset '{}' already exists in {}", dataset,
+                                             store.uri()));
+  }
+  RemoveDatasetObjects(store, dataset);  // leftovers of an ingest that never committed
+  return Status::OK();
+}
+
+Result<PartOutput> IngestPart(ObjectStore& store, const IngestOptions& options,
+                              std::span<const InputRange> ranges, int64_t part) {
+  PartOutput out;
+  uint64_t index_bound = 0;
+  Status status;
+  PartitionWriter writer(store, options, part, /*binary_counts=*/part >= 0);
+  std::unique_ptr<Block> filling[2] = {writer.Acquire(), writer.Acquire()};
+  filling[1]->test = true;
+  auto flush = [&](bool test) {
+    std::unique_ptr<Block>& b = filling[test];
+    if (!writer.Submit(std::move(b))) return false;
+    b = writer.Acquire();
+    if (!b) return false;
+    b->test = test;
+    return true;
+  };
+
+  for (const InputRange& range : ranges) {
+    if (!status.ok()) break;
+    LineReaderOptions lo;
+    lo.range_begin = range.begin;
+    lo.range_end = range.end;
+    auto reader = LineReader::Open(range.path, lo);
+    if (!reader.ok()) {
+      status = reader.status();
+      break;
+    }
+    auto parser = MakeParser(options.format, options.parse);
+    if (!parser.ok()) {
+      status = parser.status();
+      break;
+    }
+    index_bound = std::max(index_bound, (*parser)->index_bound());
+    std::string_view line;
+    while (true) {
+      Result<bool> more = (*reader)->Next(&line);
+      if (!more.ok()) {
+        status = more.status();
+        break;
+      }
+      if (!*more) break;
+      const bool test =
+          InTestSplit(options.split_seed, SplitRowKey(part, out.rows), options.test_fraction);
+      RowBlock& rows = filling[test]->rows;
+      bool added = false;
+      Status s = (*parser)->ParseLine(line, &rows, &added);
+      if (!s.ok()) {
+        std::string where = fmt::format("{}: {}", (*reader)->Where(), s.message());
+        if (options.on_error == OnError::kFail) {
+          status = Status::InvalidArgument(std::move(where));
+          break;
+        }
+        if (out.skipped_lines++ < options.max_skip_reports) {
+          if (options.on_skip) options.on_skip(where);
+          else std::fprintf(stderr, "%s (line skipped)\n", where.c_str());
+        }
+        continue;
+      }
+      if (!added) continue;
+      ++out.rows;
+      (test ? out.test_rows : out.train_rows)++;
+      if ((rows.rows() >= options.rows_per_partition || rows.nnz() >= kMaxBlockNnz) &&
+          !flush(test)) {
+        status = Status::Internal("partition writer stopped");  // replaced by its fault below
+        break;
+      }
+    }
+    out.input_bytes += (*reader)->text_bytes_read();
+  }
+  for (bool test : {false, true}) {
+    if (status.ok() && filling[test] && filling[test]->rows.rows() > 0) flush(test);
+    filling[test].reset();
+  }
+  Status ws = writer.Finish();
+  if (!ws.ok()) status = ws;
+  VIRGA_RETURN_IF_ERROR(status);
+  out.index_bound = std::max({index_bound, writer.train_index_bound(), writer.test_index_bound()});
+  out.labels = writer.labels();
+  out.labels_01 = writer.labels_01();
+  out.labels_pm1 = writer.labels_pm1();
+  out.train = std::move(writer.parts(false));
+  out.test = std::move(writer.parts(true));
+  out.numeric = std::move(writer.numeric_stats());
+  out.binary_counts = std::move(writer.binary_counts());
+  out.output_bytes = writer.output_bytes();
+  return out;
+}
+
+namespace {
+
+FeatureStat OnesStat(uint32_t index, uint64_t count) {
+  FeatureStat s;
+  s.index = index;
+  s.count = count;
+  s.min = s.max = 1;
+  s.sum = s.sum_sq = static_cast<double>(count);
+  return s;
+}
+
 }  // namespace
+
+void MergePart(PartOutput* a, PartOutput&& b) {
+  if (b.labels.count > 0) {
+    if (a->labels.count == 0) {
+      a->labels.min = b.labels.min;
+      a->labels.max = b.labels.max;
+    }
+    a->labels.min = std::min(a->labels.min, b.labels.min);
+    a->labels.max = std::max(a->labels.max, b.labels.max);
+    a->labels.count += b.labels.count;
+    a->labels.positives += b.labels.positives;
+  }
+  a->labels_01 = a->labels_01 && b.labels_01;
+  a->labels_pm1 = a->labels_pm1 && b.labels_pm1;
+  a->labels.kind = a->labels_01 ? "binary01" : a->labels_pm1 ? "binary_pm1" : "real";
+  a->rows += b.rows;
+  a->train_rows += b.train_rows;
+  a->test_rows += b.test_rows;
+  a->skipped_lines += b.skipped_lines;
+  a->input_bytes += b.input_bytes;
+  a->output_bytes += b.output_bytes;
+  a->index_bound = std::max(a->index_bound, b.index_bound);
+  for (auto& p : b.train) a->train.push_back(std::move(p));
+  for (auto& p : b.test) a->test.push_back(std::move(p));
+
+  // Numeric statistics: sorted merge of both lists.
+  std::vector<FeatureStat> numeric;
+  numeric.reserve(a->numeric.size() + b.numeric.size());
+  {
+    size_t i = 0, j = 0;
+    while (i < a->numeric.size() || j < b.numeric.size()) {
+      if (j == b.numeric.size() ||
+          (i < a->numeric.size() && a->numeric[i].index < b.numeric[j].index)) {
+        numeric.push_back(a->numeric[i++]);
+      } else if (i == a->numeric.size() || b.numeric[j].index < a->numeric[i].index) {
+        numeric.push_back(b.numeric[j++]);
+      } else {
+        numeric.push_back(a->numeric[i++]);
+        numeric.back().Merge(b.numeric[j++]);
+      }
+    }
+  }
+  // Binary counts: summed; a feature now numeric takes its entries of 1 in.
+  std::vector<std::pair<uint32_t, uint64_t>> binary;
+  binary.reserve(std::max(a->binary_counts.size(), b.binary_counts.size()));
+  auto take = [&](uint32_t index, uint64_t count) {
+    auto it = std::lower_bound(numeric.begin(), numeric.end(), index,
+                               [](const FeatureStat& f, uint32_t k) { return f.index < k; });
+    if (it != numeric.end() && it->index == index) {
+      it->Merge(OnesStat(index, count));
+    } else if (!binary.empty() && binary.back().first == index) {
+      binary.back().second += count;
+    } else {
+      binary.emplace_back(index, count);
+    }
+  };
+  {
+    const auto& x = a->binary_counts;
+    const auto& y = b.binary_counts;
+    size_t i = 0, j = 0;
+    while (i < x.size() || j < y.size()) {
+      if (j == y.size() || (i < x.size() && x[i].first <= y[j].first)) {
+        take(x[i].first, x[i].second);
+        ++i;
+      } else {
+        take(y[j].first, y[j].second);
+        ++j;
+      }
+    }
+  }
+  a->numeric = std::move(numeric);
+  a->binary_counts = std::move(binary);
+}
+
+Status CommitManifest(ObjectStore& store, const IngestOptions& options,
+                      const std::vector<std::string>& sources, PartOutput& out,
+                      IngestReport* report) {
+  Manifest m;
+  m.name = options.dataset;
+  m.format = FormatName(options.format);
+  m.codec = CodecName(options.encode.codec);
+  m.hash_bits = options.format == Format::kCriteo ? options.parse.hash_bits : 0;
+  m.num_features = out.index_bound;
+  m.test_fraction = options.test_fraction;
+  m.split_seed = options.split_seed;
+  m.train_rows = out.train_rows;
+  m.test_rows = out.test_rows;
+  m.train = std::move(out.train);
+  m.test = std::move(out.test);
+  for (const auto& p : m.train) m.train_nnz += p.nnz;
+  for (const auto& p : m.test) m.test_nnz += p.nnz;
+  m.skipped_lines = out.skipped_lines;
+  m.input_bytes = out.input_bytes;
+  m.sources = sources;
+  m.label = out.labels;
+  m.numeric_features = std::move(out.numeric);
+  m.created_at = UtcNowIso8601();
+  report->dataset = options.dataset;
+  report->rows = out.rows;
+  report->train_rows = out.train_rows;
+  report->test_rows = out.test_rows;
+  report->skipped_lines = out.skipped_lines;
+  report->input_bytes = out.input_bytes;
+  report->partitions = m.train.size() + m.test.size();
+  report->num_features = m.num_features;
+  report->output_bytes = out.output_bytes;
+  return WriteManifest(store, m);
+}
+
+}  // namespace ingest_internal
 
 std::string IngestReport::Summary() const {
   return fmt::format(
@@ -74,118 +293,20 @@ std::string IngestReport::Summary() const {
 }
 
 Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
-  VIRGA_RETURN_IF_ERROR(CheckOptions(options));
+  using namespace ingest_internal;
+  VIRGA_RETURN_IF_ERROR(CheckIngestOptions(options));
   const auto start = std::chrono::steady_clock::now();
-  VIRGA_ASSIGN_OR_RETURN(const std::vector<std::string> inputs,
-                         ingest_internal::ExpandInputs(options.inputs));
-  VIRGA_ASSIGN_OR_RETURN(bool exists, store.Exists(ManifestKey(options.dataset)));
-  if (exists) {
-    return Status::AlreadyExists(fmt::format("dataset '{}' already exists in {}", options.dataset,
-                                             store.uri()));
-  }
-  RemoveObjects(store, options.dataset);  // leftovers of an ingest that never committed
-
+  VIRGA_ASSIGN_OR_RETURN(const std::vector<std::string> inputs, ExpandInputs(options.inputs));
+  VIRGA_RETURN_IF_ERROR(PrepareNewDataset(store, options.dataset));
+  std::vector<InputRange> ranges;
+  for (const std::string& path : inputs) ranges.push_back({path, 0, 0});
   IngestReport report;
   report.dataset = options.dataset;
-  uint64_t index_bound = 0;
-  Status status;
-  {
-    PartitionWriter writer(store, options);
-    std::unique_ptr<Block> filling[2] = {writer.Acquire(), writer.Acquire()};
-    filling[1]->test = true;
-    auto flush = [&](bool test) {
-      std::unique_ptr<Block>& b = filling[test];
-      if (!writer.Submit(std::move(b))) return false;
-      b = writer.Acquire();
-      if (!b) return false;
-      b->test = test;
-      return true;
-    };
-
-    for (const std::string& path : inputs) {
-      if (!status.ok()) break;
-      auto reader = LineReader::Open(path);
-      if (!reader.ok()) {
-        status = reader.status();
-        break;
-      }
-      auto parser = MakeParser(options.format, options.parse);
-      if (!parser.ok()) {
-        status = parser.status();
-        break;
-      }
-      index_bound = std::max(index_bound, (*parser)->index_bound());
-      std::string_view line;
-      while (true) {
-        Result<bool> more = (*reader)->Next(&line);
-        if (!more.ok()) {
-          status = more.status();
-          break;
-        }
-        if (!*more) break;
-        const bool test = InTestSplit(options.split_seed, report.rows, options.test_fraction);
-        RowBlock& rows = filling[test]->rows;
-        bool added = false;
-        Status s = (*parser)->ParseLine(line, &rows, &added);
-        if (!s.ok()) {
-          std::string where = fmt::format("{}:{}: {}", path, (*reader)->line_number(), s.message());
-          if (options.on_error == OnError::kFail) {
-            status = Status::InvalidArgument(std::move(where));
-            break;
-          }
-          if (report.skipped_lines++ < options.max_skip_reports) {
-            if (options.on_skip) options.on_skip(where);
-            else std::fprintf(stderr, "%s (line skipped)\n", where.c_str());
-          }
-          continue;
-        }
-        if (!added) continue;
-        ++report.rows;
-        (test ? report.test_rows : report.train_rows)++;
-        if ((rows.rows() >= options.rows_per_partition || rows.nnz() >= kMaxBlockNnz) &&
-            !flush(test)) {
-          status = Status::Internal("partition writer stopped");  // replaced by its fault below
-          break;
-        }
-      }
-      report.input_bytes += (*reader)->text_bytes_read();
-    }
-    for (bool test : {false, true}) {
-      if (status.ok() && filling[test] && filling[test]->rows.rows() > 0) flush(test);
-      filling[test].reset();
-    }
-    Status ws = writer.Finish();
-    if (!ws.ok()) status = ws;
-    if (status.ok()) {
-      Manifest m;
-      m.name = options.dataset;
-      m.format = FormatName(options.format);
-      m.codec = CodecName(options.encode.codec);
-      m.hash_bits = options.format == Format::kCriteo ? options.parse.hash_bits : 0;
-      m.num_features =
-          std::max({index_bound, writer.train_index_bound(), writer.test_index_bound()});
-      m.test_fraction = options.test_fraction;
-      m.split_seed = options.split_seed;
-      m.train_rows = report.train_rows;
-      m.test_rows = report.test_rows;
-      m.train = std::move(writer.parts(false));
-      m.test = std::move(writer.parts(true));
-      for (const auto& p : m.train) m.train_nnz += p.nnz;
-      for (const auto& p : m.test) m.test_nnz += p.nnz;
-      m.skipped_lines = report.skipped_lines;
-      m.input_bytes = report.input_bytes;
-      m.sources = inputs;
-      m.label = writer.labels();
-      m.numeric_features = std::move(writer.numeric_stats());
-      m.created_at = UtcNowIso8601();
-      report.partitions = m.train.size() + m.test.size();
-      report.num_features = m.num_features;
-      report.output_bytes = writer.output_bytes();
-      status = WriteManifest(store, m);
-    }
-  }
+  Result<PartOutput> out = IngestPart(store, options, ranges, /*part=*/-1);
+  Status status = out.status();
+  if (out.ok()) status = CommitManifest(store, options, inputs, *out, &report);
   if (!status.ok()) {
-    RemoveObjects(store, options.dataset);
+    RemoveDatasetObjects(store, options.dataset);
     return status;
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -17,13 +17,16 @@ constexpr size_t kCodecByte = 6;
 
 }  // namespace
 
-PartitionWriter::PartitionWriter(ObjectStore& store, const IngestOptions& options)
+PartitionWriter::PartitionWriter(ObjectStore& store, const IngestOptions& options, int64_t part,
+                                 bool binary_counts)
     : store_(store),
       options_(options),
       encoder_(options.encode),
       work_(kPoolBlocks),
       put_(kPoolBlocks),
-      free_(kPoolBlocks) {
+      free_(kPoolBlocks),
+      part_(part),
+      want_binary_counts_(binary_counts) {
   for (size_t i = 0; i < kPoolBlocks; ++i) {
     auto block = std::make_unique<Block>();
     block->rows.Reserve(options.rows_per_partition, size_t{options.rows_per_partition} * 16);
@@ -73,7 +76,9 @@ void PartitionWriter::FoldLoop() {
     }
     std::vector<PartitionInfo>& parts = parts_[block->test];
     PartitionInfo info;
-    info.key = PartitionKey(options_.dataset, block->test, parts.size());
+    info.key = part_ < 0 ? PartitionKey(options_.dataset, block->test, parts.size())
+                         : PartPartitionKey(options_.dataset, block->test,
+                                            static_cast<uint64_t>(part_), parts.size());
     block->key = info.key;
     info.rows = view.rows();
     info.nnz = view.nnz();
@@ -85,7 +90,10 @@ void PartitionWriter::FoldLoop() {
   labels_.kind = labels_01_ ? "binary01" : labels_pm1_ ? "binary_pm1" : "real";
   put_.Close();
   // While the store threads finish their Puts: the manifest needs these.
-  if (!failed_.load(std::memory_order_relaxed)) numeric_stats_ = stats_.NumericStats();
+  if (!failed_.load(std::memory_order_relaxed)) {
+    numeric_stats_ = stats_.NumericStats();
+    if (want_binary_counts_) binary_counts_ = stats_.BinaryCounts();
+  }
   stats_.Release();
 }
 

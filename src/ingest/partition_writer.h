@@ -67,7 +67,11 @@ class PartitionWriter {
   // 2 filling, 2 queued or folding, kPutThreads being stored, 3 queued for a store thread.
   static constexpr size_t kPoolBlocks = 2 + 2 + kPutThreads + 3;
 
-  PartitionWriter(ObjectStore& store, const IngestOptions& options);
+  // `part` >= 0: the partitions of part `part` of a parted ingest are named
+  // PartPartitionKey(dataset, test, part, i); -1: PartitionKey(dataset, test, i).
+  // With `binary_counts` the train statistics also keep binary_counts().
+  PartitionWriter(ObjectStore& store, const IngestOptions& options, int64_t part = -1,
+                  bool binary_counts = false);
   ~PartitionWriter();  // Finish()es
 
   // A recycled empty block; null if the writer has failed.
@@ -81,6 +85,11 @@ class PartitionWriter {
 
   // Valid after Finish().
   std::vector<FeatureStat>& numeric_stats() { return numeric_stats_; }  // of the train split
+  // (index, entries) of the train split's binary features (every entry 1), sorted;
+  // only with binary_counts.
+  std::vector<std::pair<uint32_t, uint64_t>>& binary_counts() { return binary_counts_; }
+  bool labels_01() const { return labels_01_; }
+  bool labels_pm1() const { return labels_pm1_; }
   uint64_t train_index_bound() const { return stats_.index_bound(); }
   const LabelStat& labels() const { return labels_; }
   std::vector<PartitionInfo>& parts(bool test) { return parts_[test]; }
@@ -110,6 +119,9 @@ class PartitionWriter {
   // Owned by the fold thread until Finish().
   FeatureStatsAccumulator stats_;  // released once numeric_stats_ is computed
   std::vector<FeatureStat> numeric_stats_;
+  const int64_t part_;
+  const bool want_binary_counts_;
+  std::vector<std::pair<uint32_t, uint64_t>> binary_counts_;
   LabelStat labels_;
   bool labels_pm1_ = true, labels_01_ = true;
   std::vector<PartitionInfo> parts_[2];  // [test], in partition order
