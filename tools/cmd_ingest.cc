@@ -1,8 +1,10 @@
 #include <cstdio>
 
 #include "tools/commands.h"
+#include "tools/stage_flags.h"
 #include "virga/ingest.h"
 #include "virga/object_store.h"
+#include "virga/stage.h"
 
 namespace virga::cli {
 
@@ -12,6 +14,7 @@ void RegisterIngest(CLI::App& app, int* exit_code) {
     std::string format, store = DefaultStoreUri(), on_error = "fail", codec = "lz4";
     std::string label_column = "0", header = "auto";
     IngestOptions o;
+    StageFlags stage;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--format", args->format, "libsvm | criteo | csv | ratings")
@@ -41,6 +44,7 @@ void RegisterIngest(CLI::App& app, int* exit_code) {
   cmd->add_option("--header", args->header, "CSV: auto | yes | no")
       ->check(CLI::IsMember({"auto", "yes", "no"}))
       ->capture_default_str();
+  args->stage.Add(cmd, /*ingest=*/true);
   cmd->callback([args, exit_code] {
     IngestOptions o = args->o;
     o.format = *ParseFormatName(args->format);
@@ -56,6 +60,24 @@ void RegisterIngest(CLI::App& app, int* exit_code) {
       return;
     }
     o.encode.codec = *codec;
+    if (args->stage.OnFunctions()) {
+      auto stage = args->stage.Options("ingest");
+      if (!stage.ok()) {
+        std::fprintf(stderr, "virga ingest: %s\n", stage.status().message().c_str());
+        *exit_code = 2;
+        return;
+      }
+      StageStats stats;
+      auto report = IngestOnFunctions(args->store, o, *stage, &stats);
+      if (!report.ok()) {
+        std::fprintf(stderr, "virga ingest: %s\n", report.status().message().c_str());
+        *exit_code = 1;
+        return;
+      }
+      std::printf("%s\n", report->Summary().c_str());
+      StageFlags::PrintStats("ingest", stats);
+      return;
+    }
     auto store = ObjectStore::Open(args->store);
     if (!store.ok()) {
       std::fprintf(stderr, "virga ingest: %s\n", store.status().ToString().c_str());

@@ -11,6 +11,8 @@
 
 #include "common/time_format.h"
 #include "tools/commands.h"
+#include "tools/stage_flags.h"
+#include "virga/stage.h"
 #include "tools/token.h"
 #include "virga/dataset.h"
 #include "virga/evaluator.h"
@@ -38,6 +40,7 @@ struct PredictArgs {
   std::string dataset;
   std::string split = "test";
   std::string out;
+  StageFlags stage;
 };
 
 int Fail(const char* cmd, const Status& s, int code = 1) {
@@ -145,6 +148,34 @@ int RunPredict(const PredictArgs& a) {
                  a.dataset.c_str(), manifest->num_features, a.model_file.c_str(),
                  hd.num_features, hd.dataset.c_str());
 
+  const std::string& labels = manifest->label.kind;
+  FILE* report = a.out == "-" ? stderr : stdout;
+  if (a.stage.OnFunctions()) {
+    auto stage = a.stage.Options("predict");
+    if (!stage.ok()) return Fail("predict", stage.status(), 2);
+    StageStats stats;
+    auto scored = ScoreOnFunctions(a.store.empty() ? DefaultStoreUri() : a.store, a.model_file,
+                                   a.dataset, *split, *stage, &stats);
+    if (!scored.ok()) return Fail("predict", scored.status());
+    if (!a.out.empty()) {
+      if (Status s = WriteScores(a.out, scored->scores); !s.ok()) return Fail("predict", s);
+    }
+    std::fprintf(report, "scored %zu rows of dataset '%s' (%s split) with %s model '%s' on functions\n",
+                 scored->scores.size(), a.dataset.c_str(), SplitName(*split), ModelName(hd.model),
+                 a.model_file.c_str());
+    if (scored->binary) {
+      const BinaryMetrics& m = scored->metrics;
+      std::fprintf(report,
+                   "logloss %.6f  auc %.6f  accuracy %.6f  (rows %" PRIu64 ", positives %" PRIu64
+                   ")\n",
+                   m.logloss, m.auc, m.accuracy, m.rows, m.positives);
+    } else {
+      std::fprintf(report, "labels are '%s', not binary: no metrics\n", labels.c_str());
+    }
+    StageFlags::PrintStats("predict", stats);
+    return 0;
+  }
+
   auto ev = Evaluator::Load(**store, a.dataset, *split, hd.model);
   if (!ev.ok()) {
     Status s = ev.status();
@@ -169,12 +200,10 @@ int RunPredict(const PredictArgs& a) {
     if (Status s = WriteScores(a.out, scores); !s.ok()) return Fail("predict", s);
   }
 
-  FILE* report = a.out == "-" ? stderr : stdout;
   std::fprintf(report, "scored %zu rows of dataset '%s' (%s split) with %s model '%s'; %zu of %zu keys "
                "have weights\n",
                scores.size(), a.dataset.c_str(), SplitName(*split), ModelName(hd.model),
                a.model_file.c_str(), known, keys.size());
-  const std::string& labels = manifest->label.kind;
   if (labels == "binary01" || labels == "binary_pm1") {
     const BinaryMetrics m = ComputeBinaryMetrics(scores, (*ev)->labels());
     std::fprintf(report,
@@ -214,6 +243,7 @@ void RegisterModelTools(CLI::App& app, int* exit_code) {
   pr->add_option("--split", p->split, "test | train")->capture_default_str();
   pr->add_option("--out", p->out,
                  "Write one probability per line, in row order (.gz/.zst compress; - stdout)");
+  p->stage.Add(pr, /*ingest=*/false);
   pr->callback([p, exit_code] { *exit_code = RunPredict(*p); });
 }
 

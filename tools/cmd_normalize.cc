@@ -1,8 +1,10 @@
 #include <cstdio>
 
 #include "tools/commands.h"
+#include "tools/stage_flags.h"
 #include "virga/normalize.h"
 #include "virga/object_store.h"
+#include "virga/stage.h"
 
 namespace virga::cli {
 
@@ -11,6 +13,7 @@ void RegisterNormalize(CLI::App& app, int* exit_code) {
   struct Args {
     std::string store = DefaultStoreUri(), method = "minmax";
     NormalizeOptions o;
+    StageFlags stage;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--store", args->store, "Object store URI")->capture_default_str();
@@ -19,16 +22,29 @@ void RegisterNormalize(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"minmax", "standard"}))
       ->capture_default_str();
   cmd->add_option("--out", args->o.out, "Name of the normalized dataset")->required();
+  args->stage.Add(cmd, /*ingest=*/false);
   cmd->callback([args, exit_code] {
     NormalizeOptions o = args->o;
     o.method = *ParseNormalizeMethod(args->method);
-    auto store = ObjectStore::Open(args->store);
-    if (!store.ok()) {
-      std::fprintf(stderr, "virga normalize: %s\n", store.status().ToString().c_str());
-      *exit_code = 1;
-      return;
+    Result<NormalizeReport> report = Status::Internal("not run");
+    StageStats stats;
+    if (args->stage.OnFunctions()) {
+      auto stage = args->stage.Options("normalize");
+      if (!stage.ok()) {
+        std::fprintf(stderr, "virga normalize: %s\n", stage.status().message().c_str());
+        *exit_code = 2;
+        return;
+      }
+      report = NormalizeOnFunctions(args->store, o, *stage, &stats);
+    } else {
+      auto store = ObjectStore::Open(args->store);
+      if (!store.ok()) {
+        std::fprintf(stderr, "virga normalize: %s\n", store.status().ToString().c_str());
+        *exit_code = 1;
+        return;
+      }
+      report = Normalize(**store, o);
     }
-    auto report = Normalize(**store, o);
     if (!report.ok()) {
       std::fprintf(stderr, "virga normalize: %s\n", report.status().ToString().c_str());
       *exit_code = 1;
@@ -40,6 +56,7 @@ void RegisterNormalize(CLI::App& app, int* exit_code) {
                 static_cast<unsigned long long>(report->rows),
                 static_cast<unsigned long long>(report->partitions),
                 static_cast<unsigned long long>(report->features_scaled), report->seconds);
+    if (stats.functions > 0) StageFlags::PrintStats("normalize", stats);
   });
 }
 

@@ -16,6 +16,7 @@
 
 #include "src/channel/channel_job.h"
 #include "src/channel/channel_worker.h"
+#include "src/stage/stage_runner.h"
 #include "tools/commands.h"
 #include "virga/backend.h"
 #include "virga/worker.h"
@@ -57,6 +58,8 @@ int BadPayload(std::string_view source, const Status& s) {
 int RunWorkerPayload(std::string_view text, std::string_view source) {
   std::set_new_handler(OutOfMemory);
   try {
+    // A stage function (ingest, normalize, predict on functions): src/stage.
+    if (stage::IsStagePayload(text)) return stage::RunStageFunction(text, source);
     // A storage-channel worker (no parameter server): src/channel, docs/channel.md.
     if (channel::IsChannelPayload(std::string(text))) {
       auto payload = channel::ChannelPayloadFromJson(text);

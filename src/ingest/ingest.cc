@@ -174,6 +174,60 @@ FeatureStat OnesStat(uint32_t index, uint64_t count) {
 
 }  // namespace
 
+void MergeStatsPieces(std::vector<FeatureStat>* numeric_a,
+                      std::vector<std::pair<uint32_t, uint64_t>>* binary_a,
+                      std::vector<FeatureStat>&& numeric_b,
+                      std::vector<std::pair<uint32_t, uint64_t>>&& binary_b) {
+  // Numeric statistics: sorted merge of both lists.
+  std::vector<FeatureStat> numeric;
+  numeric.reserve((*numeric_a).size() + numeric_b.size());
+  {
+    size_t i = 0, j = 0;
+    while (i < (*numeric_a).size() || j < numeric_b.size()) {
+      if (j == numeric_b.size() ||
+          (i < (*numeric_a).size() && (*numeric_a)[i].index < numeric_b[j].index)) {
+        numeric.push_back((*numeric_a)[i++]);
+      } else if (i == (*numeric_a).size() || numeric_b[j].index < (*numeric_a)[i].index) {
+        numeric.push_back(numeric_b[j++]);
+      } else {
+        numeric.push_back((*numeric_a)[i++]);
+        numeric.back().Merge(numeric_b[j++]);
+      }
+    }
+  }
+  // Binary counts: summed; a feature now numeric takes its entries of 1 in.
+  std::vector<std::pair<uint32_t, uint64_t>> binary;
+  binary.reserve(std::max((*binary_a).size(), binary_b.size()));
+  auto take = [&](uint32_t index, uint64_t count) {
+    auto it = std::lower_bound(numeric.begin(), numeric.end(), index,
+                               [](const FeatureStat& f, uint32_t k) { return f.index < k; });
+    if (it != numeric.end() && it->index == index) {
+      it->Merge(OnesStat(index, count));
+    } else if (!binary.empty() && binary.back().first == index) {
+      binary.back().second += count;
+    } else {
+      binary.emplace_back(index, count);
+    }
+  };
+  {
+    const auto& x = (*binary_a);
+    const auto& y = binary_b;
+    size_t i = 0, j = 0;
+    while (i < x.size() || j < y.size()) {
+      if (j == y.size() || (i < x.size() && x[i].first <= y[j].first)) {
+        take(x[i].first, x[i].second);
+        ++i;
+      } else {
+        take(y[j].first, y[j].second);
+        ++j;
+      }
+    }
+  }
+  *numeric_a = std::move(numeric);
+  *binary_a = std::move(binary);
+}
+
+
 void MergePart(PartOutput* a, PartOutput&& b) {
   if (b.labels.count > 0) {
     if (a->labels.count == 0) {
@@ -198,53 +252,7 @@ void MergePart(PartOutput* a, PartOutput&& b) {
   for (auto& p : b.train) a->train.push_back(std::move(p));
   for (auto& p : b.test) a->test.push_back(std::move(p));
 
-  // Numeric statistics: sorted merge of both lists.
-  std::vector<FeatureStat> numeric;
-  numeric.reserve(a->numeric.size() + b.numeric.size());
-  {
-    size_t i = 0, j = 0;
-    while (i < a->numeric.size() || j < b.numeric.size()) {
-      if (j == b.numeric.size() ||
-          (i < a->numeric.size() && a->numeric[i].index < b.numeric[j].index)) {
-        numeric.push_back(a->numeric[i++]);
-      } else if (i == a->numeric.size() || b.numeric[j].index < a->numeric[i].index) {
-        numeric.push_back(b.numeric[j++]);
-      } else {
-        numeric.push_back(a->numeric[i++]);
-        numeric.back().Merge(b.numeric[j++]);
-      }
-    }
-  }
-  // Binary counts: summed; a feature now numeric takes its entries of 1 in.
-  std::vector<std::pair<uint32_t, uint64_t>> binary;
-  binary.reserve(std::max(a->binary_counts.size(), b.binary_counts.size()));
-  auto take = [&](uint32_t index, uint64_t count) {
-    auto it = std::lower_bound(numeric.begin(), numeric.end(), index,
-                               [](const FeatureStat& f, uint32_t k) { return f.index < k; });
-    if (it != numeric.end() && it->index == index) {
-      it->Merge(OnesStat(index, count));
-    } else if (!binary.empty() && binary.back().first == index) {
-      binary.back().second += count;
-    } else {
-      binary.emplace_back(index, count);
-    }
-  };
-  {
-    const auto& x = a->binary_counts;
-    const auto& y = b.binary_counts;
-    size_t i = 0, j = 0;
-    while (i < x.size() || j < y.size()) {
-      if (j == y.size() || (i < x.size() && x[i].first <= y[j].first)) {
-        take(x[i].first, x[i].second);
-        ++i;
-      } else {
-        take(y[j].first, y[j].second);
-        ++j;
-      }
-    }
-  }
-  a->numeric = std::move(numeric);
-  a->binary_counts = std::move(binary);
+  MergeStatsPieces(&a->numeric, &a->binary_counts, std::move(b.numeric), std::move(b.binary_counts));
 }
 
 Status CommitManifest(ObjectStore& store, const IngestOptions& options,

@@ -62,6 +62,13 @@ Result<PartOutput> IngestPart(ObjectStore& store, const IngestOptions& options,
 // in another gets the other's entries of 1 through binary_counts).
 void MergePart(PartOutput* a, PartOutput&& b);
 
+// The statistics merge of MergePart: (numeric, binary counts) of b folded
+// into a's. Both pairs sorted by index; a feature is in one list of a pair.
+void MergeStatsPieces(std::vector<FeatureStat>* numeric_a,
+                      std::vector<std::pair<uint32_t, uint64_t>>* binary_a,
+                      std::vector<FeatureStat>&& numeric_b,
+                      std::vector<std::pair<uint32_t, uint64_t>>&& binary_b);
+
 // Writes the manifest of `out` (the commit point) and fills *report.
 Status CommitManifest(ObjectStore& store, const IngestOptions& options,
                       const std::vector<std::string>& sources, PartOutput& out,

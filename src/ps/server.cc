@@ -158,4 +158,23 @@ Result<std::string> PsServer::RestoreLatest() {
   return best;
 }
 
+Result<std::string> EmbeddedServerAddress(std::string_view who, const std::string& bind,
+                                          const std::string& advertise, uint16_t port) {
+  std::string host = advertise.empty() ? bind : advertise;
+  std::string port_text;
+  if (size_t colon = host.rfind(':'); colon != std::string::npos &&
+                                      host.find(']') == std::string::npos &&
+                                      host.find(':') == colon) {
+    port_text = host.substr(colon + 1);
+    host.resize(colon);
+  }
+  if (host == "0.0.0.0" || host == "::" || host.empty()) {
+    return Status::InvalidArgument(std::string(who) + ": the embedded server binds to " + bind +
+                                   "; give the address functions reach it at "
+                                   "(--server-advertise HOST[:PORT])");
+  }
+  if (port_text.empty() || port_text == "0") port_text = std::to_string(port);
+  return host + ":" + port_text;
+}
+
 }  // namespace virga::ps

@@ -65,4 +65,12 @@ class PsServer {
   std::thread loop_;
 };
 
+// The "host:port" functions reach an embedded server at: `advertise`
+// ("HOST" or "HOST:PORT") if given, else `bind`, with `port` (the port it
+// listens on) where none or 0 is given. InvalidArgument, prefixed with `who`,
+// when that host is a wildcard address (0.0.0.0, ::) that functions cannot
+// connect to.
+Result<std::string> EmbeddedServerAddress(std::string_view who, const std::string& bind,
+                                          const std::string& advertise, uint16_t port);
+
 }  // namespace virga::ps

@@ -97,22 +97,12 @@ Status TrainJob::Impl::Setup() {
     so.checkpoint_uri = opt.store;
     so.name = opt.job_id;
     so.net.bind = opt.server_bind;
-    std::string host = opt.server_advertise.empty() ? opt.server_bind : opt.server_advertise;
-    std::string port;
-    if (size_t colon = host.rfind(':'); colon != std::string::npos && host.find(']') == std::string::npos &&
-                                        host.find(':') == colon) {
-      port = host.substr(colon + 1);
-      host.resize(colon);
-    }
-    if (host == "0.0.0.0" || host == "::" || host.empty()) {
-      return Status::InvalidArgument(
-          "train: the embedded server binds to " + opt.server_bind +
-          "; give the address functions reach it at (--server-advertise HOST[:PORT])");
-    }
     server = std::make_unique<ps::PsServer>(so);
     VIRGA_RETURN_IF_ERROR(server->Start());
-    if (port.empty() || port == "0") port = std::to_string(server->port());
-    opt.servers = {host + ":" + port};
+    VIRGA_ASSIGN_OR_RETURN(std::string address,
+                           ps::EmbeddedServerAddress("train", opt.server_bind,
+                                                     opt.server_advertise, server->port()));
+    opt.servers = {std::move(address)};
     opt.token = so.net.token;
   } else if (opt.token.empty()) {
     return Status::InvalidArgument("train: a token is required with explicit servers");

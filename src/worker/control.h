@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "virga/status.h"
 
@@ -34,6 +35,12 @@ enum class StopReason : int { kNone = 0, kLifetime, kStopped, kIdle, kError, kKi
 // kKilled, or kNone (absent, or the check failed: *fault is then set).
 StopReason CheckStopKeys(virga::PsClient* client, const std::string& stop_key,
                          const std::string& kill_key, bool* fault);
+
+// Claims function `id` of `job` for this invocation (the claim key of
+// include/virga/worker.h, compare-and-swap from absent): false if another
+// delivery of the same function holds the claim; it is then counted in the
+// job's duplicates. Id 0 (not launched by a backend) always claims.
+Result<bool> ClaimFunction(virga::PsClient* client, std::string_view job, uint64_t id);
 
 // Thread-safe.
 class Control {

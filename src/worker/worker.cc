@@ -105,30 +105,6 @@ uint64_t ReleaseAll(PsClient* client, const WorkerPayload& p, worker::WorkLedger
   return released;
 }
 
-// Claims function `id` for this invocation (include/virga/worker.h): false if
-// another delivery of the same function holds the claim; it is then counted
-// in <job>/duplicates.
-Result<bool> Claim(PsClient* client, const WorkerPayload& p, uint64_t id) {
-  if (id == 0) return true;  // not launched by a backend
-  // The claim's value names this process, not the invocation: a second
-  // delivery of an event may carry the same request id as the first.
-  const char* invocation = std::getenv("VIRGA_INVOCATION_ID");
-  char nonce[20];
-  std::snprintf(nonce, sizeof nonce, "%016llx",
-                static_cast<unsigned long long>(std::random_device{}()) << 32 ^ std::random_device{}());
-  const std::string me = (invocation != nullptr && *invocation != '\0' ? std::string(invocation)
-                                                                        : std::string("local")) +
-                         "/" + std::to_string(::getpid()) + "/" + nonce;
-  const std::string key = FunctionClaimKey(p.job, id);
-  VIRGA_ASSIGN_OR_RETURN(const bool swapped, client->CompareAndSwap(key, 0, me));
-  if (swapped) return true;
-  std::string holder;
-  if (client->Get(key, &holder).ok() && holder == me) return true;  // our own, reply lost
-  const float one = 1;
-  (void)client->AddFloats(JobDuplicatesKey(p.job), std::span<const float>(&one, 1));
-  return false;
-}
-
 uint64_t PeakRssBytes() {
   struct rusage ru {};
   return ::getrusage(RUSAGE_SELF, &ru) == 0 ? static_cast<uint64_t>(ru.ru_maxrss) * 1024 : 0;
@@ -168,7 +144,7 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
   VIRGA_ASSIGN_OR_RETURN(std::shared_ptr<ObjectStore> store, ObjectStore::Open(p.store));
   if (!p.dataset.empty()) VIRGA_RETURN_IF_ERROR(ReadManifest(*store, p.dataset).status());
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client, ConnectWithRetry(p, &control, &faults));
-  VIRGA_ASSIGN_OR_RETURN(const bool first, Claim(client.get(), p, result.function_id));
+  VIRGA_ASSIGN_OR_RETURN(const bool first, worker::ClaimFunction(client.get(), p.job, result.function_id));
   if (!first) {
     result.end_reason = "duplicate";  // another delivery of this function runs it
     result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
