@@ -12,6 +12,9 @@
 #  4. again under faults: 30% of Invoke calls throttled (429), 20% duplicate deliveries,
 #     30% of invocations killed at random, a 3 s function timeout (every deadline reached):
 #     done, every item counted, duplicates counted and harmless, loss within 1%
+#  3b. every stage on Lambda: the raw file (uploaded with `aws s3 cp`) ingested by functions
+#     in byte ranges (the same rows as in process), normalized, scored (the same metrics as
+#     in process), trained on; and ingested again under the faults of step 4
 #  5. a function that never starts: declared lost within the start timeout, the job says so
 #  6. bad input: a missing function, wrong credentials, an unreachable endpoint: one line each
 set -uo pipefail
@@ -95,11 +98,41 @@ check lambda "$TMP/lambda.json"
   --split test --out "$TMP/pred.tsv" > "$TMP/predict.log" 2>&1 || fail "predict from the model in S3"
 [ "$(wc -l < "$TMP/pred.tsv")" -gt 100 ] || fail "no predictions"
 
+echo "== 3b. every stage on Lambda: ingest in byte ranges, normalize, predict"
+aws --endpoint-url "$S3_ENDPOINT" s3 cp --quiet "$TMP/d.tsv" "$B/raw/d.tsv" || fail "aws s3 cp"
+rows_of() { sed -n 's/^ingested [^:]*: \([0-9]*\) rows.*/\1/p' "$1"; }
+STAGE=(--store "$B/store" --backend lambda --lambda-function virga-worker)
+"$VIRGA" ingest --format criteo --input "$B/raw/d.tsv" --dataset dfn --hash-bits 16 \
+  --rows-per-partition 2048 --part-mb 4 "${STAGE[@]}" > "$TMP/ingest_fn.log" 2>&1 \
+  || fail "ingest on lambda: $(tail -n 3 "$TMP/ingest_fn.log")"
+[ "$(rows_of "$TMP/ingest_fn.log")" = "$(rows_of "$TMP/ingest.log")" ] \
+  || fail "ingest on lambda: $(rows_of "$TMP/ingest_fn.log") rows, in process $(rows_of "$TMP/ingest.log")"
+grep -q "tasks" "$TMP/ingest_fn.log" || fail "ingest on lambda: no stage line"
+echo "   $(grep tasks "$TMP/ingest_fn.log" | tail -n 1)"
+"$VIRGA" normalize --dataset dfn --out dfn_std --method standard "${STAGE[@]}" \
+  > "$TMP/norm_fn.log" 2>&1 || fail "normalize on lambda: $(tail -n 3 "$TMP/norm_fn.log")"
+grep -q "^normalized dfn -> dfn_std" "$TMP/norm_fn.log" || fail "normalize on lambda: $(cat "$TMP/norm_fn.log")"
+"$VIRGA" predict --model-file "$B/store/models/lambda.model" --dataset d --split test \
+  "${STAGE[@]}" > "$TMP/predict_fn.log" 2>&1 || fail "predict on lambda: $(tail -n 3 "$TMP/predict_fn.log")"
+[ "$(grep '^logloss' "$TMP/predict_fn.log")" = "$(grep '^logloss' "$TMP/predict.log")" ] \
+  || fail "predict on lambda: '$(grep '^logloss' "$TMP/predict_fn.log")' vs in process '$(grep '^logloss' "$TMP/predict.log")'"
+echo "   predict on lambda: $(grep '^logloss' "$TMP/predict_fn.log") (the same as in process)"
+"$VIRGA" train --store "$B/store" --dataset dfn_std --model lr --workers 2 --epochs 1 --seed 5 \
+  "${LAMBDA[@]}" --json-out "$TMP/dfn.json" > "$TMP/dfn.log" 2>&1 \
+  || fail "training on the dataset made on lambda: $(tail -n 3 "$TMP/dfn.log")"
+
 echo "== 4. under faults: throttling, duplicate deliveries, kills, deadlines"
 faults '{"throttle_rate": 0.3, "duplicate_rate": 0.2, "kill_rate": 0.3, "kill_window_ms": 1500, "seed": 7}'
 "$VIRGA" "${TRAIN[@]}" --backend lambda --lambda-function virga-short --lambda-heartbeat-timeout 3 \
   --json-out "$TMP/faults.json" > "$TMP/faults.log" 2>&1 || fail "training under faults"
 check faults "$TMP/faults.json"
+"$VIRGA" ingest --format criteo --input "$B/raw/d.tsv" --dataset dfault --hash-bits 16 \
+  --rows-per-partition 2048 --part-mb 2 --store "$B/store" --backend lambda \
+  --lambda-function virga-short --lambda-heartbeat-timeout 3 > "$TMP/ingest_faults.log" 2>&1 \
+  || fail "ingest on lambda under faults: $(tail -n 3 "$TMP/ingest_faults.log")"
+[ "$(rows_of "$TMP/ingest_faults.log")" = "$(rows_of "$TMP/ingest.log")" ] \
+  || fail "ingest under faults: $(rows_of "$TMP/ingest_faults.log") rows, in process $(rows_of "$TMP/ingest.log")"
+echo "   ingest under faults: $(grep tasks "$TMP/ingest_faults.log" | tail -n 1)"
 curl -sf "$ADMIN/stats" > "$TMP/stats.json" || fail "stats"
 $PY - "$TMP/stats.json" "$TMP/faults.json" << 'EOF' || fail "the faults did not happen"
 import json, sys
