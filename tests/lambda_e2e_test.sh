@@ -16,7 +16,8 @@
 #     in byte ranges (the same rows as in process), normalized, scored (the same metrics as
 #     in process), trained on; and ingested again under the faults of step 4
 #  5. a function that never starts: declared lost within the start timeout, the job says so
-#  6. bad input: a missing function, wrong credentials, an unreachable endpoint: one line each
+#  6. bad input: a missing function, wrong credentials, an unreachable endpoint, a storage
+#     channel job or a local input file on lambda: one line each
 set -uo pipefail
 
 VIRGA=${1:?usage: $0 path/to/virga [rows]}
@@ -174,6 +175,10 @@ expect_error "missing function" "ResourceNotFoundException" -- \
   "$VIRGA" "${TRAIN[@]}" --backend lambda --lambda-function nope
 expect_error "wrong credentials" "InvalidSignatureException" -- \
   env AWS_SECRET_ACCESS_KEY=wrong "$VIRGA" "${TRAIN[@]}" "${LAMBDA[@]}"
+expect_error "storage channel on lambda" "runs on the local backend only" -- \
+  "$VIRGA" "${TRAIN[@]}" --channel store "${LAMBDA[@]}"
+expect_error "local input for functions on lambda" "is on this machine" -- \
+  "$VIRGA" ingest --format criteo --input "$TMP/d.tsv" --store "$B/store" --dataset dx "${LAMBDA[@]}"
 expect_error "unreachable endpoint" "127.0.0.1:1" -- \
   env AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:1 "$VIRGA" "${TRAIN[@]}" "${LAMBDA[@]}"
 echo "lambda_e2e_test: OK"

@@ -69,8 +69,9 @@ struct StageOptions {
   // reach it at (see TrainOptions::server_bind / server_advertise).
   std::string server_bind = "127.0.0.1";
   std::string server_advertise;
-  // A task whose function stops answering is run again after this long.
-  std::chrono::milliseconds task_lease{30'000};
+  // A task whose function stops answering is run again after this long
+  // (a running function renews its task's lease every second).
+  std::chrono::milliseconds task_lease{10'000};
   // Ingest: input bytes per task. Uncompressed files larger than this are
   // cut into byte ranges (not CSV files with a header); smaller files are
   // grouped up to it. Compressed files are read whole by one task.

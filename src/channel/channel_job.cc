@@ -88,6 +88,19 @@ Status ChannelJob::Impl::Setup() {
     return Status::InvalidArgument("train: --servers cannot be used with --channel " + opt.channel +
                                    " (there is no parameter server)");
   }
+  {
+    // A cloud backend follows its functions through the job's parameter
+    // server (claims, heartbeats, kills), which a channel job does not have.
+    const std::string backend = opt.backend ? std::string(opt.backend->name())
+                                : opt.backend_config.name.empty() ? DefaultBackendName()
+                                                                  : opt.backend_config.name;
+    if (backend != "local") {
+      return Status::InvalidArgument(
+          "train: --channel " + opt.channel + " runs on the local backend only, not on '" + backend +
+          "' (its functions report through a parameter server, which a channel job does not "
+          "have); train on '" + backend + "' without --channel");
+    }
+  }
   VIRGA_RETURN_IF_ERROR(LoadData());
   dim = manifest.num_features + 1;
   if (dim > kMaxDim) {

@@ -371,7 +371,8 @@ class Function {
     if (!s.ok()) return End("error: " + s.ToString(), 1);
     Result<bool> first = worker::ClaimFunction(client_.get(), p_.job, result_.function_id);
     if (!first.ok()) return End("error: " + first.status().ToString(), 1);
-    if (!*first) return End("duplicate", 0);
+    // A second delivery: the first one's stats key is not ours to write.
+    if (!*first) return End("duplicate", 0, /*publish=*/false);
     control_ = std::thread([this] { ControlLoop(); });
     const std::string reason = TaskLoop();
     {
@@ -510,9 +511,12 @@ class Function {
                                ResultToJson(Snapshot(reason)));
   }
 
-  int End(const std::string& reason, int code) {
-    if (control_client_) Publish(reason);
-    else if (client_) (void)client_->Put(FunctionStatsKey(p_.job, result_.function_id), ResultToJson(Snapshot(reason)));
+  int End(const std::string& reason, int code, bool publish = true) {
+    if (publish && control_client_) {
+      Publish(reason);
+    } else if (publish && client_) {
+      (void)client_->Put(FunctionStatsKey(p_.job, result_.function_id), ResultToJson(Snapshot(reason)));
+    }
     std::printf("%s\n", ResultToJson(Snapshot(reason)).c_str());
     std::fflush(stdout);
     if (code != 0) std::fprintf(stderr, "virga worker: %s\n", reason.c_str());
