@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tools/commands.h"
+#include "tools/progress.h"
 #include "virga/dataset.h"
 #include "virga/object_store.h"
 #include "virga/prefetch_iterator.h"
@@ -157,15 +158,18 @@ Status DumpLibsvm(std::shared_ptr<ObjectStore> store, std::vector<std::string> k
   std::string text;
   std::vector<std::pair<uint64_t, float>> pairs;
   Minibatch mb;
+  ProgressLine line("dump", 0);
   while (true) {
     VIRGA_ASSIGN_OR_RETURN(bool more, it.Next(&mb));
     if (!more) break;
+    line.Update(counts->rows, writer->bytes_written());
     text.clear();
     AppendLibsvm(mb.rows, as_stored, &pairs, &text);
     VIRGA_RETURN_IF_ERROR(writer->Write(text));
     counts->rows += mb.rows.rows();
     counts->nnz += mb.rows.nnz();
   }
+  line.Finish();
   VIRGA_RETURN_IF_ERROR(writer->Close());
   counts->bytes = writer->bytes_written();
   return Status::OK();

@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "tools/commands.h"
+#include "tools/progress.h"
 #include "tools/stage_flags.h"
 #include "virga/ingest.h"
 #include "virga/object_store.h"
@@ -84,7 +85,21 @@ void RegisterIngest(CLI::App& app, int* exit_code) {
       *exit_code = 1;
       return;
     }
+    // Progress against the inputs' stored bytes (wildcards are expanded
+    // by Ingest: the total is then unknown).
+    uint64_t total = 0;
+    for (const std::string& in : o.inputs) {
+      auto bytes = in == "-" ? Result<uint64_t>(0) : InputFileBytes(in);
+      if (!bytes.ok() || *bytes == 0) {
+        total = 0;
+        break;
+      }
+      total += *bytes;
+    }
+    ProgressLine line("ingest", total);
+    o.on_progress = [&line](const IngestProgress& p) { line.Update(p.rows, p.file_bytes); };
     auto report = Ingest(**store, o);
+    line.Finish();
     if (!report.ok()) {
       std::fprintf(stderr, "virga ingest: %s\n", report.status().message().c_str());
       *exit_code = 1;

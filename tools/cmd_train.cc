@@ -74,7 +74,9 @@ int RunTrain(TrainArgs& a) {
   auto kind = ParseOptimizerName(a.optimizer);
   if (!kind.ok()) return fail(kind.status());
   a.o.optimizer.kind = *kind;
-  if (a.learning_rate > 0) a.o.optimizer.learning_rate = a.learning_rate;
+  // 0 keeps the default; anything else, negative included, goes to the options' checks
+  // (the same rule and message as the Python API).
+  if (a.learning_rate != 0) a.o.optimizer.learning_rate = a.learning_rate;
   auto schedule = ParseLrScheduleName(a.schedule);
   if (!schedule.ok()) return fail(schedule.status());
   a.o.optimizer.schedule = *schedule;

@@ -16,6 +16,13 @@ namespace virga {
 
 enum class OnError { kFail, kSkip };
 
+// How far an ingest has come (IngestOptions::on_progress).
+struct IngestProgress {
+  uint64_t rows = 0;
+  uint64_t file_bytes = 0;  // bytes of the input files read so far (compressed as stored)
+  uint64_t text_bytes = 0;  // uncompressed text bytes parsed so far
+};
+
 struct IngestOptions {
   Format format = Format::kLibsvm;
   std::vector<std::string> inputs;   // text files: plain, .gz or .zst; local paths or object
@@ -34,6 +41,8 @@ struct IngestOptions {
   // Called with "FILE:LINE: reason" for each skipped line (up to
   // max_skip_reports); null prints to stderr.
   std::function<void(const std::string&)> on_skip;
+  // Called on the parsing thread about every 64k lines and after each file.
+  std::function<void(const IngestProgress&)> on_progress;
 };
 
 struct IngestReport {
@@ -56,6 +65,12 @@ struct IngestReport {
 // (seed, row); true for a `fraction` share of rows on average.
 bool InTestSplit(uint64_t seed, uint64_t row, double fraction);
 
+// InvalidArgument when the input holds no row at all (empty files, or only
+// blank lines, comments, a header), naming the inputs.
 Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options);
+
+// The bytes of an input as stored (a local file's size, an object's size):
+// with IngestProgress::file_bytes, how far an ingest has come.
+Result<uint64_t> InputFileBytes(const std::string& path);
 
 }  // namespace virga

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
@@ -90,6 +91,13 @@ Result<PartOutput> IngestPart(ObjectStore& store, const IngestOptions& options,
     return true;
   };
 
+  uint64_t file_bytes_done = 0, text_bytes_done = 0, lines = 0;
+  auto progress = [&](const LineReader& r) {
+    if (options.on_progress) {
+      options.on_progress({out.rows, file_bytes_done + r.file_bytes_read(),
+                           text_bytes_done + r.text_bytes_read()});
+    }
+  };
   for (const InputRange& range : ranges) {
     if (!status.ok()) break;
     LineReaderOptions lo;
@@ -114,6 +122,7 @@ Result<PartOutput> IngestPart(ObjectStore& store, const IngestOptions& options,
         break;
       }
       if (!*more) break;
+      if ((++lines & 0xffff) == 0) progress(**reader);
       const bool test =
           InTestSplit(options.split_seed, SplitRowKey(part, out.rows), options.test_fraction);
       RowBlock& rows = filling[test]->rows;
@@ -141,6 +150,9 @@ Result<PartOutput> IngestPart(ObjectStore& store, const IngestOptions& options,
       }
     }
     out.input_bytes += (*reader)->text_bytes_read();
+    progress(**reader);
+    file_bytes_done += (*reader)->file_bytes_read();
+    text_bytes_done += (*reader)->text_bytes_read();
   }
   for (bool test : {false, true}) {
     if (status.ok() && filling[test] && filling[test]->rows.rows() > 0) flush(test);
@@ -290,7 +302,29 @@ Status CommitManifest(ObjectStore& store, const IngestOptions& options,
   return WriteManifest(store, m);
 }
 
+Status NoRows(const std::vector<std::string>& inputs) {
+  std::string names;
+  for (size_t i = 0; i < inputs.size() && i < 3; ++i) names += (i ? ", " : "") + inputs[i];
+  if (inputs.size() > 3) names += fmt::format(" and {} more", inputs.size() - 3);
+  return Status::InvalidArgument(fmt::format(
+      "no rows in the input ({}): empty, or only blank lines, comments or a header", names));
+}
+
 }  // namespace ingest_internal
+
+Result<uint64_t> InputFileBytes(const std::string& path) {
+  if (IsObjectUri(path) && !std::string_view(path).starts_with("file://")) {
+    VIRGA_ASSIGN_OR_RETURN(ObjectRef ref, OpenObjectUri(path));
+    VIRGA_ASSIGN_OR_RETURN(ObjectInfo info, ref.store->Stat(ref.key));
+    return info.size;
+  }
+  std::string_view local = path;
+  if (local.starts_with("file://")) local.remove_prefix(7);
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(std::string(local), ec);
+  if (ec) return Status::NotFound(path + ": " + ec.message());
+  return size;
+}
 
 std::string IngestReport::Summary() const {
   return fmt::format(
@@ -312,7 +346,8 @@ Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
   report.dataset = options.dataset;
   Result<PartOutput> out = IngestPart(store, options, ranges, /*part=*/-1);
   Status status = out.status();
-  if (out.ok()) status = CommitManifest(store, options, inputs, *out, &report);
+  if (status.ok() && out->rows == 0) status = NoRows(inputs);
+  if (status.ok()) status = CommitManifest(store, options, inputs, *out, &report);
   if (!status.ok()) {
     RemoveDatasetObjects(store, options.dataset);
     return status;

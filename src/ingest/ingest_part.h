@@ -74,6 +74,9 @@ Status CommitManifest(ObjectStore& store, const IngestOptions& options,
                       const std::vector<std::string>& sources, PartOutput& out,
                       IngestReport* report);
 
+// InvalidArgument: the inputs (named, the first three) hold no row.
+Status NoRows(const std::vector<std::string>& inputs);
+
 // Best-effort removal of every object under the dataset's prefix.
 void RemoveDatasetObjects(ObjectStore& store, const std::string& dataset);
 

@@ -394,5 +394,29 @@ TEST_F(IngestTest, IncompressiblePartitionsPauseTheCodecDeterministically) {
   EXPECT_EQ(codec(kParts - 1), Codec::kLz4);
 }
 
+TEST_F(IngestTest, AnInputWithoutRowsIsAnErrorNamingIt) {
+  IngestOptions o;
+  o.format = Format::kLibsvm;
+  o.dataset = "nothing";
+  o.inputs = {Write("empty.txt", ""), Write("comments.txt", "# only a comment\n\n")};
+  auto r = Ingest(*store_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_NE(r.status().message().find("no rows in the input (" + o.inputs[0] + ", " + o.inputs[1]),
+            std::string::npos)
+      << r.status().ToString();
+  EXPECT_TRUE(store_->List("datasets/nothing/")->empty());
+  // Progress is reported, and rows in one of the inputs are enough.
+  o.inputs.push_back(Write("one.txt", "1 3:1\n"));
+  uint64_t calls = 0, rows = 0;
+  o.on_progress = [&](const IngestProgress& p) {
+    ++calls;
+    rows = p.rows;
+  };
+  ASSERT_TRUE(Ingest(*store_, o).ok());
+  EXPECT_EQ(calls, 3u);  // once per file at least
+  EXPECT_EQ(rows, 1u);
+}
+
 }  // namespace
 }  // namespace virga

@@ -2,7 +2,6 @@
 // part of the input (whole files or byte ranges) parsed into partitions by
 // ingest_internal::IngestPart; the driver merges the parts' outputs and
 // writes the one manifest.
-#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -86,21 +85,6 @@ std::string StatsKey(std::string_view dataset, std::string_view job, uint64_t pa
   return ScratchPrefix(dataset, job) + fmt::format("ingest-stats-{:05}", part);
 }
 
-// Byte size of an input (a local file or an object).
-Result<uint64_t> InputSize(const std::string& path) {
-  if (IsObjectUri(path) && !std::string_view(path).starts_with("file://")) {
-    VIRGA_ASSIGN_OR_RETURN(ObjectRef ref, OpenObjectUri(path));
-    VIRGA_ASSIGN_OR_RETURN(ObjectInfo info, ref.store->Stat(ref.key));
-    return info.size;
-  }
-  std::string_view local = path;
-  if (local.starts_with("file://")) local.remove_prefix(7);
-  std::error_code ec;
-  const uint64_t size = std::filesystem::file_size(std::string(local), ec);
-  if (ec) return Status::NotFound(path + ": " + ec.message());
-  return size;
-}
-
 }  // namespace
 
 Result<json> RunIngestPart(const TaskContext& ctx, const json& args, const json& task) {
@@ -179,7 +163,7 @@ Result<IngestReport> IngestOnFunctions(const std::string& store_uri, const Inges
     group_bytes = 0;
   };
   for (const std::string& in : inputs) {
-    VIRGA_ASSIGN_OR_RETURN(const uint64_t size, stage::InputSize(in));
+    VIRGA_ASSIGN_OR_RETURN(const uint64_t size, InputFileBytes(in));
     bool splittable = size > part_bytes && !csv_header;
     if (splittable) {
       VIRGA_ASSIGN_OR_RETURN(const bool compressed, IsCompressedInput(in));
@@ -251,6 +235,7 @@ Result<IngestReport> IngestOnFunctions(const std::string& store_uri, const Inges
     } catch (const json::exception& e) {
       status = Status::Corruption(std::string("ingest: a task's result: ") + e.what());
     }
+    if (status.ok() && merged.rows == 0) status = NoRows(inputs);
     if (status.ok()) status = CommitManifest(*store, options, inputs, merged, &report);
   }
   if (!status.ok()) {
