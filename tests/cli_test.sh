@@ -34,4 +34,9 @@ printf '1 1:1\n0 2:1\n1 1:1 2:1\n0 3:1\n' > "$TMP/a.txt"
   --test-fraction 0 > /dev/null 2>&1 || fail "ingest"
 expect "negative learning rate" 1 'optimizer.learning_rate: must be in (0, inf), got -0.5' -- \
   "$VIRGA" train --store "file://$TMP/store" --dataset a --workers 1 --learning-rate -0.5
+expect "misspelt subcommand" nonzero 'unknown command lsit; did you mean list?' -- "$VIRGA" datasets lsit
+expect "datasets list" 0 '^a  *libsvm  *4  *0' -- "$VIRGA" datasets list --store "file://$TMP/store"
+expect "datasets rm" 0 'removed dataset a (2 objects)' -- "$VIRGA" datasets rm --store "file://$TMP/store" a
+expect "datasets rm again" 1 "dataset 'a' not found" -- "$VIRGA" datasets rm --store "file://$TMP/store" a
+"$VIRGA" datasets list --store "file://$TMP/store" | grep -q '^a ' && fail "a removed dataset is listed"
 echo "cli_test: OK"

@@ -203,7 +203,73 @@ int Dump(const Args& a) {
 
 }  // namespace
 
+int ListDatasetsCommand(const std::string& store_uri, bool json) {
+  auto fail = [](const Status& s) { return std::fprintf(stderr, "virga datasets: %s\n", s.ToString().c_str()), 1; };
+  auto store = ObjectStore::Open(store_uri);
+  if (!store.ok()) return fail(store.status());
+  auto names = ListDatasets(**store);
+  if (!names.ok()) return fail(names.status());
+  if (!json) {
+    std::printf("%-28s %-8s %12s %12s %10s  %s\n", "DATASET", "FORMAT", "TRAIN ROWS", "TEST ROWS",
+                "MB", "CREATED");
+  }
+  std::string out = "[";
+  for (const std::string& n : *names) {
+    auto m = ReadManifest(**store, n);
+    if (!m.ok()) {
+      std::fprintf(stderr, "virga datasets: %s\n", m.status().ToString().c_str());
+      continue;
+    }
+    uint64_t bytes = 0;
+    for (const auto* split : {&m->train, &m->test}) {
+      for (const PartitionInfo& p : *split) bytes += p.bytes;
+    }
+    if (json) {
+      out += (out.size() > 1 ? "," : "") + ManifestToJson(*m);
+    } else {
+      std::printf("%-28s %-8s %12llu %12llu %10.1f  %s\n", n.c_str(), m->format.c_str(),
+                  static_cast<unsigned long long>(m->train_rows),
+                  static_cast<unsigned long long>(m->test_rows), bytes / 1e6, m->created_at.c_str());
+    }
+  }
+  if (json) std::printf("%s]\n", out.c_str());
+  return 0;
+}
+
+int RemoveDatasets(const std::string& store_uri, const std::vector<std::string>& names) {
+  auto store = ObjectStore::Open(store_uri);
+  if (!store.ok()) return std::fprintf(stderr, "virga datasets rm: %s\n", store.status().ToString().c_str()), 1;
+  int rc = 0;
+  for (const std::string& n : names) {
+    auto removed = DeleteDataset(**store, n);
+    if (!removed.ok()) {
+      std::fprintf(stderr, "virga datasets rm: %s\n", removed.status().ToString().c_str());
+      rc = 1;
+      continue;
+    }
+    std::printf("removed dataset %s (%llu objects)\n", n.c_str(), static_cast<unsigned long long>(*removed));
+  }
+  return rc;
+}
+
 void RegisterDatasetTools(CLI::App& app, int* exit_code) {
+  {
+    auto* ds = app.add_subcommand("datasets", "List or remove the datasets of a store");
+    ds->require_subcommand(1);
+    auto store = std::make_shared<std::string>(DefaultStoreUri());
+    auto json = std::make_shared<bool>(false);
+    auto* list = ds->add_subcommand("list", "Datasets with their rows, size and creation time");
+    list->add_option("--store", *store, "Object store URI")->capture_default_str();
+    list->add_flag("--json", *json, "Print the manifests as a JSON array");
+    list->callback([store, json, exit_code] { *exit_code = ListDatasetsCommand(*store, *json); });
+    auto names = std::make_shared<std::vector<std::string>>();
+    auto rm_store = std::make_shared<std::string>(DefaultStoreUri());
+    auto* rm = ds->add_subcommand("rm", "Remove datasets (manifest first, then every object)");
+    rm->add_option("--store", *rm_store, "Object store URI")->capture_default_str();
+    rm->add_option("names", *names, "Dataset names")->required();
+    rm->callback([rm_store, names, exit_code] { *exit_code = RemoveDatasets(*rm_store, *names); });
+  }
+
   auto inspect_args = std::make_shared<Args>();
   auto* inspect = app.add_subcommand("inspect", "Describe a dataset from its manifest");
   AddCommon(inspect, inspect_args.get());

@@ -36,10 +36,11 @@ std::string ClosestName(const std::string& typed, const std::vector<std::string>
 namespace {
 
 // The deepest subcommand chosen on the command line ("virga train").
-const CLI::App* Chosen(const CLI::App* app, std::string* path) {
+const CLI::App* Chosen(const CLI::App* app, std::string* path, std::vector<std::string>* names) {
   for (const CLI::App* sub : app->get_subcommands()) {
     *path += " " + sub->get_name();
-    return Chosen(sub, path);
+    names->push_back(sub->get_name());
+    return Chosen(sub, path, names);
   }
   return app;
 }
@@ -49,14 +50,20 @@ const CLI::App* Chosen(const CLI::App* app, std::string* path) {
 std::string SuggestFixes(const CLI::App& app, const std::vector<std::string>& args) {
   std::string path = "virga";
   (void)app.get_name();
-  const CLI::App* cmd = Chosen(&app, &path);
+  std::vector<std::string> chosen;
+  const CLI::App* cmd = Chosen(&app, &path, &chosen);
   std::vector<std::string> flags, subs;
   for (const CLI::Option* o : cmd->get_options()) {
     for (const std::string& l : o->get_lnames()) flags.push_back("--" + l);
   }
   for (const CLI::App* s : cmd->get_subcommands({})) subs.push_back(s->get_name());
   std::string out;
+  size_t skip = 0;  // the command names themselves, in order
   for (const std::string& arg : args) {
+    if (skip < chosen.size() && arg == chosen[skip]) {
+      ++skip;
+      continue;
+    }
     if (arg.rfind("--", 0) == 0) {
       const std::string name = arg.substr(0, arg.find('='));
       if (std::find(flags.begin(), flags.end(), name) != flags.end()) continue;

@@ -106,4 +106,13 @@ Status WriteManifest(ObjectStore& store, const Manifest& manifest);
 // NotFound "dataset 'x' not found in <uri>" when absent.
 Result<Manifest> ReadManifest(ObjectStore& store, std::string_view dataset);
 
+// The names of the datasets in `store` (those with a manifest), sorted.
+Result<std::vector<std::string>> ListDatasets(ObjectStore& store);
+
+// Removes dataset `name`: its manifest first (from then on it does not
+// exist), then every object under its prefix. Also removes what an ingest that
+// never committed left there. NotFound when there is neither a manifest nor
+// any object. Returns the number of objects removed.
+Result<uint64_t> DeleteDataset(ObjectStore& store, std::string_view name);
+
 }  // namespace virga

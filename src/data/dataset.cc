@@ -166,4 +166,42 @@ Result<Manifest> ReadManifest(ObjectStore& store, std::string_view dataset) {
   return m;
 }
 
+Result<std::vector<std::string>> ListDatasets(ObjectStore& store) {
+  VIRGA_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, store.List("datasets/"));
+  std::vector<std::string> names;
+  constexpr std::string_view kManifest = "/manifest.json";
+  for (const ObjectInfo& o : objects) {
+    std::string_view key = o.key;
+    key.remove_prefix(9);  // "datasets/"
+    if (key.size() > kManifest.size() && key.ends_with(kManifest) &&
+        key.find('/') == key.size() - kManifest.size()) {
+      names.emplace_back(key.substr(0, key.size() - kManifest.size()));
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<uint64_t> DeleteDataset(ObjectStore& store, std::string_view name) {
+  VIRGA_RETURN_IF_ERROR(ValidateDatasetName(name));
+  const std::string prefix = "datasets/" + std::string(name) + "/";
+  VIRGA_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, store.List(prefix));
+  if (objects.empty()) {
+    return Status::NotFound("dataset '" + std::string(name) + "' not found in " + store.uri());
+  }
+  uint64_t removed = 0;
+  const std::string manifest = ManifestKey(name);
+  for (const ObjectInfo& o : objects) {
+    if (o.key != manifest) continue;
+    VIRGA_RETURN_IF_ERROR(store.Delete(o.key));
+    ++removed;
+  }
+  for (const ObjectInfo& o : objects) {
+    if (o.key == manifest) continue;
+    VIRGA_RETURN_IF_ERROR(store.Delete(o.key).WithContext("removing dataset '" + std::string(name) + "'"));
+    ++removed;
+  }
+  return removed;
+}
+
 }  // namespace virga
