@@ -710,6 +710,18 @@ PYBIND11_MODULE(_virga, m) {
     Check(NoGil([&] { return store->Get(key, &bytes); }));
     return py::bytes(bytes);
   }, py::arg("store"), py::arg("key"));
+  // Keys under a prefix, and deletion (the estimators remove the datasets they staged).
+  m.def("store_list", [](const std::string& uri, const std::string& prefix) {
+    auto store = OpenStore(uri);
+    auto r = NoGil([&] { return store->List(prefix); });
+    std::vector<std::string> keys;
+    for (const v::ObjectInfo& o : Take(std::move(r))) keys.push_back(o.key);
+    return keys;
+  }, py::arg("store"), py::arg("prefix"));
+  m.def("store_delete", [](const std::string& uri, const std::string& key) {
+    auto store = OpenStore(uri);
+    Check(NoGil([&] { return store->Delete(key); }));
+  }, py::arg("store"), py::arg("key"));
   m.def("job_result_key", [](const std::string& job) { return v::JobResultKey(job); });
   m.def("job_model_key", [](const std::string& job) { return v::JobModelKey(job); });
   m.def("search_result_key", [](const std::string& id) { return v::SearchResultKey(id); });

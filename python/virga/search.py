@@ -179,7 +179,8 @@ class _Search:
 
     def _start(self, e):
         try:
-            e.job = e.estimator.fit(self._train, test=self._test, wait=False, **self._job_options)
+            e.job = e.estimator.fit(self._train, test=self._test, wait=False,
+                                    **self._job_options).job_
         except Exception as exc:  # bad parameters: the experiment fails, the search goes on
             e.error = exc
 
@@ -249,12 +250,17 @@ class _Search:
             progress = sys.stderr.isatty()
         line = ProgressLine() if progress else None
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._thread.is_alive():
-            self._thread.join(0.5)
-            if line:
-                line.show(self.summary())
-            if deadline is not None and time.monotonic() >= deadline:
-                break
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+                if line:
+                    line.show(self.summary())
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        except KeyboardInterrupt:  # Ctrl-C / Jupyter interrupt: stop every experiment
+            self.kill_all()
+            self._thread.join(30)
+            raise
         if line:
             line.show(self.summary(), final=True)
         if self.done() and self._save_error is not None:
@@ -345,6 +351,25 @@ class _Search:
                        f"{r['best_logloss']:>8.4f} {r['epochs']:>6} {r['seconds']:>7.1f}  "
                        f"{r['params']}")
         return "\n".join(out)
+
+    def _repr_html_(self):
+        """Jupyter's view: one row per experiment, best first marked."""
+        from . import progress as progress_mod
+        best = None
+        try:
+            best = self.best_index_
+        except Exception:
+            pass
+        rows = []
+        for r in self.results:
+            mark = "*" if r["index"] == best else ""
+            rows.append([f"{mark}{r['index']}", r["state"], f"{r['test_logloss']:.4f}",
+                         f"{r['best_logloss']:.4f}", r["epochs"], f"{r['seconds']:.1f}",
+                         ", ".join(f"{k}={v}" for k, v in r["params"].items())])
+        table = progress_mod.html_table(
+            rows, ["#", "state", "loss", "best", "epochs", "seconds", "params"])
+        import html
+        return f"<div><b>virga search</b> {html.escape(self.summary())}{table}</div>"
 
     def plot(self, ax=None, live=None):
         """Test loss against time of every experiment (matplotlib); in Jupyter redrawn every

@@ -129,6 +129,14 @@ class Session:
     def __deepcopy__(self, memo):
         return self
 
+    # Pickled (an estimator's `session` parameter, joblib) as the way to reach it: unpickling
+    # in this process returns this same session while it is open; elsewhere it opens one on
+    # the same store, servers and backend. The servers' token is not pickled (it is read
+    # again from $VIRGA_TOKEN or ~/.virga/token).
+    def __reduce__(self):
+        return (_reconnect, (self.store, self.servers, self.backend_name, self.registry_dir,
+                             dict(self.backend_settings)))
+
     def __repr__(self):
         where = ",".join(self.servers) if self.servers else (
             f"embedded:{self._server.port}" if self._server else "embedded (not started)")
@@ -281,6 +289,45 @@ _open_sessions = weakref.WeakSet()
 def _close_open_sessions():
     for s in list(_open_sessions):
         s.close()
+
+
+def _reconnect(store, servers, backend, registry_dir, backend_settings):
+    for s in list(_open_sessions):
+        if (not s._closed and (s.store, s.servers, s.backend_name, s.registry_dir,
+                               s.backend_settings) ==
+                (store, servers, backend, registry_dir, backend_settings)):
+            return s
+    return Session(store=store, servers=servers, backend=backend, registry_dir=registry_dir,
+                   **backend_settings)
+
+
+_default_lock = threading.Lock()
+_default = None  # the session of estimators given in-memory data and no session
+
+
+def default_session():
+    """The session estimators use when given in-memory data (numpy, scipy.sparse, pandas) and
+    no `session`: created on first use with the store $VIRGA_STORE, else a private temporary
+    directory removed at exit; an embedded server and the local backend."""
+    global _default
+    with _default_lock:
+        if _default is None or _default._closed:
+            store = os.environ.get("VIRGA_STORE")
+            tmp = None
+            if not store:
+                import tempfile
+                tmp = tempfile.mkdtemp(prefix="virga-store-")
+                store = tmp
+            _default = Session(store=store)
+            if tmp:
+                atexit.register(_remove_default_store, _default, tmp)
+        return _default
+
+
+def _remove_default_store(session, path):
+    import shutil
+    session.close()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def connect(store=None, servers=None, backend=None, token=None, registry_dir=None,
