@@ -268,8 +268,9 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"{e} The model was fitted on dataset "
                                  f"{self._space['dataset']!r}, LIBSVM text with 1-based indices "
                                  "(column j is index j, column 0 unused); scikit-learn's "
-                                 "load_svmlight_file shifts such files to 0-based: load with "
-                                 f"zero_based=False, n_features={self.n_features_in_}") from None
+                                 "load_svmlight_file shifts such files down by one: load with "
+                                 f"zero_based=True, n_features={self.n_features_in_} to keep "
+                                 "the file's indices as columns") from None
             raise
         if self._space.get("column0_unused"):
             col0 = X[:, 0]
@@ -277,9 +278,9 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     f"X has values in column 0, but the model was fitted on dataset "
                     f"{self._space['dataset']!r}, LIBSVM text with 1-based indices where column "
-                    "j is index j and column 0 never occurs: X is probably 0-based (as "
-                    "scikit-learn's load_svmlight_file makes 1-based files); load it with "
-                    f"zero_based=False, n_features={self.n_features_in_}")
+                    "j is index j and column 0 never occurs: X is probably shifted down by one "
+                    "(scikit-learn's load_svmlight_file does that to 1-based files by default); "
+                    f"load it with zero_based=True, n_features={self.n_features_in_}")
         return X
 
     def _check_dataset(self, ds):
