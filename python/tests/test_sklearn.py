@@ -81,6 +81,17 @@ def test_staged_datasets_are_removed(session, data):
     assert m.job_.history  # evaluated live on the given test rows
 
 
+def test_large_inputs_evaluate_on_a_sample(session, data, monkeypatch):
+    import virga.estimators as est
+    X, y = data
+    monkeypatch.setattr(est, "_EVAL_ROWS", 100)
+    before = _datasets(session)
+    m = virga.LogisticRegression(session=session, **EXACT).fit(X, y)
+    assert m.job_.options["test_dataset"].startswith("eval-")
+    assert m.job_.options["dataset"].startswith("fit-")
+    assert _datasets(session) == before
+
+
 def test_every_input_kind_gives_the_same_model(session, data):
     sp = pytest.importorskip("scipy.sparse")
     X, y = data

@@ -27,6 +27,10 @@ from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, check_is_
                        check_classification_targets, validate_data)
 
 
+# In-memory fits without `test` evaluate live on the training rows, or on this many of them.
+_EVAL_ROWS = 50_000
+
+
 class _LinearModel(ClassifierMixin, BaseEstimator):
     _engine_model = None  # "lr" | "svm"
 
@@ -156,8 +160,16 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self._space = {"kind": "columns"}
         session = self.session or default_session()
-        staged = [_staging.stage(session, X, y == classes[1])]
+        y01 = y == classes[1]
+        staged = [_staging.stage(session, X, y01)]
         opts["dataset"] = opts["test_dataset"] = staged[0]
+        if test is None and X.shape[0] > _EVAL_ROWS:
+            # The live loss on a fixed sample of the training rows: evaluating all of them
+            # every eval_interval would cost as much as training.
+            rows = np.sort(np.random.default_rng(self.seed).choice(X.shape[0], _EVAL_ROWS,
+                                                                   replace=False))
+            staged.append(_staging.stage(session, X[rows], y01[rows], prefix="eval"))
+            opts["test_dataset"] = staged[-1]
         if test is not None:
             if isinstance(test, tuple):
                 Xt, yt = test

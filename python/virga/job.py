@@ -17,6 +17,29 @@ TERMINAL_OK = ("done", "target_reached", "time_limit")
 
 
 class Job:
+    """One training job of the engine, running on its own Python thread.
+
+    Made by an estimator's ``fit`` (``est.job_``) or a search; rarely built directly.
+
+    Parameters
+    ----------
+    session : Session
+        Where it runs: its store, servers and backend.
+    options : dict
+        Engine ``TrainOptions`` (``dataset``, ``model``, ``workers``, ...), over the session's.
+    on_end : callable, optional
+        Called with the job once it has ended and its model is saved, before ``wait`` returns.
+
+    Attributes
+    ----------
+    id : str
+        The job id (``virga jobs``, the dashboard, ``virga kill``).
+    options : dict
+        The options as the engine resolved them (``epochs``, ``minibatch``, ...).
+    model_path, result_uri : str
+        Object URIs of its model file and result JSON in the session's store.
+    """
+
     def __init__(self, session, options, on_end=None):
         self.session = session
         base, backend = session._train_options()
@@ -190,8 +213,19 @@ class Job:
                 "</div>")
 
     def plot(self, ax=None, live=None):
-        """Test logloss against time (matplotlib). In Jupyter, redrawn every second until the job
-        ends (live=None picks that automatically); elsewhere returns the figure."""
+        """Test logloss against time (matplotlib).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; default a new figure.
+        live : bool, optional
+            Redraw every second until the job ends (default: in Jupyter only).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
         from . import plotting
         return plotting.plot_runs([(self.id, self)], ax=ax, live=live)
 

@@ -383,11 +383,25 @@ class _Search:
 
 
 class GridSearch(_Search):
-    """Every combination of `param_grid` (a dict of lists, or a list of such dicts).
+    """Every combination of a parameter grid, run as concurrent jobs of one session.
 
-    estimator: an estimator class (e.g. virga.LogisticRegression) or an instance whose other
-    parameters are kept. policy: None/"grid" (every run to its end), "asha" or a
-    SuccessiveHalving (stop the worse runs early)."""
+    Parameters
+    ----------
+    estimator : class or estimator
+        ``virga.LogisticRegression`` / ``virga.LinearSVM``, or an instance whose other
+        parameters are kept.
+    param_grid : dict of lists, or list of such dicts
+        Parameter values to combine (any estimator parameter, system ones included).
+    session : Session, optional
+        Default: the training Dataset's session.
+    max_concurrent : int, default 3
+        Experiments running at once.
+    policy : None, "grid", "asha" or SuccessiveHalving
+        None / "grid" run every experiment to its end; "asha" or a ``SuccessiveHalving``
+        stop the worse ones early.
+    **kw
+        ``poll_interval`` (seconds between policy decisions, default 0.2).
+    """
 
     def __init__(self, estimator, param_grid, session=None, max_concurrent=3, policy=None,
                  **kw):
@@ -403,8 +417,22 @@ class GridSearch(_Search):
 
 
 class RandomSearch(_Search):
-    """n_iter candidates drawn from param_distributions: lists (uniform choice), scipy.stats
-    distributions (anything with .rvs) or callables taking a random.Random."""
+    """Randomly drawn candidates, run as concurrent jobs of one session.
+
+    Parameters
+    ----------
+    estimator : class or estimator
+        As for ``GridSearch``.
+    param_distributions : dict
+        Per parameter: a list (uniform choice), a scipy.stats distribution (anything with
+        ``.rvs``) or a callable taking a ``random.Random``.
+    n_iter : int, default 10
+        Candidates drawn.
+    seed : int, optional
+        Seed of the draws.
+    session, max_concurrent, policy, **kw
+        As for ``GridSearch``.
+    """
 
     def __init__(self, estimator, param_distributions, n_iter=10, seed=None, session=None,
                  max_concurrent=3, policy=None, **kw):
