@@ -19,11 +19,12 @@ def _num(x, fmt):
 def fields(job):
     """The progress of `job` as (name, text) pairs, in display order."""
     p = job.progress
+    evaluated = isinstance(p.get("best_logloss"), float) and math.isfinite(p["best_logloss"])
     return [("job", job.id), ("state", job.status),
             ("epoch", f"{p.get('epoch', 0)}/{p.get('epochs', 0)}"),
-            ("loss", _num(p.get("test_logloss"), ".4f")),
+            ("loss", _num(p.get("test_logloss"), ".4f") if evaluated else "-"),
             ("best", _num(p.get("best_logloss"), ".4f")),
-            ("AUC", _num(p.get("test_auc"), ".4f")),
+            ("AUC", _num(p.get("test_auc"), ".4f") if evaluated else "-"),
             ("samples/s", _num(p.get("samples_per_second"), ",.0f")),
             ("workers", str(p.get("workers_alive", 0))),
             ("seconds", _num(p.get("seconds"), ".1f"))]
