@@ -343,7 +343,7 @@ def connect(store=None, servers=None, backend=None, token=None, registry_dir=Non
         ``jobs/<job-id>/result.json``, ``jobs/<job-id>/model.vmdl``,
         ``searches/<search-id>/result.json`` (docs/object-layout.md).
     servers : list of str or str, optional
-        ``"host:port"`` list (or comma-separated string) of running ``virga server``\ s; None
+        ``"host:port"`` list (or comma-separated string) of running ``virga server`` processes; None
         runs one embedded server in this process, shared by all the session's jobs.
     backend : str, optional
         The compute backend running the worker functions, by name (``virga.backends()``
