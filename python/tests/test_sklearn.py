@@ -141,6 +141,9 @@ def test_pipeline_cross_val_score_grid_search(session, data):
     assert pipe.fit(X, y).score(X, y) > 0.8
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.75, scores
+    # In joblib's worker processes: the estimator and its session travel by pickle (the
+    # session reopens on the same store there); synchronous fits give the same scores.
+    np.testing.assert_array_equal(cross_val_score(pipe, X, y, cv=3, n_jobs=2), scores)
     grid = GridSearchCV(virga.LogisticRegression(session=session, **EXACT),
                         {"learning_rate": [0.001, 0.5], "epochs": [1, 5]}, cv=3,
                         scoring="roc_auc")
