@@ -228,6 +228,8 @@ def test_progress_text_and_notebook(session, data, capsys):
     assert "epoch 5/5" in err and "samples/s" in err and "loss 0." in err, err
     virga.LogisticRegression(session=session, verbose=0, **EXACT).fit(X, y)
     assert capsys.readouterr().err == ""
+    virga.LogisticRegression(session=session, verbose=0, **EXACT).fit(X, y, progress="plot")
+    assert "epoch 5/5" in capsys.readouterr().err  # outside Jupyter: the text progress
 
     shown = []
 
@@ -241,6 +243,50 @@ def test_progress_text_and_notebook(session, data, capsys):
     assert "<table" in shown[-1] and "epoch" in shown[-1] and "5/5" in shown[-1]
     html = m.job_._repr_html_()
     assert "virga job" in html and "history" in html and m.job_.id in html
+
+
+def test_in_a_notebook_fit_shows_html_progress_and_a_live_plot(session, data, monkeypatch):
+    """Jupyter as IPython presents it (get_ipython() a ZMQInteractiveShell; display handles),
+    faked: verbose=1 updates an HTML table in place, progress="plot" redraws a figure."""
+    import sys
+    import types
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    # pyplot hooks into the (fake) shell on first figure; undone after this test.
+    monkeypatch.setattr(plt, "_REPL_DISPLAYHOOK", plt._REPL_DISPLAYHOOK)
+    shown, figures = [], []
+
+    class ZMQInteractiveShell:
+        events = types.SimpleNamespace(register=lambda *a: None)  # pyplot hooks in here
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj)
+
+    def display(obj, display_id=None):
+        if display_id:
+            return Handle()
+        figures.append(obj)
+
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: ZMQInteractiveShell()
+    ipd = types.ModuleType("IPython.display")
+    ipd.display, ipd.HTML, ipd.clear_output = display, str, lambda wait=False: None
+    ipython.display = ipd
+    ipython.__path__ = []  # a package, for pyplot's import of IPython.core.pylabtools
+    pylabtools = types.ModuleType("IPython.core.pylabtools")
+    pylabtools.backend2gui = {}
+    for name, mod in [("IPython", ipython), ("IPython.display", ipd),
+                      ("IPython.core", types.ModuleType("IPython.core")),
+                      ("IPython.core.pylabtools", pylabtools)]:
+        monkeypatch.setitem(sys.modules, name, mod)
+    X, y = data
+    virga.LogisticRegression(session=session, **EXACT).fit(X, y)  # verbose=1: in a notebook
+    assert shown and "<table" in shown[-1] and "5/5" in shown[-1] and "done" in shown[-1]
+    virga.LogisticRegression(session=session, verbose=0, **EXACT).fit(X, y, progress="plot")
+    assert figures and all(isinstance(f, matplotlib.figure.Figure) for f in figures)
 
 
 def test_keyboard_interrupt_kills_the_job(session, criteo):

@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from . import _model_file, _staging
+from . import _model_file, _staging, plotting
 from . import job as job_mod
 from .session import Dataset, default_session, warn_unnormalized_test
 from ._engine import TRAIN_DEFAULTS as D, _virga
@@ -97,8 +97,9 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         wait : bool, default True
             Block until the job ends. ``False`` returns at once with the job in ``self.job_``
             (``job_.status``, ``job_.kill()``); fitted attributes wait for it on first use.
-        progress : bool, optional
-            Show progress while waiting; overrides ``verbose`` for this call.
+        progress : bool or "plot", optional
+            Show progress while waiting; overrides ``verbose`` for this call. ``"plot"``: in
+            Jupyter, the loss against time redrawn live (``job_.plot``); elsewhere as True.
         **job_options
             Further engine ``TrainOptions`` (e.g. ``job_id``, ``rows_per_item``).
 
@@ -135,6 +136,13 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
             cleanup(None)
             raise
         if wait:
+            if progress == "plot" and plotting.in_notebook():
+                try:
+                    self.job_.plot(live=True)
+                except KeyboardInterrupt:
+                    self.job_.kill()
+                    self.job_.wait(timeout=30)
+                    raise
             show = self.verbose if progress is None else (2 if progress else 0)
             self.job_.wait(progress=show)
             self._collect()
