@@ -181,6 +181,7 @@ def test_dataset_and_store_path_inputs(session, criteo):
     assert by_name.job_.options["dataset"] == train.name
     uri = session.object_uri(f"datasets/{train.name}")
     by_uri = virga.LogisticRegression(session=session, epochs=1, **EXACT).fit(uri)
+    assert by_uri.job_.session is session  # the same store, in another spelling: this session
     np.testing.assert_array_equal(by_uri.coef_, by_name.coef_)
     assert by_uri.score(test) > 0.5
     with pytest.raises(ValueError, match="y must be None"):

@@ -1,4 +1,4 @@
-"""In-memory training data into a session's store, and back out.
+"""In-memory training data into a session's store and back out; dataset references.
 
 fit(X, y) with numpy, scipy.sparse or pandas data stages the rows as a dataset of the
 session's store, because the engine's workers stream their data from the store. The rows go
@@ -7,11 +7,13 @@ is feature index j, 0-based, exactly; values as float32; labels 0/1. The dataset
 ``virga ingest --format libsvm`` makes of the same rows written as LIBSVM text, partition for
 partition. It is removed when its job ends.
 """
+import os
 import uuid
 
 import numpy as np
 
 from ._engine import _virga
+from .session import Dataset, _reconnect, default_session
 
 
 def _csr(X):
@@ -42,3 +44,18 @@ def drop_dataset(session, name):
     _virga.store_delete(session.store, prefix + "manifest.json")
     for key in _virga.store_list(session.store, prefix):
         _virga.store_delete(session.store, key)
+
+
+def as_dataset(X, session):
+    """X as a Dataset handle when it names one, else None (in-memory data)."""
+    if isinstance(X, Dataset):
+        return X
+    if isinstance(X, (str, os.PathLike)):
+        text = os.fspath(X)
+        if "/datasets/" in text:
+            store, name = text.rsplit("/datasets/", 1)
+            if session is None or _virga.store_uri(session.store) != _virga.store_uri(store):
+                session = _reconnect(store, None, _virga.default_backend_name(), None, {})
+            return session.dataset(name.strip("/"))
+        return (session or default_session()).dataset(text)
+    return None

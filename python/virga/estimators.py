@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _model_file, _staging, plotting
 from . import job as job_mod
-from .session import Dataset, default_session, warn_unnormalized_test
+from .session import default_session, warn_unnormalized_test
 from ._engine import TRAIN_DEFAULTS as D, _virga
 from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, check_is_fitted,
                        check_classification_targets, validate_data)
@@ -151,7 +151,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
     def _prepare(self, X, y, test):
         """(session, TrainOptions dict, names of staged datasets) for fit."""
         opts = self._train_options()
-        ds = _as_dataset(X, self.session)
+        ds = _staging.as_dataset(X, self.session)
         if ds is not None:
             if y is not None:
                 raise ValueError("fit: y must be None when X is a Dataset (its labels are "
@@ -186,7 +186,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
                 staged.append(_staging.stage(session, Xt, self._encode_y(yt), prefix="eval"))
                 opts["test_dataset"] = staged[-1]
             else:
-                tds = _as_dataset(test, session)
+                tds = _staging.as_dataset(test, session)
                 if tds is None:
                     raise TypeError("fit: test must be a Dataset, a dataset name or (X, y)")
                 opts["test_dataset"] = tds.name
@@ -194,7 +194,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
 
     def _prepare_dataset(self, train, test, opts):
         session = self.session or train.session
-        test = _as_dataset(test, session) if test is not None else None
+        test = _staging.as_dataset(test, session) if test is not None else None
         test = warn_unnormalized_test(train, test)
         m = train.manifest
         opts["dataset"] = train.name
@@ -330,7 +330,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         self._fitted()
-        ds = _as_dataset(X, self.session)
+        ds = _staging.as_dataset(X, self.session)
         if ds is not None:
             p = np.clip(self._score_dataset(ds)[0].astype(np.float64), 1e-15, 1 - 1e-15)
             return np.log(p / (1 - p))
@@ -354,7 +354,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, 2)
         """
         self._fitted()
-        ds = _as_dataset(X, self.session)
+        ds = _staging.as_dataset(X, self.session)
         if ds is not None:
             p = self._score_dataset(ds)[0].astype(np.float64)
         else:
@@ -396,7 +396,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         dict
         """
         self._fitted()
-        ds = _as_dataset(X, self.session)
+        ds = _staging.as_dataset(X, self.session)
         if ds is not None:
             p, labels = self._score_dataset(ds)
         else:
@@ -422,7 +422,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         -------
         float
         """
-        if _as_dataset(X, self.session) is not None:
+        if _staging.as_dataset(X, self.session) is not None:
             return self.evaluate(X)["accuracy"]
         return super().score(X, y, sample_weight=sample_weight)
 
@@ -545,22 +545,6 @@ stop_on_divergence, channel, channel_uri, verbose, session
 
 
 _BY_ENGINE_NAME = {"lr": LogisticRegression, "svm": LinearSVM}
-
-
-def _as_dataset(X, session):
-    """X as a Dataset handle when it names one, else None (in-memory data)."""
-    if isinstance(X, Dataset):
-        return X
-    if isinstance(X, (str, os.PathLike)):
-        text = os.fspath(X)
-        if "/datasets/" in text:
-            store, name = text.rsplit("/datasets/", 1)
-            from .session import _reconnect
-            if session is None or session.store.rstrip("/") != store.rstrip("/"):
-                session = _reconnect(store, None, _virga.default_backend_name(), None, {})
-            return session.dataset(name.strip("/"))
-        return (session or default_session()).dataset(text)
-    return None
 
 
 def load(path):
