@@ -188,6 +188,49 @@ def test_dataset_and_store_path_inputs(session, criteo):
         m.fit(train, np.zeros(3))
 
 
+def test_other_hash_bits_are_refused(session, criteo, tmp_path):
+    train, test = criteo  # hash_bits=18
+    path = tmp_path / "c16.tsv"
+    virga.datagen_criteo(path, rows=2000, seed=9)
+    _, test16 = session.load_criteo(path, test_fraction=0.5, hash_bits=16)
+    m = virga.LogisticRegression(session=session, epochs=1, **EXACT)
+    with pytest.raises(virga.InvalidArgumentError, match="hash_bits=16"):
+        m.fit(train, test=test16)  # evaluating on other hashing would train "fine", silently
+    m.fit(train, test=test)
+    with pytest.raises(ValueError, match="hash_bits=16"):
+        m.predict_proba(test16)
+
+
+def test_without_scikit_learn_the_same_contract():
+    """The stand-in base classes (no python3-sklearn): fit/predict/score, params, widths."""
+    import subprocess
+    import sys
+    code = """
+import sys
+sys.modules["sklearn"] = None  # as if not installed
+import numpy as np, virga
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 3)); y = np.where(X[:, 0] > 0, "b", "a")
+m = virga.LogisticRegression(workers=1, staleness=0, verbose=0)
+assert m.fit(X, y) is m and list(m.classes_) == ["a", "b"]
+assert m.score(X, y) > 0.9 and m.coef_.shape == (1, 3)
+assert type(m)(**m.get_params()).get_params() == m.get_params()
+try:
+    m.predict(X[:, :2])
+except ValueError as e:
+    assert "X has 2 features" in str(e)
+else:
+    raise AssertionError("width not checked")
+try:
+    virga.LinearSVM().predict(X)
+except virga.NotFittedError:
+    pass
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
 def test_one_based_libsvm_trap_is_impossible(session, tmp_path):
     from sklearn.datasets import load_svmlight_file
     rng = np.random.default_rng(5)
