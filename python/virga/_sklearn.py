@@ -17,7 +17,7 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted
     HAVE_SKLEARN = True
-except ImportError:  # pragma: no cover - exercised only without scikit-learn
+except ImportError:  # tested: test_sklearn.py, test_without_scikit_learn_the_same_contract
     HAVE_SKLEARN = False
     _SkNotFitted = AttributeError
 
