@@ -149,6 +149,60 @@ py::dict RunIngest(const std::string& store_uri, const std::string& format,
   return d;
 }
 
+// Ingests CSR rows from memory (IngestRows): row r's features are indices[indptr[r] ..
+// indptr[r+1]) with `data` at the same positions; labels as given. The indices are the rows'
+// own (column j is feature j), recorded as format libsvm.
+py::dict RunIngestCsr(const std::string& store_uri, const std::string& dataset,
+                      py::array_t<int64_t, py::array::c_style | py::array::forcecast> indptr,
+                      py::array_t<int64_t, py::array::c_style | py::array::forcecast> indices,
+                      py::array_t<float, py::array::c_style | py::array::forcecast> data,
+                      py::array_t<float, py::array::c_style | py::array::forcecast> labels,
+                      double test_fraction, uint64_t split_seed, uint32_t rows_per_partition,
+                      const std::string& source) {
+  const int64_t rows = labels.size(), nnz = indices.size();
+  if (indptr.ndim() != 1 || indptr.size() != rows + 1 || data.size() != nnz)
+    Raise(Status::InvalidArgument("ingest_csr: indptr must have rows + 1 entries and data "
+                                  "as many as indices"));
+  if (nnz > 0xFFFFFFFFll)
+    Raise(Status::InvalidArgument("ingest_csr: more than 2^32-1 stored values; split the rows"));
+  const int64_t* ip = indptr.data();
+  const int64_t* ix = indices.data();
+  std::vector<uint32_t> offsets(static_cast<size_t>(rows) + 1), index(static_cast<size_t>(nnz));
+  if (ip[0] != 0 || ip[rows] != nnz)
+    Raise(Status::InvalidArgument("ingest_csr: indptr must start at 0 and end at len(indices)"));
+  for (int64_t r = 0; r <= rows; ++r) {
+    if (r > 0 && ip[r] < ip[r - 1])
+      Raise(Status::InvalidArgument("ingest_csr: indptr decreases at row " + std::to_string(r)));
+    offsets[r] = static_cast<uint32_t>(ip[r]);
+  }
+  for (int64_t p = 0; p < nnz; ++p) {
+    if (ix[p] < 0 || ix[p] > 0xFFFFFFFFll)
+      Raise(Status::InvalidArgument("ingest_csr: feature index " + std::to_string(ix[p]) +
+                                    " outside [0, 2^32)"));
+    index[p] = static_cast<uint32_t>(ix[p]);
+  }
+  RowBlockView view{{labels.data(), static_cast<size_t>(rows)}, offsets, index,
+                    {data.data(), static_cast<size_t>(nnz)}};
+  IngestOptions o;
+  o.format = Format::kLibsvm;
+  o.inputs = {source};
+  o.dataset = dataset;
+  o.test_fraction = test_fraction;
+  o.split_seed = split_seed;
+  o.rows_per_partition = rows_per_partition;
+  auto store = OpenStore(store_uri);
+  auto r = NoGil([&] { return IngestRows(*store, o, view); });
+  const IngestReport& g = Take(std::move(r));
+  py::dict d;
+  d["dataset"] = g.dataset;
+  d["rows"] = g.rows;
+  d["train_rows"] = g.train_rows;
+  d["test_rows"] = g.test_rows;
+  d["num_features"] = g.num_features;
+  d["seconds"] = g.seconds;
+  return d;
+}
+
 py::dict RunNormalize(const std::string& store_uri, const std::string& dataset,
                       const std::string& out, const std::string& method) {
   NormalizeOptions o;
@@ -669,6 +723,10 @@ PYBIND11_MODULE(_virga, m) {
         py::arg("dataset"), py::arg("test_fraction") = 0.1, py::arg("hash_bits") = 20,
         py::arg("rows_per_partition") = 4096, py::arg("on_error") = "fail",
         py::arg("label_column") = "0", py::arg("header") = "auto", py::arg("split_seed") = 42);
+  m.def("ingest_csr", &RunIngestCsr, py::arg("store"), py::arg("dataset"), py::arg("indptr"),
+        py::arg("indices"), py::arg("data"), py::arg("labels"), py::arg("test_fraction") = 0.0,
+        py::arg("split_seed") = 42, py::arg("rows_per_partition") = 4096,
+        py::arg("source") = "<memory>");
   m.def("normalize", &RunNormalize, py::arg("store"), py::arg("dataset"), py::arg("out"),
         py::arg("method"));
   m.def("manifest_json", &ManifestJson, py::arg("store"), py::arg("dataset"));
@@ -709,6 +767,18 @@ PYBIND11_MODULE(_virga, m) {
     std::string bytes;
     Check(NoGil([&] { return store->Get(key, &bytes); }));
     return py::bytes(bytes);
+  }, py::arg("store"), py::arg("key"));
+  // Keys under a prefix, and deletion (the estimators remove the datasets they staged).
+  m.def("store_list", [](const std::string& uri, const std::string& prefix) {
+    auto store = OpenStore(uri);
+    auto r = NoGil([&] { return store->List(prefix); });
+    std::vector<std::string> keys;
+    for (const v::ObjectInfo& o : Take(std::move(r))) keys.push_back(o.key);
+    return keys;
+  }, py::arg("store"), py::arg("prefix"));
+  m.def("store_delete", [](const std::string& uri, const std::string& key) {
+    auto store = OpenStore(uri);
+    Check(NoGil([&] { return store->Delete(key); }));
   }, py::arg("store"), py::arg("key"));
   m.def("job_result_key", [](const std::string& job) { return v::JobResultKey(job); });
   m.def("job_model_key", [](const std::string& job) { return v::JobModelKey(job); });

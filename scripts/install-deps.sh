@@ -14,6 +14,10 @@ build_pkgs=(g++ make cmake ninja-build pkg-config
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libasio-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-scipy python3-matplotlib)
+# The Python package's scikit-learn side (python/tests/test_sklearn.py: check_estimator, Pipeline,
+# GridSearchCV, pandas input) and `pip install .` into a venv (python_pip_install: venv, and the
+# setuptools and wheel a --no-build-isolation build uses).
+build_pkgs+=(python3-sklearn python3-pandas python3-venv python3-setuptools python3-wheel)
 build_pkgs+=(redis-server)  # tests/channel_e2e_test.sh trains through a real Redis
 build_pkgs+=(libcpp-httplib-dev)  # the dashboard's HTTP server (and the Lambda runtime's test double)
 build_pkgs+=(libzip-dev)  # the AWS Lambda deployment zip (src/lambda/lambda_package.cc): modes kept

@@ -73,4 +73,13 @@ Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options);
 // with IngestProgress::file_bytes, how far an ingest has come.
 Result<uint64_t> InputFileBytes(const std::string& path);
 
+// Ingests rows already in memory instead of text: the same split rule, partitions, statistics
+// and manifest as Ingest would make of the same rows parsed from text (row r of `rows` is the
+// r-th row). options.inputs only name the source in the manifest (may be empty); parse and
+// on_error are unused; options.format is recorded as the manifest's format (kLibsvm: the
+// indices are the rows' own, as a LIBSVM file's). Labels and values must be finite
+// (InvalidArgument "row R: ..." otherwise). `rows` is only read, never kept.
+Result<IngestReport> IngestRows(ObjectStore& store, const IngestOptions& options,
+                                const RowBlockView& rows);
+
 }  // namespace virga

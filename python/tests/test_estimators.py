@@ -20,7 +20,7 @@ def _clone(est):
 def test_defaults_are_the_engines(cls):
     params = cls().get_params()
     for k, v in params.items():
-        if k != "session":
+        if k not in ("session", "verbose"):
             assert v == TRAIN_DEFAULTS[k], k
     sig = inspect.signature(cls.__init__)
     assert set(params) == {p for p in sig.parameters if p != "self"}
@@ -34,7 +34,7 @@ def test_get_set_params_round_trip(session):
     assert m.get_params()["workers"] == 3
     m2 = virga.LogisticRegression(**m.get_params())
     assert m2.get_params() == m.get_params()
-    with pytest.raises(ValueError, match="invalid parameter 'nope'"):
+    with pytest.raises(ValueError, match="(?i)invalid parameter 'nope'"):
         m.set_params(nope=1)
     assert "learning_rate=0.5" in repr(m)
 

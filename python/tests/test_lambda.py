@@ -41,7 +41,7 @@ def test_fit_on_lambda_matches_local(cloud, tmp_path):
     local = virga.connect(store="s3://pylambda/store", registry_dir=str(tmp_path / "jobs"))
     train, test = local.load_criteo(raw, test_fraction=0.1, hash_bits=16, name="pyl")
     m_local = virga.LogisticRegression(workers=2, epochs=2, eval_interval=0.5, session=local)
-    ref = m_local.fit(train, test=test)
+    ref = m_local.fit(train, test=test).job_
     assert ref.status == "done", ref.result
     local.close()
 
@@ -50,7 +50,7 @@ def test_fit_on_lambda_matches_local(cloud, tmp_path):
     try:
         assert s.backend_name == "lambda"
         m = virga.LogisticRegression(workers=2, epochs=2, eval_interval=0.5, session=s)
-        job = m.fit(s.dataset("pyl"), test=s.dataset("pyl", split="test"))
+        job = m.fit(s.dataset("pyl"), test=s.dataset("pyl", split="test")).job_
         assert job.status == "done", job.result
         assert all(n == job.result["items_per_epoch"] for n in job.result["items_processed_per_epoch"])
         a, b = job.result["test_logloss"], ref.result["test_logloss"]

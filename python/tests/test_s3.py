@@ -34,7 +34,7 @@ def test_ingest_from_s3_train_and_keep_the_model_in_s3(s3, tmp_path):
                                     name="pyclicks")
         assert train.rows + test.rows == 20000
         m = virga.LogisticRegression(workers=2, epochs=2, eval_interval=0.5, session=s)
-        job = m.fit(train, test=test)
+        job = m.fit(train, test=test).job_
         assert job.status == "done", job.result
         assert job.result_uri.startswith("s3://pybucket/store")
         assert m.evaluate(test)["logloss"] < 0.69

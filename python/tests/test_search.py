@@ -58,7 +58,7 @@ def test_divergence_is_stopped(session, criteo):
     train, test = criteo
     m = virga.LogisticRegression(optimizer="sgd", learning_rate=1e38, workers=1, epochs=100,
                                  eval_interval=0.3, session=session)
-    job = m.fit(train, test=test, wait=True, progress=False)
+    job = m.fit(train, test=test, wait=True, progress=False).job_
     losses = [h["test_logloss"] for h in job.history]
     assert job.status == "diverged" or any(math.isnan(x) for x in losses), (job.status, losses)
     assert job.result["epochs"] < 100
@@ -112,7 +112,7 @@ def test_registry_jobs_and_kill_from_outside(session, criteo, tmp_root):
     import subprocess
     train, test = criteo
     m = virga.LogisticRegression(workers=1, epochs=500, eval_interval=0.3, session=session)
-    job = m.fit(train, test=test, wait=False)
+    job = m.fit(train, test=test, wait=False).job_
     _wait_for(lambda: job.history, 30, "a first evaluation")
     registry = str(tmp_root / "jobs")
     listed = {j["job_id"]: j for j in virga.jobs(registry)}

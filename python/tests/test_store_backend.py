@@ -36,7 +36,7 @@ def test_backend_settings_reach_the_backend(session, criteo, tmp_path):
                        seed=5, registry_dir="-") as s:
         assert s.backend_name == "local" and "backend='local'" in repr(s)
         m = virga.LogisticRegression(workers=1, epochs=1, session=s)
-        job = m.fit(s.dataset(criteo[0].name))
+        job = m.fit(s.dataset(criteo[0].name)).job_
         assert job.status == "done", job.result
         assert job.options["backend"] == "local" and job.result["backend"] == "local"
         assert work.is_dir()  # the functions' files went there
@@ -45,7 +45,7 @@ def test_backend_settings_reach_the_backend(session, criteo, tmp_path):
 def test_job_result_and_model_are_in_the_store(session, criteo):
     train, test = criteo
     m = virga.LogisticRegression(workers=1, epochs=1, session=session)
-    job = m.fit(train, test=test)
+    job = m.fit(train, test=test).job_
     assert job.status == "done", job.result
     key = f"jobs/{job.id}/result.json"
     assert job.result_uri == session.object_uri(key)

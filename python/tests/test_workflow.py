@@ -15,7 +15,7 @@ def test_load_normalize_fit_predict_save_load(session, criteo, tmp_path):
     assert ntrain.manifest["derived_from"].startswith("normalize(minmax)")
 
     m = virga.LogisticRegression(workers=2, epochs=2, eval_interval=0.5, session=session)
-    job = m.fit(ntrain, test=ntest)
+    job = m.fit(ntrain, test=ntest).job_
     assert job.status == "done", job.result
     assert job.result["epochs"] == 2
     hist = job.history
@@ -48,12 +48,16 @@ def test_numpy_and_scipy_inputs_agree(session, criteo):
     m = virga.LinearSVM(workers=1, epochs=1, eval_interval=0.5, session=session)
     m.fit(train, test=test)
     rng = np.random.default_rng(0)
-    dense = np.zeros((5, 300), dtype=np.float32)
+    width = m.n_features_in_  # the dataset's feature space: 2^18 hashed features
+    assert width == 2 ** 18
+    dense = np.zeros((5, width), dtype=np.float32)
     for r in range(5):
-        dense[r, rng.choice(300, size=10, replace=False)] = 1.0
+        dense[r, rng.choice(width, size=10, replace=False)] = 1.0
     p_dense = m.predict_proba(dense)
     p_sparse = m.predict_proba(sp.csr_matrix(dense))
-    np.testing.assert_array_equal(p_dense, p_sparse)
-    empty = m.predict_proba(np.zeros((1, 10)))  # bias only
+    np.testing.assert_allclose(p_dense, p_sparse, rtol=1e-12)
+    empty = m.predict_proba(np.zeros((1, width)))  # bias only
     assert empty.shape == (1, 2) and math.isfinite(empty[0, 1])
     assert m.evaluate(dense, y=np.ones(5))["rows"] == 5
+    with pytest.raises(ValueError, match="X has 300 features, but LinearSVM is expecting"):
+        m.predict_proba(np.zeros((1, 300)))  # a matrix of the wrong width is refused

@@ -1,11 +1,13 @@
 """virga: serverless machine learning from Python.
 
     import virga
+    m = virga.LogisticRegression().fit(X, y)         # numpy / scipy.sparse / pandas: a
+    m.predict_proba(X_test); m.coef_; m.classes_     # scikit-learn classifier
     s = virga.connect()                              # default store, embedded server, local backend
     # s = virga.connect(store="s3://bucket/prefix", backend="local", worker_prefix="nice")
     train, test = s.load_criteo("train.tsv", test_fraction=0.1, hash_bits=20)
     m = virga.LogisticRegression(workers=4, session=s)
-    job = m.fit(train, test=test, wait=False)        # job.status, job.history, job.kill()
+    job = m.fit(train, test=test, wait=False).job_   # job.status, job.history, job.kill()
     m.predict_proba(test); m.score(test); m.save("m.vmdl"); virga.load("m.vmdl")
     search = virga.GridSearch(virga.LogisticRegression,
                               {"learning_rate": [0.01, 0.1, 1.0], "minibatch": [20, 200]},
@@ -16,14 +18,15 @@ All the work runs in the C++ engine (the _virga module); see docs/python.md.
 """
 from ._engine import _virga, worker_binary
 from ._virga import Error, InvalidArgumentError, NotFoundError
-from .session import Dataset, Session, connect
+from .session import Dataset, Session, connect, default_session
 from .job import Job
 from .estimators import LinearSVM, LogisticRegression, load
+from ._sklearn import NotFittedError
 from .search import GridSearch, RandomSearch, SuccessiveHalving
 
-__all__ = ["connect", "Session", "Dataset", "Job", "LogisticRegression", "LinearSVM", "load",
+__all__ = ["connect", "default_session", "Session", "Dataset", "Job", "LogisticRegression", "LinearSVM", "load",
            "GridSearch", "RandomSearch", "SuccessiveHalving", "Error", "InvalidArgumentError",
-           "NotFoundError", "datagen_criteo", "jobs", "kill", "worker_binary", "backends"]
+           "NotFoundError", "NotFittedError", "datagen_criteo", "jobs", "kill", "worker_binary", "backends"]
 
 
 def datagen_criteo(path, rows=100000, seed=1):

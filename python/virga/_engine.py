@@ -7,6 +7,8 @@ try:
     from ._build_info import VIRGA_BINARY as _BUILT_BINARY
 except ImportError:  # running from the source tree without a build
     _BUILT_BINARY = ""
+if _BUILT_BINARY and not os.path.isabs(_BUILT_BINARY):  # installed by pip: inside the package
+    _BUILT_BINARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), _BUILT_BINARY)
 
 
 def worker_binary():

@@ -1,21 +1,37 @@
-"""scikit-learn style estimators over the engine's training jobs.
+"""scikit-learn estimators over the engine's training jobs.
 
-Parameters and their defaults are the engine's (TrainOptions, read from the compiled module):
-minibatch=0 and epochs=0 mean "auto" (the engine picks 20 rows and 5 epochs, see
-docs/training.md "Defaults"). fit() runs a job of worker functions; predict_proba, predict and
-score run in the engine (the model file's weights applied by the C++ evaluator).
+``LogisticRegression`` and ``LinearSVM`` are scikit-learn classifiers (``BaseEstimator``,
+``ClassifierMixin``): they work in ``Pipeline``, ``cross_val_score``, ``GridSearchCV``,
+``clone``, pickle and joblib. ``fit`` runs a job of worker functions against a parameter server;
+in-memory data is staged into the session's store first (``_staging``).
+
+Column convention (docs/python.md, "Columns"): the model's feature ``j`` is column ``j`` of a
+matrix, 0-based, as in scikit-learn. A model fitted on a virga Dataset has the dataset's
+feature indices as given by its input (LIBSVM text is not shifted: a 1-based file's index ``i``
+is column ``i``, and column 0 is unused). ``n_features_in_`` is the width every later matrix
+must have; a different width, or values in the unused column 0 of a model fitted on 1-based
+LIBSVM text, is a ``ValueError`` (the 0-based vs 1-based trap).
 """
-import inspect
 import json
+import os
+import tempfile
+import warnings
 
 import numpy as np
 
+from . import _model_file, _staging, plotting
 from . import job as job_mod
-from .session import Dataset, warn_unnormalized_test
+from .session import default_session, warn_unnormalized_test
 from ._engine import TRAIN_DEFAULTS as D, _virga
+from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, check_is_fitted,
+                       check_classification_targets, validate_data)
 
 
-class _LinearModel:
+# In-memory fits without `test` evaluate live on the training rows, or on this many of them.
+_EVAL_ROWS = 50_000
+
+
+class _LinearModel(ClassifierMixin, BaseEstimator):
     _engine_model = None  # "lr" | "svm"
 
     def __init__(self, optimizer=D["optimizer"], learning_rate=D["learning_rate"],
@@ -26,7 +42,7 @@ class _LinearModel:
                  function_timeout=D["function_timeout"],
                  function_memory_mb=D["function_memory_mb"], seed=D["seed"],
                  stop_on_divergence=D["stop_on_divergence"], channel=D["channel"],
-                 channel_uri=D["channel_uri"], session=None):
+                 channel_uri=D["channel_uri"], verbose=1, session=None):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.minibatch = minibatch
@@ -44,156 +60,487 @@ class _LinearModel:
         self.function_memory_mb = function_memory_mb
         self.seed = seed
         self.stop_on_divergence = stop_on_divergence
-        self.channel = channel          # "ps" | "store" | "redis" (docs/channel.md)
-        self.channel_uri = channel_uri  # redis://host:port for channel="redis"
+        self.channel = channel
+        self.channel_uri = channel_uri
+        self.verbose = verbose
         self.session = session
 
-    # ---- scikit-learn conventions -----------------------------------------------------------
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values()
-                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        valid = self._get_param_names()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"invalid parameter {k!r} for estimator {type(self).__name__}; "
-                                 f"valid parameters: {valid}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self):
-        defaults = type(self)().get_params()
-        changed = {k: v for k, v in self.get_params().items()
-                   if k != "session" and defaults.get(k) != v}
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+    def _more_tags(self):
+        return {"binary_only": True, "requires_y": True, "_xfail_checks": {}}
 
     def _train_options(self):
-        p = self.get_params()
-        p.pop("session")
+        p = self.get_params(deep=False)
+        for k in ("session", "verbose"):
+            p.pop(k)
         p["model"] = self._engine_model
         return p
 
     # ---- training -------------------------------------------------------------------------
-    def fit(self, train, test=None, wait=True, progress=None, **job_options):
-        """Trains on a Dataset handle (its train split); evaluates live on `test` (a handle;
-        default: the test split of train's dataset). Returns the Job; with wait=True (default)
-        after it ended (progress line on stderr if progress=True, or None and a terminal).
-        Extra keyword arguments go to the engine's TrainOptions (e.g. job_id)."""
-        if not isinstance(train, Dataset):
-            raise TypeError("fit: train must be a virga Dataset handle (session.load_*)")
-        session = self.session or train.session
-        test = warn_unnormalized_test(train, test)
-        opts = self._train_options()
-        opts["dataset"] = train.name
-        if test is not None and not (test.name == train.name and test.split == "test"):
-            if test.split == "train" and test.manifest["test_rows"] > 0:
-                raise _virga.InvalidArgumentError(
-                    f"fit: test={test!r}: the engine evaluates on a dataset's test split when it "
-                    "has one; pass its .test handle")
-            opts["test_dataset"] = test.name
+    def fit(self, X, y=None, *, test=None, wait=True, progress=None, **job_options):
+        """Train the model: a job of worker functions against a parameter server.
+
+        Parameters
+        ----------
+        X : array-like, scipy.sparse matrix, pandas DataFrame, Dataset or str
+            Training rows. In-memory data (numpy, CSR/CSC, DataFrame) of shape
+            ``(n_samples, n_features)``: column ``j`` is feature ``j``; it is staged into the
+            session's store as a dataset and removed when the job ends. A ``Dataset`` handle
+            (``session.load_*``) trains on its split as stored. A string names a dataset: a
+            name in the session's store, or ``"<store-uri>/datasets/<name>"``.
+        y : array-like of shape (n_samples,), optional
+            Labels of in-memory ``X``: exactly two distinct values (any type), mapped to 0/1 in
+            sorted order (``classes_``). Must be None for a Dataset or a dataset name.
+        test : Dataset, str or tuple (X_test, y_test), optional
+            Rows evaluated live while training (the loss shown and recorded in
+            ``job_.history``). Default: for in-memory X, the training rows themselves; for a
+            Dataset, the engine's rule (the test split of its dataset).
+        wait : bool, default True
+            Block until the job ends. ``False`` returns at once with the job in ``self.job_``
+            (``job_.status``, ``job_.kill()``); fitted attributes wait for it on first use.
+        progress : bool or "plot", optional
+            Show progress while waiting; overrides ``verbose`` for this call. ``"plot"``: in
+            Jupyter, the loss against time redrawn live (``job_.plot``); elsewhere as True.
+        **job_options
+            Further engine ``TrainOptions`` (e.g. ``job_id``, ``rows_per_item``).
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            Bad input: not 2-d, NaN or infinite values, not exactly two classes, no rows.
+        KeyboardInterrupt
+            Interrupted while waiting (Ctrl-C, Jupyter's interrupt): the job was killed and its
+            workers stopped before this is re-raised.
+        """
+        for k in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, k)
+        self._model_bytes = None
+        self._engine = None
+        session, opts, staged = self._prepare(X, y, test)
         opts.update(job_options)
-        self.model_ = None
-        self.classes_ = np.array([-1, 1] if train.manifest["label"]["kind"] == "binary_pm1"
-                                 else [0, 1])
-        self.job_ = job_mod.Job(session, opts)
+
+        def cleanup(_job, names=tuple(staged)):
+            for name in names:
+                try:
+                    _staging.drop_dataset(session, name)
+                except Exception as e:  # the job's result stands; the leftover is harmless
+                    warnings.warn(f"could not remove staged dataset {name!r}: {e}")
+
+        try:
+            self.job_ = job_mod.Job(session, opts, on_end=cleanup)
+        except BaseException:
+            cleanup(None)
+            raise
         if wait:
-            if progress is None:
-                import sys
-                progress = sys.stderr.isatty()
-            self.job_.wait(progress=progress)
-        return self.job_
+            if progress == "plot" and plotting.in_notebook():
+                try:
+                    self.job_.plot(live=True)
+                except KeyboardInterrupt:
+                    self.job_.kill()
+                    self.job_.wait(timeout=30)
+                    raise
+            show = self.verbose if progress is None else (2 if progress else 0)
+            self.job_.wait(progress=show)
+            self._collect()
+        return self
+
+    def _prepare(self, X, y, test):
+        """(session, TrainOptions dict, names of staged datasets) for fit."""
+        opts = self._train_options()
+        ds = _staging.as_dataset(X, self.session)
+        if ds is not None:
+            if y is not None:
+                raise ValueError("fit: y must be None when X is a Dataset (its labels are "
+                                 "in the store)")
+            return self._prepare_dataset(ds, test, opts)
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
+                             dtype=(np.float64, np.float32), reset=True)
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if len(classes) != 2:
+            raise ValueError(f"{type(self).__name__} is a binary classifier: y must hold "
+                             f"exactly 2 classes, got {len(classes)} class"
+                             f"{'es' if len(classes) != 1 else ''} ({classes[:5]!r})")
+        self.classes_ = classes
+        self._space = {"kind": "columns"}
+        session = self.session or default_session()
+        y01 = y == classes[1]
+        staged = [_staging.stage(session, X, y01)]
+        opts["dataset"] = opts["test_dataset"] = staged[0]
+        if test is None and X.shape[0] > _EVAL_ROWS:
+            # The live loss on a fixed sample of the training rows: evaluating all of them
+            # every eval_interval would cost as much as training.
+            rows = np.sort(np.random.default_rng(self.seed).choice(X.shape[0], _EVAL_ROWS,
+                                                                   replace=False))
+            staged.append(_staging.stage(session, X[rows], y01[rows], prefix="eval"))
+            opts["test_dataset"] = staged[-1]
+        if test is not None:
+            if isinstance(test, tuple):
+                Xt, yt = test
+                Xt = validate_data(self, Xt, accept_sparse=("csr", "csc"),
+                                   dtype=(np.float64, np.float32), reset=False)
+                staged.append(_staging.stage(session, Xt, self._encode_y(yt), prefix="eval"))
+                opts["test_dataset"] = staged[-1]
+            else:
+                tds = _staging.as_dataset(test, session)
+                if tds is None:
+                    raise TypeError("fit: test must be a Dataset, a dataset name or (X, y)")
+                opts["test_dataset"] = tds.name
+        return session, opts, staged
+
+    def _prepare_dataset(self, train, test, opts):
+        session = self.session or train.session
+        test = _staging.as_dataset(test, session) if test is not None else None
+        test = warn_unnormalized_test(train, test)
+        m = train.manifest
+        opts["dataset"] = train.name
+        if test is not None:
+            if test.manifest.get("hash_bits", 0) != m.get("hash_bits", 0):
+                raise _virga.InvalidArgumentError(
+                    f"fit: test dataset {test.name!r} was hashed with "
+                    f"hash_bits={test.manifest.get('hash_bits')}, the training data with "
+                    f"{m.get('hash_bits')}: the same feature has different indices")
+            if not (test.name == train.name and test.split == "test"):
+                if test.split == "train" and test.manifest["test_rows"] > 0:
+                    raise _virga.InvalidArgumentError(
+                        f"fit: test={test!r}: the engine evaluates on a dataset's test split "
+                        "when it has one; pass its .test handle")
+                opts["test_dataset"] = test.name
+        self.classes_ = np.array([-1, 1] if m["label"]["kind"] == "binary_pm1" else [0, 1])
+        self.n_features_in_ = int(m["num_features"])
+        self._space = {"kind": "dataset", "dataset": train.name, "format": m.get("format", ""),
+                       "hash_bits": int(m.get("hash_bits", 0))}
+        return session, opts, []
+
+    def _encode_y(self, y):
+        y = np.asarray(y)
+        unknown = ~np.isin(y, self.classes_)
+        if unknown.any():
+            raise ValueError(f"y has labels {np.unique(y[unknown])[:5]!r} not among classes_ "
+                             f"{self.classes_!r}")
+        return y == self.classes_[1]
+
+    # ---- fitted state -----------------------------------------------------------------------
+    def __getattr__(self, name):
+        # coef_ / intercept_ of a fit(wait=False) appear once its job ends.
+        d = self.__dict__
+        if name in ("coef_", "intercept_") and "job_" in d and d.get("_model_bytes") is None:
+            self._collect()
+            return d[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _collect(self):
+        """Waits for the job and loads its model into coef_ / intercept_."""
+        job = self.__dict__["job_"]
+        job.wait()
+        state = job.result["state"] if job.result else job.status
+        if state.startswith("failed"):
+            raise _virga.Error(f"job {job.id} {state}: no model")
+        data = _virga.store_get(job.session.store, _virga.job_model_key(job.id))
+        self._set_model_bytes(data)
+
+    def _set_model_bytes(self, data):
+        header, keys, weights = _model_file.parse(data)
+        if "n_features_in_" not in self.__dict__:
+            self.n_features_in_ = int(header["num_features"])
+        self.coef_, self.intercept_ = _model_file.coef_and_intercept(keys, weights,
+                                                                     self.n_features_in_)
+        # Feature 0 never seen in training on LIBSVM text: the file was 1-based (column 0 is
+        # unused), so a 0-based matrix (scikit-learn's loader) would be off by one column.
+        if self._space.get("format") == "libsvm":
+            self._space["column0_unused"] = not bool(np.any(keys == 0))
+        self._model_bytes = bytes(data)
+        self._engine = None
+
+    def _fitted(self):
+        check_is_fitted(self, "classes_")
+        if self.__dict__.get("_model_bytes") is None:
+            if "job_" not in self.__dict__:
+                raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet")
+            self._collect()
 
     @property
     def model(self):
-        """The trained model (the engine's model file, in memory); waits for the job."""
-        if getattr(self, "model_", None) is None:
-            job = getattr(self, "job_", None)
-            if job is None:
-                raise _virga.Error(f"{type(self).__name__} is not fitted: call fit() first")
-            job.wait()
-            if job.result["state"].startswith("failed"):
-                raise _virga.Error(f"job {job.id} {job.result['state']}: no model")
-            self.model_ = _virga.Model.load(job.model_path)
-        return self.model_
+        """The engine's model (``_virga.Model``) of the fitted estimator."""
+        self._fitted()
+        if self._engine is None:
+            fd, path = tempfile.mkstemp(suffix=".vmdl")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(self._model_bytes)
+                self._engine = _virga.Model.load(path)
+            finally:
+                os.unlink(path)
+        return self._engine
 
     # ---- inference --------------------------------------------------------------------------
-    def _scores(self, X):
-        """P(positive) per row, and the labels when X is a Dataset handle."""
-        if isinstance(X, Dataset):
-            return self.model.score_dataset(X.session.store, X.name, X.split)
+    def _check_X(self, X):
+        """In-memory X validated against the fitted width and column convention."""
         try:
-            import scipy.sparse as sp
-            if sp.issparse(X):
-                X = sp.csr_matrix(X)
-                X.sort_indices()
-                return self.model.score_csr(X.indptr.astype(np.int64), X.indices.astype(np.int64),
-                                            X.data.astype(np.float32)), None
-        except ImportError:
-            pass
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim == 1:
-            X = X.reshape(1, -1)
-        if X.ndim != 2:
-            raise ValueError(f"predict: expected a 2-d array, got shape {X.shape}")
-        rows, cols = np.nonzero(X)
-        indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=indptr[1:])
-        return self.model.score_csr(indptr, cols.astype(np.int64), X[rows, cols]), None
+            X = validate_data(self, X, accept_sparse=("csr", "csc"),
+                              dtype=(np.float64, np.float32), reset=False)
+        except ValueError as e:
+            if self._space.get("column0_unused") and "features" in str(e):
+                raise ValueError(f"{e} The model was fitted on dataset "
+                                 f"{self._space['dataset']!r}, LIBSVM text with 1-based indices "
+                                 "(column j is index j, column 0 unused); scikit-learn's "
+                                 "load_svmlight_file shifts such files down by one: load with "
+                                 f"zero_based=True, n_features={self.n_features_in_} to keep "
+                                 "the file's indices as columns") from None
+            raise
+        if self._space.get("column0_unused"):
+            col0 = X[:, 0]
+            if (col0.count_nonzero() if hasattr(col0, "count_nonzero") else np.count_nonzero(col0)):
+                raise ValueError(
+                    f"X has values in column 0, but the model was fitted on dataset "
+                    f"{self._space['dataset']!r}, LIBSVM text with 1-based indices where column "
+                    "j is index j and column 0 never occurs: X is probably shifted down by one "
+                    "(scikit-learn's load_svmlight_file does that to 1-based files by default); "
+                    f"load it with zero_based=True, n_features={self.n_features_in_}")
+        return X
 
-    def predict_proba(self, X):
-        """[P(class 0), P(class 1)] per row (for the SVM, the logistic of the margin).
-        X: a Dataset handle, a dense array (column j = feature j) or a scipy.sparse matrix."""
-        p = self._scores(X)[0].astype(np.float64)
-        return np.column_stack([1.0 - p, p])
+    def _check_dataset(self, ds):
+        m = ds.manifest
+        if self._space["kind"] == "dataset" and m.get("hash_bits", 0) != self._space["hash_bits"]:
+            raise ValueError(f"dataset {ds.name!r} was hashed with hash_bits="
+                             f"{m.get('hash_bits')}, the model's training data with "
+                             f"{self._space['hash_bits']}")
+        if m["num_features"] > self.n_features_in_:
+            msg = (f"dataset {ds.name!r} has {m['num_features']} features, but "
+                   f"{type(self).__name__} is expecting {self.n_features_in_} features as input")
+            if self._space["kind"] == "columns":
+                raise ValueError(msg)
+            warnings.warn(msg + "; features the model never saw weigh 0")
 
     def decision_function(self, X):
-        p = np.clip(self._scores(X)[0].astype(np.float64), 1e-15, 1 - 1e-15)
-        return np.log(p / (1 - p))
+        """Margin ``w . x + b`` of each row (positive: ``classes_[1]``).
+
+        Parameters
+        ----------
+        X : array-like, scipy.sparse matrix, pandas DataFrame, Dataset or str
+            Rows of width ``n_features_in_`` (column ``j`` = feature ``j``), or a dataset
+            split scored in the engine.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        self._fitted()
+        ds = _staging.as_dataset(X, self.session)
+        if ds is not None:
+            p = np.clip(self._score_dataset(ds)[0].astype(np.float64), 1e-15, 1 - 1e-15)
+            return np.log(p / (1 - p))
+        X = self._check_X(X)
+        m = X @ self.coef_.T
+        m = m.toarray() if hasattr(m, "toarray") else np.asarray(m)
+        return m.ravel() + self.intercept_[0]
+
+    def predict_proba(self, X):
+        """Class probabilities: ``[P(classes_[0]), P(classes_[1])]`` per row.
+
+        For the linear SVM, P(classes_[1]) is the logistic of the margin.
+
+        Parameters
+        ----------
+        X : array-like, scipy.sparse matrix, pandas DataFrame, Dataset or str
+            As for ``decision_function``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        self._fitted()
+        ds = _staging.as_dataset(X, self.session)
+        if ds is not None:
+            p = self._score_dataset(ds)[0].astype(np.float64)
+        else:
+            m = self.decision_function(X)
+            p = np.exp(-np.logaddexp(0.0, -m))  # the logistic, without overflow
+        return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
-        p = self._scores(X)[0]
-        return self.classes_[(p >= 0.5).astype(int)]
+        """Predicted class of each row: ``classes_[1]`` where the margin is positive.
+
+        Parameters
+        ----------
+        X : array-like, scipy.sparse matrix, pandas DataFrame, Dataset or str
+            As for ``decision_function``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        positive = self.decision_function(X) > 0
+        return self.classes_[positive.astype(int)]
+
+    def _score_dataset(self, ds):
+        self._check_dataset(ds)
+        return self.model.score_dataset(ds.session.store, ds.name, ds.split)
 
     def evaluate(self, X, y=None):
-        """The engine's metrics (logloss, auc, accuracy, rows, positives) on X."""
-        p, labels = self._scores(X)
-        if labels is None:
-            if y is None:
-                raise ValueError("evaluate: y is required unless X is a Dataset handle")
-            labels = np.asarray(y, dtype=np.float32)
-        return _virga.metrics(p, labels)
+        """The engine's metrics on rows: logloss, AUC, accuracy, rows, positives.
 
-    def score(self, X, y=None):
-        """Mean accuracy, as scikit-learn classifiers' score (a row is positive when its label
-        > 0 and predicted positive when P >= 0.5). For the logloss use evaluate()."""
-        return self.evaluate(X, y)["accuracy"]
+        Parameters
+        ----------
+        X : array-like, scipy.sparse matrix, pandas DataFrame, Dataset or str
+            Rows; a Dataset brings its own labels.
+        y : array-like of shape (n_samples,), optional
+            Labels of in-memory X (values of ``classes_``).
+
+        Returns
+        -------
+        dict
+        """
+        self._fitted()
+        ds = _staging.as_dataset(X, self.session)
+        if ds is not None:
+            p, labels = self._score_dataset(ds)
+        else:
+            if y is None:
+                raise ValueError("evaluate: y is required unless X is a Dataset")
+            p = self.predict_proba(X)[:, 1]
+            labels = self._encode_y(y).astype(np.float32)
+        return _virga.metrics(np.asarray(p, dtype=np.float32), labels)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean accuracy, as scikit-learn classifiers' ``score``.
+
+        Parameters
+        ----------
+        X : array-like, scipy.sparse matrix, pandas DataFrame, Dataset or str
+            Rows; a Dataset brings its own labels (scored in the engine).
+        y : array-like of shape (n_samples,), optional
+            True labels of in-memory X.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the rows (in-memory X only).
+
+        Returns
+        -------
+        float
+        """
+        if _staging.as_dataset(X, self.session) is not None:
+            return self.evaluate(X)["accuracy"]
+        return super().score(X, y, sample_weight=sample_weight)
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path):
-        """Writes the model file (docs/model-file.md) to `path`: a local path, or an object URI
-        such as s3://bucket/models/m.vmdl or file:///dir/m.vmdl; virga.load(path) reads it back."""
-        self.model.save(str(path))
+        """Write the model file (docs/model-file.md).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A local path or an object URI (``s3://bucket/models/m.vmdl``,
+            ``file:///dir/m.vmdl``); ``virga.load(path)`` reads it back.
+        """
+        self.model.save(os.fspath(path))
 
     def __getstate__(self):
+        # The job (threads, engine handles) and the engine's model stay behind; the model
+        # travels as its file's bytes, so predictions after unpickling are identical.
+        self._fitted_if_running()
         state = dict(self.__dict__)
         state.pop("job_", None)
-        state.pop("model_", None)
+        state["_engine"] = None
         return state
+
+    def _fitted_if_running(self):
+        if "job_" in self.__dict__ and self.__dict__.get("_model_bytes") is None:
+            self._collect()
+
+    def _repr_html_(self):
+        job = self.__dict__.get("job_")
+        extra = job._repr_html_() if job is not None else ""
+        import html
+        return f"<div><code>{html.escape(repr(self))}</code>{extra}</div>"
 
 
 class LogisticRegression(_LinearModel):
-    """Sparse logistic regression trained by worker functions against the parameter server."""
+    """Sparse logistic regression trained by serverless worker functions.
+
+    Worker functions stream the training rows from the session's object store and train
+    against a parameter server (asynchronous SGD-family optimizers run server-side).
+
+    Parameters
+    ----------
+    optimizer : str, default "ftrl"
+        Server-side optimizer: "sgd", "momentum", "nesterov", "adagrad", "adam", "ftrl".
+    learning_rate : float, default 0.1
+        Step size (FTRL's alpha).
+    minibatch : int, default 0
+        Rows per gradient step; 0 = the engine's choice (20).
+    epochs : int, default 0
+        Passes over the training rows; 0 = the engine's choice (5).
+    workers : int, default 4
+        Worker functions running at once.
+    l1, l2 : float, default 0
+        Regularization strengths.
+    lr_schedule : str, default "constant"
+        Learning-rate schedule (docs/optimizers.md).
+    clip : float, default 0
+        Gradient clipping norm; 0 = none.
+    staleness : int, default -1
+        -1 asynchronous; S >= 0 bounded staleness (0 synchronous: with ``workers=1``, fits
+        are reproducible bit for bit).
+    target_loss : float, default 0
+        Stop at the first evaluation whose loss is at most this; 0 = never.
+    time_limit : float, default 0
+        Stop after this many seconds; 0 = none.
+    eval_interval : float, default 1.0
+        Seconds between live evaluations.
+    function_timeout : float
+        Lifetime of one worker function, seconds (it is replaced when it ends).
+    function_memory_mb : int
+        Memory of one worker function (enforced and used for the cost estimate).
+    seed : int
+        Seed of the job's randomness.
+    stop_on_divergence : bool, default True
+        Stop a run whose loss is NaN or above 1.5 x its first evaluation.
+    channel : str, default "ps"
+        "ps" (parameter server), "store" or "redis" (docs/channel.md).
+    channel_uri : str, default ""
+        ``redis://host:port`` for ``channel="redis"``.
+    verbose : int, default 1
+        Progress while ``fit`` waits (epoch, loss, samples/s): 0 never; 1 in a notebook or
+        on a terminal; 2 always (a text line every few seconds when not on a terminal).
+    session : Session, optional
+        Where data, servers and workers live (``virga.connect()``); default: the Dataset's
+        session, else ``virga.default_session()`` for in-memory data.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two labels, in sorted order; ``classes_[1]`` is the positive class.
+    coef_ : ndarray of shape (1, n_features_in_)
+        Weights (a scipy.sparse row above 2^22 features).
+    intercept_ : ndarray of shape (1,)
+        The bias.
+    n_features_in_ : int
+        Width of the feature space (columns of X, or the dataset's ``num_features``).
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame X (only when fitted on one).
+    job_ : Job
+        The training job (status, history, result, kill()); not pickled.
+    """
     _engine_model = "lr"
 
 
 class LinearSVM(_LinearModel):
-    """Linear SVM (hinge loss); predict_proba is the logistic of the margin."""
+    """Linear SVM (hinge loss) trained by serverless worker functions.
+
+    ``predict_proba`` is the logistic of the margin. Parameters and attributes are those of
+    ``LogisticRegression``.
+
+    Parameters
+    ----------
+    optimizer, learning_rate, minibatch, epochs, workers, l1, l2, lr_schedule, clip, \
+staleness, target_loss, time_limit, eval_interval, function_timeout, function_memory_mb, seed, \
+stop_on_divergence, channel, channel_uri, verbose, session
+        As for ``LogisticRegression``.
+    """
     _engine_model = "svm"
 
 
@@ -201,10 +548,21 @@ _BY_ENGINE_NAME = {"lr": LogisticRegression, "svm": LinearSVM}
 
 
 def load(path):
-    """An estimator holding the model file at `path` (a local path or an object URI, as save()
-    takes), with the training parameters recorded in the file (optimizer, learning_rate, l1, l2,
-    minibatch, workers)."""
-    model = _virga.Model.load(str(path))
+    """An estimator holding the model file at ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A local path or an object URI, as ``save`` takes.
+
+    Returns
+    -------
+    LogisticRegression or LinearSVM
+        With the training parameters recorded in the file (optimizer, learning_rate, l1, l2,
+        minibatch, workers), ``classes_ = [0, 1]`` and ``n_features_in_`` the file's
+        ``num_features``.
+    """
+    model = _virga.Model.load(os.fspath(path))
     header = model.header()
     cls = _BY_ENGINE_NAME.get(header["model"])
     if cls is None:
@@ -214,8 +572,19 @@ def load(path):
         training = json.loads(header["training"] or "{}")
     except ValueError:
         training = {}
-    names = set(est._get_param_names())
+    names = set(est.get_params(deep=False))
     est.set_params(**{k: v for k, v in training.items() if k in names and k != "epochs"})
-    est.model_ = model
     est.classes_ = np.array([0, 1])
+    est._space = {"kind": "dataset", "dataset": header["dataset"], "format": "",
+                  "hash_bits": int(header["hash_bits"])}
+    fd, tmp = tempfile.mkstemp(suffix=".vmdl")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        with open(tmp, "rb") as f:
+            est._set_model_bytes(f.read())
+    finally:
+        os.unlink(tmp)
+    est._engine = model
     return est
+

@@ -17,6 +17,29 @@ TERMINAL_OK = ("done", "target_reached", "time_limit")
 
 
 class Job:
+    """One training job of the engine, running on its own Python thread.
+
+    Made by an estimator's ``fit`` (``est.job_``) or a search; rarely built directly.
+
+    Parameters
+    ----------
+    session : Session
+        Where it runs: its store, servers and backend.
+    options : dict
+        Engine ``TrainOptions`` (``dataset``, ``model``, ``workers``, ...), over the session's.
+    on_end : callable, optional
+        Called with the job once it has ended and its model is saved, before ``wait`` returns.
+
+    Attributes
+    ----------
+    id : str
+        The job id (``virga jobs``, the dashboard, ``virga kill``).
+    options : dict
+        The options as the engine resolved them (``epochs``, ``minibatch``, ...).
+    model_path, result_uri : str
+        Object URIs of its model file and result JSON in the session's store.
+    """
+
     def __init__(self, session, options, on_end=None):
         self.session = session
         base, backend = session._train_options()
@@ -61,12 +84,12 @@ class Job:
             self._progress = job.progress()
             self._job = None
         job.close()
-        self._done.set()
-        if self._on_end:
+        if self._on_end:  # before done: wait() returns once it has run
             try:
                 self._on_end(self)
             except Exception:
                 pass
+        self._done.set()
 
     # ---- state ---------------------------------------------------------------------------
     def done(self):
@@ -117,17 +140,44 @@ class Job:
                 self._job.kill()
 
     def wait(self, timeout=None, progress=False):
-        """Blocks until the job ends (or timeout seconds); returns the result dict.
-        progress=True prints a live progress line on stderr meanwhile."""
+        """Block until the job ends, or for `timeout` seconds.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most; None waits for the end.
+        progress : bool or int, default False
+            Show progress meanwhile (epoch, loss, samples/s): True or 1 in a notebook or on a
+            terminal, 2 also as a text line every few seconds elsewhere (virga.progress).
+
+        Returns
+        -------
+        dict or None
+            The engine's result once the job has ended (None if it is still running).
+
+        Raises
+        ------
+        KeyboardInterrupt
+            When interrupted (Ctrl-C, Jupyter's interrupt) the job is killed and its workers
+            stopped, then the interrupt is re-raised.
+        """
+        from . import progress as progress_mod
         deadline = None if timeout is None else time.monotonic() + timeout
-        line = ProgressLine() if progress else None
-        while not self._done.wait(0.5 if line else 0.1 if deadline else None):
-            if line:
-                line.show(self.describe())
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-        if line:
-            line.show(self.describe(), final=self._done.is_set())
+        display = progress_mod.make(int(progress)) if progress else None
+        try:
+            while not self._done.wait(0.5 if display else 0.1 if deadline else 1.0):
+                if display:
+                    display.update(self)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        except KeyboardInterrupt:
+            self.kill()
+            self._done.wait(30)
+            if display:
+                display.update(self, final=True)
+            raise
+        if display:
+            display.update(self, final=self._done.is_set())
         if self._done.is_set() and self._error is not None:
             raise self._error
         if self._done.is_set() and self._save_error is not None:
@@ -144,14 +194,38 @@ class Job:
         loss = p.get("test_logloss", float("nan"))
         return (f"{self.id}: {self.status}  {p.get('seconds', 0):6.1f}s  epoch "
                 f"{p.get('epoch', 0)}/{p.get('epochs', 0)}  test logloss {loss:.4f} "
-                f"(best {p.get('best_logloss', float('nan')):.4f})  workers {p.get('workers_alive', 0)}")
+                f"(best {p.get('best_logloss', float('nan')):.4f})  "
+                f"{p.get('samples_per_second', 0):,.0f} samples/s  workers {p.get('workers_alive', 0)}")
 
     def __repr__(self):
         return f"<virga.Job {self.describe()}>"
 
+    def _repr_html_(self):
+        """Jupyter's view: the progress table, and the loss history so far."""
+        from . import progress as progress_mod
+        h = self.history
+        rows = [[f"{p['seconds']:.1f}", p["samples"], f"{p['test_logloss']:.4f}",
+                 f"{p['test_auc']:.4f}"] for p in h[-8:]]
+        hist = (progress_mod.html_table(rows, ["seconds", "samples", "loss", "AUC"])
+                if rows else "")
+        return (f"<div><b>virga job</b> {progress_mod.job_html(self)}"
+                f"{'<details><summary>history (last 8)</summary>' + hist + '</details>' if hist else ''}"
+                "</div>")
+
     def plot(self, ax=None, live=None):
-        """Test logloss against time (matplotlib). In Jupyter, redrawn every second until the job
-        ends (live=None picks that automatically); elsewhere returns the figure."""
+        """Test logloss against time (matplotlib).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; default a new figure.
+        live : bool, optional
+            Redraw every second until the job ends (default: in Jupyter only).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
         from . import plotting
         return plotting.plot_runs([(self.id, self)], ax=ax, live=live)
 

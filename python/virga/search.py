@@ -179,7 +179,8 @@ class _Search:
 
     def _start(self, e):
         try:
-            e.job = e.estimator.fit(self._train, test=self._test, wait=False, **self._job_options)
+            e.job = e.estimator.fit(self._train, test=self._test, wait=False,
+                                    **self._job_options).job_
         except Exception as exc:  # bad parameters: the experiment fails, the search goes on
             e.error = exc
 
@@ -249,12 +250,17 @@ class _Search:
             progress = sys.stderr.isatty()
         line = ProgressLine() if progress else None
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._thread.is_alive():
-            self._thread.join(0.5)
-            if line:
-                line.show(self.summary())
-            if deadline is not None and time.monotonic() >= deadline:
-                break
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+                if line:
+                    line.show(self.summary())
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        except KeyboardInterrupt:  # Ctrl-C / Jupyter interrupt: stop every experiment
+            self.kill_all()
+            self._thread.join(30)
+            raise
         if line:
             line.show(self.summary(), final=True)
         if self.done() and self._save_error is not None:
@@ -346,6 +352,25 @@ class _Search:
                        f"{r['params']}")
         return "\n".join(out)
 
+    def _repr_html_(self):
+        """Jupyter's view: one row per experiment, best first marked."""
+        from . import progress as progress_mod
+        best = None
+        try:
+            best = self.best_index_
+        except Exception:
+            pass
+        rows = []
+        for r in self.results:
+            mark = "*" if r["index"] == best else ""
+            rows.append([f"{mark}{r['index']}", r["state"], f"{r['test_logloss']:.4f}",
+                         f"{r['best_logloss']:.4f}", r["epochs"], f"{r['seconds']:.1f}",
+                         ", ".join(f"{k}={v}" for k, v in r["params"].items())])
+        table = progress_mod.html_table(
+            rows, ["#", "state", "loss", "best", "epochs", "seconds", "params"])
+        import html
+        return f"<div><b>virga search</b> {html.escape(self.summary())}{table}</div>"
+
     def plot(self, ax=None, live=None):
         """Test loss against time of every experiment (matplotlib); in Jupyter redrawn every
         second while experiments run."""
@@ -358,11 +383,25 @@ class _Search:
 
 
 class GridSearch(_Search):
-    """Every combination of `param_grid` (a dict of lists, or a list of such dicts).
+    """Every combination of a parameter grid, run as concurrent jobs of one session.
 
-    estimator: an estimator class (e.g. virga.LogisticRegression) or an instance whose other
-    parameters are kept. policy: None/"grid" (every run to its end), "asha" or a
-    SuccessiveHalving (stop the worse runs early)."""
+    Parameters
+    ----------
+    estimator : class or estimator
+        ``virga.LogisticRegression`` / ``virga.LinearSVM``, or an instance whose other
+        parameters are kept.
+    param_grid : dict of lists, or list of such dicts
+        Parameter values to combine (any estimator parameter, system ones included).
+    session : Session, optional
+        Default: the training Dataset's session.
+    max_concurrent : int, default 3
+        Experiments running at once.
+    policy : None, "grid", "asha" or SuccessiveHalving
+        None / "grid" run every experiment to its end; "asha" or a ``SuccessiveHalving``
+        stop the worse ones early.
+    **kw
+        ``poll_interval`` (seconds between policy decisions, default 0.2).
+    """
 
     def __init__(self, estimator, param_grid, session=None, max_concurrent=3, policy=None,
                  **kw):
@@ -378,8 +417,22 @@ class GridSearch(_Search):
 
 
 class RandomSearch(_Search):
-    """n_iter candidates drawn from param_distributions: lists (uniform choice), scipy.stats
-    distributions (anything with .rvs) or callables taking a random.Random."""
+    """Randomly drawn candidates, run as concurrent jobs of one session.
+
+    Parameters
+    ----------
+    estimator : class or estimator
+        As for ``GridSearch``.
+    param_distributions : dict
+        Per parameter: a list (uniform choice), a scipy.stats distribution (anything with
+        ``.rvs``) or a callable taking a ``random.Random``.
+    n_iter : int, default 10
+        Candidates drawn.
+    seed : int, optional
+        Seed of the draws.
+    session, max_concurrent, policy, **kw
+        As for ``GridSearch``.
+    """
 
     def __init__(self, estimator, param_distributions, n_iter=10, seed=None, session=None,
                  max_concurrent=3, policy=None, **kw):

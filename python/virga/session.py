@@ -129,6 +129,14 @@ class Session:
     def __deepcopy__(self, memo):
         return self
 
+    # Pickled (an estimator's `session` parameter, joblib) as the way to reach it: unpickling
+    # in this process returns this same session while it is open; elsewhere it opens one on
+    # the same store, servers and backend. The servers' token is not pickled (it is read
+    # again from $VIRGA_TOKEN or ~/.virga/token).
+    def __reduce__(self):
+        return (_reconnect, (self.store, self.servers, self.backend_name, self.registry_dir,
+                             dict(self.backend_settings)))
+
     def __repr__(self):
         where = ",".join(self.servers) if self.servers else (
             f"embedded:{self._server.port}" if self._server else "embedded (not started)")
@@ -283,31 +291,89 @@ def _close_open_sessions():
         s.close()
 
 
+def _reconnect(store, servers, backend, registry_dir, backend_settings):
+    for s in list(_open_sessions):
+        if (not s._closed and (s.store, s.servers, s.backend_name, s.registry_dir,
+                               s.backend_settings) ==
+                (store, servers, backend, registry_dir, backend_settings)):
+            return s
+    return Session(store=store, servers=servers, backend=backend, registry_dir=registry_dir,
+                   **backend_settings)
+
+
+_default_lock = threading.Lock()
+_default = None  # the session of estimators given in-memory data and no session
+
+
+def default_session():
+    """The session estimators use when given in-memory data (numpy, scipy.sparse, pandas) and
+    no `session`: created on first use with the store $VIRGA_STORE, else a private temporary
+    directory removed at exit; an embedded server and the local backend."""
+    global _default
+    with _default_lock:
+        if _default is None or _default._closed:
+            store = os.environ.get("VIRGA_STORE")
+            tmp = None
+            if not store:
+                import tempfile
+                tmp = tempfile.mkdtemp(prefix="virga-store-")
+                store = tmp
+            _default = Session(store=store)
+            if tmp:
+                atexit.register(_remove_default_store, _default, tmp)
+        return _default
+
+
+def _remove_default_store(session, path):
+    import shutil
+    session.close()
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def connect(store=None, servers=None, backend=None, token=None, registry_dir=None,
             dashboard=False, dashboard_port=0, **backend_settings):
-    """Opens a session.
+    """Open a session: a store, parameter servers and a compute backend for jobs.
 
-    store: object store URI (file:///dir, a plain path, s3://bucket/prefix, mem://name); default
-        $VIRGA_STORE, else the engine's default (file://./virga-store). Datasets live there, and
-        everything jobs produce: jobs/<job-id>/result.json, jobs/<job-id>/model.vmdl,
-        searches/<search-id>/result.json (docs/object-layout.md).
-    servers: "host:port" list (or comma-separated string) of running `virga server`s; None runs
-        one embedded server in this process, shared by all the session's jobs.
-    token: the servers' secret (default $VIRGA_TOKEN, else ~/.virga/token); only with servers.
-    backend: the compute backend running the worker functions, by name (virga.backends() lists
-        them); default $VIRGA_BACKEND, else "local" (local processes). One backend is shared
-        by all the session's jobs. An unknown name raises InvalidArgumentError listing the known.
-    **backend_settings: that backend's own settings as keywords, e.g. for "local"
-        worker_binary, worker_prefix, work_dir, memory_cap, seed; for "lambda" function,
-        qualifier, max_concurrency, start_timeout, heartbeat_timeout (virga.backends() lists
-        them with their environment variables). The backend's name may prefix them, as the
-        CLI flags do: connect(backend="lambda", lambda_function="virga-worker"). An unknown one
-        raises InvalidArgumentError.
-    registry_dir: where jobs register for `virga jobs` / `virga kill` (default: the engine's,
-        $VIRGA_HOME/jobs else ~/.virga/jobs; "-" registers nothing).
-    dashboard: True starts the live dashboard (`virga dashboard`, docs/dashboard.md) over the
-        registry and prints its URL (token included; also session.dashboard_url); it stops with
-        the session. dashboard_port: its port, 0 = any free one.
+    Parameters
+    ----------
+    store : str, optional
+        Object store URI (``file:///dir``, a plain path, ``s3://bucket/prefix``,
+        ``mem://name``); default ``$VIRGA_STORE``, else the engine's default
+        (``file://./virga-store``). Datasets live there, and everything jobs produce:
+        ``jobs/<job-id>/result.json``, ``jobs/<job-id>/model.vmdl``,
+        ``searches/<search-id>/result.json`` (docs/object-layout.md).
+    servers : list of str or str, optional
+        ``"host:port"`` list (or comma-separated string) of running ``virga server`` processes; None
+        runs one embedded server in this process, shared by all the session's jobs.
+    backend : str, optional
+        The compute backend running the worker functions, by name (``virga.backends()``
+        lists them); default ``$VIRGA_BACKEND``, else ``"local"`` (local processes). One
+        backend is shared by all the session's jobs. An unknown name raises
+        InvalidArgumentError listing the known ones.
+    token : str, optional
+        The servers' secret (default ``$VIRGA_TOKEN``, else ``~/.virga/token``); only with
+        ``servers``.
+    registry_dir : str, optional
+        Where jobs register for ``virga jobs`` / ``virga kill`` (default: the engine's,
+        ``$VIRGA_HOME/jobs`` else ``~/.virga/jobs``; ``"-"`` registers nothing).
+    dashboard : bool, default False
+        Start the live dashboard (``virga dashboard``, docs/dashboard.md) over the registry
+        and print its URL (token included; also ``session.dashboard_url``); it stops with the
+        session.
+    dashboard_port : int, default 0
+        The dashboard's port; 0 picks a free one.
+    **backend_settings
+        The backend's own settings, e.g. for ``"local"`` ``worker_binary``,
+        ``worker_prefix``, ``work_dir``, ``memory_cap``, ``seed``; for ``"lambda"``
+        ``function``, ``qualifier``, ``max_concurrency``, ``start_timeout``,
+        ``heartbeat_timeout`` (``virga.backends()`` lists them with their environment
+        variables). The backend's name may prefix them, as the CLI flags do:
+        ``connect(backend="lambda", lambda_function="virga-worker")``. An unknown one raises
+        InvalidArgumentError.
+
+    Returns
+    -------
+    Session
     """
     return Session(store=store, servers=servers, backend=backend, token=token,
                    registry_dir=registry_dir, dashboard=dashboard, dashboard_port=dashboard_port,

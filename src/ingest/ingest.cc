@@ -8,7 +8,9 @@
 #include "common/time_format.h"
 #include "virga/ingest.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -48,7 +50,6 @@ namespace ingest_internal {
 
 Status CheckIngestOptions(const IngestOptions& o) {
   VIRGA_RETURN_IF_ERROR(ValidateDatasetName(o.dataset));
-  if (o.inputs.empty()) return Status::InvalidArgument("no input files given");
   if (!(o.test_fraction >= 0 && o.test_fraction <= 1))
     return Status::InvalidArgument(fmt::format("--test-fraction {} is not in [0, 1]", o.test_fraction));
   if (o.rows_per_partition == 0)
@@ -73,6 +74,23 @@ Status PrepareNewDataset(ObjectStore& store, const std::string& dataset) {
   RemoveDatasetObjects(store, dataset);  // leftovers of an ingest that never committed
   return Status::OK();
 }
+
+namespace {
+
+// What a finished writer holds, into *out (whose row counts the caller set).
+void TakeWriterOutput(PartitionWriter& writer, uint64_t index_bound, PartOutput* out) {
+  out->index_bound = std::max({index_bound, writer.train_index_bound(), writer.test_index_bound()});
+  out->labels = writer.labels();
+  out->labels_01 = writer.labels_01();
+  out->labels_pm1 = writer.labels_pm1();
+  out->train = std::move(writer.parts(false));
+  out->test = std::move(writer.parts(true));
+  out->numeric = std::move(writer.numeric_stats());
+  out->binary_counts = std::move(writer.binary_counts());
+  out->output_bytes = writer.output_bytes();
+}
+
+}  // namespace
 
 Result<PartOutput> IngestPart(ObjectStore& store, const IngestOptions& options,
                               std::span<const InputRange> ranges, int64_t part) {
@@ -161,15 +179,7 @@ Result<PartOutput> IngestPart(ObjectStore& store, const IngestOptions& options,
   Status ws = writer.Finish();
   if (!ws.ok()) status = ws;
   VIRGA_RETURN_IF_ERROR(status);
-  out.index_bound = std::max({index_bound, writer.train_index_bound(), writer.test_index_bound()});
-  out.labels = writer.labels();
-  out.labels_01 = writer.labels_01();
-  out.labels_pm1 = writer.labels_pm1();
-  out.train = std::move(writer.parts(false));
-  out.test = std::move(writer.parts(true));
-  out.numeric = std::move(writer.numeric_stats());
-  out.binary_counts = std::move(writer.binary_counts());
-  out.output_bytes = writer.output_bytes();
+  TakeWriterOutput(writer, index_bound, &out);
   return out;
 }
 
@@ -337,6 +347,7 @@ std::string IngestReport::Summary() const {
 Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
   using namespace ingest_internal;
   VIRGA_RETURN_IF_ERROR(CheckIngestOptions(options));
+  if (options.inputs.empty()) return Status::InvalidArgument("no input files given");
   const auto start = std::chrono::steady_clock::now();
   VIRGA_ASSIGN_OR_RETURN(const std::vector<std::string> inputs, ExpandInputs(options.inputs));
   VIRGA_RETURN_IF_ERROR(PrepareNewDataset(store, options.dataset));
@@ -348,6 +359,66 @@ Result<IngestReport> Ingest(ObjectStore& store, const IngestOptions& options) {
   Status status = out.status();
   if (status.ok() && out->rows == 0) status = NoRows(inputs);
   if (status.ok()) status = CommitManifest(store, options, inputs, *out, &report);
+  if (!status.ok()) {
+    RemoveDatasetObjects(store, options.dataset);
+    return status;
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+Result<IngestReport> IngestRows(ObjectStore& store, const IngestOptions& options,
+                                const RowBlockView& rows) {
+  using namespace ingest_internal;
+  VIRGA_RETURN_IF_ERROR(CheckIngestOptions(options));
+  const auto start = std::chrono::steady_clock::now();
+  VIRGA_RETURN_IF_ERROR(PrepareNewDataset(store, options.dataset));
+  IngestReport report;
+  report.dataset = options.dataset;
+  PartOutput out;
+  Status status;
+  {
+    PartitionWriter writer(store, options);
+    std::unique_ptr<Block> filling[2] = {writer.Acquire(), writer.Acquire()};
+    filling[1]->test = true;
+    for (size_t r = 0; r < rows.rows() && status.ok(); ++r) {
+      if (!std::isfinite(rows.labels[r])) {
+        status = Status::InvalidArgument(fmt::format("row {}: label is not finite", r));
+        break;
+      }
+      const bool test = InTestSplit(options.split_seed, out.rows, options.test_fraction);
+      RowBlock& block = filling[test]->rows;
+      for (size_t p = rows.offsets[r]; p < rows.offsets[r + 1]; ++p) {
+        const float v = rows.value(p);
+        if (!std::isfinite(v)) {
+          status = Status::InvalidArgument(fmt::format("row {}: value is not finite", r));
+          break;
+        }
+        block.AddFeature(rows.indices[p], v);
+      }
+      if (!status.ok()) break;
+      block.EndRow(rows.labels[r]);
+      ++out.rows;
+      (test ? out.test_rows : out.train_rows)++;
+      if (block.rows() >= options.rows_per_partition || block.nnz() >= kMaxBlockNnz) {
+        if (!writer.Submit(std::move(filling[test])) || !(filling[test] = writer.Acquire())) {
+          status = Status::Internal("partition writer stopped");  // replaced by its fault below
+          break;
+        }
+        filling[test]->test = test;
+      }
+    }
+    for (bool test : {false, true}) {
+      if (status.ok() && filling[test] && filling[test]->rows.rows() > 0) {
+        writer.Submit(std::move(filling[test]));
+      }
+      filling[test].reset();
+    }
+    Status ws = writer.Finish();
+    if (!ws.ok()) status = ws;
+    if (status.ok()) TakeWriterOutput(writer, 0, &out);
+  }
+  if (status.ok()) status = CommitManifest(store, options, options.inputs, out, &report);
   if (!status.ok()) {
     RemoveDatasetObjects(store, options.dataset);
     return status;

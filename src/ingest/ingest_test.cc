@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -139,6 +140,74 @@ TEST_F(IngestTest, LibsvmRoundTripWithSplitAndPartitions) {
   EXPECT_EQ(m->num_features, max_index + 1u);
   // Features 1.5/2.5/... values make numeric stats exist; first features are 1.
   EXPECT_FALSE(m->numeric_features.empty());
+}
+
+// IngestRows of rows in memory makes the dataset Ingest makes of the same rows as text:
+// the same split, partitions (byte for byte), statistics and manifest.
+TEST_F(IngestTest, RowsFromMemoryGiveTheDatasetOfTheirText) {
+  const std::string text = LibsvmText(700, 3);
+  IngestOptions o;
+  o.format = Format::kLibsvm;
+  o.inputs = {Write("a.libsvm", text)};
+  o.dataset = "text";
+  o.test_fraction = 0.3;
+  o.rows_per_partition = 50;
+  auto from_text = Ingest(*store_, o);
+  ASSERT_TRUE(from_text.ok()) << from_text.status().ToString();
+
+  RowBlock rows;
+  auto parser = MakeParser(Format::kLibsvm, o.parse);
+  ASSERT_TRUE(parser.ok());
+  size_t begin = 0;
+  while (begin < text.size()) {
+    const size_t end = text.find('\n', begin);
+    bool added = false;
+    ASSERT_TRUE((*parser)->ParseLine(std::string_view(text).substr(begin, end - begin), &rows,
+                                     &added).ok());
+    begin = end + 1;
+  }
+  IngestOptions mo = o;
+  mo.inputs = {"<memory>"};
+  mo.dataset = "memory";
+  auto from_rows = IngestRows(*store_, mo, rows.view());
+  ASSERT_TRUE(from_rows.ok()) << from_rows.status().ToString();
+  EXPECT_EQ(from_rows->rows, 700u);
+  EXPECT_EQ(from_rows->train_rows, from_text->train_rows);
+  EXPECT_EQ(from_rows->num_features, from_text->num_features);
+
+  auto a = ReadManifest(*store_, "text"), b = ReadManifest(*store_, "memory");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->sources, std::vector<std::string>{"<memory>"});
+  EXPECT_EQ(b->format, "libsvm");
+  EXPECT_EQ(b->label.kind, a->label.kind);
+  EXPECT_EQ(b->label.positives, a->label.positives);
+  ASSERT_EQ(b->numeric_features.size(), a->numeric_features.size());
+  for (size_t i = 0; i < a->numeric_features.size(); ++i) {
+    EXPECT_EQ(b->numeric_features[i].index, a->numeric_features[i].index);
+    EXPECT_EQ(b->numeric_features[i].sum, a->numeric_features[i].sum);
+  }
+  for (bool test : {false, true}) {
+    const auto& pa = test ? a->test : a->train;
+    const auto& pb = test ? b->test : b->train;
+    ASSERT_EQ(pa.size(), pb.size());
+    for (size_t i = 0; i < pa.size(); ++i) {
+      std::string xa, xb;
+      ASSERT_TRUE(store_->Get(pa[i].key, &xa).ok() && store_->Get(pb[i].key, &xb).ok());
+      EXPECT_EQ(xa, xb) << pa[i].key;
+    }
+  }
+
+  // Bad values are errors naming the row, and leave no dataset.
+  rows.values()[3] = std::nanf("");
+  RowBlockView bad = rows.view();
+  bad.values = std::span<const float>(rows.values().data(), rows.nnz());
+  mo.dataset = "bad";
+  auto failed = IngestRows(*store_, mo, bad);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("value is not finite"), std::string::npos);
+  EXPECT_TRUE(ReadManifest(*store_, "bad").status().IsNotFound());
+  mo.dataset = "memory";
+  EXPECT_EQ(IngestRows(*store_, mo, rows.view()).status().code(), Status::Code::kAlreadyExists);
 }
 
 TEST_F(IngestTest, SplitIsDeterministicAndFractionExtremes) {

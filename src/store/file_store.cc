@@ -94,14 +94,23 @@ std::string FileStore::PathOf(std::string_view key) const {
 }
 
 Status FileStore::MakeParentDirs(std::string_view key) const {
-  for (size_t slash = key.find('/'); slash != std::string_view::npos;
-       slash = key.find('/', slash + 1)) {
-    std::string dir = PathOf(key.substr(0, slash));
-    if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) {
-      return ErrnoStatus(key, "create directory " + dir, errno);
+  // A concurrent Delete may prune a directory made a moment ago (PruneEmptyParents), so a
+  // mkdir below it finds no parent (ENOENT): start again from the top, a few times.
+  for (int attempt = 0;; ++attempt) {
+    bool parent_pruned = false;
+    for (size_t slash = key.find('/'); slash != std::string_view::npos;
+         slash = key.find('/', slash + 1)) {
+      std::string dir = PathOf(key.substr(0, slash));
+      if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) {
+        if (errno == ENOENT && attempt < 8) {
+          parent_pruned = true;
+          break;
+        }
+        return ErrnoStatus(key, "create directory " + dir, errno);
+      }
     }
+    if (!parent_pruned) return Status::OK();
   }
-  return Status::OK();
 }
 
 void FileStore::PruneEmptyParents(std::string_view key) const {
