@@ -31,6 +31,7 @@
 #include "virga/metrics.h"
 #include "virga/model_file.h"
 #include "virga/normalize.h"
+#include "virga/stage.h"
 #include "virga/object_store.h"
 #include "virga/optimizer.h"
 #include "virga/successive_halving.h"
@@ -103,11 +104,16 @@ py::dict DatagenCriteo(uint64_t rows, uint64_t seed, const std::string& out) {
   return d;
 }
 
+struct Backend;
+// Stage options running on `backend`'s functions (docs/stages.md).
+StageOptions OnFunctions(const Backend* backend, uint32_t functions, uint64_t part_mb);
+
 py::dict RunIngest(const std::string& store_uri, const std::string& format,
                    const std::vector<std::string>& inputs, const std::string& dataset,
                    double test_fraction, int hash_bits, uint32_t rows_per_partition,
                    const std::string& on_error, const std::string& label_column,
-                   const std::string& header, uint64_t split_seed) {
+                   const std::string& header, uint64_t split_seed, const Backend* backend,
+                   uint32_t functions, uint64_t part_mb) {
   IngestOptions o;
   o.format = Take(ParseFormatName(format));
   o.inputs = inputs;
@@ -133,8 +139,14 @@ py::dict RunIngest(const std::string& store_uri, const std::string& format,
   } else {
     Raise(Status::InvalidArgument("header: 'auto', 'yes' or 'no', got '" + header + "'"));
   }
-  auto store = OpenStore(store_uri);
-  auto r = NoGil([&] { return Ingest(*store, o); });
+  Result<IngestReport> r = Status::Internal("not run");
+  if (backend != nullptr) {
+    const StageOptions stage = OnFunctions(backend, functions, part_mb);
+    r = NoGil([&] { return IngestOnFunctions(store_uri, o, stage); });
+  } else {
+    auto store = OpenStore(store_uri);
+    r = NoGil([&] { return Ingest(*store, o); });
+  }
   const IngestReport& g = Take(std::move(r));
   py::dict d;
   d["dataset"] = g.dataset;
@@ -204,13 +216,20 @@ py::dict RunIngestCsr(const std::string& store_uri, const std::string& dataset,
 }
 
 py::dict RunNormalize(const std::string& store_uri, const std::string& dataset,
-                      const std::string& out, const std::string& method) {
+                      const std::string& out, const std::string& method, const Backend* backend,
+                      uint32_t functions) {
   NormalizeOptions o;
   o.dataset = dataset;
   o.out = out;
   o.method = Take(ParseNormalizeMethod(method));
-  auto store = OpenStore(store_uri);
-  auto r = NoGil([&] { return Normalize(*store, o); });
+  Result<NormalizeReport> r = Status::Internal("not run");
+  if (backend != nullptr) {
+    const StageOptions stage = OnFunctions(backend, functions, 128);
+    r = NoGil([&] { return NormalizeOnFunctions(store_uri, o, stage); });
+  } else {
+    auto store = OpenStore(store_uri);
+    r = NoGil([&] { return Normalize(*store, o); });
+  }
   const NormalizeReport& g = Take(std::move(r));
   py::dict d;
   d["partitions"] = g.partitions;
@@ -274,6 +293,14 @@ class Server {
 struct Backend {
   std::shared_ptr<ComputeBackend> impl;
 };
+
+StageOptions OnFunctions(const Backend* backend, uint32_t functions, uint64_t part_mb) {
+  StageOptions stage;
+  stage.backend_instance = backend->impl;
+  stage.max_functions = functions;
+  stage.part_bytes = part_mb << 20;
+  return stage;
+}
 
 BackendConfig ToBackendConfig(const std::string& name,
                               const std::map<std::string, std::string>& settings) {
@@ -722,13 +749,16 @@ PYBIND11_MODULE(_virga, m) {
   m.def("ingest", &RunIngest, py::arg("store"), py::arg("format"), py::arg("inputs"),
         py::arg("dataset"), py::arg("test_fraction") = 0.1, py::arg("hash_bits") = 20,
         py::arg("rows_per_partition") = 4096, py::arg("on_error") = "fail",
-        py::arg("label_column") = "0", py::arg("header") = "auto", py::arg("split_seed") = 42);
+        py::arg("label_column") = "0", py::arg("header") = "auto", py::arg("split_seed") = 42,
+        py::arg("backend") = py::none(), py::arg("functions") = 0,
+        py::arg("part_mb") = 128);
   m.def("ingest_csr", &RunIngestCsr, py::arg("store"), py::arg("dataset"), py::arg("indptr"),
         py::arg("indices"), py::arg("data"), py::arg("labels"), py::arg("test_fraction") = 0.0,
         py::arg("split_seed") = 42, py::arg("rows_per_partition") = 4096,
         py::arg("source") = "<memory>");
   m.def("normalize", &RunNormalize, py::arg("store"), py::arg("dataset"), py::arg("out"),
-        py::arg("method"));
+        py::arg("method"), py::arg("backend") = py::none(),
+        py::arg("functions") = 0);
   m.def("manifest_json", &ManifestJson, py::arg("store"), py::arg("dataset"));
   m.def("metrics", &Metrics, py::arg("prob"), py::arg("labels"));
   m.def("train_defaults", &TrainDefaults);

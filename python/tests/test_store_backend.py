@@ -62,3 +62,28 @@ def test_job_result_and_model_are_in_the_store(session, criteo):
         np.testing.assert_array_equal(m2.predict_proba(test), proba)
     with pytest.raises(virga.NotFoundError, match="models/absent.vmdl"):
         virga.load("mem://py-models/models/absent.vmdl")
+
+
+def test_stages_run_on_the_sessions_backend(session, tmp_path):
+    """A session given a backend ingests and normalizes on its functions (docs/stages.md):
+    the same rows as in process, the large file cut into several tasks."""
+    path = tmp_path / "big.tsv"
+    virga.datagen_criteo(path, rows=30000, seed=3)
+    inproc, _ = session.load_criteo(path, test_fraction=0.1, hash_bits=16, name="stage-inproc")
+    with virga.connect(store=session.store, backend="local", memory_cap=False,
+                       registry_dir="-") as s:
+        assert s.stages_on_functions
+        train, test = s.load_criteo(path, test_fraction=0.1, hash_bits=16, name="stage-fn",
+                                    part_mb=1)
+        a, b = inproc.manifest, train.manifest
+        assert a["train_rows"] + a["test_rows"] == b["train_rows"] + b["test_rows"] == 30000
+        assert a["num_features"] == b["num_features"]
+        assert a["label"] == b["label"]
+        # Written by several function tasks (parts of the one 4 MB file), in process never.
+        assert any(p["key"].endswith("/part-00001-00000") for p in b["train"]), b["train"][:3]
+        assert all(p["key"].rsplit("/", 1)[1].count("-") == 1 for p in a["train"])
+        norm = s.normalize(train, method="standard", name="stage-fn-std")
+        assert norm.manifest["train_rows"] == b["train_rows"]
+        # functions=False: in this process.
+        c, _ = s.load_criteo(path, hash_bits=16, name="stage-inproc2", functions=False)
+        assert not any("part-00001-" in p["key"] for p in c.manifest["train"])

@@ -102,6 +102,9 @@ class Session:
         # An unknown backend or setting fails here, naming the known ones ("": the default).
         _virga.check_backend(backend or "", self.backend_settings)
         self.backend_name = backend or _virga.default_backend_name()
+        # Stages (ingest, normalize) run on the backend's functions when a backend was chosen
+        # (here or by $VIRGA_BACKEND), as the CLI's do (docs/stages.md).
+        self.stages_on_functions = backend is not None or bool(os.environ.get("VIRGA_BACKEND"))
         self.store = store or os.environ.get("VIRGA_STORE") or _engine.TRAIN_DEFAULTS["store"]
         if isinstance(servers, str):
             servers = [s for s in servers.split(",") if s]
@@ -149,31 +152,76 @@ class Session:
         self.close()
 
     # ---- data -------------------------------------------------------------------------------
-    def _ingest(self, fmt, paths, name, test_fraction, **kw):
+    def _stage_backend(self, functions):
+        """The backend a stage runs on (None: in this process), from `functions`: None follows
+        the session (on functions when it was given a backend), 0/False in process, True or
+        N > 0 on functions (at most N at once)."""
+        if functions is None:
+            functions = self.stages_on_functions
+        if functions is False or functions == 0:
+            return None, 0
+        _, backend = self._train_options()
+        return backend, (0 if functions is True else int(functions))
+
+    def _ingest(self, fmt, paths, name, test_fraction, functions=None, part_mb=128, **kw):
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         paths = [os.fspath(p) for p in paths]
         name = name or _dataset_name(paths[0], fmt)
-        report = _virga.ingest(self.store, fmt, paths, name, test_fraction=test_fraction, **kw)
+        backend, n = self._stage_backend(functions)
+        report = _virga.ingest(self.store, fmt, paths, name, test_fraction=test_fraction,
+                               backend=backend, functions=n, part_mb=part_mb, **kw)
         train = Dataset(self, name, "train")
         test = Dataset(self, name, "test") if report["test_rows"] > 0 else None
         return train, test
 
-    def load_criteo(self, path, test_fraction=0.1, hash_bits=20, name=None, on_error="fail"):
-        """Ingests Criteo TSV file(s) (plain, .gz, .zst); returns (train, test) handles."""
-        return self._ingest("criteo", path, name, test_fraction, hash_bits=hash_bits,
+    def load_criteo(self, path, test_fraction=0.1, hash_bits=20, name=None, on_error="fail",
+                    functions=None, part_mb=128):
+        """Ingests Criteo TSV file(s) (plain, .gz, .zst); returns (train, test) handles.
+
+        Parameters
+        ----------
+        path : str or list of str
+            Local paths or object URIs (keys may hold wildcards: ``s3://b/raw/*.gz``).
+        test_fraction : float
+            Share of rows routed to the test split.
+        hash_bits : int
+            The hashed feature space has 2**hash_bits slots.
+        name : str, optional
+            The dataset's name (default: from the first file's name).
+        on_error : {"fail", "skip"}
+            A bad line fails the ingest naming FILE:LINE, or is skipped and counted.
+        functions : None, bool or int
+            Run the ingest as functions of the session's backend, one per part of the input
+            (docs/stages.md): None does so when the session was given a backend (or
+            $VIRGA_BACKEND is set); False or 0 runs it in this process; True or N on
+            functions, at most N at once.
+        part_mb : int
+            With functions: input MB per function task (larger uncompressed files are cut into
+            byte ranges).
+        """
+        return self._ingest("criteo", path, name, test_fraction, functions, part_mb,
+                            hash_bits=hash_bits, on_error=on_error)
+
+    def load_libsvm(self, path, test_fraction=0.1, name=None, on_error="fail", functions=None,
+                    part_mb=128):
+        """Ingests LIBSVM file(s); parameters as for load_criteo."""
+        return self._ingest("libsvm", path, name, test_fraction, functions, part_mb,
                             on_error=on_error)
 
-    def load_libsvm(self, path, test_fraction=0.1, name=None, on_error="fail"):
-        return self._ingest("libsvm", path, name, test_fraction, on_error=on_error)
-
     def load_csv(self, path, test_fraction=0.1, label_column="0", header="auto", name=None,
-                 on_error="fail"):
-        return self._ingest("csv", path, name, test_fraction, label_column=str(label_column),
-                            header=header, on_error=on_error)
+                 on_error="fail", functions=None, part_mb=128):
+        """Ingests CSV file(s): the label column by name or 0-based index; header "auto",
+        "yes" or "no" (only files without a header are cut into byte ranges on functions);
+        the other parameters as for load_criteo."""
+        return self._ingest("csv", path, name, test_fraction, functions, part_mb,
+                            label_column=str(label_column), header=header, on_error=on_error)
 
-    def load_ratings(self, path, test_fraction=0.1, name=None, on_error="fail"):
-        return self._ingest("ratings", path, name, test_fraction, on_error=on_error)
+    def load_ratings(self, path, test_fraction=0.1, name=None, on_error="fail", functions=None,
+                     part_mb=128):
+        """Ingests ratings file(s) (user, item, rating[, time]); parameters as for load_criteo."""
+        return self._ingest("ratings", path, name, test_fraction, functions, part_mb,
+                            on_error=on_error)
 
     def dataset(self, name, split="train"):
         """A handle on a dataset already in the store."""
@@ -181,13 +229,15 @@ class Session:
         ds.manifest  # raises NotFoundError naming it if absent
         return ds
 
-    def normalize(self, ds, method="minmax", name=None):
+    def normalize(self, ds, method="minmax", name=None, functions=None):
         """Scales numeric features (fit on the train split, applied to both splits) into a new
-        dataset. Accepts a handle or a (train, test) pair and returns the same shape."""
+        dataset. Accepts a handle or a (train, test) pair and returns the same shape.
+        `functions`: as for the load_* methods."""
         pair = isinstance(ds, tuple)
         first = ds[0] if pair else ds
         name = name or f"{first.name[:100]}-{method}-{uuid.uuid4().hex[:4]}"
-        _virga.normalize(self.store, first.name, name, method)
+        backend, n = self._stage_backend(functions)
+        _virga.normalize(self.store, first.name, name, method, backend=backend, functions=n)
         out = Dataset(self, name, first.split, source=first)
         if pair:
             return out.train, out.test
