@@ -107,6 +107,7 @@ int RunJob(TrainArgs& a) {
   SetSignalTarget(job->get());
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+  std::signal(SIGHUP, OnSignal);  // a closed terminal: stop the job cleanly, workers included
   const bool tty = isatty(STDERR_FILENO) && !a.quiet;
   const TrainOptions& eff = (*job)->options();
   if (!a.quiet) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ps/server.h"
+#include "scheduler/driver_lease.h"
 #include "scheduler/job_driver.h"
 #include "scheduler/job_internal.h"
 #include "scheduler/work_items.h"
@@ -21,6 +22,7 @@ struct TrainJob::Impl : sched::JobDriver {
   ItemPlan plan;
   std::unique_ptr<ps::PsServer> server;
   std::unique_ptr<PsClient> client;
+  std::unique_ptr<sched::DriverLease> lease;  // <job>/driver, for the workers
   std::string table, queue;
   std::vector<float> acks;    // per-item processed counts
   std::vector<uint8_t> done;  // per item: count >= 1
@@ -41,6 +43,12 @@ struct TrainJob::Impl : sched::JobDriver {
   std::string LiveStats(uint64_t id) override {
     std::string json;
     return client->Get(FunctionStatsKey(opt.job_id, id), &json).ok() ? json : "";
+  }
+  std::vector<std::optional<std::string>> Heartbeats(std::span<const uint64_t> ids) override {
+    std::vector<std::string> keys;
+    for (uint64_t id : ids) keys.push_back(FunctionHeartbeatKey(opt.job_id, id));
+    auto got = client->MultiGet(keys);
+    return got.ok() ? std::move(got).value() : std::vector<std::optional<std::string>>{};
   }
   std::optional<sched::LiveDetail> CollectDetail() override {
     return sched::CollectLiveDetail(*backend, *client, opt.job_id, ActiveFunctions());
@@ -132,6 +140,10 @@ Status TrainJob::Impl::Setup() {
   VIRGA_RETURN_IF_ERROR(client->Enqueue(queue, plan.payloads).status());
   acks.assign(plan.payloads.size(), 0.0f);
   VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, nullptr));
+  co.call_timeout = std::chrono::milliseconds(2000);  // a late rewrite is as good as none
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> lease_client, PsClient::Connect(co));
+  lease = std::make_unique<sched::DriverLease>(std::move(lease_client), opt.job_id);
+  VIRGA_RETURN_IF_ERROR(lease->status());
   VIRGA_RETURN_IF_ERROR(MakeBackend());
   Ready(plan.items_per_epoch);
   return Status::OK();
@@ -154,6 +166,7 @@ Result<uint64_t> TrainJob::Impl::LaunchFunction(uint32_t /*slot*/) {
   p.epochs = opt.epochs;
   p.items = static_cast<uint32_t>(plan.payloads.size());
   p.lease_ms = opt.lease_ms;
+  p.driver_timeout_ms = static_cast<uint32_t>(sched::kDriverLeaseTimeout.count());
   return backend->Launch(PayloadToJson(p), Limits(opt.job_id));
 }
 
@@ -184,6 +197,7 @@ Status TrainJob::Impl::ReadProgress() {
 
 void TrainJob::Impl::Cleanup() {
   KillFunctions();
+  if (lease) lease->Stop();
   if (client) {
     (void)client->DropQueue(queue);
     (void)client->Delete(JobStopKey(opt.job_id));
@@ -193,10 +207,12 @@ void TrainJob::Impl::Cleanup() {
       (void)client->Delete(FunctionStatsKey(opt.job_id, f.id));
       (void)client->Delete(FunctionClaimKey(opt.job_id, f.id));
       (void)client->Delete(FunctionKillKey(opt.job_id, f.id));
+      (void)client->Delete(FunctionHeartbeatKey(opt.job_id, f.id));
     }
     if (!opt.keep_table) (void)client->DropTable(table);
     client.reset();
   }
+  lease.reset();
   if (server) {
     server->Stop();
     server.reset();

@@ -55,6 +55,7 @@ std::string TrainResultToJson(const TrainResult& r) {
       {"workers_failed", r.workers_failed},
       {"workers_timed_out", r.workers_timed_out},
       {"workers_killed", r.workers_killed},
+      {"workers_hung", r.workers_hung},
       {"partitions", r.partitions},
       {"items_per_epoch", r.items_per_epoch},
       {"partitions_processed_per_epoch", r.partitions_processed_per_epoch},
