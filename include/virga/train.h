@@ -65,6 +65,10 @@ struct TrainOptions {
   // 0.0.0.0 or :: must be advertised (cloud functions cannot reach "0.0.0.0").
   std::string server_advertise;
   std::string token;                  // servers' secret (required with `servers`)
+  // The embedded server checkpoints its tables, KV and queues (one cut) to `store`, under
+  // checkpoints/<job-id>/, this often; 0: never. Failures show in the result
+  // (checkpoints_failed), the registry and the dashboard, not only in a log.
+  double checkpoint_interval_seconds = 0;
   // The compute backend running the workers, by name, with its settings (include/virga/backend.h;
   // e.g. local's worker_binary). Empty name: $VIRGA_BACKEND, else "local". Ignored with `backend`.
   BackendConfig backend_config;
@@ -131,6 +135,10 @@ struct TrainResult {
   double function_gb_seconds = 0;
   double cost_functions_usd = 0, cost_server_usd = 0, cost_total_usd = 0;
   OptimizerConfig optimizer;
+  // The servers' checkpoints during the job (all servers; "checkpoints" in their stats):
+  // (The failure's message is in the servers' stats: `virga ping`, the registry's "servers",
+  // the dashboard's checkpoint_error, and the server's log.)
+  uint64_t checkpoints_written = 0, checkpoints_failed = 0;
 };
 
 std::string TrainResultToJson(const TrainResult& result);

@@ -101,6 +101,7 @@ void AddDetail(const TrainOptions& o, const TrainProgress& p, const TrainResult&
   (*j)["workers_timed_out"] = r.workers_timed_out;
   (*j)["workers_killed"] = r.workers_killed;
   (*j)["workers_hung"] = r.workers_hung;
+  (*j)["checkpoints"] = {{"written", r.checkpoints_written}, {"failed", r.checkpoints_failed}};
   (*j)["iteration"] = TimesJson(r.iteration);  // merged over the ended workers
   nlohmann::json ended = nlohmann::json::array();
   const size_t first = r.functions.size() > 20 ? r.functions.size() - 20 : 0;

@@ -223,5 +223,41 @@ TEST_F(SurviveTest, KillsOfStartingWorkersDoNotFailTheJob) {
   EXPECT_GE(r->workers_failed, 5u);
 }
 
+TEST_F(SurviveTest, CheckpointsAreCountedAndAFailureIsSurfaced) {
+  // Written: a job with checkpoints every second.
+  TrainOptions o = Options("ckptok");
+  o.epochs = 1000;
+  o.time_limit_seconds = 2.5;
+  o.checkpoint_interval_seconds = 1;
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  auto r = (*job)->Run();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "time_limit");
+  EXPECT_GE(r->checkpoints_written, 1u);
+  EXPECT_EQ(r->checkpoints_failed, 0u);
+
+  // Failed: a file where the job's checkpoint directory must go.
+  fs::create_directories(*dir_ + "/store/checkpoints");
+  std::ofstream(*dir_ + "/store/checkpoints/ckptfail") << "in the way";
+  o = Options("ckptfail");
+  o.epochs = 1000;
+  o.time_limit_seconds = 2.5;
+  o.checkpoint_interval_seconds = 1;
+  job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  r = (*job)->Run();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GE(r->checkpoints_failed, 1u);
+  EXPECT_EQ(r->checkpoints_written, 0u);
+  EXPECT_NE(TrainResultToJson(*r).find("\"checkpoints_failed\""), std::string::npos);
+  // The registry entry (what the dashboard reads) has the count and the servers' error.
+  std::ifstream f(*dir_ + "/jobs/ckptfail/status.json");
+  std::string status((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(status.find("\"checkpoints\":{\"failed\":"), std::string::npos) << status;
+  EXPECT_NE(status.find("\"last_error\":\"IO error: "), std::string::npos) << status;
+  fs::remove(*dir_ + "/store/checkpoints/ckptfail");
+}
+
 }  // namespace
 }  // namespace virga

@@ -1,6 +1,9 @@
 // TrainJob: a training job against parameter servers (include/virga/train.h);
 // the job loop itself is sched::JobDriver's.
 #include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
 
 #include "ps/server.h"
 #include "scheduler/driver_lease.h"
@@ -25,6 +28,12 @@ struct TrainJob::Impl : sched::JobDriver {
   std::unique_ptr<sched::DriverLease> lease;  // <job>/driver, for the workers
   std::string table, queue;
   std::vector<float> acks;    // per-item processed counts
+  // Per server: its "checkpoints" counts when the job started (an external
+  // server may have a history), so the result counts this job's time only.
+  std::vector<std::pair<uint64_t, uint64_t>> ckpt_base;
+
+  // Reads the servers' checkpoint counts into the result (best effort).
+  void ReadCheckpoints();
   std::vector<uint8_t> done;  // per item: count >= 1
 
   Status Setup();
@@ -104,6 +113,7 @@ Status TrainJob::Impl::Setup() {
     // Checkpoints (on request only) go to the job's store, under checkpoints/<job-id>/.
     so.checkpoint_uri = opt.store;
     so.name = opt.job_id;
+    so.checkpoint_every = std::chrono::seconds(static_cast<int64_t>(std::ceil(opt.checkpoint_interval_seconds)));
     so.net.bind = opt.server_bind;
     std::string host = opt.server_advertise.empty() ? opt.server_bind : opt.server_advertise;
     std::string port;
@@ -145,6 +155,7 @@ Status TrainJob::Impl::Setup() {
   lease = std::make_unique<sched::DriverLease>(std::move(lease_client), opt.job_id);
   VIRGA_RETURN_IF_ERROR(lease->status());
   VIRGA_RETURN_IF_ERROR(MakeBackend());
+  ReadCheckpoints();  // the servers' counts before the job
   Ready(plan.items_per_epoch);
   return Status::OK();
 }
@@ -192,7 +203,30 @@ Status TrainJob::Impl::ReadProgress() {
     result.duplicate_deliveries = static_cast<uint64_t>(duplicates[0]);
   }
   TallyEpochs(done, plan.item_partition);
+  ReadCheckpoints();
   return Status::OK();
+}
+
+void TrainJob::Impl::ReadCheckpoints() {
+  ckpt_base.resize(client->num_servers(), {UINT64_MAX, 0});
+  uint64_t written = 0, failed = 0;
+  for (size_t i = 0; i < client->num_servers(); ++i) {
+    auto stats = client->ServerStats(i);
+    if (!stats.ok()) return;
+    const auto j = nlohmann::json::parse(*stats, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("checkpoints") || !j["checkpoints"].is_object()) continue;
+    const auto& c = j["checkpoints"];
+    const uint64_t w = c.value("written", uint64_t{0}), f = c.value("failed", uint64_t{0});
+    auto& [w0, f0] = ckpt_base[i];
+    if (w0 == UINT64_MAX) {
+      w0 = w;
+      f0 = f;
+    }
+    written += w - std::min(w, w0);
+    failed += f - std::min(f, f0);
+  }
+  result.checkpoints_written = written;
+  result.checkpoints_failed = failed;
 }
 
 void TrainJob::Impl::Cleanup() {

@@ -56,6 +56,8 @@ std::string TrainResultToJson(const TrainResult& r) {
       {"workers_timed_out", r.workers_timed_out},
       {"workers_killed", r.workers_killed},
       {"workers_hung", r.workers_hung},
+      {"checkpoints_written", r.checkpoints_written},
+      {"checkpoints_failed", r.checkpoints_failed},
       {"partitions", r.partitions},
       {"items_per_epoch", r.items_per_epoch},
       {"partitions_processed_per_epoch", r.partitions_processed_per_epoch},
