@@ -85,6 +85,16 @@ int Ping(const std::string& servers, const std::string& token_file) {
     std::printf("%s: ok, %llu requests, %zu tables, %llu kv keys\n", addr.c_str(),
                 static_cast<unsigned long long>(j["requests_total"].get<uint64_t>()),
                 j["tables"].size(), static_cast<unsigned long long>(j["kv_keys"].get<uint64_t>()));
+    if (const auto& c = j.value("checkpoints", nlohmann::json::object()); c.value("written", 0) + c.value("failed", 0) > 0) {
+      std::printf("  checkpoints %llu written (last %s, paused %llu us), %llu failed%s%s\n",
+                  static_cast<unsigned long long>(c.value("written", uint64_t{0})),
+                  c.value("last", std::string("-")).c_str(),
+                  static_cast<unsigned long long>(c.value("pause_us", uint64_t{0})),
+                  static_cast<unsigned long long>(c.value("failed", uint64_t{0})),
+                  c.value("last_error", std::string()).empty() ? "" : ": LAST FAILED: ",
+                  c.value("last_error", std::string()).c_str());
+      if (!c.value("last_error", std::string()).empty()) rc = 1;
+    }
     for (const auto& t : j["tables"]) {
       std::printf("  table %-24s %-6s width %-3u %-9s rows %-10llu version %-10llu pulls %llu pushes %llu\n",
                   t["name"].get<std::string>().c_str(), t["kind"].get<std::string>().c_str(),

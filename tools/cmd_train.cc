@@ -109,6 +109,7 @@ int RunJob(TrainArgs& a) {
   SetSignalTarget(job->get());
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+  std::signal(SIGHUP, OnSignal);  // a closed terminal: stop the job cleanly, workers included
   const bool tty = isatty(STDERR_FILENO) && !a.quiet;
   const TrainOptions& eff = (*job)->options();
   if (!a.quiet) {
@@ -142,6 +143,12 @@ int RunJob(TrainArgs& a) {
       return fail(s);
   }
   const TrainResult& r = *result;
+  if (r.checkpoints_failed > 0) {
+    std::fprintf(stderr,
+                 "virga train: warning: %llu checkpoint(s) of the servers failed (the server log "
+                 "and `virga ping` say why)\n",
+                 static_cast<unsigned long long>(r.checkpoints_failed));
+  }
   std::printf(
       "%s: %s  test logloss %.4f  auc %.4f  accuracy %.4f  |  %.2f s, %.0f samples/s, %u/%u epochs, "
       "%llu updates  |  workers %llu launched, %llu failed  |  iteration p50 %.1f us p99 %.1f us "
@@ -200,6 +207,9 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--lease", o.lease_ms, "Work item lease, ms")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Shuffle and init seed")->capture_default_str();
   cmd->add_option("--job-id", o.job_id, "Job id (default: generated)");
+  cmd->add_option("--checkpoint-interval", o.checkpoint_interval_seconds,
+                  "Embedded server: checkpoint to the store every this many seconds (0: never)")
+      ->capture_default_str();
   cmd->add_option("--servers", args->servers, "host:port[,host:port] (default: embedded server)");
   cmd->add_option("--token-file", args->token_file, "Servers' token file");
   cmd->add_option("--server-bind", o.server_bind,

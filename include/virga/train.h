@@ -65,6 +65,10 @@ struct TrainOptions {
   // 0.0.0.0 or :: must be advertised (cloud functions cannot reach "0.0.0.0").
   std::string server_advertise;
   std::string token;                  // servers' secret (required with `servers`)
+  // The embedded server checkpoints its tables, KV and queues (one cut) to `store`, under
+  // checkpoints/<job-id>/, this often; 0: never. Failures show in the result
+  // (checkpoints_failed), the registry and the dashboard, not only in a log.
+  double checkpoint_interval_seconds = 0;
   // The compute backend running the workers, by name, with its settings (include/virga/backend.h;
   // e.g. local's worker_binary). Empty name: $VIRGA_BACKEND, else "local". Ignored with `backend`.
   BackendConfig backend_config;
@@ -117,6 +121,7 @@ struct TrainResult {
   uint32_t epochs_requested = 0;
   uint32_t minibatch = 0;
   uint64_t workers_launched = 0, workers_failed = 0, workers_timed_out = 0, workers_killed = 0;
+  uint64_t workers_hung = 0;           // of the killed: no heartbeat (e.g. SIGSTOPped), replaced
   uint32_t items_per_epoch = 0;
   uint32_t partitions = 0;
   std::vector<uint32_t> partitions_processed_per_epoch;  // partitions whose every row was processed
@@ -130,6 +135,10 @@ struct TrainResult {
   double function_gb_seconds = 0;
   double cost_functions_usd = 0, cost_server_usd = 0, cost_total_usd = 0;
   OptimizerConfig optimizer;
+  // The servers' checkpoints during the job (all servers; "checkpoints" in their stats):
+  // (The failure's message is in the servers' stats: `virga ping`, the registry's "servers",
+  // the dashboard's checkpoint_error, and the server's log.)
+  uint64_t checkpoints_written = 0, checkpoints_failed = 0;
 };
 
 std::string TrainResultToJson(const TrainResult& result);
@@ -191,14 +200,16 @@ class TrainJob {
 // The job registry (see TrainOptions::registry_dir).
 struct JobEntry {
   std::string job_id;
-  std::string state;        // "running", or the final state
+  std::string state;        // "running", the final state, or "orphaned": registered as running
+                            // (or starting) but its process is gone (killed, a closed terminal)
   int pid = 0;              // process running the job
-  bool alive = false;       // that process still exists
+  bool alive = false;       // that process still exists (same pid and start time)
   std::string status_json;  // the job's last status.json
 };
 std::string DefaultRegistryDir();
 // Registered jobs, newest first. Jobs whose process is gone while "running"
-// are listed with alive = false.
+// are listed with alive = false and state "orphaned" (their workers stop by
+// themselves within ~2 s: docs/training.md, "Faults").
 Result<std::vector<JobEntry>> ListJobs(const std::string& registry_dir);
 // Asks a job (in any process) to stop: it sees the request within ~20 ms.
 // NotFound naming the job if it is not registered.

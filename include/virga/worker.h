@@ -32,6 +32,14 @@
 //                   BEFORE its queue Ack (so an item counts as processed even if the
 //                   worker dies before acking; it may then count 2: at-least-once)
 //   <job>/fn/<id>   the worker's live stats (WorkerResult JSON), refreshed about once a second
+//                   while it trains
+//   <job>/hb/<id>   the worker's heartbeat: a counter rewritten every 500 ms by a thread of its
+//                   own from its start to its end, whatever its training loop does (the
+//                   scheduler replaces a function whose heartbeat stops: a hung worker)
+// and written by the job's driver:
+//   <job>/driver    the driver's lease: rewritten every 250 ms while the driver lives. A worker
+//                   whose payload has driver_timeout_ms > 0 stops (end_reason "orphaned") once
+//                   this value has not changed for that long, so no function outlives its driver
 #pragma once
 
 #include <chrono>
@@ -68,6 +76,8 @@ struct WorkerPayload {
   uint32_t max_idle_ms = 2'000;      // exit after finding no work for this long
   uint32_t max_fault_ms = 60'000;    // give up ("error: ...") after the servers fail this long
                                      // without a success (a lifetime ends the retries sooner)
+  uint32_t driver_timeout_ms = 0;    // stop ("orphaned") when <job>/driver is unchanged this
+                                     // long; 0: the driver is not watched
   uint32_t spin_us = 0;              // busy-poll for server replies this long (PsClientOptions::spin):
                                      // lower latency on a dedicated core, wasted CPU on a shared one
 };
@@ -83,6 +93,10 @@ inline std::string FunctionClaimKey(std::string_view job, uint64_t id) {
 inline std::string FunctionStatsKey(std::string_view job, uint64_t id) {
   return std::string(job) + "/fn/" + std::to_string(id);
 }
+inline std::string FunctionHeartbeatKey(std::string_view job, uint64_t id) {
+  return std::string(job) + "/hb/" + std::to_string(id);
+}
+inline std::string JobDriverKey(std::string_view job) { return std::string(job) + "/driver"; }
 inline std::string JobDuplicatesKey(std::string_view job) { return std::string(job) + "/duplicates"; }
 
 std::string PayloadToJson(const WorkerPayload& payload);

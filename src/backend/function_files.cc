@@ -28,7 +28,11 @@ std::string ReadAt(int fd, off_t offset, size_t max) {
 }  // namespace
 
 Status WriteFile(const std::string& path, std::string_view contents) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Created 0600 (never readable by others, not even for an instant); a file
+  // left by an earlier run is replaced, not reused with its old mode.
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Status::IOError(fmt::format("unlink {}: {}", path, std::strerror(errno)));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError(fmt::format("open {}: {}", path, std::strerror(errno)));
   size_t done = 0;
   while (done < contents.size()) {

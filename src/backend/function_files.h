@@ -12,7 +12,8 @@ namespace virga::backend {
 inline constexpr size_t kMaxOutputBytes = size_t{1} << 20;  // stdout kept in FunctionInfo
 inline constexpr size_t kErrorTailBytes = 4096;             // end of stderr kept
 
-// Creates or replaces `path` with `contents`.
+// Creates or replaces `path` with `contents`, as a new file of mode 0600 (a
+// payload holds the job's token).
 Status WriteFile(const std::string& path, std::string_view contents);
 
 struct FunctionOutput {

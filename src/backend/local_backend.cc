@@ -208,6 +208,9 @@ LocalBackend::SpawnJob LocalBackend::MakeSpawnJob(const Fn& fn) const {
   job.spec.stdout_path = FilePath(id, "out");
   job.spec.stderr_path = FilePath(id, "err");
   job.spec.memory_mb = options_.enforce_memory_cap ? fn.limits.memory_mb : 0;
+  // Forked by the monitor thread, which lives as long as the backend: a
+  // function dies with the process that launched it, also of a SIGKILL.
+  job.spec.parent_death_signal = SIGKILL;
   return job;
 }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -132,6 +133,72 @@ TEST_F(LocalBackendTest, SucceedsAndReturnsItsOutput) {
   EXPECT_EQ(ReadWhole(base + ".json"), payload);
   EXPECT_EQ(ReadWhole(base + ".out"), payload);
   EXPECT_EQ(ReadWhole(base + ".err"), "done\n");
+  // Private: a payload holds the job's token.
+  for (const char* ext : {".json", ".out", ".err"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((base + ext).c_str(), &st), 0) << ext;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << ext;
+  }
+}
+
+TEST_F(LocalBackendTest, FilesLeftByAnEarlierRunAreReplacedPrivate) {
+  for (const char* ext : {".json", ".out", ".err"}) {
+    const std::string path = dir_ + "/fn-1" + ext;
+    std::ofstream(path) << "old";
+    ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  }
+  Make("cat \"$2\"");
+  uint64_t id = Launch("secret");
+  ASSERT_EQ(id, 1u);
+  EXPECT_EQ(WaitEnd(id).output, "secret");
+  for (const char* ext : {".json", ".out", ".err"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((dir_ + "/fn-1" + ext).c_str(), &st), 0) << ext;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << ext;
+  }
+}
+
+TEST_F(LocalBackendTest, FunctionsDieWithAKilledParent) {
+  // A process that launches a function and is then SIGKILLed (no destructor
+  // runs): the function gets SIGKILL from the kernel (PR_SET_PDEATHSIG).
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t parent = ::fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    ::close(fds[0]);
+    LocalBackendOptions options;
+    options.worker_binary = "/bin/sh";
+    options.worker_args = {"-c", "sleep 60", "sh"};
+    options.work_dir = dir_;
+    auto backend = MakeLocalBackend(options);
+    if (!backend.ok()) ::_exit(1);
+    auto id = (*backend)->Launch("{}", {});
+    if (!id.ok()) ::_exit(2);
+    for (int i = 0; i < 4000; ++i) {
+      auto info = (*backend)->Query(*id);
+      if (info.ok() && info->state == FunctionState::kRunning) {
+        const int pid = info->pid;
+        if (::write(fds[1], &pid, sizeof pid) != sizeof pid) ::_exit(3);
+        break;
+      }
+      ::usleep(5000);
+    }
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  int fn_pid = 0;
+  ASSERT_EQ(::read(fds[0], &fn_pid, sizeof fn_pid), static_cast<ssize_t>(sizeof fn_pid));
+  ::close(fds[0]);
+  ASSERT_GT(fn_pid, 0);
+  EXPECT_FALSE(Gone(fn_pid));
+  ASSERT_EQ(::kill(parent, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(parent, &status, 0), parent);
+  const auto t0 = Clock::now();
+  EXPECT_TRUE(Eventually([&] { return Gone(fn_pid); }, 2s)) << fn_pid;
+  EXPECT_LT(Clock::now() - t0, 2s);
 }
 
 TEST_F(LocalBackendTest, NonZeroExitAndSignalsFailWithAReason) {

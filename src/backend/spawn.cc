@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,8 +35,13 @@ class Fd {
 // Opens `path` at a descriptor >= 3 (so the child's dup2 onto 0-2 never
 // clobbers another of its redirections, even if the parent closed stdin).
 Result<int> OpenAbove2(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError(fmt::format("open {}: {}", path, std::strerror(errno)));
+  if ((flags & O_CREAT) != 0 && ::fchmod(fd, 0600) != 0) {  // an older file kept its mode
+    const int err = errno;
+    ::close(fd);
+    return Status::IOError(fmt::format("chmod {}: {}", path, std::strerror(err)));
+  }
   if (fd > 2) return fd;
   int high = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
   int err = errno;
@@ -54,8 +61,12 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
 // Runs in the child between fork() and exec(): async-signal-safe calls only.
 [[noreturn]] void ExecChild(const SpawnSpec& spec, int in_fd, int out_fd, int err_fd,
                             char* const* argv, char* const* envp, const sigset_t& empty_mask,
-                            std::string_view exec_error) {
+                            pid_t parent, std::string_view exec_error) {
   ::setpgid(0, 0);
+  if (spec.parent_death_signal != 0) {
+    ::prctl(PR_SET_PDEATHSIG, spec.parent_death_signal);
+    if (::getppid() != parent) ::_exit(127);  // it died before the prctl
+  }
   if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) ::_exit(127);
   ::close_range(3, ~0U, 0);
   if (spec.memory_mb > 0) {
@@ -89,11 +100,12 @@ Result<pid_t> SpawnProcess(const SpawnSpec& spec) {
   const std::string exec_error =
       fmt::format("virga local backend: cannot execute {}\n", spec.binary);
 
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return Status::ResourceExhausted(fmt::format("fork: {}", std::strerror(errno)));
   if (pid == 0) {
     ExecChild(spec, in_fd.get(), out_fd.get(), err_fd.get(), argv.data(), envp.data(), empty_mask,
-              exec_error);
+              parent, exec_error);
   }
   // Also from the parent, so the group exists before anyone signals it; fails
   // harmlessly (EACCES) once the child has exec'd, by which time it did it itself.

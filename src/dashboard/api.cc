@@ -82,6 +82,20 @@ json HistoryColumns(const json& history, double cost_now, double seconds_now, si
           {"samples", std::move(samples)}};
 }
 
+// The latest checkpoint failure of the job's servers ("" if their last
+// checkpoints succeeded), from their stats in the registry entry.
+std::string CheckpointError(const json& s) {
+  if (!s.contains("servers") || !s["servers"].is_array()) return "";
+  for (const json& srv : s["servers"]) {
+    if (!srv.is_object() || !srv.contains("stats") || !srv["stats"].is_object()) continue;
+    const json& st = srv["stats"];
+    if (!st.contains("checkpoints") || !st["checkpoints"].is_object()) continue;
+    const std::string err = st["checkpoints"].value("last_error", std::string());
+    if (!err.empty()) return srv.value("address", std::string()) + ": " + err;
+  }
+  return "";
+}
+
 json Summary(const JobEntry& e, const json& s, const ApiOptions& o, bool with_history) {
   const std::string state = DisplayState(e, KillRequested(o, e.job_id));
   const json empty = json::array();
@@ -118,6 +132,9 @@ json Summary(const JobEntry& e, const json& s, const ApiOptions& o, bool with_hi
       {"epochs", Num(s, "epochs")},
       {"cost_usd", Finite(cost)},
       {"updated_at", Num(s, "updated_at")},
+      // A checkpoint that could not be written (docs/training.md, "Faults").
+      {"checkpoints_failed", s.contains("checkpoints") ? Num(s["checkpoints"], "failed") : 0.0},
+      {"checkpoint_error", CheckpointError(s)},
   };
   // A job whose history is empty has not been evaluated yet: no loss to show.
   if (!history.is_array() || history.empty()) row["test_logloss"] = row["best_logloss"] = nullptr;

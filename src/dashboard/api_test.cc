@@ -66,6 +66,21 @@ TEST(DashboardApi, SummaryRowHasTheTableColumns) {
   EXPECT_FALSE(row.contains("history"));
 }
 
+TEST(DashboardApi, AFailedCheckpointIsShown) {
+  ApiOptions o;
+  nlohmann::json s = FakeStatus("j1", "running", getpid(), 10, 0.6);
+  nlohmann::json row = JobSummary(Entry(s, true), o, false);
+  EXPECT_EQ(row["checkpoints_failed"], 0);
+  EXPECT_EQ(row["checkpoint_error"], "");
+  s["checkpoints"] = {{"written", 1}, {"failed", 2}};
+  s["servers"] = nlohmann::json::array(
+      {{{"address", "h:1"}, {"stats", {{"checkpoints", {{"last_error", ""}}}}}},
+       {{"address", "h:2"}, {"stats", {{"checkpoints", {{"last_error", "IO error: disk full"}}}}}}});
+  row = JobSummary(Entry(s, true), o, false);
+  EXPECT_EQ(row["checkpoints_failed"], 2);
+  EXPECT_EQ(row["checkpoint_error"], "h:2: IO error: disk full");
+}
+
 TEST(DashboardApi, EndedJobShowsNoLiveWorkersAndAverageRates) {
   ApiOptions o;
   const JobEntry e = Entry(FakeStatus("j1", "killed", getpid(), 4, 0.6), true);

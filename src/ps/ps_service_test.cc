@@ -2,7 +2,13 @@
 // PsServer on a loopback port, driven by PsClient.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "net/rpc.h"
@@ -526,6 +532,101 @@ TEST(PsService, PushWhilePullInFlightOnTwoServers) {
   ASSERT_TRUE(c->FinishPull().ok());
   for (size_t i = 0; i < 64; ++i) EXPECT_EQ(out[i], -static_cast<float>(i)) << i;
   EXPECT_TRUE(c->Flush().ok());
+}
+
+}  // namespace
+}  // namespace virga
+
+namespace virga {
+namespace {
+
+TEST(PsService, APausedGateHoldsRequestsUntilResumed) {
+  auto server = StartServer();
+  auto c = Connect({server.get()});
+  ASSERT_TRUE(c->Put("k", "0").ok());
+  std::atomic<bool> done{false};
+  server->service().gate().Pause();
+  std::thread writer([&] {
+    auto w = Connect({server.get()});
+    EXPECT_TRUE(w->Put("k", "1").ok());
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(done.load());  // held at the gate (with it, the I/O thread: pauses are short)
+  server->service().gate().Resume();
+  writer.join();
+  EXPECT_TRUE(done.load());
+  std::string v;
+  ASSERT_TRUE(c->Get("k", &v).ok());
+  EXPECT_EQ(v, "1");
+}
+
+TEST(PsService, CheckpointsAreOneCutOfKvAndQueues) {
+  // Workers count an item in a KV vector, then ack it, while checkpoints are
+  // taken: in every checkpoint an acked item is counted (the count precedes
+  // the ack), and items pending there are exactly the ones not acked.
+  const std::string store = "mem://ps-cut-test";
+  auto server = StartServer(store, "cut");
+  auto c = Connect({server.get()});
+  constexpr uint32_t kItems = 4000;
+  std::vector<std::string> items;
+  for (uint32_t i = 0; i < kItems; ++i) items.push_back(std::to_string(i));
+  ASSERT_TRUE(c->Enqueue("q", items).ok());
+  ASSERT_TRUE(c->AddFloats("acks", std::vector<float>(kItems, 0.0f)).ok());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 3; ++w) {
+    workers.emplace_back([&, w] {
+      auto wc = Connect({server.get()});
+      std::vector<float> one(kItems, 0.0f);
+      while (!stop) {
+        auto lease = wc->Lease("q", "w" + std::to_string(w), std::chrono::milliseconds(60000));
+        if (!lease.ok() || !lease->has_value()) break;
+        const uint32_t i = static_cast<uint32_t>(std::stoul((*lease)->payload));
+        one[i] = 1;
+        EXPECT_TRUE(wc->AddFloats("acks", one).ok());
+        one[i] = 0;
+        EXPECT_TRUE(wc->Ack("q", (*lease)->lease_id).ok());
+      }
+    });
+  }
+  int checked = 0;
+  for (int k = 0; k < 12; ++k) {
+    ASSERT_TRUE(server->Checkpoint().ok());
+    auto restored = StartServer(store, "cut", /*restore=*/true);
+    auto rc = Connect({restored.get()});
+    std::vector<float> acks;
+    ASSERT_TRUE(rc->AddFloats("acks", std::vector<float>(kItems, 0.0f), &acks).ok());
+    auto q = rc->QueueStats("q");
+    ASSERT_TRUE(q.ok());
+    uint64_t counted = 0;
+    for (float a : acks) counted += a >= 1;
+    EXPECT_GE(counted, q->acked) << "checkpoint " << k;
+    EXPECT_EQ(q->leased, 0u);  // leases at the cut are pending after a restore
+    EXPECT_EQ(q->pending + q->acked, kItems);
+    ++checked;
+  }
+  stop = true;
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(checked, 12);
+  auto stats = nlohmann::json::parse(*c->ServerStats(0));
+  EXPECT_EQ(stats["checkpoints"]["written"], 12);
+  EXPECT_EQ(stats["checkpoints"]["failed"], 0);
+}
+
+TEST(PsService, AFailedCheckpointIsInTheStats) {
+  const std::string dir = ::testing::TempDir() + "/ps-ckpt-fail-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/checkpoints") << "a file where a directory must go";
+  auto server = StartServer("file://" + dir, "f");
+  auto c = Connect({server.get()});
+  ASSERT_TRUE(c->Put("k", "v").ok());
+  EXPECT_FALSE(c->Checkpoint().ok());
+  auto stats = nlohmann::json::parse(*c->ServerStats(0));
+  EXPECT_EQ(stats["checkpoints"]["failed"], 1);
+  EXPECT_EQ(stats["checkpoints"]["written"], 0);
+  EXPECT_NE(stats["checkpoints"]["last_error"].get<std::string>(), "");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

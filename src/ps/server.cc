@@ -67,14 +67,21 @@ void PsServer::CheckpointLoop() {
   std::unique_lock lock(loop_mu_);
   while (!loop_cv_.wait_for(lock, options_.checkpoint_every, [this] { return stopping_; })) {
     lock.unlock();
-    auto id = Checkpoint();
-    if (!id.ok()) spdlog::warn("checkpoint failed: {}", id.status().ToString());
+    (void)Checkpoint();  // recorded in the stats, logged
     lock.lock();
   }
 }
 
 Result<std::string> PsServer::Checkpoint() {
   if (!store_) return Status::InvalidArgument("no checkpoint store configured (--checkpoint)");
+  uint64_t pause_us = 0;
+  Result<std::string> id = WriteCheckpoint(&pause_us);
+  service_.RecordCheckpoint(id, pause_us);
+  if (!id.ok()) spdlog::warn("checkpoint failed: {}", id.status().ToString());
+  return id;
+}
+
+Result<std::string> PsServer::WriteCheckpoint(uint64_t* pause_us) {
   std::lock_guard lock(ckpt_mu_);
   const std::string prefix = Prefix();
   if (next_seq_ == 1) {  // continue after existing checkpoints
@@ -87,24 +94,30 @@ Result<std::string> PsServer::Checkpoint() {
   }
   const std::string id = SeqName(next_seq_++);
   const std::string dir = prefix + id + "/";
+  // The cut: every request paused while the state is copied to memory (no
+  // I/O under the pause), so tables, KV and queues show the same instant.
+  std::vector<std::pair<std::string, std::string>> blobs;
+  {
+    const auto t0 = std::chrono::steady_clock::now();
+    PauseGate::Paused cut(service_.gate());
+    for (const auto& t : service_.Tables()) {
+      blobs.emplace_back("tables/" + t->config().name, std::string());
+      VIRGA_RETURN_IF_ERROR(t->Serialize(&blobs.back().second));
+    }
+    blobs.emplace_back("kv", std::string());
+    service_.kv().Serialize(&blobs.back().second);
+    blobs.emplace_back("queues", std::string());
+    service_.queues().Serialize(&blobs.back().second);
+    *pause_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::steady_clock::now() - t0)
+                                          .count());
+  }
   nlohmann::json manifest = {{"version", 1}, {"objects", nlohmann::json::array()}};
-  std::string blob;
-  auto put = [&](const std::string& key) -> Status {
+  for (auto& [key, blob] : blobs) {
     VIRGA_RETURN_IF_ERROR(store_->Put(dir + key, blob));
     manifest["objects"].push_back({{"key", key}, {"bytes", blob.size()}});
-    return Status::OK();
-  };
-  for (const auto& t : service_.Tables()) {
-    blob.clear();
-    VIRGA_RETURN_IF_ERROR(t->Serialize(&blob));
-    VIRGA_RETURN_IF_ERROR(put("tables/" + t->config().name));
+    std::string().swap(blob);  // the copy's memory back as soon as it is written
   }
-  blob.clear();
-  service_.kv().Serialize(&blob);
-  VIRGA_RETURN_IF_ERROR(put("kv"));
-  blob.clear();
-  service_.queues().Serialize(&blob);
-  VIRGA_RETURN_IF_ERROR(put("queues"));
   VIRGA_RETURN_IF_ERROR(store_->Put(dir + "MANIFEST.json", manifest.dump(1)));
   // Keep the two newest committed checkpoints.
   VIRGA_ASSIGN_OR_RETURN(auto listed, store_->List(prefix));

@@ -8,9 +8,21 @@
 //   checkpoints/<name>/ckpt-<seq:010>/queues           WorkQueues::Serialize
 //   checkpoints/<name>/ckpt-<seq:010>/MANIFEST.json    written last (the commit point)
 // Restore takes the highest sequence whose MANIFEST exists. The two newest
-// checkpoints are kept. A table is serialized shard by shard while pushes go
-// on: each row is consistent, the table as a whole is a fuzzy snapshot, as
-// usual for asynchronous SGD.
+// checkpoints are kept.
+//
+// A checkpoint is one cut of tables, KV and queues (pause-and-copy): every
+// state-changing request is held at the service's PauseGate while the state
+// is serialized to memory, then the copies are written with requests flowing
+// again. The pause costs a memory copy of the state (milliseconds for
+// millions of rows; its length is in the stats as checkpoints.pause_us) and
+// transiently that much memory; no I/O happens under it. Items leased at the
+// cut are saved as pending, so on restore every item acked after the cut, or
+// leased at it, is back in its queue, and a job's per-item counts in the KV
+// match the queue (docs/training.md, "Faults").
+//
+// Every outcome is recorded in the service's stats ("checkpoints": written,
+// failed, last, last_error), so `virga ping`, the job's result and the
+// dashboard see a checkpoint that could not be written.
 #pragma once
 
 #include <chrono>
@@ -51,6 +63,7 @@ class PsServer {
 
  private:
   void CheckpointLoop();
+  Result<std::string> WriteCheckpoint(uint64_t* pause_us);
   std::string Prefix() const;
 
   PsServerOptions options_;

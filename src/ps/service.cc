@@ -96,8 +96,27 @@ std::string PsService::StatsJson() const {
   j["kv_keys"] = kv_.size();
   j["kv_bytes"] = kv_.total_bytes();
   j["queues"] = queues_.List();
+  {
+    std::lock_guard<std::mutex> l(ckpt_mu_);
+    j["checkpoints"] = {{"written", ckpt_.written}, {"failed", ckpt_.failed},
+                        {"last", ckpt_.last},       {"last_error", ckpt_.last_error},
+                        {"pause_us", ckpt_.pause_us}};
+  }
   // Queue names and keys are client bytes: invalid UTF-8 is replaced, never thrown.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void PsService::RecordCheckpoint(const Result<std::string>& outcome, uint64_t pause_us) {
+  std::lock_guard<std::mutex> l(ckpt_mu_);
+  if (outcome.ok()) {
+    ++ckpt_.written;
+    ckpt_.last = *outcome;
+    ckpt_.last_error.clear();
+    ckpt_.pause_us = pause_us;
+  } else {
+    ++ckpt_.failed;
+    ckpt_.last_error = outcome.status().ToString();
+  }
 }
 
 net::HandlerAction PsService::Handle(const net::RequestContext&, const net::FrameHeader& request,
@@ -105,7 +124,12 @@ net::HandlerAction PsService::Handle(const net::RequestContext&, const net::Fram
                                      std::string* reply) {
   requests_[request.opcode].fetch_add(1, std::memory_order_relaxed);
   PayloadReader in(payload);
+  // A checkpoint request pauses the gate itself; stats change no state.
+  const auto op = static_cast<Op>(request.opcode);
+  const bool gated = op != Op::kCheckpoint && op != Op::kPing && op != Op::kListTables;
+  if (gated) gate_.Enter();
   Status s = Dispatch(request.opcode, in, reply);
+  if (gated) gate_.Exit();
   if (s.ok()) s = in.ExpectEnd();
   if (!s.ok()) {
     errors_.fetch_add(1, std::memory_order_relaxed);

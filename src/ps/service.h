@@ -9,11 +9,13 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 
 #include "net/rpc.h"
 #include "ps/kv_store.h"
+#include "ps/pause_gate.h"
 #include "ps/table.h"
 #include "ps/work_queue.h"
 #include "virga/object_store.h"
@@ -42,6 +44,15 @@ class PsService {
   // request counters by opcode.
   std::string StatsJson() const;
 
+  // Every state-changing request passes this gate; a checkpoint pauses it to
+  // copy tables, KV and queues as one cut (ps/pause_gate.h).
+  PauseGate& gate() { return gate_; }
+
+  // The outcome of a checkpoint (id on success, else the error), shown in
+  // StatsJson under "checkpoints": written, failed, last (id), last_error
+  // (of the latest attempt; "" after a success), pause_us (of the last cut).
+  void RecordCheckpoint(const Result<std::string>& outcome, uint64_t pause_us);
+
   // Called for kCheckpoint requests; null -> "no checkpoint store configured".
   void set_checkpoint_fn(std::function<Result<std::string>()> fn) { checkpoint_fn_ = std::move(fn); }
 
@@ -59,6 +70,12 @@ class PsService {
   std::function<Result<std::string>()> checkpoint_fn_;
   std::atomic<uint64_t> requests_[256] = {};
   std::atomic<uint64_t> errors_{0};
+  PauseGate gate_;
+  mutable std::mutex ckpt_mu_;
+  struct {
+    uint64_t written = 0, failed = 0, pause_us = 0;
+    std::string last, last_error;
+  } ckpt_;  // GUARDED_BY(ckpt_mu_)
 };
 
 }  // namespace virga::ps

@@ -1,6 +1,7 @@
 // JobDriver: the job loop shared by TrainJob and ChannelJob (job_driver.h).
 #include "scheduler/job_driver.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,23 @@
 namespace virga::sched {
 
 using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Ended by a signal someone else sent (the backend's own kills are kKilled).
+bool KilledFromOutside(const FunctionInfo& info) {
+  switch (info.term_signal) {
+    case SIGKILL:
+    case SIGTERM:
+    case SIGHUP:
+    case SIGINT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
 
 Status JobDriver::LoadData() {
   if (opt.dataset.empty()) return Status::InvalidArgument("train: --dataset is required");
@@ -144,6 +162,11 @@ void JobDriver::Account(const FunctionInfo& info) {
     if (info.state == FunctionState::kSucceeded) rec.reason = wr->end_reason;
     if (wr->end_reason.rfind("error", 0) == 0) error = true;
   }
+  if (auto h = std::find(hung_.begin(), hung_.end(), info.id); h != hung_.end()) {
+    hung_.erase(h);
+    ++result.workers_hung;
+    rec.reason = "hung: no heartbeat, replaced";
+  }
   if (info.state == FunctionState::kTimedOut) ++result.workers_timed_out;
   if (info.state == FunctionState::kKilled) ++result.workers_killed;
   if (error && info.state != FunctionState::kKilled && info.state != FunctionState::kTimedOut) {
@@ -151,7 +174,11 @@ void JobDriver::Account(const FunctionInfo& info) {
   }
   // A worker that fails on its own, again and again, with nothing processed
   // means a bad job (e.g. unreadable data): stop instead of respawning forever.
-  if (error && info.state == FunctionState::kFailed && rec.samples == 0) {
+  // A function killed from outside (SIGKILL, SIGTERM, SIGHUP, SIGINT: an
+  // operator, a chaos script, a host shutdown) or lost by its platform says
+  // nothing about the job: it neither counts nor resets the count.
+  if (error && info.state == FunctionState::kFailed && rec.samples == 0 &&
+      !KilledFromOutside(info)) {
     ++consecutive_errors_;
     last_error_ = rec.reason + (info.error_tail.empty() ? "" : ": " + LastLine(info.error_tail));
   } else if (rec.samples > 0) {
@@ -159,6 +186,40 @@ void JobDriver::Account(const FunctionInfo& info) {
   }
   result.functions.push_back(std::move(rec));
   backend->Forget(info.id);
+}
+
+void JobDriver::CheckHangs() {
+  const auto now = Clock::now();
+  if (now < next_hang_check_) return;
+  next_hang_check_ = now + hang_check_every;
+  beats_.resize(slot_fn_.size());
+  std::vector<uint64_t> ids;
+  std::vector<uint32_t> slots;
+  for (uint32_t s = 0; s < slot_fn_.size(); ++s) {
+    if (slot_fn_[s] == 0) continue;
+    auto info = backend->Query(slot_fn_[s]);
+    if (!info.ok() || info->state != FunctionState::kRunning) continue;
+    ids.push_back(slot_fn_[s]);
+    slots.push_back(s);
+  }
+  if (ids.empty()) return;
+  const std::vector<std::optional<std::string>> got = Heartbeats(ids);
+  if (got.size() != ids.size()) return;  // unreadable: no evidence of a hang
+  for (size_t i = 0; i < ids.size(); ++i) {
+    BeatWatch& w = beats_[slots[i]];
+    if (w.fn != ids[i]) w = BeatWatch{ids[i], false, std::nullopt, now};
+    if (got[i] && got[i] != w.last) {
+      w.beaten = true;
+      w.last = got[i];
+      w.since = now;
+      continue;
+    }
+    const auto silent = now - w.since;
+    if (silent < (w.beaten ? hang_timeout : start_timeout)) continue;
+    if (std::find(hung_.begin(), hung_.end(), ids[i]) != hung_.end()) continue;
+    hung_.push_back(ids[i]);
+    (void)backend->Kill(ids[i]);  // PollFunctions accounts and replaces it
+  }
 }
 
 void JobDriver::PollFunctions(bool respawn) {
@@ -334,6 +395,7 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
       state = "killed";
       break;
     }
+    CheckHangs();
     PollFunctions(true);
     if (consecutive_errors_ >= 3 * opt.workers) {
       state = "failed: " + last_error_;

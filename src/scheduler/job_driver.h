@@ -76,6 +76,12 @@ class JobDriver {
   // A function's last live stats (WorkerResult JSON) when its output has no
   // result line; "" if none.
   virtual std::string LiveStats(uint64_t /*function_id*/) { return ""; }
+  // The heartbeats (<job>/hb/<id>, include/virga/worker.h) of these functions,
+  // one per id (nullopt: none yet); an empty vector when they cannot be read
+  // or the job has none (no hang detection then).
+  virtual std::vector<std::optional<std::string>> Heartbeats(std::span<const uint64_t> /*ids*/) {
+    return {};
+  }
   // Extra detail for the registry entry (live workers, server stats).
   virtual std::optional<LiveDetail> CollectDetail() { return std::nullopt; }
   // After the common estimate (EstimateCost): a job's own server price.
@@ -110,12 +116,21 @@ class JobDriver {
   int max_eval_faults = 1;
   // How long stopping workers get to exit on their own before they are killed.
   std::chrono::milliseconds stop_grace{2000};
+  // A running function whose heartbeat has not changed for hang_timeout (or
+  // that has not beaten at all start_timeout after it was first seen
+  // running: a cold start may be slow) is hung: killed and replaced. Workers
+  // beat every 500 ms; heartbeats are read every hang_check_every.
+  std::chrono::milliseconds hang_timeout{5000};
+  std::chrono::milliseconds start_timeout{30000};
+  std::chrono::milliseconds hang_check_every{1000};
 
  private:
   void Register();
   bool KillRequested() const;
   bool Diverged() const;
   void PollFunctions(bool respawn);
+  // Kills the hung functions (hang_timeout, start_timeout); PollFunctions replaces them.
+  void CheckHangs();
   void Account(const FunctionInfo& info);
   Status Evaluate(double seconds);
   void StopWorkers();
@@ -131,6 +146,15 @@ class JobDriver {
 
   // Scheduler-thread state.
   std::vector<uint64_t> slot_fn_;  // function id per worker slot; 0 = none
+  struct BeatWatch {               // per slot, for CheckHangs
+    uint64_t fn = 0;               // the function watched; another id resets the watch
+    bool beaten = false;           // a heartbeat was seen
+    std::optional<std::string> last;
+    std::chrono::steady_clock::time_point since;  // first seen running, or last change
+  };
+  std::vector<BeatWatch> beats_;
+  std::chrono::steady_clock::time_point next_hang_check_{};
+  std::vector<uint64_t> hung_;     // killed by CheckHangs, not yet accounted
   std::vector<float> weights_;     // evaluation buffer
   double best_loss_ = INFINITY;
   uint32_t consecutive_errors_ = 0;

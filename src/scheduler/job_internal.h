@@ -68,6 +68,10 @@ struct LiveDetail {
 LiveDetail CollectLiveDetail(ComputeBackend& backend, PsClient& client, const std::string& job,
                              std::span<const uint64_t> active);
 
+// When process `pid` started (clock ticks since boot, /proc/<pid>/stat field
+// 22); 0 if unknown. With the pid it names one process, not a reused pid.
+uint64_t ProcessStartTicks(int pid);
+
 // Writes <dir>/status.json atomically (best effort: a failure only costs the listing).
 // `detail` (optional) adds the live workers, the servers' stats and a live cost estimate.
 void WriteJobStatus(const std::string& dir, const TrainOptions& options,

@@ -28,6 +28,21 @@ std::string DefaultRegistryDir() {
 
 namespace sched {
 
+uint64_t ProcessStartTicks(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  // Field 2 (the command) is in parentheses and may hold spaces: count from
+  // the last ')'. starttime is field 22, the 20th after it.
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream rest(line.substr(paren + 1));
+  std::string field;
+  for (int i = 0; i < 20 && rest >> field; ++i) {
+  }
+  return std::strtoull(field.c_str(), nullptr, 10);
+}
+
 LiveDetail CollectLiveDetail(ComputeBackend& backend, PsClient& client, const std::string& job,
                              std::span<const uint64_t> active) {
   LiveDetail d;
@@ -85,6 +100,8 @@ void AddDetail(const TrainOptions& o, const TrainProgress& p, const TrainResult&
                     {"seed", o.seed}};
   (*j)["workers_timed_out"] = r.workers_timed_out;
   (*j)["workers_killed"] = r.workers_killed;
+  (*j)["workers_hung"] = r.workers_hung;
+  (*j)["checkpoints"] = {{"written", r.checkpoints_written}, {"failed", r.checkpoints_failed}};
   (*j)["iteration"] = TimesJson(r.iteration);  // merged over the ended workers
   nlohmann::json ended = nlohmann::json::array();
   const size_t first = r.functions.size() > 20 ? r.functions.size() - 20 : 0;
@@ -149,6 +166,7 @@ void WriteJobStatus(const std::string& dir, const TrainOptions& o, const TrainPr
   nlohmann::json j = {
       {"job_id", o.job_id},
       {"pid", static_cast<int>(getpid())},
+      {"pid_start", ProcessStartTicks(static_cast<int>(getpid()))},
       {"state", p.state},
       {"dataset", o.dataset},
       {"test", o.test_dataset},
@@ -200,11 +218,16 @@ Result<std::vector<JobEntry>> ListJobs(const std::string& registry_dir) {
     je.job_id = e.path().filename().string();
     je.status_json = ss.str();
     auto j = nlohmann::json::parse(je.status_json, nullptr, /*allow_exceptions=*/false);
+    uint64_t pid_start = 0;
     if (j.is_object()) {
       je.state = j.value("state", std::string("unknown"));
       je.pid = j.value("pid", 0);
+      pid_start = j.value("pid_start", uint64_t{0});
     }
-    je.alive = je.pid > 0 && ::kill(je.pid, 0) == 0;
+    // The same process, not another that reuses its pid.
+    je.alive = je.pid > 0 && ::kill(je.pid, 0) == 0 &&
+               (pid_start == 0 || sched::ProcessStartTicks(je.pid) == pid_start);
+    if (!je.alive && (je.state == "running" || je.state == "starting")) je.state = "orphaned";
     auto t = fs::last_write_time(status, ec);
     found.emplace_back(t, std::move(je));
   }

@@ -1,8 +1,12 @@
 // TrainJob: a training job against parameter servers (include/virga/train.h);
 // the job loop itself is sched::JobDriver's.
 #include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
 
 #include "ps/server.h"
+#include "scheduler/driver_lease.h"
 #include "scheduler/job_driver.h"
 #include "scheduler/job_internal.h"
 #include "scheduler/work_items.h"
@@ -21,8 +25,15 @@ struct TrainJob::Impl : sched::JobDriver {
   ItemPlan plan;
   std::unique_ptr<ps::PsServer> server;
   std::unique_ptr<PsClient> client;
+  std::unique_ptr<sched::DriverLease> lease;  // <job>/driver, for the workers
   std::string table, queue;
   std::vector<float> acks;    // per-item processed counts
+  // Per server: its "checkpoints" counts when the job started (an external
+  // server may have a history), so the result counts this job's time only.
+  std::vector<std::pair<uint64_t, uint64_t>> ckpt_base;
+
+  // Reads the servers' checkpoint counts into the result (best effort).
+  void ReadCheckpoints();
   std::vector<uint8_t> done;  // per item: count >= 1
 
   Status Setup();
@@ -41,6 +52,12 @@ struct TrainJob::Impl : sched::JobDriver {
   std::string LiveStats(uint64_t id) override {
     std::string json;
     return client->Get(FunctionStatsKey(opt.job_id, id), &json).ok() ? json : "";
+  }
+  std::vector<std::optional<std::string>> Heartbeats(std::span<const uint64_t> ids) override {
+    std::vector<std::string> keys;
+    for (uint64_t id : ids) keys.push_back(FunctionHeartbeatKey(opt.job_id, id));
+    auto got = client->MultiGet(keys);
+    return got.ok() ? std::move(got).value() : std::vector<std::optional<std::string>>{};
   }
   std::optional<sched::LiveDetail> CollectDetail() override {
     return sched::CollectLiveDetail(*backend, *client, opt.job_id, ActiveFunctions());
@@ -96,6 +113,7 @@ Status TrainJob::Impl::Setup() {
     // Checkpoints (on request only) go to the job's store, under checkpoints/<job-id>/.
     so.checkpoint_uri = opt.store;
     so.name = opt.job_id;
+    so.checkpoint_every = std::chrono::seconds(static_cast<int64_t>(std::ceil(opt.checkpoint_interval_seconds)));
     so.net.bind = opt.server_bind;
     server = std::make_unique<ps::PsServer>(so);
     VIRGA_RETURN_IF_ERROR(server->Start());
@@ -122,7 +140,12 @@ Status TrainJob::Impl::Setup() {
   VIRGA_RETURN_IF_ERROR(client->Enqueue(queue, plan.payloads).status());
   acks.assign(plan.payloads.size(), 0.0f);
   VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, nullptr));
+  co.call_timeout = std::chrono::milliseconds(2000);  // a late rewrite is as good as none
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> lease_client, PsClient::Connect(co));
+  lease = std::make_unique<sched::DriverLease>(std::move(lease_client), opt.job_id);
+  VIRGA_RETURN_IF_ERROR(lease->status());
   VIRGA_RETURN_IF_ERROR(MakeBackend());
+  ReadCheckpoints();  // the servers' counts before the job
   Ready(plan.items_per_epoch);
   return Status::OK();
 }
@@ -144,6 +167,7 @@ Result<uint64_t> TrainJob::Impl::LaunchFunction(uint32_t /*slot*/) {
   p.epochs = opt.epochs;
   p.items = static_cast<uint32_t>(plan.payloads.size());
   p.lease_ms = opt.lease_ms;
+  p.driver_timeout_ms = static_cast<uint32_t>(sched::kDriverLeaseTimeout.count());
   return backend->Launch(PayloadToJson(p), Limits(opt.job_id));
 }
 
@@ -169,11 +193,35 @@ Status TrainJob::Impl::ReadProgress() {
     result.duplicate_deliveries = static_cast<uint64_t>(duplicates[0]);
   }
   TallyEpochs(done, plan.item_partition);
+  ReadCheckpoints();
   return Status::OK();
+}
+
+void TrainJob::Impl::ReadCheckpoints() {
+  ckpt_base.resize(client->num_servers(), {UINT64_MAX, 0});
+  uint64_t written = 0, failed = 0;
+  for (size_t i = 0; i < client->num_servers(); ++i) {
+    auto stats = client->ServerStats(i);
+    if (!stats.ok()) return;
+    const auto j = nlohmann::json::parse(*stats, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("checkpoints") || !j["checkpoints"].is_object()) continue;
+    const auto& c = j["checkpoints"];
+    const uint64_t w = c.value("written", uint64_t{0}), f = c.value("failed", uint64_t{0});
+    auto& [w0, f0] = ckpt_base[i];
+    if (w0 == UINT64_MAX) {
+      w0 = w;
+      f0 = f;
+    }
+    written += w - std::min(w, w0);
+    failed += f - std::min(f, f0);
+  }
+  result.checkpoints_written = written;
+  result.checkpoints_failed = failed;
 }
 
 void TrainJob::Impl::Cleanup() {
   KillFunctions();
+  if (lease) lease->Stop();
   if (client) {
     (void)client->DropQueue(queue);
     (void)client->Delete(JobStopKey(opt.job_id));
@@ -183,10 +231,12 @@ void TrainJob::Impl::Cleanup() {
       (void)client->Delete(FunctionStatsKey(opt.job_id, f.id));
       (void)client->Delete(FunctionClaimKey(opt.job_id, f.id));
       (void)client->Delete(FunctionKillKey(opt.job_id, f.id));
+      (void)client->Delete(FunctionHeartbeatKey(opt.job_id, f.id));
     }
     if (!opt.keep_table) (void)client->DropTable(table);
     client.reset();
   }
+  lease.reset();
   if (server) {
     server->Stop();
     server.reset();

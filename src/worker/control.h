@@ -29,7 +29,7 @@ inline bool IsTransient(const Status& s) {
 }
 
 // Why a worker stops (first reason wins).
-enum class StopReason : int { kNone = 0, kLifetime, kStopped, kIdle, kError, kKilled };
+enum class StopReason : int { kNone = 0, kLifetime, kStopped, kIdle, kError, kKilled, kOrphaned };
 
 // Whether the job's stop key or this function's kill key is set: kStopped,
 // kKilled, or kNone (absent, or the check failed: *fault is then set).

@@ -148,6 +148,7 @@ std::string PayloadToJson(const WorkerPayload& p) {
           {"stop_margin_ms", p.stop_margin_ms},
           {"max_idle_ms", p.max_idle_ms},
           {"max_fault_ms", p.max_fault_ms},
+          {"driver_timeout_ms", p.driver_timeout_ms},
           {"spin_us", p.spin_us}};
   return j.dump(-1, ' ', false, ojson::error_handler_t::replace);
 }
@@ -175,6 +176,7 @@ Result<WorkerPayload> PayloadFromJson(std::string_view text) {
   VIRGA_RETURN_IF_ERROR(f.Get("stop_margin_ms", &p.stop_margin_ms));
   VIRGA_RETURN_IF_ERROR(f.Get("max_idle_ms", &p.max_idle_ms));
   VIRGA_RETURN_IF_ERROR(f.Get("max_fault_ms", &p.max_fault_ms));
+  VIRGA_RETURN_IF_ERROR(f.Get("driver_timeout_ms", &p.driver_timeout_ms));
   VIRGA_RETURN_IF_ERROR(f.Get("spin_us", &p.spin_us));
   VIRGA_RETURN_IF_ERROR(f.RejectUnknown());
   VIRGA_RETURN_IF_ERROR(ValidatePayload(p, f));

@@ -19,6 +19,7 @@
 #include "virga/object_store.h"
 #include "virga/prefetch_iterator.h"
 #include "virga/ps_client.h"
+#include "worker/heartbeat.h"
 #include "worker/lease_source.h"
 #include "worker/trainer.h"
 
@@ -45,9 +46,11 @@ Clock::time_point StopTime(const WorkerPayload& p, Clock::time_point start) {
   return start + std::chrono::milliseconds(lifetime > margin ? lifetime - margin : 0);
 }
 
-Result<std::unique_ptr<PsClient>> ConnectWithRetry(const WorkerPayload& p, Control* control,
-                                                   std::atomic<uint64_t>* faults) {
+Result<std::unique_ptr<PsClient>> ConnectWithRetry(
+    const WorkerPayload& p, Control* control, std::atomic<uint64_t>* faults,
+    std::chrono::milliseconds call_timeout = PsClientOptions{}.call_timeout) {
   PsClientOptions o;
+  o.call_timeout = call_timeout;
   o.servers = p.servers;
   o.token = p.token;
   o.spin = std::chrono::microseconds(p.spin_us);
@@ -121,6 +124,8 @@ std::string EndReason(StopReason why, const std::string& error) {
       return "stopped";
     case StopReason::kKilled:
       return "killed";
+    case StopReason::kOrphaned:
+      return "orphaned";
     case StopReason::kError:
       break;
   }
@@ -151,6 +156,10 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
     return result;
   }
   VIRGA_RETURN_IF_ERROR(CheckTable(client.get(), p, *model, &control, &faults));
+  // Short calls: a beat that waits long is no beat.
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> beat_client,
+                         ConnectWithRetry(p, &control, &faults, std::chrono::milliseconds(2000)));
+  worker::Heartbeat heartbeat(p, std::move(beat_client), &control, result.function_id);
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> lease_client,
                          ConnectWithRetry(p, &control, &faults));
 
@@ -164,7 +173,7 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
     trainer.Fill(&r);
     r.end_reason = std::move(end_reason);
     r.items_rejected = source.rejected();
-    r.server_faults = faults.load() + source.faults()->load();
+    r.server_faults = faults.load() + source.faults()->load() + heartbeat.faults();
     r.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     r.peak_rss_bytes = PeakRssBytes();
     return r;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <future>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "models/key_map.h"
@@ -16,6 +17,7 @@
 #include "virga/model.h"
 #include "virga/partition.h"
 #include "virga/ps_client.h"
+#include "worker/heartbeat.h"
 
 namespace virga {
 namespace {
@@ -289,6 +291,61 @@ TEST_F(WorkerTest, StopKeyStopsAndReleases) {
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(q->leased, 0u);
   EXPECT_EQ(q->pending + q->acked, items_);
+}
+
+TEST_F(WorkerTest, StopsWhenItsDriverLeaseStops) {
+  // The driver rewrites <job>/driver while it lives; once the value stops
+  // changing the worker ends "orphaned" within driver_timeout_ms plus a
+  // beat, releasing its leases, and its heartbeat key beat meanwhile.
+  WriteDataset(4, 50000, 5);
+  CreateTable("orph.w");
+  Enqueue("orph", 1, 1);
+  WorkerPayload p = Payload("orph", 1);
+  p.minibatch = 1;
+  p.driver_timeout_ms = 1000;
+  ::setenv("VIRGA_FUNCTION_ID", "7", 1);
+  auto w = Start(p);
+  std::set<std::string> beats;
+  const auto t_start = std::chrono::steady_clock::now();
+  for (int n = 0; std::chrono::steady_clock::now() - t_start < std::chrono::milliseconds(1200); ++n) {
+    ASSERT_TRUE(client_->Put(JobDriverKey("orph"), std::to_string(n)).ok());
+    std::string beat;
+    if (client_->Get(FunctionHeartbeatKey("orph", 7), &beat).ok()) beats.insert(beat);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Still training while the lease is kept.
+  if (w.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    auto early = w.get();
+    FAIL() << "ended early: " << (early.ok() ? early->end_reason + " " + std::to_string(early->samples) : early.status().ToString());
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<WorkerResult> r = w.get();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ::unsetenv("VIRGA_FUNCTION_ID");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->end_reason, "orphaned");
+  EXPECT_LT(took, 2.0);
+  EXPECT_GE(beats.size(), 2u);  // a beat every 500 ms
+  auto q = client_->QueueStats("orph.q");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->leased, 0u);
+}
+
+TEST(DriverWatch, ExpiresOnlyOnAnUnchangedValue) {
+  using std::chrono::milliseconds;
+  worker::DriverWatch w(milliseconds(1000));
+  const auto t = worker::Clock::now();
+  EXPECT_FALSE(w.Observe("1", t));
+  EXPECT_FALSE(w.Observe("1", t + milliseconds(900)));
+  EXPECT_FALSE(w.Observe("2", t + milliseconds(1500)));  // changed: alive
+  EXPECT_FALSE(w.Observe("2", t + milliseconds(2400)));
+  EXPECT_TRUE(w.Observe("2", t + milliseconds(2500)));
+  worker::DriverWatch absent(milliseconds(1000));  // a key never written (or deleted) expires too
+  EXPECT_FALSE(absent.Observe(std::nullopt, t));
+  EXPECT_TRUE(absent.Observe(std::nullopt, t + milliseconds(1000)));
+  worker::DriverWatch off(milliseconds(0));
+  EXPECT_FALSE(off.Observe("1", t));
+  EXPECT_FALSE(off.Observe("1", t + std::chrono::hours(1)));
 }
 
 TEST_F(WorkerTest, SynchronousModeFinishes) {

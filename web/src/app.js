@@ -181,7 +181,9 @@
         el("td", {}, el("span", { class: "swatch", style: "background:" + colorOf(j.job_id) }),
            el("a", { href: "#/job/" + encodeURIComponent(j.job_id), text: j.job_id })),
         el("td", { class: "params", text: params }),
-        el("td", {}, el("span", { class: "state state-" + j.state.split(":")[0], text: j.state })),
+        el("td", {}, el("span", { class: "state state-" + j.state.split(":")[0], text: j.state }),
+           j.checkpoint_error ? el("span", { class: "state state-failed", title: j.checkpoint_error,
+                                             text: "checkpoint failed" }) : ""),
         el("td", { class: "workers", text: j.workers_alive + " / " + j.workers_launched + " / " + j.workers_failed }),
         el("td", { class: "num sps", text: rate(j.samples_per_second) }),
         el("td", { class: "num", text: rate(j.updates_per_second) }),
@@ -227,7 +229,11 @@
            ", server " + usd(cost.server) + ")"),
       card("Workers", s.workers_alive + " alive, " + s.workers_launched + " launched, " +
            s.workers_failed + " failed, " + (st.workers_timed_out || 0) + " lifetime ends, " +
-           (st.workers_killed || 0) + " killed"));
+           (st.workers_killed || 0) + " killed, " + (st.workers_hung || 0) + " hung"));
+    if (s.checkpoint_error || s.checkpoints_failed > 0) {
+      cards.append(card("Checkpoints", (s.checkpoints_failed || 0) + " failed" +
+                        (s.checkpoint_error ? ": " + s.checkpoint_error : "")));
+    }
 
     const h = s.history;
     draw("job", $("job-chart"), "seconds", "test logloss",
