@@ -29,6 +29,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
+// A stage function whose driver's control server has not answered for this
+// long exits: the server lives in the driver, so the driver is gone.
+constexpr std::chrono::milliseconds kDriverGone{3000};
+
 std::string QueueName(std::string_view job) { return std::string(job) + ".tasks"; }
 std::string TaskResultKey(std::string_view job, uint64_t index) {
   return std::string(job) + "/task/" + std::to_string(index);
@@ -459,7 +463,7 @@ class Function {
   void ControlLoop() {
     const std::string stop_key = JobStopKey(p_.job);
     const std::string kill_key = FunctionKillKey(p_.job, result_.function_id);
-    Clock::time_point last_beat{};
+    Clock::time_point last_beat{}, last_answer = Clock::now();
     std::unique_lock<std::mutex> l(mu_);
     while (!finished_) {
       cv_.wait_for(l, std::chrono::milliseconds(200), [&] { return finished_; });
@@ -468,6 +472,16 @@ class Function {
       l.unlock();
       bool fault = false;
       const worker::StopReason why = worker::CheckStopKeys(control_client_.get(), stop_key, kill_key, &fault);
+      if (!fault) last_answer = Clock::now();
+      if (Clock::now() - last_answer > kDriverGone) {
+        // The control server lives in the stage's driver: silent this long, the driver is
+        // gone (killed, its machine lost) and nobody will read a result.
+        std::printf("%s\n", ResultToJson(Snapshot("error: the stage's driver is gone")).c_str());
+        std::fflush(stdout);
+        std::fprintf(stderr, "virga worker: the stage's driver is gone (no answer for %lld s)\n",
+                     static_cast<long long>(kDriverGone.count() / 1000));
+        std::_Exit(1);
+      }
       if (why == worker::StopReason::kKilled) {
         // A cloud function cannot be signalled: it stops itself, now. The
         // task's lease goes back at once; its partial objects are rewritten
