@@ -28,6 +28,8 @@ struct BenchTrainArgs {
   std::vector<uint32_t> workers{1, 2, 4};
   std::vector<std::string> placements{"same_cpu", "default"};
   std::vector<std::string> send_schedules{"auto"};
+  std::vector<double> rtt_us{0};  // emulated round trips (TrainOptions::emulate_one_way_delay x 2)
+  double mbps = 0;                // emulated bandwidth per connection; 0: none
   std::string dir;
   std::string json_out;
   bool keep = false;
@@ -79,8 +81,8 @@ int BenchTrain(BenchTrainArgs& a) {
 
   nlohmann::json runs = nlohmann::json::array();
   // held%: pipelined pulls the workers held to send with the push (SendSchedule).
-  std::printf("%-9s %9s %7s %10s %10s %10s %10s %10s %10s %12s %6s\n", "placement", "minibatch",
-              "workers", "p50_us", "p99_us", "data_us", "pull_us", "compute_us", "push_us",
+  std::printf("%-9s %9s %7s %7s %10s %10s %10s %10s %10s %10s %12s %6s\n", "placement", "minibatch",
+              "workers", "rtt_us", "p50_us", "p99_us", "data_us", "pull_us", "compute_us", "push_us",
               "samples/s", "held%");
   if (a.send_schedules.size() > 1) std::printf("(rows in --send-schedule order: %zu per configuration)\n", a.send_schedules.size());
   for (const std::string& placement : a.placements) {
@@ -89,7 +91,10 @@ int BenchTrain(BenchTrainArgs& a) {
     for (uint32_t mb : a.minibatches) {
       for (uint32_t w : a.workers) {
        for (const std::string& schedule : a.send_schedules) {
+       for (double rtt : a.rtt_us) {
         TrainOptions o;
+        o.emulate_one_way_delay = std::chrono::microseconds(static_cast<int64_t>(rtt / 2));
+        o.emulate_bytes_per_second = a.mbps * 1e6;
         o.store = store_uri;
         o.dataset = "bench";
         o.workers = w;
@@ -109,13 +114,15 @@ int BenchTrain(BenchTrainArgs& a) {
         const double held = pipelined == 0 ? 0.0
                                            : 100.0 * static_cast<double>(r->pulls_with_push) /
                                                  static_cast<double>(pipelined);
-        std::printf("%-9s %9u %7u %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f %12.0f %6.0f\n",
-                    placement.c_str(), mb, w, t.p50_us, t.p99_us, t.data_wait_us, t.pull_us,
+        std::printf("%-9s %9u %7u %7.0f %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f %12.0f %6.0f\n",
+                    placement.c_str(), mb, w, rtt, t.p50_us, t.p99_us, t.data_wait_us, t.pull_us,
                     t.compute_us, t.push_us, r->samples_per_second, held);
         std::fflush(stdout);
         runs.push_back({{"placement", placement},
                         {"minibatch", mb},
                         {"workers", w},
+                        {"rtt_us", rtt},
+                        {"mbps", a.mbps},
                         {"p50_us", t.p50_us},
                         {"p99_us", t.p99_us},
                         {"data_wait_us", t.data_wait_us},
@@ -127,6 +134,7 @@ int BenchTrain(BenchTrainArgs& a) {
                         {"pulls_held_percent", held},
                         {"send_schedule", schedule},
                         {"test_logloss", r->test_logloss}});
+       }
        }
       }
     }
@@ -154,6 +162,11 @@ void RegisterBenchTrain(CLI::App& bench, int* exit_code) {
   cmd->add_option("--send-schedule", a->send_schedules,
                   "Pipelined pull schedules to run: auto, early, with_push")
       ->check(CLI::IsMember({"auto", "early", "with_push"}))
+      ->capture_default_str();
+  cmd->add_option("--rtt-us", a->rtt_us,
+                  "Emulated worker-server round trips, us (a TCP shim; 0: direct)")
+      ->capture_default_str();
+  cmd->add_option("--mbps", a->mbps, "Emulated bandwidth per connection, MB/s (0: unlimited)")
       ->capture_default_str();
   cmd->add_option("--dir", a->dir, "Work directory (default: a new one under /tmp)");
   cmd->add_option("--json-out", a->json_out, "Write every figure as JSON");

@@ -215,6 +215,17 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--server-bind", o.server_bind,
                   "Embedded server: the address it listens on (0.0.0.0: every interface)")
       ->capture_default_str();
+  cmd->add_option_function<double>(
+         "--emulate-rtt-us",
+         [&o](double us) {
+           o.emulate_one_way_delay = std::chrono::microseconds(static_cast<int64_t>(us / 2));
+         },
+         "Benchmarks: an emulated round trip between workers and servers, us (a TCP shim)")
+      ->check(CLI::Range(0.0, 1e7));
+  cmd->add_option_function<double>(
+         "--emulate-mbps", [&o](double mbps) { o.emulate_bytes_per_second = mbps * 1e6; },
+         "Benchmarks: an emulated bandwidth per worker connection, MB/s")
+      ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--server-advertise", o.server_advertise,
                   "Embedded server: HOST[:PORT] the functions connect to (default: the bind "
                   "address; needed when functions run elsewhere, e.g. on Lambda)");

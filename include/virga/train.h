@@ -69,6 +69,14 @@ struct TrainOptions {
   // checkpoints/<job-id>/, this often; 0: never. Failures show in the result
   // (checkpoints_failed), the registry and the dashboard, not only in a log.
   double checkpoint_interval_seconds = 0;
+  // An emulated network between the workers and the servers, for benchmarks
+  // and tests that want a cloud function's link on one machine: the driver
+  // puts a NetShim (src/net/shim.h: a TCP proxy adding this one-way delay in
+  // each direction and a per-connection bandwidth cap) in front of each
+  // server and gives the workers its address; the driver itself talks to the
+  // servers directly. 0 and 0: none.
+  std::chrono::microseconds emulate_one_way_delay{0};
+  double emulate_bytes_per_second = 0;
   // The compute backend running the workers, by name, with its settings (include/virga/backend.h;
   // e.g. local's worker_binary). Empty name: $VIRGA_BACKEND, else "local". Ignored with `backend`.
   BackendConfig backend_config;

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "net/shim.h"
 #include "ps/server.h"
 #include "scheduler/driver_lease.h"
 #include "scheduler/job_driver.h"
@@ -26,6 +27,9 @@ struct TrainJob::Impl : sched::JobDriver {
   std::unique_ptr<ps::PsServer> server;
   std::unique_ptr<PsClient> client;
   std::unique_ptr<sched::DriverLease> lease;  // <job>/driver, for the workers
+  // TrainOptions::emulate_*: a shim per server, and the addresses workers get.
+  std::vector<std::unique_ptr<net::NetShim>> shims;
+  std::vector<std::string> worker_servers;
   std::string table, queue;
   std::vector<float> acks;    // per-item processed counts
   // Per server: its "checkpoints" counts when the job started (an external
@@ -130,6 +134,19 @@ Status TrainJob::Impl::Setup() {
   co.token = opt.token;
   co.call_timeout = std::chrono::milliseconds(60'000);
   VIRGA_ASSIGN_OR_RETURN(client, PsClient::Connect(co));
+  worker_servers = opt.servers;
+  if (opt.emulate_one_way_delay.count() > 0 || opt.emulate_bytes_per_second > 0) {
+    worker_servers.clear();
+    for (const std::string& s : opt.servers) {
+      net::ShimOptions so;
+      so.target = s;
+      so.delay = opt.emulate_one_way_delay;
+      so.bytes_per_second = opt.emulate_bytes_per_second;
+      shims.push_back(std::make_unique<net::NetShim>(so));
+      VIRGA_RETURN_IF_ERROR(shims.back()->Start().WithContext("train: the emulated network"));
+      worker_servers.push_back("127.0.0.1:" + std::to_string(shims.back()->port()));
+    }
+  }
 
   TableConfig tc;
   tc.name = table;
@@ -153,7 +170,7 @@ Status TrainJob::Impl::Setup() {
 Result<uint64_t> TrainJob::Impl::LaunchFunction(uint32_t /*slot*/) {
   WorkerPayload p;
   p.job = opt.job_id;
-  p.servers = opt.servers;
+  p.servers = worker_servers;
   p.token = opt.token;
   p.store = opt.store;
   p.dataset = opt.dataset;
