@@ -81,9 +81,9 @@ int BenchTrain(BenchTrainArgs& a) {
 
   nlohmann::json runs = nlohmann::json::array();
   // held%: pipelined pulls the workers held to send with the push (SendSchedule).
-  std::printf("%-9s %9s %7s %7s %10s %10s %10s %10s %10s %10s %12s %6s\n", "placement", "minibatch",
+  std::printf("%-9s %9s %7s %7s %10s %10s %10s %10s %10s %10s %12s %6s %9s\n", "placement", "minibatch",
               "workers", "rtt_us", "p50_us", "p99_us", "data_us", "pull_us", "compute_us", "push_us",
-              "samples/s", "held%");
+              "samples/s", "held%", "B/sample");
   if (a.send_schedules.size() > 1) std::printf("(rows in --send-schedule order: %zu per configuration)\n", a.send_schedules.size());
   for (const std::string& placement : a.placements) {
     const bool pin = placement == "same_cpu";
@@ -114,9 +114,11 @@ int BenchTrain(BenchTrainArgs& a) {
         const double held = pipelined == 0 ? 0.0
                                            : 100.0 * static_cast<double>(r->pulls_with_push) /
                                                  static_cast<double>(pipelined);
-        std::printf("%-9s %9u %7u %7.0f %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f %12.0f %6.0f\n",
+        const double per_sample =
+            r->samples > 0 ? static_cast<double>(r->bytes_sent + r->bytes_received) / r->samples : 0;
+        std::printf("%-9s %9u %7u %7.0f %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f %12.0f %6.0f %9.1f\n",
                     placement.c_str(), mb, w, rtt, t.p50_us, t.p99_us, t.data_wait_us, t.pull_us,
-                    t.compute_us, t.push_us, r->samples_per_second, held);
+                    t.compute_us, t.push_us, r->samples_per_second, held, per_sample);
         std::fflush(stdout);
         runs.push_back({{"placement", placement},
                         {"minibatch", mb},
@@ -132,6 +134,7 @@ int BenchTrain(BenchTrainArgs& a) {
                         {"iterations", t.iterations},
                         {"samples_per_s", r->samples_per_second},
                         {"pulls_held_percent", held},
+                        {"bytes_per_sample", per_sample},
                         {"send_schedule", schedule},
                         {"test_logloss", r->test_logloss}});
        }

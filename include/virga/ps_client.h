@@ -146,6 +146,11 @@ class PsClient {
   // Asks every server to checkpoint now; returns the ids.
   Result<std::vector<std::string>> Checkpoint();
 
+  // Bytes this client has written to and read from its servers so far
+  // (frames and headers; reconnections included).
+  uint64_t bytes_sent() const;
+  uint64_t bytes_received() const;
+
  private:
   struct Impl;
   explicit PsClient(std::unique_ptr<Impl> impl);

@@ -138,6 +138,9 @@ struct TrainResult {
   uint64_t duplicate_deliveries = 0;   // second deliveries of a function that exited untrained
   IterationTimes iteration;            // merged over every worker
   uint64_t pulls_early = 0, pulls_with_push = 0;  // workers' send schedules (WorkerResult)
+  // Workers' traffic with the servers (their training connections), summed;
+  // the result JSON also gives it per sample and per iteration.
+  uint64_t bytes_sent = 0, bytes_received = 0;
   std::vector<HistoryPoint> history;
   std::vector<FunctionRecord> functions;
   double function_gb_seconds = 0;

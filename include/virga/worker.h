@@ -147,6 +147,9 @@ struct WorkerResult {
   // Pipelined pulls sent at once / held and sent with the push (the send
   // schedule the worker measured to be faster where it runs).
   uint64_t pulls_early = 0, pulls_with_push = 0;
+  // Bytes the training connection wrote to and read from the servers (pulls,
+  // pushes, acks; frames and headers), for the bytes per sample of a job.
+  uint64_t bytes_sent = 0, bytes_received = 0;
   double wall_seconds = 0;
   uint64_t peak_rss_bytes = 0;     // the process's peak resident memory at the end
   IterationTimes times;

@@ -149,6 +149,10 @@ class RpcClient {
   Status Reconnect();
   std::string address() const;   // "host:port"
   uint64_t outstanding() const;  // requests sent and not yet waited for
+  // Bytes written to and read from the server so far (headers included), over
+  // every connection this client made.
+  uint64_t bytes_sent() const;
+  uint64_t bytes_received() const;
 
  private:
   struct Impl;

@@ -35,6 +35,7 @@ struct RpcClient::Impl {
   asio::io_context ioc{1};  // never run: sockets need one, all I/O here is synchronous
   tcp::socket socket{ioc};
   FrameAssembler in;
+  uint64_t bytes_sent = 0, bytes_received = 0;  // on the wire, frames and headers, every socket
   uint64_t next_id = 1;  // outstanding requests are [oldest, next_id)
   uint64_t oldest = 1;
   Status broken;  // the transport error that broke the connection; OK while usable
@@ -210,6 +211,7 @@ Status RpcClient::Impl::WriteFrame(int opcode, uint64_t id, std::span<const std:
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;  // BoundBy decides
       return Status::Unavailable(fmt::format("{}: write failed: {}", Address(), ErrnoMessage(errno)));
     }
+    bytes_sent += static_cast<uint64_t>(n);
     auto left = static_cast<size_t>(n);
     while (first < n_seg && left >= seg[first].iov_len) left -= seg[first++].iov_len;
     if (first < n_seg) {
@@ -242,6 +244,7 @@ Status RpcClient::Impl::ReadFrame(FrameHeader* h, std::span<const std::byte>* pa
           ::recv(socket.native_handle(), space.data(), space.size(), spinning ? MSG_DONTWAIT : 0);
       if (n > 0) {
         in.Commit(static_cast<size_t>(n));
+        bytes_received += static_cast<uint64_t>(n);
         break;
       }
       if (n == 0)
@@ -256,6 +259,8 @@ Status RpcClient::Impl::ReadFrame(FrameHeader* h, std::span<const std::byte>* pa
 }
 
 RpcClient::RpcClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+uint64_t RpcClient::bytes_sent() const { return impl_->bytes_sent; }
+uint64_t RpcClient::bytes_received() const { return impl_->bytes_received; }
 RpcClient::~RpcClient() = default;
 
 Result<std::unique_ptr<RpcClient>> RpcClient::Connect(std::string_view host, uint16_t port,

@@ -270,6 +270,18 @@ Status PsClient::LoadTable(const TableConfig& config,
   return Status::OK();
 }
 
+uint64_t PsClient::bytes_sent() const {
+  uint64_t n = 0;
+  for (const auto& c : impl_->conns) n += c.rpc ? c.rpc->bytes_sent() : 0;
+  return n;
+}
+
+uint64_t PsClient::bytes_received() const {
+  uint64_t n = 0;
+  for (const auto& c : impl_->conns) n += c.rpc ? c.rpc->bytes_received() : 0;
+  return n;
+}
+
 Result<std::vector<std::string>> PsClient::Checkpoint() {
   std::vector<std::string> ids;
   for (size_t s = 0; s < num_servers(); ++s) {

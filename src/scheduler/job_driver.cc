@@ -159,6 +159,8 @@ void JobDriver::Account(const FunctionInfo& info) {
     MergeTimes(wr->times, &result.iteration);
     result.pulls_early += wr->pulls_early;
     result.pulls_with_push += wr->pulls_with_push;
+    result.bytes_sent += wr->bytes_sent;
+    result.bytes_received += wr->bytes_received;
     if (info.state == FunctionState::kSucceeded) rec.reason = wr->end_reason;
     if (wr->end_reason.rfind("error", 0) == 0) error = true;
   }

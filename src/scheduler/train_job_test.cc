@@ -112,11 +112,18 @@ TEST_F(TrainJobTest, TrainsEveryItemOfEveryEpoch) {
   EXPECT_GT(r->iteration.p50_us, 0);
   EXPECT_FALSE(r->history.empty());
   EXPECT_GT(r->cost_total_usd, 0);
+  // Traffic: every pulled key costs at least its 8-byte key and 4-byte weight, and every
+  // sample touches at least one key; a sample costs far less than a kilobyte per feature.
+  EXPECT_GT(r->bytes_received, 12 * r->iteration.iterations);
+  EXPECT_GT(r->bytes_sent, 0u);
+  const double per_sample = static_cast<double>(r->bytes_sent + r->bytes_received) / r->samples;
+  EXPECT_GT(per_sample, 12.0);
+  EXPECT_LT(per_sample, 40000.0);
   const std::string json = TrainResultToJson(*r);
   for (const char* field : {"test_logloss", "test_auc", "test_accuracy", "train_seconds",
                             "samples_per_second", "workers_launched", "workers_failed",
                             "partitions_processed_per_epoch", "iteration_us", "history",
-                            "cost_estimate"}) {
+                            "cost_estimate", "traffic", "bytes_per_sample"}) {
     EXPECT_NE(json.find(std::string("\"") + field + "\""), std::string::npos) << field;
   }
 }

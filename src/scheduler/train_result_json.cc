@@ -64,6 +64,16 @@ std::string TrainResultToJson(const TrainResult& r) {
       {"items_processed_per_epoch", r.items_processed_per_epoch},
       {"items_reprocessed", r.items_reprocessed},
       {"duplicate_deliveries", r.duplicate_deliveries},
+      {"traffic",
+       {{"bytes_sent", r.bytes_sent},
+        {"bytes_received", r.bytes_received},
+        {"bytes_per_sample", r.samples > 0 ? static_cast<double>(r.bytes_sent + r.bytes_received) /
+                                                 static_cast<double>(r.samples)
+                                           : 0.0},
+        {"bytes_per_iteration",
+         t.iterations > 0 ? static_cast<double>(r.bytes_sent + r.bytes_received) /
+                                static_cast<double>(t.iterations)
+                          : 0.0}}},
       {"iteration_us",
        {{"iterations", t.iterations},
         {"p50", t.p50_us},

@@ -199,6 +199,8 @@ std::string ResultToJson(const WorkerResult& r) {
           {"server_faults", r.server_faults},
           {"pulls_early", r.pulls_early},
           {"pulls_with_push", r.pulls_with_push},
+          {"bytes_sent", r.bytes_sent},
+          {"bytes_received", r.bytes_received},
           {"wall_seconds", r.wall_seconds},
           {"peak_rss_bytes", r.peak_rss_bytes},
           {"times", TimesToJson(r.times)}};
@@ -228,6 +230,8 @@ Result<WorkerResult> ResultFromJson(std::string_view text) {
   VIRGA_RETURN_IF_ERROR(f.Get("pulls_early", &r.pulls_early));
   VIRGA_RETURN_IF_ERROR(f.Get("pulls_with_push", &r.pulls_with_push));
   VIRGA_RETURN_IF_ERROR(f.Get("peak_rss_bytes", &r.peak_rss_bytes));
+  VIRGA_RETURN_IF_ERROR(f.Get("bytes_sent", &r.bytes_sent));
+  VIRGA_RETURN_IF_ERROR(f.Get("bytes_received", &r.bytes_received));
   // Newer fields are optional and unknown ones ignored: results of other
   // versions of the worker still parse.
   auto t = j.find("times");

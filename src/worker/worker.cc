@@ -176,6 +176,8 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
     r.server_faults = faults.load() + source.faults()->load() + heartbeat.faults();
     r.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     r.peak_rss_bytes = PeakRssBytes();
+    r.bytes_sent = client->bytes_sent();
+    r.bytes_received = client->bytes_received();
     return r;
   };
   trainer.set_live_stats([&] { return ResultToJson(snapshot("running")); });
