@@ -19,6 +19,7 @@ build_pkgs=(g++ make cmake ninja-build pkg-config
 # setuptools and wheel a --no-build-isolation build uses).
 build_pkgs+=(python3-sklearn python3-pandas python3-venv python3-setuptools python3-wheel)
 build_pkgs+=(redis-server)  # tests/channel_e2e_test.sh trains through a real Redis
+build_pkgs+=(ccache)  # rebuilds (the pip install test's fresh clone) compile only what changed
 build_pkgs+=(libcpp-httplib-dev)  # the dashboard's HTTP server (and the Lambda runtime's test double)
 build_pkgs+=(libzip-dev)  # the AWS Lambda deployment zip (src/lambda/lambda_package.cc): modes kept
 # The s3:// store: HTTP through libcurl, SigV4 hashes through OpenSSL, S3's XML through pugixml.
