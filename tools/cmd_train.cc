@@ -205,6 +205,12 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--lease", o.lease_ms, "Work item lease, ms")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Shuffle and init seed")->capture_default_str();
   cmd->add_option("--job-id", o.job_id, "Job id (default: generated)");
+  cmd->add_flag("--server-process", o.server_process,
+               "Run the embedded server as a child process, restarted from its last checkpoint "
+               "when it dies");
+  cmd->add_option("--server-fault-grace", o.server_fault_grace_seconds,
+                  "Seconds to wait for unreachable servers to come back before failing")
+      ->capture_default_str();
   cmd->add_option("--checkpoint-interval", o.checkpoint_interval_seconds,
                   "Embedded server: checkpoint to the store every this many seconds (0: never)")
       ->capture_default_str();

@@ -69,6 +69,14 @@ struct TrainOptions {
   // checkpoints/<job-id>/, this often; 0: never. Failures show in the result
   // (checkpoints_failed), the registry and the dashboard, not only in a log.
   double checkpoint_interval_seconds = 0;
+  // Run the embedded server as a child process (`virga server` of server_binary) instead of
+  // in this process; when it dies the driver starts a replacement that restores the latest
+  // checkpoint (every checkpoint_interval_seconds, 5 s if 0), and the workers reconnect.
+  bool server_process = false;
+  std::string server_binary;          // empty: $VIRGA_BINARY, else this executable
+  // With `servers` (or server_process): how long the job waits for unreachable servers to
+  // come back (restarted with --restore) before it fails.
+  double server_fault_grace_seconds = 60;
   // The compute backend running the workers, by name, with its settings (include/virga/backend.h;
   // e.g. local's worker_binary). Empty name: $VIRGA_BACKEND, else "local". Ignored with `backend`.
   BackendConfig backend_config;
@@ -122,6 +130,7 @@ struct TrainResult {
   uint32_t minibatch = 0;
   uint64_t workers_launched = 0, workers_failed = 0, workers_timed_out = 0, workers_killed = 0;
   uint64_t workers_hung = 0;           // of the killed: no heartbeat (e.g. SIGSTOPped), replaced
+  uint64_t server_restarts = 0;        // server processes restarted from a checkpoint
   uint32_t items_per_epoch = 0;
   uint32_t partitions = 0;
   std::vector<uint32_t> partitions_processed_per_epoch;  // partitions whose every row was processed

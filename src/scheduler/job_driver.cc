@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -386,6 +387,7 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
   Publish(state);
   const auto eval_every = std::chrono::duration<double>(opt.eval_interval_seconds);
   int eval_faults = 0;
+  Clock::time_point first_fault;
   while (true) {
     {
       std::unique_lock lock(wake_mu_);
@@ -393,6 +395,10 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
     }
     if (kill_ || KillRequested()) {
       state = "killed";
+      break;
+    }
+    if (Status s = CheckServers(); !s.ok()) {
+      state = "failed: " + s.ToString();
       break;
     }
     CheckHangs();
@@ -408,7 +414,15 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
       if (!s.ok()) {
         // A storage channel's newest round may move on while it is read: its
         // job tolerates a few faults in a row; a server's job none.
-        if (++eval_faults >= max_eval_faults) return s;
+        if (eval_faults++ == 0) {
+          first_fault = Clock::now();
+          if (eval_fault_grace.count() > 0) {
+            std::fprintf(stderr, "virga: job %s: %s; waiting up to %.0f s for the servers\n",
+                         opt.job_id.c_str(), s.ToString().c_str(), eval_fault_grace.count() / 1e3);
+          }
+        }
+        if (eval_faults >= max_eval_faults && Clock::now() - first_fault >= eval_fault_grace)
+          return s;
         continue;
       }
       eval_faults = 0;

@@ -37,9 +37,9 @@ bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
   return done();
 }
 
-// Live (not zombie) processes whose command line names a file in `work_dir`:
-// the local backend's functions (`virga worker --payload <work_dir>/fn-N.json`).
-std::vector<int> WorkerPids(const std::string& work_dir) {
+// Live (not zombie) processes whose command line (arguments joined by NULs)
+// contains `needle`.
+std::vector<int> Pids(const std::string& needle) {
   std::vector<int> pids;
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return pids;
@@ -48,7 +48,7 @@ std::vector<int> WorkerPids(const std::string& work_dir) {
     if (pid <= 0) continue;
     std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
     std::string line((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    if (line.find(work_dir + "/fn-") == std::string::npos) continue;
+    if (line.find(needle) == std::string::npos) continue;
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string s;
     std::getline(stat, s);
@@ -58,6 +58,15 @@ std::vector<int> WorkerPids(const std::string& work_dir) {
   }
   ::closedir(proc);
   return pids;
+}
+
+// The local backend's functions (`virga worker --payload <work_dir>/fn-N.json`).
+std::vector<int> WorkerPids(const std::string& work_dir) { return Pids(work_dir + "/fn-"); }
+
+// The server process of job `job` (`virga server ... --name <job>`).
+int ServerPid(const std::string& job) {
+  const std::vector<int> pids = Pids(std::string("--name\0", 7) + job + std::string("\0", 1));
+  return pids.size() == 1 ? pids[0] : 0;
 }
 
 class SurviveTest : public ::testing::Test {
@@ -257,6 +266,58 @@ TEST_F(SurviveTest, CheckpointsAreCountedAndAFailureIsSurfaced) {
   EXPECT_NE(status.find("\"checkpoints\":{\"failed\":"), std::string::npos) << status;
   EXPECT_NE(status.find("\"last_error\":\"IO error: "), std::string::npos) << status;
   fs::remove(*dir_ + "/store/checkpoints/ckptfail");
+}
+
+TEST_F(SurviveTest, ServerKilledTwiceTheJobCompletes) {
+  // The server runs as a child process with a checkpoint every second; it is
+  // SIGKILLed twice mid-job. The driver restarts it from its last checkpoint,
+  // the workers reconnect, every item of every epoch is counted and the loss
+  // matches a fault-free run.
+  auto options = [](const std::string& name) {
+    TrainOptions o = Options(name);
+    o.epochs = 40;  // a job of a few seconds whose loss varies little from run to run
+    o.server_process = true;
+    o.server_binary = VIRGA_BINARY;
+    o.checkpoint_interval_seconds = 1;
+    o.seed = 11;
+    return o;
+  };
+  auto ref_job = TrainJob::Create(options("srvref"));
+  ASSERT_TRUE(ref_job.ok()) << ref_job.status().ToString();
+  auto ref = (*ref_job)->Run();
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  ASSERT_EQ(ref->state, "done");
+  const uint64_t total = ref->samples;
+
+  auto job = TrainJob::Create(options("srvkill"));
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  Result<TrainResult> r = Status::Internal("not run");
+  std::thread runner([&] { r = (*job)->Run(); });
+  int killed = 0;
+  int last_pid = 0;
+  Eventually([&] {
+    const uint64_t samples = (*job)->progress().samples;
+    const int pid = ServerPid("srvkill");
+    // At a quarter of the work, then at half of it on the replacement.
+    if (pid != 0 && pid != last_pid && samples > total * (killed + 1) / 4) {
+      ::kill(pid, SIGKILL);
+      last_pid = pid;
+      ++killed;
+    }
+    return killed == 2;
+  }, 60s);
+  runner.join();
+  EXPECT_EQ(killed, 2);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "done");
+  EXPECT_EQ(r->server_restarts, 2u);
+  EXPECT_EQ(r->epochs, 40u);
+  for (uint32_t n : r->items_processed_per_epoch) EXPECT_EQ(n, r->items_per_epoch);
+  std::printf("fault-free %.2f s logloss %.4f; server killed twice %.2f s logloss %.4f (%+.2f%%)\n",
+              ref->train_seconds, ref->test_logloss, r->train_seconds, r->test_logloss,
+              100 * (r->test_logloss / ref->test_logloss - 1));
+  EXPECT_NEAR(r->test_logloss, ref->test_logloss, 0.01 * ref->test_logloss);
+  EXPECT_EQ(ServerPid("srvkill"), 0);  // the job's end stops its server
 }
 
 }  // namespace

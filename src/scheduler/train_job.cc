@@ -2,12 +2,15 @@
 // the job loop itself is sched::JobDriver's.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
 #include "ps/server.h"
 #include "scheduler/driver_lease.h"
 #include "scheduler/job_driver.h"
+#include "scheduler/server_process.h"
 #include "scheduler/job_internal.h"
 #include "scheduler/work_items.h"
 #include "virga/ps_client.h"
@@ -24,6 +27,7 @@ using sched::ItemPlan;
 struct TrainJob::Impl : sched::JobDriver {
   ItemPlan plan;
   std::unique_ptr<ps::PsServer> server;
+  std::unique_ptr<sched::ServerProcess> server_proc;  // opt.server_process
   std::unique_ptr<PsClient> client;
   std::unique_ptr<sched::DriverLease> lease;  // <job>/driver, for the workers
   std::string table, queue;
@@ -44,6 +48,9 @@ struct TrainJob::Impl : sched::JobDriver {
   Status ReadWeights(std::span<float> out, uint64_t* updates) override {
     return client->Pull(table, evaluator->keys(), out, updates);
   }
+  Status CheckServers() override;
+  // Starts the server process (opt.server_process) and points opt at it.
+  Status StartServerProcess();
   bool WorkLooksDone() override {
     auto qs = client->QueueStats(queue);
     return qs.ok() && qs->pending == 0 && qs->leased == 0 && qs->acked >= plan.payloads.size();
@@ -106,7 +113,9 @@ Status TrainJob::Impl::Setup() {
   queue = opt.job_id + ".items";
 
   // Servers.
-  if (opt.servers.empty()) {
+  if (opt.servers.empty() && opt.server_process) {
+    VIRGA_RETURN_IF_ERROR(StartServerProcess());
+  } else if (opt.servers.empty()) {
     ps::PsServerOptions so;
     so.net.token = sched::RandomToken();
     so.net.threads = 1;
@@ -150,6 +159,12 @@ Status TrainJob::Impl::Setup() {
   VIRGA_RETURN_IF_ERROR(client->Enqueue(queue, plan.payloads).status());
   acks.assign(plan.payloads.size(), 0.0f);
   VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, nullptr));
+  // A server that dies before its first periodic checkpoint comes back with the job's setup.
+  if (server_proc) VIRGA_RETURN_IF_ERROR(client->Checkpoint().status());
+  if (server_proc || !opt.servers.empty()) {
+    eval_fault_grace = std::chrono::milliseconds(static_cast<int64_t>(opt.server_fault_grace_seconds * 1000));
+    max_eval_faults = 2;
+  }
   co.call_timeout = std::chrono::milliseconds(2000);  // a late rewrite is as good as none
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> lease_client, PsClient::Connect(co));
   lease = std::make_unique<sched::DriverLease>(std::move(lease_client), opt.job_id);
@@ -207,6 +222,39 @@ Status TrainJob::Impl::ReadProgress() {
   return Status::OK();
 }
 
+Status TrainJob::Impl::StartServerProcess() {
+  sched::ServerProcessOptions po;
+  po.binary = opt.server_binary;
+  if (po.binary.empty()) {
+    const char* env = std::getenv("VIRGA_BINARY");
+    po.binary = env != nullptr && *env != '\0' ? env : "/proc/self/exe";
+  }
+  po.bind = opt.server_bind;
+  po.token = sched::RandomToken();
+  po.checkpoint_uri = opt.store;
+  po.name = opt.job_id;
+  const double every = opt.checkpoint_interval_seconds > 0 ? opt.checkpoint_interval_seconds : 5;
+  po.checkpoint_every = std::chrono::seconds(std::max<int64_t>(1, std::llround(every)));
+  server_proc = std::make_unique<sched::ServerProcess>(po);
+  VIRGA_RETURN_IF_ERROR(server_proc->Start(/*restore=*/false).WithContext("train: server process"));
+  const std::string host = opt.server_advertise.empty() ? opt.server_bind : opt.server_advertise;
+  opt.servers = {host + ":" + std::to_string(server_proc->port())};
+  opt.token = po.token;
+  return Status::OK();
+}
+
+Status TrainJob::Impl::CheckServers() {
+  if (!server_proc || server_proc->Alive()) return Status::OK();
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = server_proc->Restart();
+  if (!s.ok()) return s.WithContext("restarting the parameter server");
+  ++result.server_restarts;
+  std::fprintf(stderr, "virga: job %s: parameter server died; restarted from its last checkpoint "
+                       "in %.2f s\n", opt.job_id.c_str(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return Status::OK();
+}
+
 void TrainJob::Impl::ReadCheckpoints() {
   ckpt_base.resize(client->num_servers(), {UINT64_MAX, 0});
   uint64_t written = 0, failed = 0;
@@ -247,6 +295,7 @@ void TrainJob::Impl::Cleanup() {
     client.reset();
   }
   lease.reset();
+  server_proc.reset();
   if (server) {
     server->Stop();
     server.reset();
