@@ -77,6 +77,11 @@ struct TrainOptions {
   // With `servers` (or server_process): how long the job waits for unreachable servers to
   // come back (restarted with --restore) before it fails.
   double server_fault_grace_seconds = 60;
+  // Continue job `job_id`, interrupted (driver killed, machine rebooted), from its last
+  // checkpoint in `store`: its plan-defining options come from JobOptionsKey (those given
+  // here are ignored), its server from checkpoints/<job-id>/. Needs a job that checkpointed
+  // (checkpoint_interval_seconds > 0 or server_process) with an embedded server.
+  bool resume = false;
   // The compute backend running the workers, by name, with its settings (include/virga/backend.h;
   // e.g. local's worker_binary). Empty name: $VIRGA_BACKEND, else "local". Ignored with `backend`.
   BackendConfig backend_config;
@@ -156,6 +161,12 @@ std::string TrainResultToJson(const TrainResult& result);
 // REQUIRES: a valid job id ([A-Za-z0-9._-], 1..100 bytes).
 inline std::string JobResultKey(std::string_view job_id) {
   return "jobs/" + std::string(job_id) + "/result.json";  // TrainResultToJson, at the job's end
+}
+// The options that define a checkpointed job's plan and model (dataset, test dataset, model,
+// workers, epochs, minibatch, rows per item, seed, ...), written at its start so that
+// TrainOptions::resume can continue it.
+inline std::string JobOptionsKey(std::string_view job_id) {
+  return "jobs/" + std::string(job_id) + "/options.json";
 }
 inline std::string JobModelKey(std::string_view job_id) {
   return "jobs/" + std::string(job_id) + "/model.vmdl";  // a model file (the Python package's)

@@ -317,7 +317,74 @@ TEST_F(SurviveTest, ServerKilledTwiceTheJobCompletes) {
               ref->train_seconds, ref->test_logloss, r->train_seconds, r->test_logloss,
               100 * (r->test_logloss / ref->test_logloss - 1));
   EXPECT_NEAR(r->test_logloss, ref->test_logloss, 0.01 * ref->test_logloss);
-  EXPECT_EQ(ServerPid("srvkill"), 0);  // the job's end stops its server
+  const int server = ServerPid("srvkill");
+  EXPECT_NE(server, 0);
+  (*job).reset();  // the job's end stops its server
+  EXPECT_NE(::kill(server, 0), 0);
+}
+
+TEST_F(SurviveTest, ResumeFinishesAJobWhoseDriverWasKilled) {
+  // A `virga train` with checkpoints is SIGKILLed after its first checkpoint;
+  // TrainOptions::resume (virga train --resume) finishes it from there with
+  // the loss of an uninterrupted run.
+  TrainOptions o = Options("resref");
+  o.epochs = 60;
+  o.seed = 11;
+  o.checkpoint_interval_seconds = 1;
+  auto ref_job = TrainJob::Create(o);
+  ASSERT_TRUE(ref_job.ok()) << ref_job.status().ToString();
+  auto ref = (*ref_job)->Run();
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+
+  const pid_t driver = ::fork();
+  ASSERT_GE(driver, 0);
+  if (driver == 0) {
+    ::setenv("VIRGA_HOME", dir_->c_str(), 1);
+    const std::string store = Uri(), work_dir = WorkDir("resumed");
+    ::execl(VIRGA_BINARY, VIRGA_BINARY, "train", "--store", store.c_str(), "--dataset", "d",
+            "--epochs", "60", "--seed", "11", "--workers", "2", "--quiet", "--job-id", "resumed",
+            "--checkpoint-interval", "1", "--eval-interval", "0.2", "--backend", "local",
+            "--local-worker-binary", VIRGA_BINARY, "--local-work-dir", work_dir.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const bool checkpointed = Eventually([&] {
+    std::ifstream f(*dir_ + "/jobs/resumed/status.json");
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return s.find("\"checkpoints\":{\"failed\":0,\"written\":") != std::string::npos &&
+           s.find("\"checkpoints\":{\"failed\":0,\"written\":0") == std::string::npos;
+  }, 30s);
+  ::kill(driver, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(driver, &status, 0), driver);
+  ASSERT_TRUE(checkpointed);
+  EXPECT_TRUE(Eventually([&] { return WorkerPids(WorkDir("resumed")).empty(); }, 5s));
+
+  TrainOptions r_opt;
+  r_opt.store = Uri();
+  r_opt.job_id = "resumed";
+  r_opt.resume = true;
+  r_opt.backend_config.settings["worker_binary"] = VIRGA_BINARY;
+  r_opt.registry_dir = *dir_ + "/jobs";
+  auto job = TrainJob::Create(r_opt);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ((*job)->options().dataset, "d");  // from the first run's options
+  EXPECT_EQ((*job)->options().epochs, 60u);
+  auto r = (*job)->Run();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "done");
+  EXPECT_EQ(r->epochs, 60u);
+  for (uint32_t n : r->items_processed_per_epoch) EXPECT_EQ(n, r->items_per_epoch);
+  std::printf("uninterrupted logloss %.4f; resumed logloss %.4f (%+.2f%%)\n", ref->test_logloss,
+              r->test_logloss, 100 * (r->test_logloss / ref->test_logloss - 1));
+  EXPECT_NEAR(r->test_logloss, ref->test_logloss, 0.01 * ref->test_logloss);
+
+  // A job without checkpoints cannot be resumed, and says why.
+  r_opt.job_id = "never-ran";
+  auto none = TrainJob::Create(r_opt);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("can be resumed"), std::string::npos)
+      << none.status().ToString();
 }
 
 }  // namespace

@@ -36,8 +36,16 @@ struct TrainJob::Impl : sched::JobDriver {
   // server may have a history), so the result counts this job's time only.
   std::vector<std::pair<uint64_t, uint64_t>> ckpt_base;
 
+  uint64_t max_fn = 0;  // highest function id launched (<job>/max_fn, for a resume)
+
   // Reads the servers' checkpoint counts into the result (best effort).
   void ReadCheckpoints();
+  // opt.resume: the original run's options (JobOptionsKey) into opt.
+  Status LoadResumeOptions();
+  Status SaveResumeOptions() const;
+  // opt.resume: the restored state matches the plan; the old run's function
+  // keys and stop key are cleared.
+  Status CheckResumed();
   std::vector<uint8_t> done;  // per item: count >= 1
 
   Status Setup();
@@ -105,7 +113,10 @@ Status TrainJob::Impl::Setup() {
       opt.send_schedule != "with_push")
     return Status::InvalidArgument("train: send schedule '" + opt.send_schedule +
                                    "' (expected auto, early or with_push)");
+  if (opt.resume) VIRGA_RETURN_IF_ERROR(LoadResumeOptions());
   VIRGA_RETURN_IF_ERROR(LoadData());
+  if (!opt.resume && (opt.checkpoint_interval_seconds > 0 || opt.server_process))
+    VIRGA_RETURN_IF_ERROR(SaveResumeOptions());
   plan = sched::PlanItems(manifest.train, opt.epochs, opt.workers, opt.rows_per_item, opt.seed);
   if (plan.items_per_epoch == 0)
     return Status::InvalidArgument("train: dataset '" + opt.dataset + "' has no training rows");
@@ -123,6 +134,7 @@ Status TrainJob::Impl::Setup() {
     so.checkpoint_uri = opt.store;
     so.name = opt.job_id;
     so.checkpoint_every = std::chrono::seconds(static_cast<int64_t>(std::ceil(opt.checkpoint_interval_seconds)));
+    so.restore = opt.resume;
     so.net.bind = opt.server_bind;
     std::string host = opt.server_advertise.empty() ? opt.server_bind : opt.server_advertise;
     std::string port;
@@ -150,15 +162,19 @@ Status TrainJob::Impl::Setup() {
   co.call_timeout = std::chrono::milliseconds(60'000);
   VIRGA_ASSIGN_OR_RETURN(client, PsClient::Connect(co));
 
-  TableConfig tc;
-  tc.name = table;
-  tc.width = 1;
-  tc.seed = opt.seed;
-  tc.optimizer = opt.optimizer;
-  VIRGA_RETURN_IF_ERROR(client->CreateTable(tc));
-  VIRGA_RETURN_IF_ERROR(client->Enqueue(queue, plan.payloads).status());
   acks.assign(plan.payloads.size(), 0.0f);
-  VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, nullptr));
+  if (opt.resume) {
+    VIRGA_RETURN_IF_ERROR(CheckResumed());
+  } else {
+    TableConfig tc;
+    tc.name = table;
+    tc.width = 1;
+    tc.seed = opt.seed;
+    tc.optimizer = opt.optimizer;
+    VIRGA_RETURN_IF_ERROR(client->CreateTable(tc));
+    VIRGA_RETURN_IF_ERROR(client->Enqueue(queue, plan.payloads).status());
+    VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, nullptr));
+  }
   // A server that dies before its first periodic checkpoint comes back with the job's setup.
   if (server_proc) VIRGA_RETURN_IF_ERROR(client->Checkpoint().status());
   if (server_proc || !opt.servers.empty()) {
@@ -193,7 +209,9 @@ Result<uint64_t> TrainJob::Impl::LaunchFunction(uint32_t /*slot*/) {
   p.items = static_cast<uint32_t>(plan.payloads.size());
   p.lease_ms = opt.lease_ms;
   p.driver_timeout_ms = static_cast<uint32_t>(sched::kDriverLeaseTimeout.count());
-  return backend->Launch(PayloadToJson(p), Limits(opt.job_id));
+  auto id = backend->Launch(PayloadToJson(p), Limits(opt.job_id));
+  if (id.ok()) max_fn = std::max(max_fn, *id);
+  return id;
 }
 
 Status TrainJob::Impl::ReadProgress() {
@@ -219,6 +237,96 @@ Status TrainJob::Impl::ReadProgress() {
   }
   TallyEpochs(done, plan.item_partition);
   ReadCheckpoints();
+  // For a resume from a checkpoint: which function keys the old run may have left.
+  (void)client->Put(opt.job_id + "/max_fn", std::to_string(max_fn));
+  return Status::OK();
+}
+
+namespace {
+
+// The options that define a job's plan, model and server, in JobOptionsKey.
+nlohmann::json ResumeJson(const TrainOptions& o) {
+  return {{"dataset", o.dataset},
+          {"test_dataset", o.test_dataset},
+          {"model", o.model},
+          {"workers", o.workers},
+          {"epochs", o.epochs},
+          {"minibatch", o.minibatch},
+          {"rows_per_item", o.rows_per_item},
+          {"seed", o.seed},
+          {"staleness", o.staleness},
+          {"send_schedule", o.send_schedule},
+          {"lease_ms", o.lease_ms},
+          {"checkpoint_interval_seconds", o.checkpoint_interval_seconds},
+          {"server_process", o.server_process}};
+}
+
+}  // namespace
+
+Status TrainJob::Impl::SaveResumeOptions() const {
+  return store->Put(JobOptionsKey(opt.job_id), ResumeJson(opt).dump() + "\n")
+      .WithContext("job " + opt.job_id + ": options for a resume");
+}
+
+Status TrainJob::Impl::LoadResumeOptions() {
+  VIRGA_RETURN_IF_ERROR(sched::ValidateJobId(opt.job_id));
+  VIRGA_ASSIGN_OR_RETURN(auto st, ObjectStore::Open(opt.store));
+  std::string text;
+  Status got = st->Get(JobOptionsKey(opt.job_id), &text);
+  if (got.IsNotFound()) {
+    return Status::NotFound("train --resume: job '" + opt.job_id + "' left no options in " +
+                            opt.store + " (only jobs with checkpoints, --checkpoint-interval or "
+                            "--server-process, can be resumed)");
+  }
+  VIRGA_RETURN_IF_ERROR(got);
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json want = ResumeJson(opt);
+  if (!j.is_object()) return Status::Corruption(JobOptionsKey(opt.job_id) + ": not a JSON object");
+  for (const auto& [k, v] : want.items()) {
+    if (!j.contains(k) || j[k].type_name() != std::string(v.type_name()))
+      return Status::Corruption(JobOptionsKey(opt.job_id) + ": field '" + k + "' missing or mistyped");
+  }
+  opt.dataset = j["dataset"];
+  opt.test_dataset = j["test_dataset"];
+  opt.model = j["model"];
+  opt.workers = j["workers"];
+  opt.epochs = j["epochs"];
+  opt.minibatch = j["minibatch"];
+  opt.rows_per_item = j["rows_per_item"];
+  opt.seed = j["seed"];
+  opt.staleness = j["staleness"];
+  opt.send_schedule = j["send_schedule"];
+  opt.lease_ms = j["lease_ms"];
+  opt.checkpoint_interval_seconds = j["checkpoint_interval_seconds"];
+  opt.server_process = j["server_process"];
+  if (!opt.servers.empty())
+    return Status::InvalidArgument("train --resume: needs the job's own (embedded) server");
+  return Status::OK();
+}
+
+Status TrainJob::Impl::CheckResumed() {
+  const std::string where = opt.store + "/checkpoints/" + opt.job_id;
+  auto qs = client->QueueStats(queue);
+  if (!qs.ok() || qs->enqueued != plan.payloads.size()) {
+    return Status::NotFound("train --resume: no checkpoint of job '" + opt.job_id + "' under " +
+                            where + " matches its plan");
+  }
+  std::vector<float> now;
+  VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, &now));
+  if (now.size() != acks.size())
+    return Status::Corruption("train --resume: the checkpoint's item counts do not match the plan");
+  // The old run's functions: their claims would make new functions with the
+  // same ids exit as duplicates.
+  std::string text;
+  uint64_t old_max = 0;
+  if (client->Get(opt.job_id + "/max_fn", &text).ok()) old_max = std::strtoull(text.c_str(), nullptr, 10);
+  for (uint64_t id = 1; id <= old_max; ++id) {
+    for (const std::string& key : {FunctionClaimKey(opt.job_id, id), FunctionKillKey(opt.job_id, id),
+                                   FunctionStatsKey(opt.job_id, id), FunctionHeartbeatKey(opt.job_id, id)}) {
+      (void)client->Delete(key);
+    }
+  }
+  (void)client->Delete(JobStopKey(opt.job_id));
   return Status::OK();
 }
 
@@ -236,7 +344,7 @@ Status TrainJob::Impl::StartServerProcess() {
   const double every = opt.checkpoint_interval_seconds > 0 ? opt.checkpoint_interval_seconds : 5;
   po.checkpoint_every = std::chrono::seconds(std::max<int64_t>(1, std::llround(every)));
   server_proc = std::make_unique<sched::ServerProcess>(po);
-  VIRGA_RETURN_IF_ERROR(server_proc->Start(/*restore=*/false).WithContext("train: server process"));
+  VIRGA_RETURN_IF_ERROR(server_proc->Start(/*restore=*/opt.resume).WithContext("train: server process"));
   const std::string host = opt.server_advertise.empty() ? opt.server_bind : opt.server_advertise;
   opt.servers = {host + ":" + std::to_string(server_proc->port())};
   opt.token = po.token;
