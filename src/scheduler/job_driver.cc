@@ -450,8 +450,10 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
   }
   result.train_seconds = elapsed();
   StopWorkers();
-  VIRGA_RETURN_IF_ERROR(ReadProgress());
-  VIRGA_RETURN_IF_ERROR(Evaluate(elapsed()));
+  // A job that failed for its servers still reports what it did, as last read.
+  const bool failed = state.rfind("failed", 0) == 0;
+  if (Status s = ReadProgress(); !s.ok() && !failed) return s;
+  if (Status s = Evaluate(elapsed()); !s.ok() && !failed) return s;
   result.state = state;
   result.samples_per_second = result.train_seconds > 0 ? result.samples / result.train_seconds : 0;
   EstimateCost(&result);

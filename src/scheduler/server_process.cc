@@ -46,6 +46,14 @@ Result<uint16_t> FreePort(const std::string& bind) {
 
 ServerProcess::~ServerProcess() {
   Stop();
+  if (spawner_.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    spawner_.join();
+  }
   if (!dir_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
@@ -105,9 +113,30 @@ Status ServerProcess::Start(bool restore) {
   spec.stdout_path = dir_ + "/out";
   spec.stderr_path = dir_ + "/err";
   spec.parent_death_signal = SIGKILL;  // never outlives the driver
-  VIRGA_ASSIGN_OR_RETURN(pid_, backend::SpawnProcess(spec));
+  VIRGA_ASSIGN_OR_RETURN(pid_, SpawnOnOwnThread(spec));
   ++starts_;
   return WaitReady();
+}
+
+void ServerProcess::SpawnerLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    cv_.wait(l, [&] { return quit_ || request_ != nullptr; });
+    if (quit_) return;
+    reply_ = backend::SpawnProcess(*request_);
+    request_ = nullptr;
+    cv_.notify_all();
+  }
+}
+
+Result<pid_t> ServerProcess::SpawnOnOwnThread(const backend::SpawnSpec& spec) {
+  if (!spawner_.joinable()) spawner_ = std::thread([this] { SpawnerLoop(); });
+  std::unique_lock<std::mutex> l(mu_);
+  request_ = &spec;
+  reply_.reset();
+  cv_.notify_all();
+  cv_.wait(l, [&] { return reply_.has_value(); });
+  return std::move(*reply_);
 }
 
 Status ServerProcess::WaitReady() {
@@ -130,7 +159,7 @@ Status ServerProcess::WaitReady() {
     backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
   }
   return Status::DeadlineExceeded("parameter server process did not answer within " +
-                                  std::to_string(o_.ready_timeout.count()) + " ms");
+                                  std::to_string(o_.ready_timeout.count()) + " ms: " + ErrorTail());
 }
 
 }  // namespace virga::sched

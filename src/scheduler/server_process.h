@@ -7,7 +7,10 @@
 // checkpoints/<name>/ (one cut: ps/server.h), and a restart restores the
 // latest one (--restore). Its token is in a 0600 file of a private (0700)
 // directory, with its stdout and stderr; the directory goes at destruction.
-// The child gets SIGKILL when the driver dies (PR_SET_PDEATHSIG).
+// The child gets SIGKILL when the driver dies (PR_SET_PDEATHSIG). The kernel
+// sends it when the *thread* that forked the child ends, so children are
+// forked by a thread of this object's own, which lives as long as it does
+// (a job may restart its server from a thread that ends before the job).
 //
 // Not thread-safe: one owner (the job's scheduler thread).
 #pragma once
@@ -15,8 +18,14 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
+
+#include "backend/spawn.h"
 
 #include "virga/status.h"
 
@@ -57,12 +66,22 @@ class ServerProcess {
  private:
   Status WaitReady();
   void Stop();
+  // Runs SpawnProcess(spec) on spawner_ and returns its result.
+  Result<pid_t> SpawnOnOwnThread(const backend::SpawnSpec& spec);
+  void SpawnerLoop();
 
   const ServerProcessOptions o_;
   std::string dir_;  // private: token, logs
   uint16_t port_ = 0;
   pid_t pid_ = -1;
   uint32_t starts_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  const backend::SpawnSpec* request_ = nullptr;  // GUARDED_BY(mu_)
+  std::optional<Result<pid_t>> reply_;            // GUARDED_BY(mu_)
+  bool quit_ = false;                             // GUARDED_BY(mu_)
+  std::thread spawner_;                           // started at the first Start
 };
 
 }  // namespace virga::sched

@@ -32,9 +32,13 @@ struct TrainJob::Impl : sched::JobDriver {
   std::unique_ptr<sched::DriverLease> lease;  // <job>/driver, for the workers
   std::string table, queue;
   std::vector<float> acks;    // per-item processed counts
-  // Per server: its "checkpoints" counts when the job started (an external
-  // server may have a history), so the result counts this job's time only.
-  std::vector<std::pair<uint64_t, uint64_t>> ckpt_base;
+  // Per server, its "checkpoints" counts: as last read, and this job's share.
+  struct CheckpointCounts {
+    bool read = false;
+    uint64_t last_written = 0, last_failed = 0;
+    uint64_t written = 0, failed = 0;
+  };
+  std::vector<CheckpointCounts> ckpt_seen;
 
   uint64_t max_fn = 0;  // highest function id launched (<job>/max_fn, for a resume)
 
@@ -364,25 +368,31 @@ Status TrainJob::Impl::CheckServers() {
 }
 
 void TrainJob::Impl::ReadCheckpoints() {
-  ckpt_base.resize(client->num_servers(), {UINT64_MAX, 0});
-  uint64_t written = 0, failed = 0;
+  // Per server: the counts last read, and what this job has seen since it
+  // started. A server process restarted from a checkpoint counts from 0 again.
+  ckpt_seen.resize(client->num_servers());
   for (size_t i = 0; i < client->num_servers(); ++i) {
     auto stats = client->ServerStats(i);
-    if (!stats.ok()) return;
+    if (!stats.ok()) continue;
     const auto j = nlohmann::json::parse(*stats, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object() || !j.contains("checkpoints") || !j["checkpoints"].is_object()) continue;
     const auto& c = j["checkpoints"];
     const uint64_t w = c.value("written", uint64_t{0}), f = c.value("failed", uint64_t{0});
-    auto& [w0, f0] = ckpt_base[i];
-    if (w0 == UINT64_MAX) {
-      w0 = w;
-      f0 = f;
-    }
-    written += w - std::min(w, w0);
-    failed += f - std::min(f, f0);
+    CheckpointCounts& seen = ckpt_seen[i];
+    if (seen.read) {
+      const bool reset = w < seen.last_written || f < seen.last_failed;
+      seen.written += reset ? w : w - seen.last_written;
+      seen.failed += reset ? f : f - seen.last_failed;
+    }  // else: the server's history before the job (an external server)
+    seen.read = true;
+    seen.last_written = w;
+    seen.last_failed = f;
   }
-  result.checkpoints_written = written;
-  result.checkpoints_failed = failed;
+  result.checkpoints_written = result.checkpoints_failed = 0;
+  for (const CheckpointCounts& seen : ckpt_seen) {
+    result.checkpoints_written += seen.written;
+    result.checkpoints_failed += seen.failed;
+  }
 }
 
 void TrainJob::Impl::Cleanup() {
