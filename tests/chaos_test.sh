@@ -13,7 +13,7 @@ set -uo pipefail
 
 VIRGA=${1:?usage: $0 path/to/virga [rows] [epochs]}
 ROWS=${2:-100000}
-EPOCHS=${3:-40}  # a job of ~15 s: every fault, and the hung worker's replacement (5 s), fits
+EPOCHS=${3:-60}  # a job of 10-20 s: every fault, and the hung worker's replacement (5 s), fits
 TMP=$(mktemp -d /tmp/virga-chaos-test-XXXXXX)
 JOB_PID=""
 STOPPED=""
@@ -49,21 +49,22 @@ while kill -0 "$JOB_PID" 2>/dev/null; do
   T=$((T + 1))
   victim=$(workers | shuf -n 1)
   if [ -n "$victim" ]; then kill -KILL "$victim" 2>/dev/null && KILLS=$((KILLS + 1)); fi
+  if [ -z "$STOPPED" ]; then  # one worker hangs, as early as possible
+    STOPPED=$(workers | head -n 1); [ -n "$STOPPED" ] && kill -STOP "$STOPPED"
+  fi
   case $T in
-    2|7)  # the server, twice (after the first checkpoints, around the disk fault)
+    2|6)  # the server, twice (after the first checkpoints, around the disk fault)
       s=$(server); [ -n "$s" ] && kill -KILL "$s" && SERVER_KILLS=$((SERVER_KILLS + 1)) ;;
-    3)    # one worker hangs
-      STOPPED=$(workers | head -n 1); [ -n "$STOPPED" ] && kill -STOP "$STOPPED" ;;
-    4)    # the checkpoint "disk" fails: a file where the job's checkpoint directory is
+    3)    # the checkpoint "disk" fails: a file where the job's checkpoint directory is
       mv "$TMP/store/checkpoints/chaos" "$TMP/ckpt.saved" && echo full > "$TMP/store/checkpoints/chaos" ;;
-    6)    # and recovers before the next server death needs it
+    5)    # and recovers before the next server death needs it
       rm -f "$TMP/store/checkpoints/chaos" && mv "$TMP/ckpt.saved" "$TMP/store/checkpoints/chaos" ;;
   esac
 done
 wait "$JOB_PID" || fail "the chaos job exited non-zero"
 JOB_PID=""
 echo "chaos_test: killed $KILLS workers and the server $SERVER_KILLS times, stopped worker $STOPPED"
-[ "$T" -ge 10 ] || fail "the job ended after $T s, before every fault was injected; use more rows or epochs"
+[ "$T" -ge 8 ] || fail "the job ended after $T s, before every fault was injected; use more rows or epochs"
 
 $PY - "$TMP/clean.json" "$TMP/chaos.json" "$SERVER_KILLS" <<'PYEOF' || fail "checks"
 import json, sys

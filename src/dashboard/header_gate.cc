@@ -66,11 +66,12 @@ void HeaderGate::Admit(int fd) {
     ++n;
     ++counters_.admitted;
     conns_[fd] = Conn{std::move(peer), Clock::now() + o_.header_timeout, false};
+    // Registered before the gate thread can see it in conns_ (it takes mu_).
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-  ev.data.fd = fd;
-  ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
   uint64_t one = 1;
   (void)!::write(wake_, &one, sizeof one);  // the gate checks it at once (data may be there)
 }
@@ -95,7 +96,7 @@ void HeaderGate::Forget(int fd) {
 
 void HeaderGate::GateLoop() {
   std::vector<epoll_event> events(64);
-  std::vector<int> check;
+  std::vector<std::pair<int, uint32_t>> check;  // (fd, its epoll events; 0 after a wake)
   for (;;) {
     const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 100);
     check.clear();
@@ -105,17 +106,22 @@ void HeaderGate::GateLoop() {
         (void)!::read(wake_, &v, sizeof v);
         std::lock_guard<std::mutex> l(mu_);
         for (const auto& [fd, c] : conns_)
-          if (!c.serving) check.push_back(fd);  // newly admitted ones among them
+          if (!c.serving) check.emplace_back(fd, 0);  // newly admitted ones among them
       } else {
-        check.push_back(events[i].data.fd);
+        const int fd = events[i].data.fd;  // (packed struct: copied out)
+        const uint32_t ev = events[i].events;
+        check.emplace_back(fd, ev);
       }
     }
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
-    for (int fd : check) {
+    for (const auto& [fd, ev] : check) {
       auto it = conns_.find(fd);
       if (it == conns_.end() || it->second.serving) continue;
-      const int state = HeadState(fd);
+      int state = HeadState(fd);
+      // A peer that closed (or half-closed) without completing its head is
+      // done: it must not keep its slot until the deadline.
+      if (state == 0 && (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) state = -1;
       if (state == 0) continue;
       ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
       const int served = state > 0 ? ::fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
