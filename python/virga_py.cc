@@ -490,7 +490,10 @@ class Job {
       Raise(Status::InvalidArgument("train: run() was already called"));
     auto r = NoGil([&] { return j.Run(); });
     running_ = false;
-    return TrainResultToJson(Take(std::move(r)));
+    // Not through Take(): GCC 12 reports a false -Wmaybe-uninitialized on moving a large
+    // Result<TrainResult> out of its variant.
+    if (!r.ok()) Raise(r.status());
+    return TrainResultToJson(*r);
   }
   void Kill() { Live().Kill(); }
   py::dict Progress() { return ProgressDict(Live().progress()); }

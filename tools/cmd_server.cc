@@ -129,6 +129,9 @@ void RegisterServer(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--name", a->o.name, "Checkpoint name (default ps-<port>)");
   cmd->add_flag("--restore", a->o.restore, "Resume from the latest checkpoint");
+  cmd->add_option("--max-connections-per-peer", a->o.net.max_connections_per_peer,
+                  "Connections one address may hold open (more are closed at accept; 0: no cap)")
+      ->capture_default_str();
   cmd->add_option("--spin-us", a->spin_us,
                   "Busy-poll this long for the next request before sleeping (0: off)")
       ->capture_default_str();

@@ -172,7 +172,7 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--store", o.store,
                   "Object store URI: the datasets, and the job's result (docs/object-layout.md)")
       ->capture_default_str();
-  cmd->add_option("--dataset", o.dataset, "Training dataset (its train split)")->required();
+  cmd->add_option("--dataset", o.dataset, "Training dataset (its train split); required unless --resume");
   cmd->add_option("--test", o.test_dataset,
                   "Evaluation dataset (its test split, else its train split); default: the test "
                   "split of --dataset");
@@ -207,6 +207,16 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--lease", o.lease_ms, "Work item lease, ms")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Shuffle and init seed")->capture_default_str();
   cmd->add_option("--job-id", o.job_id, "Job id (default: generated)");
+  cmd->add_option("--resume", o.job_id,
+                  "Continue job JOB (interrupted: driver killed, machine rebooted) from its last "
+                  "checkpoint in --store, with its own dataset, epochs, workers, ...")
+      ->each([args](const std::string&) { args->o.resume = true; });
+  cmd->add_flag("--server-process", o.server_process,
+               "Run the embedded server as a child process, restarted from its last checkpoint "
+               "when it dies");
+  cmd->add_option("--server-fault-grace", o.server_fault_grace_seconds,
+                  "Seconds to wait for unreachable servers to come back before failing")
+      ->capture_default_str();
   cmd->add_option("--checkpoint-interval", o.checkpoint_interval_seconds,
                   "Embedded server: checkpoint to the store every this many seconds (0: never)")
       ->capture_default_str();

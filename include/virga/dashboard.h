@@ -35,6 +35,13 @@ struct DashboardOptions {
   uint32_t max_history_points = 600;   // per job in /api/jobs?history=1 (evenly thinned)
   uint32_t max_jobs = 200;             // newest jobs listed by /api/jobs and /metrics
   uint32_t read_timeout_seconds = 5;   // a client that sends nothing this long is dropped
+  // Slow clients cannot starve the others: a request head (request line and headers) not
+  // complete this long after the connection was accepted is dropped, and waiting heads hold
+  // no thread; a request served this long is cut off; one address may hold this many
+  // connections (waiting or served), more are closed at once. One request per connection.
+  double header_timeout_seconds = 10;
+  double request_timeout_seconds = 30;
+  uint32_t max_connections_per_peer = 256;
 };
 
 class Dashboard {

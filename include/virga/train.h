@@ -77,6 +77,19 @@ struct TrainOptions {
   // servers directly. 0 and 0: none.
   std::chrono::microseconds emulate_one_way_delay{0};
   double emulate_bytes_per_second = 0;
+  // Run the embedded server as a child process (`virga server` of server_binary) instead of
+  // in this process; when it dies the driver starts a replacement that restores the latest
+  // checkpoint (every checkpoint_interval_seconds, 5 s if 0), and the workers reconnect.
+  bool server_process = false;
+  std::string server_binary;          // empty: $VIRGA_BINARY, else this executable
+  // With `servers` (or server_process): how long the job waits for unreachable servers to
+  // come back (restarted with --restore) before it fails.
+  double server_fault_grace_seconds = 60;
+  // Continue job `job_id`, interrupted (driver killed, machine rebooted), from its last
+  // checkpoint in `store`: its plan-defining options come from JobOptionsKey (those given
+  // here are ignored), its server from checkpoints/<job-id>/. Needs a job that checkpointed
+  // (checkpoint_interval_seconds > 0 or server_process) with an embedded server.
+  bool resume = false;
   // The compute backend running the workers, by name, with its settings (include/virga/backend.h;
   // e.g. local's worker_binary). Empty name: $VIRGA_BACKEND, else "local". Ignored with `backend`.
   BackendConfig backend_config;
@@ -130,6 +143,7 @@ struct TrainResult {
   uint32_t minibatch = 0;
   uint64_t workers_launched = 0, workers_failed = 0, workers_timed_out = 0, workers_killed = 0;
   uint64_t workers_hung = 0;           // of the killed: no heartbeat (e.g. SIGSTOPped), replaced
+  uint64_t server_restarts = 0;        // server processes restarted from a checkpoint
   uint32_t items_per_epoch = 0;
   uint32_t partitions = 0;
   std::vector<uint32_t> partitions_processed_per_epoch;  // partitions whose every row was processed
@@ -158,6 +172,12 @@ std::string TrainResultToJson(const TrainResult& result);
 // REQUIRES: a valid job id ([A-Za-z0-9._-], 1..100 bytes).
 inline std::string JobResultKey(std::string_view job_id) {
   return "jobs/" + std::string(job_id) + "/result.json";  // TrainResultToJson, at the job's end
+}
+// The options that define a checkpointed job's plan and model (dataset, test dataset, model,
+// workers, epochs, minibatch, rows per item, seed, ...), written at its start so that
+// TrainOptions::resume can continue it.
+inline std::string JobOptionsKey(std::string_view job_id) {
+  return "jobs/" + std::string(job_id) + "/options.json";
 }
 inline std::string JobModelKey(std::string_view job_id) {
   return "jobs/" + std::string(job_id) + "/model.vmdl";  // a model file (the Python package's)

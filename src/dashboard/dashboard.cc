@@ -2,7 +2,13 @@
 // in the pre-routing handler, then the page, the JSON API and /metrics.
 #include "virga/dashboard.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <condition_variable>
@@ -16,17 +22,113 @@
 #include "dashboard/api.h"
 #include "dashboard/assets.h"
 #include "dashboard/auth.h"
+#include "dashboard/header_gate.h"
 #include "virga/train.h"
 
 namespace virga {
 
 using nlohmann::json;
 
+namespace {
+
+// An httplib::Stream over a connected socket, with the server's timeouts per
+// read and write (the gate bounds the whole request).
+class FdStream final : public httplib::Stream {
+ public:
+  FdStream(int fd, int read_timeout_ms, int write_timeout_ms)
+      : fd_(fd), read_ms_(read_timeout_ms), write_ms_(write_timeout_ms) {}
+  bool is_readable() const override { return Wait(POLLIN, read_ms_); }
+  bool is_writable() const override { return Wait(POLLOUT, write_ms_); }
+  ssize_t read(char* ptr, size_t size) override {
+    if (!is_readable()) return -1;
+    ssize_t n;
+    do n = ::recv(fd_, ptr, size, 0);
+    while (n < 0 && errno == EINTR);
+    return n;
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    ssize_t n;
+    do n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    Address(::getpeername, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    Address(::getsockname, ip, port);
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  bool Wait(short events, int timeout_ms) const {
+    pollfd p{fd_, events, 0};
+    int n;
+    do n = ::poll(&p, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    return n > 0 && (p.revents & (events | POLLHUP)) != 0;
+  }
+  template <typename Get>
+  void Address(Get get, std::string& ip, int& port) const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    char buf[INET6_ADDRSTRLEN] = "";
+    port = 0;
+    if (get(fd_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      if (ss.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+        port = ntohs(a->sin_port);
+      } else if (ss.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+        port = ntohs(a->sin6_port);
+      }
+    }
+    ip = buf;
+  }
+  const int fd_, read_ms_, write_ms_;
+};
+
+// httplib's server whose accepted connections go through a dash::HeaderGate:
+// a connection reaches a serving thread only with its request head complete
+// (slow clients hold a descriptor, not a thread), and is served one request.
+class GatedServer : public httplib::Server {
+ public:
+  void Gate(dash::HeaderGateOptions o, int read_timeout_ms, int write_timeout_ms) {
+    gate_ = std::make_unique<dash::HeaderGate>(o, [this, read_timeout_ms, write_timeout_ms](int fd) {
+      FdStream stream(fd, read_timeout_ms, write_timeout_ms);
+      bool closed = false;
+      (void)process_request(stream, /*close_connection=*/true, closed, nullptr);
+      ::shutdown(fd, SHUT_RDWR);
+      ::close(fd);
+    });
+  }
+  void StopGate() {
+    if (gate_) gate_->Stop();
+  }
+  // httplib listens with a backlog of 5: a burst of connections (a browser
+  // opens six; slow clients many) would have SYNs dropped and retried a
+  // second later. Linux takes a second listen() as a new backlog.
+  void WidenBacklog(int n) { ::listen(svr_sock_, n); }
+
+ private:
+  // Called by httplib for each accepted connection, on its thread pool.
+  bool process_and_close_socket(socket_t sock) override {
+    gate_->Admit(sock);
+    return true;
+  }
+  std::unique_ptr<dash::HeaderGate> gate_;
+};
+
+}  // namespace
+
 struct Dashboard::Impl {
   DashboardOptions opt;
   dash::ApiOptions api;
   dash::RateTracker rates;
-  httplib::Server http;
+  GatedServer http;
   std::thread thread;
   uint16_t port = 0;
   std::mutex stop_mu;  // serializes Stop()
@@ -199,12 +301,17 @@ Result<std::unique_ptr<Dashboard>> Dashboard::Start(DashboardOptions options) {
   impl->api.registry_dir = o.registry_dir;
   impl->api.max_history_points = o.max_history_points;
   impl->api.max_jobs = o.max_jobs;
-  httplib::Server& http = impl->http;
+  GatedServer& http = impl->http;
   http.set_payload_max_length(o.max_body_bytes);
   http.set_read_timeout(static_cast<time_t>(o.read_timeout_seconds), 0);
   http.set_write_timeout(static_cast<time_t>(o.read_timeout_seconds), 0);
-  http.set_keep_alive_max_count(100);
-  http.set_keep_alive_timeout(5);
+  // One request per connection (GatedServer): every request head passes the gate.
+  dash::HeaderGateOptions gate;
+  gate.header_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.header_timeout_seconds * 1000));
+  gate.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.request_timeout_seconds * 1000));
+  gate.max_per_peer = o.max_connections_per_peer;
+  const int io_ms = static_cast<int>(o.read_timeout_seconds * 1000);
+  http.Gate(gate, io_ms, io_ms);
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a
   // second dashboard share a busy port instead of failing.
   http.set_socket_options([](socket_t sock) {
@@ -224,6 +331,7 @@ Result<std::unique_ptr<Dashboard>> Dashboard::Start(DashboardOptions options) {
                                (o.port ? " (in use? --port 0 picks a free one)" : ""));
   }
   impl->port = static_cast<uint16_t>(port);
+  http.WidenBacklog(SOMAXCONN);
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->http.listen_after_bind(); });
   // stop() before the listen loop runs would be lost (and Stop() would hang).
@@ -238,6 +346,7 @@ void Dashboard::Stop() {
   std::lock_guard stopping(impl_->stop_mu);
   impl_->http.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->http.StopGate();
   std::lock_guard lock(impl_->mu);
   impl_->stopped = true;
   impl_->stopped_cv.notify_all();

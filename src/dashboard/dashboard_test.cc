@@ -1,13 +1,23 @@
 // The dashboard over real HTTP on loopback: auth, the API, kills, limits.
 #include "virga/dashboard.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
 
 #include <filesystem>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "dashboard/header_gate.h"
 #include "dashboard/test_util.h"
 
 namespace virga {
@@ -198,6 +208,78 @@ TEST_F(DashboardTest, Metrics) {
             std::string::npos);
 }
 
+// A connection to `port` that has sent `bytes` and nothing more; -1 on failure.
+int PartialClient(uint16_t port, const std::string& bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Seconds until the server closes `fd` (recv returns 0 or fails), at most `limit`.
+double SecondsUntilClosed(int fd, double limit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  pollfd p{fd, POLLIN, 0};
+  char c;
+  while (::poll(&p, 1, static_cast<int>(limit * 1000)) > 0) {
+    if (::recv(fd, &c, 1, 0) <= 0) break;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST_F(DashboardTest, SlowHeaderClientsDoNotBlockOthers) {
+  // 60 clients that sent half a request head and wait (a header line every
+  // few seconds would do the same): each holds a descriptor, no thread.
+  std::vector<int> slow;
+  const auto tc = std::chrono::steady_clock::now();
+  for (int i = 0; i < 60; ++i) {
+    const int fd = PartialClient(dash_->port(), "GET /api/jobs HTTP/1.1\r\nHost: x\r\n");
+    ASSERT_GE(fd, 0);
+    slow.push_back(fd);
+  }
+  // Accepted at once (no SYN dropped from a short backlog and retried 1 s later).
+  EXPECT_LT(std::chrono::steady_clock::now() - tc, std::chrono::seconds(1));
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(GetJson("/api/jobs").size(), 4u);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  }
+  for (int fd : slow) ::close(fd);
+}
+
+TEST(DashboardLimits, AHeadNotCompleteInTimeIsDropped) {
+  TempDir dir;
+  DashboardOptions o;
+  o.registry_dir = dir.path();
+  o.token = kToken;
+  o.header_timeout_seconds = 0.5;
+  auto d = Dashboard::Start(o);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  // A head that never completes is dropped at its deadline.
+  const int late = PartialClient((*d)->port(), "GET / HTTP/1.1\r\n");
+  ASSERT_GE(late, 0);
+  const double dropped = SecondsUntilClosed(late, 5);
+  EXPECT_GE(dropped, 0.3);
+  EXPECT_LT(dropped, 2.0);
+  ::close(late);
+  // Complete requests pass.
+  httplib::Client c("127.0.0.1", (*d)->port());
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    auto r = c.Get("/api/jobs", {{"Authorization", std::string("Bearer ") + kToken}});
+    served = r && r->status == 200;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(served);
+}
+
 TEST(DashboardStart, BadOptionsAndBusyPorts) {
   TempDir dir;
   DashboardOptions o;
@@ -218,6 +300,34 @@ TEST(DashboardStart, BadOptionsAndBusyPorts) {
   EXPECT_NE(c.status().message().find(std::to_string(o.port)), std::string::npos);
   (*a)->Stop();
   (*a)->Stop();  // idempotent
+}
+
+// The gate alone (admission is synchronous there): the per-peer cap.
+TEST(HeaderGate, CapsConnectionsPerPeerAndServesCompleteHeads) {
+  std::atomic<int> served{0};
+  dash::HeaderGateOptions o;
+  o.max_per_peer = 2;  // socketpairs all have the same (unnamed) peer
+  dash::HeaderGate gate(o, [&](int fd) {
+    served.fetch_add(1);
+    ::close(fd);
+  });
+  int p[4][2];
+  for (auto& pair : p) ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+  gate.Admit(p[0][0]);
+  gate.Admit(p[1][0]);
+  gate.Admit(p[2][0]);  // over the cap: closed at once
+  EXPECT_LT(SecondsUntilClosed(p[2][1], 2), 0.5);
+  ASSERT_EQ(::send(p[0][1], "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL), 18);
+  for (int i = 0; i < 200 && served.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(served.load(), 1);  // a complete head is served, and frees its slot
+  for (int i = 0; i < 200 && gate.counters().served == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  gate.Admit(p[3][0]);
+  EXPECT_EQ(gate.counters().rejected, 1u);
+  EXPECT_EQ(gate.counters().admitted, 3u);
+  gate.Stop();
+  for (auto& pair : p) ::close(pair[1]);
 }
 
 }  // namespace

@@ -53,6 +53,10 @@ struct ServerOptions {
   // long after it was accepted is closed: idle or trickling peers cannot hold
   // connections open without the token.
   std::chrono::milliseconds auth_timeout{5000};
+  // Connections one peer address may hold open at once (authenticated or not); more are
+  // closed at accept, so one host cannot use up the server's descriptors. Every local
+  // function opens 3 or 4. 0 = no cap.
+  uint32_t max_connections_per_peer = 1024;
   // Replies queued behind a write in progress; past this the connection stops
   // reading until the peer drains its replies (back-pressure).
   size_t max_queued_reply_bytes = 8u << 20;

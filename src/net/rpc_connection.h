@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -40,10 +41,37 @@ struct Worker {
   ThreadCounters counters;
 };
 
-// Settings shared by every connection of a server; immutable after Start.
+// Open connections per peer address (ServerOptions::max_connections_per_peer).
+// Thread-safe.
+class PeerCounts {
+ public:
+  // A slot for `address`, given back when the last copy of the token is
+  // destroyed; null when the address already holds `cap` (0: no cap).
+  // REQUIRES: *this outlives the tokens.
+  std::shared_ptr<void> Take(const std::string& address, uint32_t cap) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      uint32_t& n = open_[address];
+      if (cap > 0 && n >= cap) return nullptr;
+      ++n;
+    }
+    return std::shared_ptr<void>(static_cast<void*>(this), [this, address](void*) {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto it = open_.find(address); it != open_.end() && --it->second == 0) open_.erase(it);
+    });
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, uint32_t> open_;  // GUARDED_BY(mu_)
+};
+
+// Settings shared by every connection of a server; immutable after Start
+// (but for the peer counts).
 struct ServerShared {
   ServerOptions options;
   Handler handler;
+  mutable PeerCounts peers;
 };
 
 // The per-connection state machine. All methods run on the worker's thread.
@@ -59,6 +87,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Idempotent. `fault` marks a protocol/auth fault: logged at warn and
   // counted as rejected; otherwise logged at info.
   void Close(const std::string& reason, bool fault);
+
+  // Held for the connection's life: its place in the per-peer count.
+  void set_peer_slot(std::shared_ptr<void> slot) { peer_slot_ = std::move(slot); }
 
  private:
   // Reply frames of one gather write; slots are reused (strings keep their capacity).
@@ -92,6 +123,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer auth_timer_;
   const uint64_t id_;
   const std::string peer_;
+  std::shared_ptr<void> peer_slot_;  // PeerCounts::Take's token, held for life
   FrameAssembler in_;
   Batch active_, pending_;  // being written; queued behind it
   bool authenticated_ = false;

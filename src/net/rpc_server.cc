@@ -56,12 +56,21 @@ void RpcServer::Impl::Adopt(Worker& w, tcp::socket socket) {
   asio::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   const tcp::endpoint ep = socket.remote_endpoint(ec);
-  std::string peer =
-      ec ? std::string("?") : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+  const std::string address = ec ? std::string("?") : ep.address().to_string();
+  std::string peer = ec ? address : fmt::format("{}:{}", address, ep.port());
+  std::shared_ptr<void> slot = shared.peers.Take(address, shared.options.max_connections_per_peer);
+  if (!slot) {
+    spdlog::warn("net: refusing a connection from {}: it holds {} already", peer,
+                 shared.options.max_connections_per_peer);
+    w.counters.Add(w.counters.rejected);
+    socket.close(ec);
+    return;
+  }
   const uint64_t id = next_connection_id.fetch_add(1);
   w.counters.Add(w.counters.accepted);
   w.counters.Add(w.counters.open);
-  asio::post(w.ioc, [this, &w, id, peer = std::move(peer), s = std::move(socket)]() mutable {
+  asio::post(w.ioc, [this, &w, id, peer = std::move(peer), s = std::move(socket),
+                     slot = std::move(slot)]() mutable {
     // Stop posts its close-all after setting `stopping`, so a connection
     // adopted before that is closed by it, and none is adopted after.
     if (stopping.load()) {
@@ -70,6 +79,7 @@ void RpcServer::Impl::Adopt(Worker& w, tcp::socket socket) {
     }
     spdlog::info("net: connection {} from {}", id, peer);
     auto c = std::make_shared<Connection>(shared, &w, std::move(s), id, std::move(peer));
+    c->set_peer_slot(std::move(slot));
     w.conns.emplace(id, c);
     c->Start();
   });

@@ -402,3 +402,33 @@ TEST(RpcServerStart, RefusesAnEmptyToken) {
 
 }  // namespace
 }  // namespace virga::net
+
+namespace virga::net {
+namespace {
+
+TEST_F(RpcTest, ConnectionsPerPeerAreCapped) {
+  ServerOptions o;
+  o.max_connections_per_peer = 2;
+  StartServer(o);
+  auto a = std::make_unique<RawPeer>(server_->port());
+  auto b = NewClient();  // an authenticated one counts too
+  ASSERT_TRUE(b);
+  ExpectEcho(b.get(), "held");
+  RawPeer c(server_->port());
+  EXPECT_TRUE(c.WaitClosed(2s));  // the third from this address is closed at accept
+  a.reset();                      // a slot comes free once the server sees the close
+  bool served = false;
+  for (int i = 0; i < 200 && !served; ++i) {
+    ClientOptions co;
+    co.token = kToken;
+    auto d = RpcClient::Connect("127.0.0.1", server_->port(), co);
+    Reply r;
+    served = d.ok() && (*d)->Call(kOpEcho, AsBytes(std::string("again")), &r).ok();
+    if (!served) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(served);
+  ExpectEcho(b.get(), "still");
+}
+
+}  // namespace
+}  // namespace virga::net

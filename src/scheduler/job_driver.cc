@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -388,6 +389,7 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
   Publish(state);
   const auto eval_every = std::chrono::duration<double>(opt.eval_interval_seconds);
   int eval_faults = 0;
+  Clock::time_point first_fault;
   while (true) {
     {
       std::unique_lock lock(wake_mu_);
@@ -395,6 +397,10 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
     }
     if (kill_ || KillRequested()) {
       state = "killed";
+      break;
+    }
+    if (Status s = CheckServers(); !s.ok()) {
+      state = "failed: " + s.ToString();
       break;
     }
     CheckHangs();
@@ -410,7 +416,15 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
       if (!s.ok()) {
         // A storage channel's newest round may move on while it is read: its
         // job tolerates a few faults in a row; a server's job none.
-        if (++eval_faults >= max_eval_faults) return s;
+        if (eval_faults++ == 0) {
+          first_fault = Clock::now();
+          if (eval_fault_grace.count() > 0) {
+            std::fprintf(stderr, "virga: job %s: %s; waiting up to %.0f s for the servers\n",
+                         opt.job_id.c_str(), s.ToString().c_str(), eval_fault_grace.count() / 1e3);
+          }
+        }
+        if (eval_faults >= max_eval_faults && Clock::now() - first_fault >= eval_fault_grace)
+          return s;
         continue;
       }
       eval_faults = 0;
@@ -438,8 +452,10 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
   }
   result.train_seconds = elapsed();
   StopWorkers();
-  VIRGA_RETURN_IF_ERROR(ReadProgress());
-  VIRGA_RETURN_IF_ERROR(Evaluate(elapsed()));
+  // A job that failed for its servers still reports what it did, as last read.
+  const bool failed = state.rfind("failed", 0) == 0;
+  if (Status s = ReadProgress(); !s.ok() && !failed) return s;
+  if (Status s = Evaluate(elapsed()); !s.ok() && !failed) return s;
   result.state = state;
   result.samples_per_second = result.train_seconds > 0 ? result.samples / result.train_seconds : 0;
   EstimateCost(&result);

@@ -82,6 +82,10 @@ class JobDriver {
   virtual std::vector<std::optional<std::string>> Heartbeats(std::span<const uint64_t> /*ids*/) {
     return {};
   }
+  // Called every turn of the job loop: a job that runs its own server
+  // processes restarts the dead ones here (from their last checkpoint). An
+  // error ends the job with it.
+  virtual Status CheckServers() { return Status::OK(); }
   // Extra detail for the registry entry (live workers, server stats).
   virtual std::optional<LiveDetail> CollectDetail() { return std::nullopt; }
   // After the common estimate (EstimateCost): a job's own server price.
@@ -112,8 +116,10 @@ class JobDriver {
   std::unique_ptr<Evaluator> evaluator;
   std::shared_ptr<ComputeBackend> backend;
   TrainResult result;
-  // Consecutive failed evaluations Run tolerates before it fails the job.
+  // Consecutive failed evaluations Run tolerates before it fails the job,
+  // and for how long at least (servers being restarted).
   int max_eval_faults = 1;
+  std::chrono::milliseconds eval_fault_grace{0};
   // How long stopping workers get to exit on their own before they are killed.
   std::chrono::milliseconds stop_grace{2000};
   // A running function whose heartbeat has not changed for hang_timeout (or

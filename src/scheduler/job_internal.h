@@ -71,6 +71,8 @@ LiveDetail CollectLiveDetail(ComputeBackend& backend, PsClient& client, const st
 // When process `pid` started (clock ticks since boot, /proc/<pid>/stat field
 // 22); 0 if unknown. With the pid it names one process, not a reused pid.
 uint64_t ProcessStartTicks(int pid);
+// Process `pid` runs (not a zombie) and, unless start_ticks is 0, started then.
+bool ProcessAlive(int pid, uint64_t start_ticks);
 
 // Writes <dir>/status.json atomically (best effort: a failure only costs the listing).
 // `detail` (optional) adds the live workers, the servers' stats and a live cost estimate.

@@ -28,19 +28,42 @@ std::string DefaultRegistryDir() {
 
 namespace sched {
 
-uint64_t ProcessStartTicks(int pid) {
+namespace {
+
+// Fields 3 (state) and 22 (starttime) of /proc/<pid>/stat; false if unreadable.
+bool ReadProcStat(int pid, char* state, uint64_t* start_ticks) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
-  if (!std::getline(f, line)) return 0;
+  if (!std::getline(f, line)) return false;
   // Field 2 (the command) is in parentheses and may hold spaces: count from
-  // the last ')'. starttime is field 22, the 20th after it.
+  // the last ')'.
   const size_t paren = line.rfind(')');
-  if (paren == std::string::npos) return 0;
+  if (paren == std::string::npos) return false;
   std::istringstream rest(line.substr(paren + 1));
   std::string field;
-  for (int i = 0; i < 20 && rest >> field; ++i) {
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 3) *state = field.empty() ? '?' : field[0];
   }
-  return std::strtoull(field.c_str(), nullptr, 10);
+  *start_ticks = std::strtoull(field.c_str(), nullptr, 10);
+  return true;
+}
+
+}  // namespace
+
+uint64_t ProcessStartTicks(int pid) {
+  char state = '?';
+  uint64_t ticks = 0;
+  return ReadProcStat(pid, &state, &ticks) ? ticks : 0;
+}
+
+bool ProcessAlive(int pid, uint64_t start_ticks) {
+  if (pid <= 0) return false;
+  char state = '?';
+  uint64_t ticks = 0;
+  if (!ReadProcStat(pid, &state, &ticks)) return ::kill(pid, 0) == 0;  // no /proc: best effort
+  // A zombie has ended (nobody reaped it yet); another start time is another
+  // process that got the pid.
+  return state != 'Z' && state != 'X' && (start_ticks == 0 || ticks == start_ticks);
 }
 
 LiveDetail CollectLiveDetail(ComputeBackend& backend, PsClient& client, const std::string& job,
@@ -225,8 +248,7 @@ Result<std::vector<JobEntry>> ListJobs(const std::string& registry_dir) {
       pid_start = j.value("pid_start", uint64_t{0});
     }
     // The same process, not another that reuses its pid.
-    je.alive = je.pid > 0 && ::kill(je.pid, 0) == 0 &&
-               (pid_start == 0 || sched::ProcessStartTicks(je.pid) == pid_start);
+    je.alive = sched::ProcessAlive(je.pid, pid_start);
     if (!je.alive && (je.state == "running" || je.state == "starting")) je.state = "orphaned";
     auto t = fs::last_write_time(status, ec);
     found.emplace_back(t, std::move(je));

@@ -37,9 +37,9 @@ bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
   return done();
 }
 
-// Live (not zombie) processes whose command line names a file in `work_dir`:
-// the local backend's functions (`virga worker --payload <work_dir>/fn-N.json`).
-std::vector<int> WorkerPids(const std::string& work_dir) {
+// Live (not zombie) processes whose command line (arguments joined by NULs)
+// contains `needle`.
+std::vector<int> Pids(const std::string& needle) {
   std::vector<int> pids;
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return pids;
@@ -48,7 +48,7 @@ std::vector<int> WorkerPids(const std::string& work_dir) {
     if (pid <= 0) continue;
     std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
     std::string line((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    if (line.find(work_dir + "/fn-") == std::string::npos) continue;
+    if (line.find(needle) == std::string::npos) continue;
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string s;
     std::getline(stat, s);
@@ -58,6 +58,15 @@ std::vector<int> WorkerPids(const std::string& work_dir) {
   }
   ::closedir(proc);
   return pids;
+}
+
+// The local backend's functions (`virga worker --payload <work_dir>/fn-N.json`).
+std::vector<int> WorkerPids(const std::string& work_dir) { return Pids(work_dir + "/fn-"); }
+
+// The server process of job `job` (`virga server ... --name <job>`).
+int ServerPid(const std::string& job) {
+  const std::vector<int> pids = Pids(std::string("--name\0", 7) + job + std::string("\0", 1));
+  return pids.size() == 1 ? pids[0] : 0;
 }
 
 class SurviveTest : public ::testing::Test {
@@ -257,6 +266,125 @@ TEST_F(SurviveTest, CheckpointsAreCountedAndAFailureIsSurfaced) {
   EXPECT_NE(status.find("\"checkpoints\":{\"failed\":"), std::string::npos) << status;
   EXPECT_NE(status.find("\"last_error\":\"IO error: "), std::string::npos) << status;
   fs::remove(*dir_ + "/store/checkpoints/ckptfail");
+}
+
+TEST_F(SurviveTest, ServerKilledTwiceTheJobCompletes) {
+  // The server runs as a child process with a checkpoint every second; it is
+  // SIGKILLed twice mid-job. The driver restarts it from its last checkpoint,
+  // the workers reconnect, every item of every epoch is counted and the loss
+  // matches a fault-free run.
+  auto options = [](const std::string& name) {
+    TrainOptions o = Options(name);
+    o.epochs = 60;  // a job of a few seconds whose loss varies little from run to run
+    o.server_process = true;
+    o.server_binary = VIRGA_BINARY;
+    o.checkpoint_interval_seconds = 1;
+    o.seed = 11;
+    return o;
+  };
+  auto ref_job = TrainJob::Create(options("srvref"));
+  ASSERT_TRUE(ref_job.ok()) << ref_job.status().ToString();
+  auto ref = (*ref_job)->Run();
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  ASSERT_EQ(ref->state, "done");
+  const uint64_t total = ref->samples;
+
+  auto job = TrainJob::Create(options("srvkill"));
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  Result<TrainResult> r = Status::Internal("not run");
+  std::thread runner([&] { r = (*job)->Run(); });
+  int killed = 0;
+  int last_pid = 0;
+  Eventually([&] {
+    const uint64_t samples = (*job)->progress().samples;
+    const int pid = ServerPid("srvkill");
+    // At a fifth of the work, then at two fifths of it on the replacement.
+    if (pid != 0 && pid != last_pid && samples > total * (killed + 1) / 5) {
+      ::kill(pid, SIGKILL);
+      last_pid = pid;
+      ++killed;
+    }
+    return killed == 2;
+  }, 60s);
+  runner.join();
+  EXPECT_EQ(killed, 2);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "done");
+  EXPECT_EQ(r->server_restarts, 2u);
+  EXPECT_EQ(r->epochs, 60u);
+  for (uint32_t n : r->items_processed_per_epoch) EXPECT_EQ(n, r->items_per_epoch);
+  std::printf("fault-free %.2f s logloss %.4f; server killed twice %.2f s logloss %.4f (%+.2f%%)\n",
+              ref->train_seconds, ref->test_logloss, r->train_seconds, r->test_logloss,
+              100 * (r->test_logloss / ref->test_logloss - 1));
+  EXPECT_NEAR(r->test_logloss, ref->test_logloss, 0.01 * ref->test_logloss);
+  const int server = ServerPid("srvkill");
+  EXPECT_NE(server, 0);
+  (*job).reset();  // the job's end stops its server
+  EXPECT_NE(::kill(server, 0), 0);
+}
+
+TEST_F(SurviveTest, ResumeFinishesAJobWhoseDriverWasKilled) {
+  // A `virga train` with checkpoints is SIGKILLed after its first checkpoint;
+  // TrainOptions::resume (virga train --resume) finishes it from there with
+  // the loss of an uninterrupted run.
+  TrainOptions o = Options("resref");
+  o.epochs = 60;
+  o.seed = 11;
+  o.checkpoint_interval_seconds = 1;
+  auto ref_job = TrainJob::Create(o);
+  ASSERT_TRUE(ref_job.ok()) << ref_job.status().ToString();
+  auto ref = (*ref_job)->Run();
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+
+  const pid_t driver = ::fork();
+  ASSERT_GE(driver, 0);
+  if (driver == 0) {
+    ::setenv("VIRGA_HOME", dir_->c_str(), 1);
+    const std::string store = Uri(), work_dir = WorkDir("resumed");
+    ::execl(VIRGA_BINARY, VIRGA_BINARY, "train", "--store", store.c_str(), "--dataset", "d",
+            "--epochs", "60", "--seed", "11", "--workers", "2", "--quiet", "--job-id", "resumed",
+            "--checkpoint-interval", "1", "--eval-interval", "0.2", "--backend", "local",
+            "--local-worker-binary", VIRGA_BINARY, "--local-work-dir", work_dir.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const bool checkpointed = Eventually([&] {
+    std::ifstream f(*dir_ + "/jobs/resumed/status.json");
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return s.find("\"checkpoints\":{\"failed\":0,\"written\":") != std::string::npos &&
+           s.find("\"checkpoints\":{\"failed\":0,\"written\":0") == std::string::npos;
+  }, 30s);
+  ::kill(driver, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(driver, &status, 0), driver);
+  ASSERT_TRUE(checkpointed);
+  EXPECT_TRUE(Eventually([&] { return WorkerPids(WorkDir("resumed")).empty(); }, 5s));
+
+  TrainOptions r_opt;
+  r_opt.store = Uri();
+  r_opt.job_id = "resumed";
+  r_opt.resume = true;
+  r_opt.backend_config.settings["worker_binary"] = VIRGA_BINARY;
+  r_opt.registry_dir = *dir_ + "/jobs";
+  auto job = TrainJob::Create(r_opt);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ((*job)->options().dataset, "d");  // from the first run's options
+  EXPECT_EQ((*job)->options().epochs, 60u);
+  auto r = (*job)->Run();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "done");
+  EXPECT_EQ(r->epochs, 60u);
+  for (uint32_t n : r->items_processed_per_epoch) EXPECT_EQ(n, r->items_per_epoch);
+  std::printf("uninterrupted logloss %.4f; resumed logloss %.4f (%+.2f%%)\n", ref->test_logloss,
+              r->test_logloss, 100 * (r->test_logloss / ref->test_logloss - 1));
+  EXPECT_NEAR(r->test_logloss, ref->test_logloss, 0.01 * ref->test_logloss);
+
+  // A job without checkpoints cannot be resumed, and says why.
+  r_opt.job_id = "never-ran";
+  auto none = TrainJob::Create(r_opt);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("can be resumed"), std::string::npos)
+      << none.status().ToString();
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // the job loop itself is sched::JobDriver's.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,7 @@
 #include "ps/server.h"
 #include "scheduler/driver_lease.h"
 #include "scheduler/job_driver.h"
+#include "scheduler/server_process.h"
 #include "scheduler/job_internal.h"
 #include "scheduler/work_items.h"
 #include "virga/ps_client.h"
@@ -25,6 +28,7 @@ using sched::ItemPlan;
 struct TrainJob::Impl : sched::JobDriver {
   ItemPlan plan;
   std::unique_ptr<ps::PsServer> server;
+  std::unique_ptr<sched::ServerProcess> server_proc;  // opt.server_process
   std::unique_ptr<PsClient> client;
   std::unique_ptr<sched::DriverLease> lease;  // <job>/driver, for the workers
   // TrainOptions::emulate_*: a shim per server, and the addresses workers get.
@@ -32,12 +36,24 @@ struct TrainJob::Impl : sched::JobDriver {
   std::vector<std::string> worker_servers;
   std::string table, queue;
   std::vector<float> acks;    // per-item processed counts
-  // Per server: its "checkpoints" counts when the job started (an external
-  // server may have a history), so the result counts this job's time only.
-  std::vector<std::pair<uint64_t, uint64_t>> ckpt_base;
+  // Per server, its "checkpoints" counts: as last read, and this job's share.
+  struct CheckpointCounts {
+    bool read = false;
+    uint64_t last_written = 0, last_failed = 0;
+    uint64_t written = 0, failed = 0;
+  };
+  std::vector<CheckpointCounts> ckpt_seen;
+
+  uint64_t max_fn = 0;  // highest function id launched (<job>/max_fn, for a resume)
 
   // Reads the servers' checkpoint counts into the result (best effort).
   void ReadCheckpoints();
+  // opt.resume: the original run's options (JobOptionsKey) into opt.
+  Status LoadResumeOptions();
+  Status SaveResumeOptions() const;
+  // opt.resume: the restored state matches the plan; the old run's function
+  // keys and stop key are cleared.
+  Status CheckResumed();
   std::vector<uint8_t> done;  // per item: count >= 1
 
   Status Setup();
@@ -48,6 +64,9 @@ struct TrainJob::Impl : sched::JobDriver {
   Status ReadWeights(std::span<float> out, uint64_t* updates) override {
     return client->Pull(table, evaluator->keys(), out, updates);
   }
+  Status CheckServers() override;
+  // Starts the server process (opt.server_process) and points opt at it.
+  Status StartServerProcess();
   bool WorkLooksDone() override {
     auto qs = client->QueueStats(queue);
     return qs.ok() && qs->pending == 0 && qs->leased == 0 && qs->acked >= plan.payloads.size();
@@ -102,7 +121,10 @@ Status TrainJob::Impl::Setup() {
       opt.send_schedule != "with_push")
     return Status::InvalidArgument("train: send schedule '" + opt.send_schedule +
                                    "' (expected auto, early or with_push)");
+  if (opt.resume) VIRGA_RETURN_IF_ERROR(LoadResumeOptions());
   VIRGA_RETURN_IF_ERROR(LoadData());
+  if (!opt.resume && (opt.checkpoint_interval_seconds > 0 || opt.server_process))
+    VIRGA_RETURN_IF_ERROR(SaveResumeOptions());
   plan = sched::PlanItems(manifest.train, opt.epochs, opt.workers, opt.rows_per_item, opt.seed);
   if (plan.items_per_epoch == 0)
     return Status::InvalidArgument("train: dataset '" + opt.dataset + "' has no training rows");
@@ -110,7 +132,9 @@ Status TrainJob::Impl::Setup() {
   queue = opt.job_id + ".items";
 
   // Servers.
-  if (opt.servers.empty()) {
+  if (opt.servers.empty() && opt.server_process) {
+    VIRGA_RETURN_IF_ERROR(StartServerProcess());
+  } else if (opt.servers.empty()) {
     ps::PsServerOptions so;
     so.net.token = sched::RandomToken();
     so.net.threads = 1;
@@ -118,6 +142,7 @@ Status TrainJob::Impl::Setup() {
     so.checkpoint_uri = opt.store;
     so.name = opt.job_id;
     so.checkpoint_every = std::chrono::seconds(static_cast<int64_t>(std::ceil(opt.checkpoint_interval_seconds)));
+    so.restore = opt.resume;
     so.net.bind = opt.server_bind;
     server = std::make_unique<ps::PsServer>(so);
     VIRGA_RETURN_IF_ERROR(server->Start());
@@ -148,15 +173,25 @@ Status TrainJob::Impl::Setup() {
     }
   }
 
-  TableConfig tc;
-  tc.name = table;
-  tc.width = 1;
-  tc.seed = opt.seed;
-  tc.optimizer = opt.optimizer;
-  VIRGA_RETURN_IF_ERROR(client->CreateTable(tc));
-  VIRGA_RETURN_IF_ERROR(client->Enqueue(queue, plan.payloads).status());
   acks.assign(plan.payloads.size(), 0.0f);
-  VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, nullptr));
+  if (opt.resume) {
+    VIRGA_RETURN_IF_ERROR(CheckResumed());
+  } else {
+    TableConfig tc;
+    tc.name = table;
+    tc.width = 1;
+    tc.seed = opt.seed;
+    tc.optimizer = opt.optimizer;
+    VIRGA_RETURN_IF_ERROR(client->CreateTable(tc));
+    VIRGA_RETURN_IF_ERROR(client->Enqueue(queue, plan.payloads).status());
+    VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, nullptr));
+  }
+  // A server that dies before its first periodic checkpoint comes back with the job's setup.
+  if (server_proc) VIRGA_RETURN_IF_ERROR(client->Checkpoint().status());
+  if (server_proc || !opt.servers.empty()) {
+    eval_fault_grace = std::chrono::milliseconds(static_cast<int64_t>(opt.server_fault_grace_seconds * 1000));
+    max_eval_faults = 2;
+  }
   co.call_timeout = std::chrono::milliseconds(2000);  // a late rewrite is as good as none
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> lease_client, PsClient::Connect(co));
   lease = std::make_unique<sched::DriverLease>(std::move(lease_client), opt.job_id);
@@ -185,7 +220,9 @@ Result<uint64_t> TrainJob::Impl::LaunchFunction(uint32_t /*slot*/) {
   p.items = static_cast<uint32_t>(plan.payloads.size());
   p.lease_ms = opt.lease_ms;
   p.driver_timeout_ms = static_cast<uint32_t>(sched::kDriverLeaseTimeout.count());
-  return backend->Launch(PayloadToJson(p), Limits(opt.job_id));
+  auto id = backend->Launch(PayloadToJson(p), Limits(opt.job_id));
+  if (id.ok()) max_fn = std::max(max_fn, *id);
+  return id;
 }
 
 Status TrainJob::Impl::ReadProgress() {
@@ -211,29 +248,158 @@ Status TrainJob::Impl::ReadProgress() {
   }
   TallyEpochs(done, plan.item_partition);
   ReadCheckpoints();
+  // For a resume from a checkpoint: which function keys the old run may have left.
+  (void)client->Put(opt.job_id + "/max_fn", std::to_string(max_fn));
+  return Status::OK();
+}
+
+namespace {
+
+// The options that define a job's plan, model and server, in JobOptionsKey.
+nlohmann::json ResumeJson(const TrainOptions& o) {
+  return {{"dataset", o.dataset},
+          {"test_dataset", o.test_dataset},
+          {"model", o.model},
+          {"workers", o.workers},
+          {"epochs", o.epochs},
+          {"minibatch", o.minibatch},
+          {"rows_per_item", o.rows_per_item},
+          {"seed", o.seed},
+          {"staleness", o.staleness},
+          {"send_schedule", o.send_schedule},
+          {"lease_ms", o.lease_ms},
+          {"checkpoint_interval_seconds", o.checkpoint_interval_seconds},
+          {"server_process", o.server_process}};
+}
+
+}  // namespace
+
+Status TrainJob::Impl::SaveResumeOptions() const {
+  return store->Put(JobOptionsKey(opt.job_id), ResumeJson(opt).dump() + "\n")
+      .WithContext("job " + opt.job_id + ": options for a resume");
+}
+
+Status TrainJob::Impl::LoadResumeOptions() {
+  VIRGA_RETURN_IF_ERROR(sched::ValidateJobId(opt.job_id));
+  VIRGA_ASSIGN_OR_RETURN(auto st, ObjectStore::Open(opt.store));
+  std::string text;
+  Status got = st->Get(JobOptionsKey(opt.job_id), &text);
+  if (got.IsNotFound()) {
+    return Status::NotFound("train --resume: job '" + opt.job_id + "' left no options in " +
+                            opt.store + " (only jobs with checkpoints, --checkpoint-interval or "
+                            "--server-process, can be resumed)");
+  }
+  VIRGA_RETURN_IF_ERROR(got);
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json want = ResumeJson(opt);
+  if (!j.is_object()) return Status::Corruption(JobOptionsKey(opt.job_id) + ": not a JSON object");
+  for (const auto& [k, v] : want.items()) {
+    if (!j.contains(k) || j[k].type_name() != std::string(v.type_name()))
+      return Status::Corruption(JobOptionsKey(opt.job_id) + ": field '" + k + "' missing or mistyped");
+  }
+  opt.dataset = j["dataset"];
+  opt.test_dataset = j["test_dataset"];
+  opt.model = j["model"];
+  opt.workers = j["workers"];
+  opt.epochs = j["epochs"];
+  opt.minibatch = j["minibatch"];
+  opt.rows_per_item = j["rows_per_item"];
+  opt.seed = j["seed"];
+  opt.staleness = j["staleness"];
+  opt.send_schedule = j["send_schedule"];
+  opt.lease_ms = j["lease_ms"];
+  opt.checkpoint_interval_seconds = j["checkpoint_interval_seconds"];
+  opt.server_process = j["server_process"];
+  if (!opt.servers.empty())
+    return Status::InvalidArgument("train --resume: needs the job's own (embedded) server");
+  return Status::OK();
+}
+
+Status TrainJob::Impl::CheckResumed() {
+  const std::string where = opt.store + "/checkpoints/" + opt.job_id;
+  auto qs = client->QueueStats(queue);
+  if (!qs.ok() || qs->enqueued != plan.payloads.size()) {
+    return Status::NotFound("train --resume: no checkpoint of job '" + opt.job_id + "' under " +
+                            where + " matches its plan");
+  }
+  std::vector<float> now;
+  VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, &now));
+  if (now.size() != acks.size())
+    return Status::Corruption("train --resume: the checkpoint's item counts do not match the plan");
+  // The old run's functions: their claims would make new functions with the
+  // same ids exit as duplicates.
+  std::string text;
+  uint64_t old_max = 0;
+  if (client->Get(opt.job_id + "/max_fn", &text).ok()) old_max = std::strtoull(text.c_str(), nullptr, 10);
+  for (uint64_t id = 1; id <= old_max; ++id) {
+    for (const std::string& key : {FunctionClaimKey(opt.job_id, id), FunctionKillKey(opt.job_id, id),
+                                   FunctionStatsKey(opt.job_id, id), FunctionHeartbeatKey(opt.job_id, id)}) {
+      (void)client->Delete(key);
+    }
+  }
+  (void)client->Delete(JobStopKey(opt.job_id));
+  return Status::OK();
+}
+
+Status TrainJob::Impl::StartServerProcess() {
+  sched::ServerProcessOptions po;
+  po.binary = opt.server_binary;
+  if (po.binary.empty()) {
+    const char* env = std::getenv("VIRGA_BINARY");
+    po.binary = env != nullptr && *env != '\0' ? env : "/proc/self/exe";
+  }
+  po.bind = opt.server_bind;
+  po.token = sched::RandomToken();
+  po.checkpoint_uri = opt.store;
+  po.name = opt.job_id;
+  const double every = opt.checkpoint_interval_seconds > 0 ? opt.checkpoint_interval_seconds : 5;
+  po.checkpoint_every = std::chrono::seconds(std::max<int64_t>(1, std::llround(every)));
+  server_proc = std::make_unique<sched::ServerProcess>(po);
+  VIRGA_RETURN_IF_ERROR(server_proc->Start(/*restore=*/opt.resume).WithContext("train: server process"));
+  const std::string host = opt.server_advertise.empty() ? opt.server_bind : opt.server_advertise;
+  opt.servers = {host + ":" + std::to_string(server_proc->port())};
+  opt.token = po.token;
+  return Status::OK();
+}
+
+Status TrainJob::Impl::CheckServers() {
+  if (!server_proc || server_proc->Alive()) return Status::OK();
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = server_proc->Restart();
+  if (!s.ok()) return s.WithContext("restarting the parameter server");
+  ++result.server_restarts;
+  std::fprintf(stderr, "virga: job %s: parameter server died; restarted from its last checkpoint "
+                       "in %.2f s\n", opt.job_id.c_str(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return Status::OK();
 }
 
 void TrainJob::Impl::ReadCheckpoints() {
-  ckpt_base.resize(client->num_servers(), {UINT64_MAX, 0});
-  uint64_t written = 0, failed = 0;
+  // Per server: the counts last read, and what this job has seen since it
+  // started. A server process restarted from a checkpoint counts from 0 again.
+  ckpt_seen.resize(client->num_servers());
   for (size_t i = 0; i < client->num_servers(); ++i) {
     auto stats = client->ServerStats(i);
-    if (!stats.ok()) return;
+    if (!stats.ok()) continue;
     const auto j = nlohmann::json::parse(*stats, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object() || !j.contains("checkpoints") || !j["checkpoints"].is_object()) continue;
     const auto& c = j["checkpoints"];
     const uint64_t w = c.value("written", uint64_t{0}), f = c.value("failed", uint64_t{0});
-    auto& [w0, f0] = ckpt_base[i];
-    if (w0 == UINT64_MAX) {
-      w0 = w;
-      f0 = f;
-    }
-    written += w - std::min(w, w0);
-    failed += f - std::min(f, f0);
+    CheckpointCounts& seen = ckpt_seen[i];
+    if (seen.read) {
+      const bool reset = w < seen.last_written || f < seen.last_failed;
+      seen.written += reset ? w : w - seen.last_written;
+      seen.failed += reset ? f : f - seen.last_failed;
+    }  // else: the server's history before the job (an external server)
+    seen.read = true;
+    seen.last_written = w;
+    seen.last_failed = f;
   }
-  result.checkpoints_written = written;
-  result.checkpoints_failed = failed;
+  result.checkpoints_written = result.checkpoints_failed = 0;
+  for (const CheckpointCounts& seen : ckpt_seen) {
+    result.checkpoints_written += seen.written;
+    result.checkpoints_failed += seen.failed;
+  }
 }
 
 void TrainJob::Impl::Cleanup() {
@@ -254,6 +420,7 @@ void TrainJob::Impl::Cleanup() {
     client.reset();
   }
   lease.reset();
+  server_proc.reset();
   if (server) {
     server->Stop();
     server.reset();

@@ -56,6 +56,7 @@ std::string TrainResultToJson(const TrainResult& r) {
       {"workers_timed_out", r.workers_timed_out},
       {"workers_killed", r.workers_killed},
       {"workers_hung", r.workers_hung},
+      {"server_restarts", r.server_restarts},
       {"checkpoints_written", r.checkpoints_written},
       {"checkpoints_failed", r.checkpoints_failed},
       {"partitions", r.partitions},
