@@ -409,7 +409,8 @@ class Job {
       Raise(Status::InvalidArgument("train: run() was already called"));
     auto r = NoGil([&] { return j.Run(); });
     running_ = false;
-    return TrainResultToJson(Take(std::move(r)));
+    if (!r.ok()) Raise(r.status());
+    return TrainResultToJson(*r);
   }
   void Kill() { Live().Kill(); }
   py::dict Progress() { return ProgressDict(Live().progress()); }

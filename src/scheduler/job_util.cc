@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <random>
 
@@ -48,8 +49,58 @@ void ResolveAutoSettings(const Manifest& manifest, TrainOptions* o) {
   (void)manifest;
 }
 
+namespace {
+
+Status CheckLabels(const Manifest& m, const ModelInfo& info, const ModelShape& shape) {
+  const LabelStat& l = m.label;
+  auto bad = [&](const std::string& why) {
+    char range[64];
+    std::snprintf(range, sizeof range, "%g..%g", l.min, l.max);
+    return Status::InvalidArgument("train: dataset '" + m.name + "' has labels " + range + " (" +
+                                   l.kind + "); model '" + info.name + "' " + why);
+  };
+  switch (info.task) {
+    case ModelTask::kBinary:
+      if (l.kind == "real") return bad("needs binary labels (0/1 or -1/+1)");
+      break;
+    case ModelTask::kMulticlass:
+      if (l.count > 0 && (l.min < 0 || l.max > shape.classes - 1.0 || l.min != std::floor(l.min) ||
+                          l.max != std::floor(l.max))) {
+        return bad("needs class labels 0.." + std::to_string(shape.classes - 1));
+      }
+      break;
+    case ModelTask::kRegression:
+      break;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<JobModel> ResolveModel(const Manifest& manifest, TrainOptions* o) {
+  JobModel jm;
+  VIRGA_ASSIGN_OR_RETURN(jm.kind, ParseModelName(o->model));
+  const ModelInfo& info = ModelInfoOf(jm.kind);
+  jm.shape.rank = o->rank;
+  jm.shape.classes = o->classes;
+  if (info.task == ModelTask::kMulticlass && jm.shape.classes == 0 && manifest.label.max >= 1 &&
+      manifest.label.max < 65536) {
+    jm.shape.classes = static_cast<uint32_t>(manifest.label.max) + 1;
+  }
+  Result<uint32_t> width = info.width(jm.shape);
+  if (!width.ok()) return width.status().WithContext(std::string("train: model '") + info.name + "'");
+  jm.width = *width;
+  VIRGA_RETURN_IF_ERROR(CheckLabels(manifest, info, jm.shape));
+  if (info.own_optimizer && o->optimizer == TrainOptions::DefaultOptimizer()) {
+    o->optimizer = info.optimizer;
+  }
+  if (o->minibatch == 0) o->minibatch = info.minibatch;
+  if (o->epochs == 0) o->epochs = info.epochs;
+  return jm;
+}
+
 Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string_view dataset,
-                                                 ModelKind kind, bool fallback_to_train) {
+                                                 const JobModel& model, bool fallback_to_train) {
   VIRGA_ASSIGN_OR_RETURN(Manifest m, ReadManifest(store, dataset));
   Split split = Split::kTest;
   if (m.test_rows == 0) {
@@ -60,7 +111,8 @@ Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string
     }
     split = Split::kTrain;
   }
-  return Evaluator::Load(store, dataset, split, kind);
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<Model> made, MakeModel(model.kind, model.width));
+  return Evaluator::Load(store, dataset, split, std::move(made));
 }
 
 namespace {
