@@ -80,7 +80,7 @@ TEST(RatingsParser, UndetectableSeparator) {
               "'::', found 1",
               &b);
   ParseOk(p.get(), "1\t2\t3", &b);  // the first good line decides
-  EXPECT_EQ(RowIndices(b, 0), (V{1, 2}));
+  EXPECT_EQ(RowIndices(b, 0), (V{2, 5}));
 }
 
 }  // namespace

@@ -40,8 +40,8 @@ Result<uint32_t> Width(const ModelShape& shape) {
 OptimizerConfig DefaultOptimizer() {
   OptimizerConfig c;
   c.kind = OptimizerKind::kAdagrad;
-  c.learning_rate = 0.1f;
-  c.l2 = 0.02f;
+  c.learning_rate = 0.15f;
+  c.l2 = 0.025f;
   return c;
 }
 
