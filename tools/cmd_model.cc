@@ -222,7 +222,7 @@ int RunPredict(const PredictArgs& a) {
 
   std::fprintf(report, "scored %zu rows of dataset '%s' (%s split) with %s model '%s'; %zu of %zu keys "
                "have weights\n",
-               scores.size(), a.dataset.c_str(), SplitName(*split), ModelName(hd.model),
+               (*ev)->rows(), a.dataset.c_str(), SplitName(*split), ModelName(hd.model),
                a.model_file.c_str(), known, keys.size());
   PrintMetrics(report, (*ev)->model(), (*ev)->Evaluate(weights), labels);
   return 0;

@@ -129,7 +129,7 @@ std::unique_ptr<Model> Make(uint32_t width) {
 OptimizerConfig DefaultOptimizer() {
   OptimizerConfig c;
   c.kind = OptimizerKind::kAdagrad;
-  c.learning_rate = 0.1f;
+  c.learning_rate = 0.5f;
   return c;
 }
 
@@ -145,6 +145,8 @@ extern const ModelInfo kSoftmaxInfo{
     .make = &Make,
     .optimizer = DefaultOptimizer(),
     .own_optimizer = true,
+    .minibatch = 20,
+    .epochs = 50,
     .channel_ok = false,
 };
 
