@@ -363,6 +363,28 @@ TrainOptions ToTrainOptions(const py::dict& d) {
   return o;
 }
 
+// The model registry (include/virga/model.h): each model's name, task, primary
+// metric and defaults, for the estimators.
+py::list ModelsList() {
+  py::list out;
+  for (const ModelInfo* m : Models()) {
+    py::dict d;
+    d["name"] = m->name;
+    d["task"] = TaskName(m->task);
+    d["metric"] = PrimaryMetric(m->task);
+    d["summary"] = m->summary;
+    const OptimizerConfig c = m->own_optimizer ? m->optimizer : TrainOptions::DefaultOptimizer();
+    d["optimizer"] = OptimizerName(c.kind);
+    d["learning_rate"] = Shortest(c.learning_rate);
+    d["l1"] = Shortest(c.l1);
+    d["l2"] = Shortest(c.l2);
+    d["minibatch"] = m->minibatch;
+    d["epochs"] = m->epochs;
+    out.append(d);
+  }
+  return out;
+}
+
 py::dict ProgressDict(const TrainProgress& p) {
   py::dict d;
   d["seconds"] = p.seconds;
@@ -695,6 +717,7 @@ PYBIND11_MODULE(_virga, m) {
   m.def("manifest_json", &ManifestJson, py::arg("store"), py::arg("dataset"));
   m.def("metrics", &Metrics, py::arg("prob"), py::arg("labels"));
   m.def("train_defaults", &TrainDefaults);
+  m.def("models", &ModelsList);
   m.def("default_registry_dir", &v::DefaultRegistryDir);
   m.def("list_jobs", &ListJobsPy, py::arg("registry_dir"));
   m.def("request_kill", [](const std::string& dir, const std::string& id) {
