@@ -13,6 +13,10 @@ void RegisterDatagen(CLI::App& app, int* exit_code) {
   auto o = std::make_shared<CriteoGenOptions>();
   criteo->add_option("--rows", o->rows, "Rows to write")->capture_default_str();
   criteo->add_option("--seed", o->seed, "Random seed (same seed, same bytes)")->capture_default_str();
+  criteo->add_option("--interactions", o->interactions,
+                     "Planted pairwise interactions (for --model fm): each of 4 field pairs adds "
+                     "a logit term of this standard deviation; 0 = none")
+      ->capture_default_str();
   criteo->add_option("--out", o->out_path, "Output file (.gz/.zst compress; - for stdout)")
       ->required();
   criteo->callback([o, exit_code] {

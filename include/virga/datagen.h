@@ -14,6 +14,11 @@ namespace virga {
 struct CriteoGenOptions {
   uint64_t rows = 100000;
   uint64_t seed = 1;
+  // > 0: planted pairwise interactions between 4 pairs of categorical fields,
+  // each adding a term of this standard deviation to the logit (what a
+  // factorization machine can learn and a linear model cannot;
+  // src/formats/criteo_model.h). 0: none (the rows of earlier versions).
+  double interactions = 0;
   std::string out_path;  // ".gz" / ".zst" suffix compresses; "-" is stdout
 };
 

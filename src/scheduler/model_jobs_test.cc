@@ -225,6 +225,37 @@ TEST_F(ModelJobsTest, FactorizationMachineTrainsOnClicks) {
   EXPECT_GT(r->test_auc, 0.6);
 }
 
+// The target: fm at least 0.004 below lr when the data has planted
+// pairwise interactions (a linear model cannot fit them).
+TEST_F(ModelJobsTest, FactorizationMachineBeatsLrOnPlantedInteractions) {
+  CriteoGenOptions c;
+  c.rows = 200000;
+  c.seed = 1;
+  c.interactions = 0.8;
+  c.out_path = *dir_ + "/pairs.tsv";
+  auto gen = GenerateCriteo(c);
+  ASSERT_TRUE(gen.ok()) << gen.status().ToString();
+  auto store = ObjectStore::Open(Uri());
+  ASSERT_TRUE(store.ok());
+  IngestOptions io;
+  io.format = Format::kCriteo;
+  io.inputs = {c.out_path};
+  io.dataset = "pairs";
+  io.rows_per_partition = 10000;
+  ASSERT_TRUE(Ingest(**store, io).ok());
+  double loss[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    auto job = TrainJob::Create(Options(i == 0 ? "lr" : "fm", "pairs"));
+    ASSERT_TRUE(job.ok()) << job.status().ToString();
+    auto r = (*job)->Run();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    loss[i] = r->test_logloss;
+    EXPECT_GT(loss[i], gen->bayes_logloss - 0.02);
+  }
+  EXPECT_LT(loss[1], loss[0] - 0.004) << "lr " << loss[0] << ", fm " << loss[1] << ", Bayes "
+                                       << gen->bayes_logloss;
+}
+
 TEST_F(ModelJobsTest, WhatAModelCannotDoIsAClearError) {
   auto lr = TrainJob::Create(Options("lr", "ratings"));
   ASSERT_FALSE(lr.ok());
