@@ -46,7 +46,7 @@ extern const ModelInfo kFactorizationMachineInfo{
     .init_scale = 0.01f,
     .optimizer = DefaultOptimizer(),
     .own_optimizer = true,
-    .epochs = 2,
+    .epochs = 3,
     .channel_ok = false,
 };
 
