@@ -30,6 +30,10 @@ Status JobDriver::LoadData() {
   model_kind = job_model.kind;
   ResolveAutoSettings(manifest, &opt);
   VIRGA_RETURN_IF_ERROR(opt.optimizer.Validate());
+  if (opt.servers.empty()) {  // the embedded server shares this machine
+    VIRGA_RETURN_IF_ERROR(
+        CheckTableFits(manifest, job_model, opt.optimizer, PhysicalMemoryBytes()));
+  }
   const std::string test_name = opt.test_dataset.empty() ? opt.dataset : opt.test_dataset;
   VIRGA_ASSIGN_OR_RETURN(evaluator,
                          LoadEvaluator(*store, test_name, job_model, !opt.test_dataset.empty()));

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -97,6 +99,33 @@ Result<JobModel> ResolveModel(const Manifest& manifest, TrainOptions* o) {
   if (o->minibatch == 0) o->minibatch = info.minibatch;
   if (o->epochs == 0) o->epochs = info.epochs;
   return jm;
+}
+
+uint64_t EstimateTableBytes(const Manifest& m, const JobModel& model,
+                            const OptimizerConfig& optimizer) {
+  const uint64_t floats = uint64_t{model.width} * (1 + OptimizerStateWidth(optimizer.kind));
+  const uint64_t cell = (8 + 4 + 4 * floats + 7) / 8 * 8;
+  return (m.num_features + 1) * cell * 2;
+}
+
+Status CheckTableFits(const Manifest& m, const JobModel& model, const OptimizerConfig& optimizer,
+                      uint64_t memory_bytes) {
+  const uint64_t need = EstimateTableBytes(m, model, optimizer);
+  if (memory_bytes == 0 || need <= memory_bytes / 10 * 8) return Status::OK();
+  char text[320];
+  std::snprintf(text, sizeof text,
+                "train: model '%s' of width %u over %llu features needs about %.1f GB on its "
+                "server (%s state included), more than 80%% of its %.1f GB: lower --rank, ingest "
+                "with fewer --hash-bits, or give it servers of its own (--servers)",
+                ModelName(model.kind), model.width,
+                static_cast<unsigned long long>(m.num_features), need / 1e9,
+                OptimizerName(optimizer.kind), memory_bytes / 1e9);
+  return Status::InvalidArgument(text);
+}
+
+uint64_t PhysicalMemoryBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(size) : 0;
 }
 
 Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string_view dataset,

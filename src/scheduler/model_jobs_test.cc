@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "scheduler/job_internal.h"
 #include "virga/datagen.h"
 #include "virga/ingest.h"
 #include "virga/model.h"
@@ -254,6 +255,24 @@ TEST_F(ModelJobsTest, FactorizationMachineBeatsLrOnPlantedInteractions) {
   }
   EXPECT_LT(loss[1], loss[0] - 0.004) << "lr " << loss[0] << ", fm " << loss[1] << ", Bayes "
                                        << gen->bayes_logloss;
+}
+
+TEST(TableEstimate, AModelThatCannotFitIsAOneLineError) {
+  Manifest m;
+  m.num_features = uint64_t{1} << 20;
+  sched::JobModel fm;
+  fm.kind = ModelKind::kFactorizationMachine;
+  fm.width = 9;
+  OptimizerConfig ftrl;
+  ftrl.kind = OptimizerKind::kFtrl;  // 2 state floats per weight: 27 floats, 120-byte cells
+  EXPECT_EQ(sched::EstimateTableBytes(m, fm, ftrl), ((uint64_t{1} << 20) + 1) * 120 * 2);
+  EXPECT_TRUE(sched::CheckTableFits(m, fm, ftrl, uint64_t{8} << 30).ok());
+  Status s = sched::CheckTableFits(m, fm, ftrl, uint64_t{200} << 20);
+  ASSERT_TRUE(s.IsInvalidArgument());
+  EXPECT_NE(s.message().find("model 'fm' of width 9 over 1048576 features needs about 0.3 GB"),
+            std::string::npos)
+      << s.message();
+  EXPECT_EQ(s.message().find('\n'), std::string::npos);
 }
 
 TEST_F(ModelJobsTest, WhatAModelCannotDoIsAClearError) {
