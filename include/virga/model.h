@@ -42,6 +42,7 @@ enum class ModelKind : uint8_t {
   kMatrixFactorization = 2,
   kSoftmax = 3,
   kFactorizationMachine = 4,
+  kFieldAwareFm = 5,
 };
 
 // What a model predicts, hence its labels, its metrics and its primary metric

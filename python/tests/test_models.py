@@ -12,7 +12,7 @@ def test_defaults_are_the_registrys():
     assert [m["name"] for m in _virga.models()][:2] == ["lr", "svm"]
     assert reg["mf"]["metric"] == "rmse" and reg["softmax"]["task"] == "multiclass"
     for cls, name in [(virga.MatrixFactorization, "mf"), (virga.Softmax, "softmax"),
-                      (virga.FactorizationMachine, "fm")]:
+                      (virga.FactorizationMachine, "fm"), (virga.FieldAwareFM, "ffm")]:
         p = cls().get_params()
         for k in ("optimizer", "learning_rate", "l2"):
             assert p[k] == reg[name][k], (name, k)

@@ -19,11 +19,11 @@ from ._virga import Error, InvalidArgumentError, NotFoundError
 from .session import Dataset, Session, connect
 from .job import Job
 from .estimators import LinearSVM, LogisticRegression, load
-from .factorization import FactorizationMachine, MatrixFactorization, Softmax
+from .factorization import FactorizationMachine, FieldAwareFM, MatrixFactorization, Softmax
 from .search import GridSearch, RandomSearch, SuccessiveHalving
 
 __all__ = ["connect", "Session", "Dataset", "Job", "LogisticRegression", "LinearSVM", "load",
-           "MatrixFactorization", "Softmax", "FactorizationMachine",
+           "MatrixFactorization", "Softmax", "FactorizationMachine", "FieldAwareFM",
            "GridSearch", "RandomSearch", "SuccessiveHalving", "Error", "InvalidArgumentError",
            "NotFoundError", "datagen_criteo", "jobs", "kill", "worker_binary", "backends"]
 

@@ -1,5 +1,5 @@
 """Estimators of the models beyond the linear ones: matrix factorization, softmax regression and
-factorization machines (docs/models.md). Each is the engine's model of that name; its defaults
+factorization machines, plain and field-aware (docs/models.md). Each is the engine's model of that name; its defaults
 (optimizer, learning rate, l2, minibatch, epochs) are the engine's registry's, read from the
 compiled module, so Python and the CLI train the same thing.
 """
@@ -105,5 +105,13 @@ class FactorizationMachine(estimators._LinearModel):
     __init__ = _model_init("fm", {"rank": 0})
 
 
+class FieldAwareFM(estimators._LinearModel):
+    """Field-aware factorization machine (binary labels) on Criteo-format data, whose rows have
+    one entry per field: rank factors per feature and field."""
+    _engine_model = "ffm"
+    __init__ = _model_init("ffm", {"rank": 0})
+
+
 estimators._BY_ENGINE_NAME.update(
-    {"mf": MatrixFactorization, "softmax": Softmax, "fm": FactorizationMachine})
+    {"mf": MatrixFactorization, "softmax": Softmax, "fm": FactorizationMachine,
+     "ffm": FieldAwareFM})

@@ -130,6 +130,36 @@ TEST(FactorizationModels, FmGradientMatchesFiniteDifferences) {
   CheckGradient(*fm, /*binary=*/false, 0, Binary);
 }
 
+TEST(FactorizationModels, FfmGradientMatchesFiniteDifferences) {
+  auto ffm = std::move(MakeModel(ModelKind::kFieldAwareFm, 1 + 39 * 2)).value();
+  CheckGradient(*ffm, /*binary=*/true, 1, Binary);
+  CheckGradient(*ffm, /*binary=*/false, 0, Binary);
+}
+
+// Two entries: the first's factors for field 1 meet the second's for field 0.
+TEST(FactorizationModels, FfmPairsFieldAwareFactors) {
+  RowBlock b;
+  b.AddFeature(10, 1.0f);
+  b.AddFeature(20, 2.0f);
+  b.EndRow(1.0f);
+  KeyMap keys;
+  keys.Build(b.view());
+  const SlotBatch batch = keys.Batch(b.view());
+  const uint32_t width = 1 + 39 * 2;
+  std::vector<float> w(size_t{3} * width, 0.0f);
+  w[0] = 0.5f;                                               // bias
+  w[1 * width] = 0.25f;                                      // w_10
+  w[2 * width] = -0.5f;                                      // w_20
+  w[1 * width + 1 + 1 * 2] = 1.0f, w[1 * width + 2 + 1 * 2] = 2.0f;  // v_{10, field 1}
+  w[2 * width + 1 + 0 * 2] = 3.0f, w[2 * width + 2 + 0 * 2] = -1.0f;  // v_{20, field 0}
+  w[1 * width + 1] = 100.0f;  // v_{10, field 0}: unused by this pair
+  float p = 0;
+  MakeModel(ModelKind::kFieldAwareFm, width).value()->Predict(batch, w, std::span<float>(&p, 1));
+  const double m = 0.5 + 0.25 - 0.5 * 2 + (1.0 * 3 + 2.0 * -1) * 1 * 2;
+  EXPECT_NEAR(p, 1 / (1 + std::exp(-m)), 1e-6);
+  EXPECT_FALSE(MakeModel(ModelKind::kFieldAwareFm, 40 + 1).ok());  // not 1 + 39 k
+}
+
 TEST(Softmax, GradientMatchesFiniteDifferences) {
   auto sm = std::move(MakeModel(ModelKind::kSoftmax, 4)).value();
   auto label = [](std::mt19937& rng) { return static_cast<float>(rng() % 4); };
@@ -192,6 +222,7 @@ TEST(FactorizationModels, GradientAndPredictAllocateNothing) {
   for (const RowBlock& b : batches) keys.Build(b.view());
   for (auto [kind, width] : {std::pair{ModelKind::kMatrixFactorization, 33u},
                              std::pair{ModelKind::kFactorizationMachine, 9u},
+                             std::pair{ModelKind::kFieldAwareFm, 1 + 39 * 4u},
                              std::pair{ModelKind::kSoftmax, 10u}}) {
     auto model = std::move(MakeModel(kind, width)).value();
     std::vector<float> w((size_t{1} << 12) * width, 0.01f), g(w.size()), p(200 * 10);

@@ -10,6 +10,7 @@ extern const ModelInfo kLinearSvmInfo;
 extern const ModelInfo kMatrixFactorizationInfo;
 extern const ModelInfo kSoftmaxInfo;
 extern const ModelInfo kFactorizationMachineInfo;
+extern const ModelInfo kFieldAwareFmInfo;
 
 namespace {
 
@@ -20,6 +21,7 @@ const ModelInfo* const kRegistry[] = {
     &kMatrixFactorizationInfo,
     &kSoftmaxInfo,
     &kFactorizationMachineInfo,
+    &kFieldAwareFmInfo,
 };
 
 constexpr const char* kBinaryMetrics[] = {"logloss", "auc", "accuracy"};

@@ -213,17 +213,29 @@ TEST_F(ModelJobsTest, SoftmaxLearnsPlantedClasses) {
       << bad.status().ToString();
 }
 
-TEST_F(ModelJobsTest, FactorizationMachineTrainsOnClicks) {
-  TrainOptions o = Options("fm", "clicks");
-  o.epochs = 2;
-  auto job = TrainJob::Create(o);
-  ASSERT_TRUE(job.ok()) << job.status().ToString();
-  auto r = (*job)->Run();
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->metric, "logloss");
-  EXPECT_EQ(r->width, 9u);  // default rank 8
-  EXPECT_LT(r->test_logloss, 0.62);
-  EXPECT_GT(r->test_auc, 0.6);
+TEST_F(ModelJobsTest, FactorizationMachinesTrainOnClicks) {
+  for (auto [model, width] : {std::pair{"fm", 9u}, std::pair{"ffm", 1 + 39 * 4u}}) {
+    SCOPED_TRACE(model);
+    TrainOptions o = Options(model, "clicks");
+    o.epochs = 2;
+    auto job = TrainJob::Create(o);
+    ASSERT_TRUE(job.ok()) << job.status().ToString();
+    auto r = (*job)->Run();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->metric, "logloss");
+    EXPECT_EQ(r->width, width);  // default ranks 8 and 4
+    EXPECT_LT(r->test_logloss, 0.62);
+    EXPECT_GT(r->test_auc, 0.6);
+    const std::string file = *dir_ + "/" + model + ".vmdl";
+    ASSERT_TRUE((*job)->SaveModel(file).ok());
+    int code = -1;
+    const std::string out =
+        RunCli("predict --model-file " + file + " --store " + Uri() + " --dataset clicks", &code);
+    ASSERT_EQ(code, 0) << out;
+    const size_t at = out.find("logloss ");
+    ASSERT_NE(at, std::string::npos) << out;
+    EXPECT_NEAR(std::stod(out.substr(at + 8)), r->test_logloss, 0.01) << out;
+  }
 }
 
 // The target: fm at least 0.004 below lr when the data has planted
