@@ -68,3 +68,15 @@ def test_softmax(session, tmp_root):
     assert p.shape == (5, 3) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
     assert list(m.classes_) == [0, 1, 2]
     assert set(m.predict(x[:50])) <= {0, 1, 2}
+
+
+def test_search_ranks_by_the_primary_metric(ratings, session):
+    train, test = ratings
+    search = virga.GridSearch(virga.MatrixFactorization, {"l2": [0.002, 0.5]}, session=session,
+                              max_concurrent=2)
+    search.fit(train, test=test, epochs=5, workers=1, eval_interval=0.3)
+    rows = search.results
+    assert all(r["metric"] == "rmse" for r in rows)
+    assert search.best_params_ == {"l2": 0.002}  # l2 0.5 shrinks everything to the mean
+    assert search.best_loss_ == min(r["test_metric"] for r in rows)
+    assert "best rmse" in search.summary()
