@@ -165,11 +165,7 @@ int RunJob(TrainArgs& a) {
   for (const char* m : TaskMetrics(ModelInfoOf(*ParseModelName(r.model)).task)) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%s%s %.4f", metrics.empty() ? "test " : "  ", m,
-                  m == std::string_view("rmse")  ? r.test_rmse
-                  : m == std::string_view("mae") ? r.test_mae
-                  : m == std::string_view("auc") ? r.test_auc
-                  : m == std::string_view("accuracy") ? r.test_accuracy
-                                                      : r.test_logloss);
+                  TestMetric(r, m));
     metrics += buf;
   }
   std::printf(

@@ -147,6 +147,11 @@ struct TrainResult {
 };
 
 std::string TrainResultToJson(const TrainResult& result);
+// The value of metric `name` ("logloss", "auc", "accuracy", "rmse", "mae"; the
+// names of include/virga/metrics.h) in a history point or a result; their
+// test_metric for any other name.
+double TestMetric(const HistoryPoint& point, std::string_view name);
+double TestMetric(const TrainResult& result, std::string_view name);
 
 // Keys of what a job leaves in its object store (docs/object-layout.md).
 // REQUIRES: a valid job id ([A-Za-z0-9._-], 1..100 bytes).

@@ -23,7 +23,7 @@ std::span<const char* const> ResultMetrics(const TrainResult& r) {
 }
 
 template <typename T>  // HistoryPoint or TrainResult
-double MetricOf(const T& x, std::string_view name) {
+double MetricOf(const T& x, std::string_view name) {  // both TestMetric overloads
   if (name == "logloss") return x.test_logloss;
   if (name == "auc") return x.test_auc;
   if (name == "accuracy") return x.test_accuracy;
@@ -34,13 +34,20 @@ double MetricOf(const T& x, std::string_view name) {
 
 }  // namespace
 
+double TestMetric(const HistoryPoint& point, std::string_view name) {
+  return MetricOf(point, name);
+}
+double TestMetric(const TrainResult& result, std::string_view name) {
+  return MetricOf(result, name);
+}
+
 std::string TrainResultToJson(const TrainResult& r) {
   using nlohmann::json;
   const std::span<const char* const> metrics = ResultMetrics(r);
   json history = json::array();
   for (const auto& h : r.history) {
     json point = {{"seconds", h.seconds}, {"updates", h.updates}, {"samples", h.samples}};
-    for (const char* m : metrics) point[std::string("test_") + m] = MetricOf(h, m);
+    for (const char* m : metrics) point[std::string("test_") + m] = TestMetric(h, m);
     history.push_back(std::move(point));
   }
   json functions = json::array();
@@ -98,7 +105,7 @@ std::string TrainResultToJson(const TrainResult& r) {
         {"function_gb_seconds", r.function_gb_seconds},
         {"prices", "AWS Lambda $0.0000166667/GB-s + $0.20/M invocations; server m5.large $0.096/h"}}},
   };
-  for (const char* m : metrics) j[std::string("test_") + m] = MetricOf(r, m);
+  for (const char* m : metrics) j[std::string("test_") + m] = TestMetric(r, m);
   return j.dump(2);
 }
 
