@@ -55,15 +55,14 @@ void PrintProgress(const TrainProgress& p, bool tty) {
   static double last_print = -10;
   if (!tty && p.state == "running" && p.seconds - last_print < 5) return;
   last_print = p.seconds;
-  const std::string auc = p.metric == "logloss" && !std::isnan(p.test_auc)
-                              ? "auc " + std::to_string(p.test_auc).substr(0, 6) + "  "
-                              : "";
+  char auc[32] = "";  // binary models only
+  if (!std::isnan(p.test_auc)) std::snprintf(auc, sizeof auc, "auc %.4f  ", p.test_auc);
   std::fprintf(stderr,
                "%s[%6.1fs] epoch %u/%u  %llu samples  %.0f samples/s  test %s %.4f (best %.4f)  "
                "%sworkers %u alive, %llu launched, %llu failed%s",
                tty ? "\r" : "", p.seconds, p.epoch, p.epochs,
                static_cast<unsigned long long>(p.samples), p.samples_per_second, p.metric.c_str(),
-               p.test_metric, p.best_metric, auc.c_str(), p.workers_alive,
+               p.test_metric, p.best_metric, auc, p.workers_alive,
                static_cast<unsigned long long>(p.workers_launched),
                static_cast<unsigned long long>(p.workers_failed), tty ? "   " : "\n");
   std::fflush(stderr);
