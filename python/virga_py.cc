@@ -364,6 +364,8 @@ py::dict TrainDefaults() {
   py::dict d;
   d["store"] = o.store;
   d["model"] = o.model;
+  d["rank"] = o.rank;
+  d["classes"] = o.classes;
   d["workers"] = o.workers;
   d["optimizer"] = OptimizerName(o.optimizer.kind);
   d["learning_rate"] = Shortest(o.optimizer.learning_rate);
@@ -405,6 +407,8 @@ TrainOptions ToTrainOptions(const py::dict& d) {
     else if (key == "dataset") o.dataset = v.cast<std::string>();
     else if (key == "test_dataset") o.test_dataset = v.cast<std::string>();
     else if (key == "model") o.model = v.cast<std::string>();
+    else if (key == "rank") o.rank = v.cast<uint32_t>();
+    else if (key == "classes") o.classes = v.cast<uint32_t>();
     else if (key == "workers") o.workers = v.cast<uint32_t>();
     else if (key == "optimizer") o.optimizer.kind = Take(ParseOptimizerName(v.cast<std::string>()));
     else if (key == "learning_rate") o.optimizer.learning_rate = v.cast<float>();
@@ -440,6 +444,28 @@ TrainOptions ToTrainOptions(const py::dict& d) {
   return o;
 }
 
+// The model registry (include/virga/model.h): each model's name, task, primary
+// metric and defaults, for the estimators.
+py::list ModelsList() {
+  py::list out;
+  for (const ModelInfo* m : Models()) {
+    py::dict d;
+    d["name"] = m->name;
+    d["task"] = TaskName(m->task);
+    d["metric"] = PrimaryMetric(m->task);
+    d["summary"] = m->summary;
+    const OptimizerConfig c = m->own_optimizer ? m->optimizer : TrainOptions::DefaultOptimizer();
+    d["optimizer"] = OptimizerName(c.kind);
+    d["learning_rate"] = Shortest(c.learning_rate);
+    d["l1"] = Shortest(c.l1);
+    d["l2"] = Shortest(c.l2);
+    d["minibatch"] = m->minibatch;
+    d["epochs"] = m->epochs;
+    out.append(d);
+  }
+  return out;
+}
+
 py::dict ProgressDict(const TrainProgress& p) {
   py::dict d;
   d["seconds"] = p.seconds;
@@ -448,6 +474,9 @@ py::dict ProgressDict(const TrainProgress& p) {
   d["samples"] = p.samples;
   d["updates"] = p.updates;
   d["samples_per_second"] = p.samples_per_second;
+  d["metric"] = p.metric;
+  d["test_metric"] = p.test_metric;
+  d["best_metric"] = p.best_metric;
   d["test_logloss"] = p.test_logloss;
   d["best_logloss"] = p.best_logloss;
   d["test_auc"] = p.test_auc;
@@ -504,9 +533,12 @@ class Job {
       d["seconds"] = h.seconds;
       d["updates"] = h.updates;
       d["samples"] = h.samples;
+      d["test_metric"] = h.test_metric;
       d["test_logloss"] = h.test_logloss;
       d["test_auc"] = h.test_auc;
       d["test_accuracy"] = h.test_accuracy;
+      d["test_rmse"] = h.test_rmse;
+      d["test_mae"] = h.test_mae;
       out.append(d);
     }
     return out;
@@ -613,6 +645,7 @@ class Model {
     py::dict d;
     d["model"] = ModelName(h.model);
     d["width"] = h.width;
+    d["task"] = TaskName(ModelInfoOf(h.model).task);
     d["dataset"] = h.dataset;
     d["num_features"] = h.num_features;
     d["hash_bits"] = h.hash_bits;
@@ -630,12 +663,13 @@ class Model {
     auto store = OpenStore(store_uri);
     std::vector<float> scores;
     auto ev = NoGil([&] {
-      auto e = Evaluator::Load(*store, dataset, which, data_.header.model);
+      auto e = Evaluator::Load(*store, dataset, which, Make());
       if (e.ok()) scores = Score(**e);
       return e;
     });
     std::unique_ptr<Evaluator> e = Take(std::move(ev));
-    return {ToArray(scores), ToArray({e->labels().begin(), e->labels().end()})};
+    return {ToArray(scores, e->model().outputs()),
+            ToArray({e->labels().begin(), e->labels().end()})};
   }
   // Probabilities of CSR rows: row r's features are indices[indptr[r]..indptr[r+1])
   // with `data` at the same positions (None: all 1).
@@ -672,10 +706,10 @@ class Model {
     std::vector<float> scores;
     {
       py::gil_scoped_release nogil;
-      Evaluator e(data_.header.model, std::move(block));
+      Evaluator e(Make(), std::move(block));
       scores = Score(e);
     }
-    return ToArray(scores);
+    return ToArray(scores, Make()->outputs());
   }
 
  private:
@@ -684,8 +718,15 @@ class Model {
     data_.Gather(e.keys(), w);
     return e.Scores(w);
   }
-  static FloatArray ToArray(const std::vector<float>& v) {
-    FloatArray a(static_cast<py::ssize_t>(v.size()));
+  // The model of the file's kind and width (its rank, its classes).
+  std::unique_ptr<virga::Model> Make() const {
+    return Take(MakeModel(data_.header.model, data_.header.width));
+  }
+  // 1-d, or rows x `cols` (a multiclass model's class probabilities).
+  static FloatArray ToArray(const std::vector<float>& v, size_t cols = 1) {
+    FloatArray a = cols == 1 ? FloatArray(static_cast<py::ssize_t>(v.size()))
+                             : FloatArray({static_cast<py::ssize_t>(v.size() / cols),
+                                           static_cast<py::ssize_t>(cols)});
     std::copy(v.begin(), v.end(), a.mutable_data());
     return a;
   }
@@ -712,7 +753,8 @@ std::unique_ptr<Halving> MakeHalving(double eta, double min_resource, const std:
   return std::make_unique<Halving>(std::move(r).value());
 }
 
-// History points as the Python side keeps them: dicts with seconds, samples, test_logloss.
+// History points as the Python side keeps them: dicts with seconds, samples and
+// test_metric (the model's primary metric; test_logloss in older histories).
 std::vector<virga::SuccessiveHalving::Point> HalvingPoints(const py::iterable& history) {
   std::vector<virga::SuccessiveHalving::Point> out;
   auto get = [](const py::dict& d, const char* k) {
@@ -720,10 +762,10 @@ std::vector<virga::SuccessiveHalving::Point> HalvingPoints(const py::iterable& h
   };
   for (py::handle h : history) {
     const py::dict d = py::reinterpret_borrow<py::dict>(h);
+    const char* metric = d.contains("test_metric") ? "test_metric" : "test_logloss";
     out.push_back({get(d, "seconds"), get(d, "samples"),
-                   d.contains("test_logloss") && !d["test_logloss"].is_none()
-                       ? d["test_logloss"].cast<double>()
-                       : std::nan("")});
+                   d.contains(metric) && !d[metric].is_none() ? d[metric].cast<double>()
+                                                              : std::nan("")});
   }
   return out;
 }
@@ -765,6 +807,7 @@ PYBIND11_MODULE(_virga, m) {
   m.def("manifest_json", &ManifestJson, py::arg("store"), py::arg("dataset"));
   m.def("metrics", &Metrics, py::arg("prob"), py::arg("labels"));
   m.def("train_defaults", &TrainDefaults);
+  m.def("models", &ModelsList);
   m.def("default_registry_dir", &v::DefaultRegistryDir);
   m.def("list_jobs", &ListJobsPy, py::arg("registry_dir"));
   m.def("request_kill", [](const std::string& dir, const std::string& id) {

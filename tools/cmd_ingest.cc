@@ -42,6 +42,10 @@ void RegisterIngest(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--label-column", args->label_column, "CSV: label column name or 0-based index")
       ->capture_default_str();
+  cmd->add_option("--classes", args->o.parse.classes,
+                  "Multiclass labels (softmax): each label must be a class of 0..K-1, else the "
+                  "line is an error; 0 = any label")
+      ->capture_default_str();
   cmd->add_option("--header", args->header, "CSV: auto | yes | no")
       ->check(CLI::IsMember({"auto", "yes", "no"}))
       ->capture_default_str();

@@ -32,6 +32,7 @@
 #include "tools/commands.h"
 #include "virga/backend.h"
 #include "virga/dataset.h"
+#include "virga/model.h"
 #include "virga/object_store.h"
 #include "virga/successive_halving.h"
 #include "virga/train.h"
@@ -72,8 +73,9 @@ int RunJobs(const std::string& registry, bool json) {
     std::string state = e.state;
     if (state == "running" && !e.alive) state = "orphaned";
     std::printf("%-36s %-12s %-5s %8s %10.4f %10.4f %8.1fs\n", e.job_id.c_str(), state.c_str(),
-                e.alive ? "yes" : "no", epochs.c_str(), Num(s, "test_logloss"),
-                Num(s, "best_logloss"), Num(s, "seconds"));
+                e.alive ? "yes" : "no", epochs.c_str(),
+                Num(s, s.contains("test_metric") ? "test_metric" : "test_logloss"),
+                Num(s, s.contains("best_metric") ? "best_metric" : "best_logloss"), Num(s, "seconds"));
   }
   return 0;
 }
@@ -130,6 +132,10 @@ Status SetParam(TrainOptions* o, const std::string& name, const std::string& val
       o->epochs = static_cast<uint32_t>(std::stoul(value, &used)), whole(used);
     } else if (name == "staleness") {
       o->staleness = std::stoi(value, &used), whole(used);
+    } else if (name == "rank") {
+      o->rank = static_cast<uint32_t>(std::stoul(value, &used)), whole(used);
+    } else if (name == "classes") {
+      o->classes = static_cast<uint32_t>(std::stoul(value, &used)), whole(used);
     } else if (name == "optimizer") {
       auto k = ParseOptimizerName(value);
       if (!k.ok()) return k.status();
@@ -137,7 +143,7 @@ Status SetParam(TrainOptions* o, const std::string& name, const std::string& val
     } else {
       return Status::InvalidArgument(
           "--grid " + name + ": unknown parameter (learning_rate, l1, l2, clip, minibatch, "
-          "workers, epochs, staleness, optimizer)");
+          "workers, epochs, staleness, optimizer, rank, classes)");
     }
   } catch (const std::exception&) {
     return Status::InvalidArgument("--grid " + name + ": bad value '" + value + "'");
@@ -222,6 +228,16 @@ int RunSearch(SearchArgs& a) {
   if (a.policy != "grid" && a.policy != "asha")
     return fail(Status::InvalidArgument("--policy: grid or asha, got '" + a.policy + "'"));
   if (a.eta <= 1) return fail(Status::InvalidArgument("--eta must be > 1"));
+  auto model = ParseModelName(a.base.model);
+  if (!model.ok()) return fail(model.status());
+  const ModelInfo& info = ModelInfoOf(*model);
+  if (info.own_optimizer && a.optimizer.empty()) {  // the model's defaults, l1/l2 flags kept
+    const OptimizerConfig flags = a.base.optimizer;
+    a.base.optimizer = info.optimizer;
+    if (flags.l1 != 0) a.base.optimizer.l1 = flags.l1;
+    if (flags.l2 != 0) a.base.optimizer.l2 = flags.l2;
+  }
+  const std::string metric = PrimaryMetric(info.task);
   if (!a.optimizer.empty()) {
     auto k = ParseOptimizerName(a.optimizer);
     if (!k.ok()) return fail(k.status());
@@ -327,7 +343,7 @@ int RunSearch(SearchArgs& a) {
       if (a.policy != "asha" || e->stopped_at > 0 || e->last.state != "running") continue;
       points.clear();
       for (const HistoryPoint& h : e->job->history())
-        points.push_back({h.seconds, static_cast<double>(h.samples), h.test_logloss});
+        points.push_back({h.seconds, static_cast<double>(h.samples), h.test_metric});
       for (double r : halving->Rungs(e->job->options().epochs)) {
         if (std::find(e->passed.begin(), e->passed.end(), r) != e->passed.end()) continue;
         const std::optional<double> loss = halving->LossAt(points, r, train_rows);
@@ -354,11 +370,12 @@ int RunSearch(SearchArgs& a) {
         const std::string st = StateOf(*e);
         done += st != "pending" && st != "running";
         stopped += st == "stopped";
-        if (e->started && e->last.samples > 0 && std::isfinite(e->last.test_logloss))
-          best = std::min(best, e->last.test_logloss);
+        if (e->started && e->last.samples > 0 && std::isfinite(e->last.test_metric))
+          best = std::min(best, e->last.test_metric);
       }
-      std::fprintf(stderr, "%s[%6.1fs] %zu running, %zu pending, %zu ended (%zu stopped early)  best test logloss %.4f%s",
-                   tty ? "\r" : "", secs, running, pending, done, stopped, best, tty ? "   " : "\n");
+      std::fprintf(stderr, "%s[%6.1fs] %zu running, %zu pending, %zu ended (%zu stopped early)  best test %s %.4f%s",
+                   tty ? "\r" : "", secs, running, pending, done, stopped, metric.c_str(), best,
+                   tty ? "   " : "\n");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -377,29 +394,32 @@ int RunSearch(SearchArgs& a) {
     const std::string st = StateOf(*e);
     double best_loss = INFINITY;
     for (const auto& h : e->result.history)
-      if (std::isfinite(h.test_logloss)) best_loss = std::min(best_loss, h.test_logloss);
+      if (std::isfinite(h.test_metric)) best_loss = std::min(best_loss, h.test_metric);
     std::printf("%3zu  %-10s %-36s %9.4f %9.4f %8u %8.1f %10.6f  %s\n", e->index,
-                st.substr(0, 10).c_str(), e->result.job_id.c_str(), e->result.test_logloss,
+                st.substr(0, 10).c_str(), e->result.job_id.c_str(), e->result.test_metric,
                 best_loss, e->result.epochs, e->result.train_seconds, e->result.cost_total_usd,
                 ParamsText(e->params).c_str());
     nlohmann::json params = nlohmann::json::object();
     for (const auto& [k, v] : e->params) params[k] = v;
     rows.push_back({{"index", e->index}, {"params", params}, {"state", st},
-                    {"job_id", e->result.job_id}, {"test_logloss", e->result.test_logloss},
-                    {"best_logloss", std::isfinite(best_loss) ? nlohmann::json(best_loss) : nullptr},
+                    {"job_id", e->result.job_id}, {"metric", metric},
+                    {"test_" + metric, e->result.test_metric},
+                    {"best_" + metric, std::isfinite(best_loss) ? nlohmann::json(best_loss) : nullptr},
                     {"epochs", e->result.epochs}, {"seconds", e->result.train_seconds},
                     {"cost_usd", e->result.cost_total_usd},
                     {"stopped_at", e->stopped_at > 0 ? nlohmann::json(e->stopped_at) : nullptr}});
     const bool usable = e->error.empty() && e->started && st != "diverged" &&
-                        std::isfinite(e->result.test_logloss);
-    if (usable && (!best || e->result.test_logloss < best->result.test_logloss)) best = e.get();
+                        std::isfinite(e->result.test_metric);
+    if (usable && (!best || e->result.test_metric < best->result.test_metric)) best = e.get();
   }
   if (best) {
-    std::printf("best: #%zu %s  test logloss %.4f  |  wall %.1f s\n", best->index,
-                ParamsText(best->params).c_str(), best->result.test_logloss, wall);
+    std::printf("best: #%zu %s  test %s %.4f  |  wall %.1f s\n", best->index,
+                ParamsText(best->params).c_str(), metric.c_str(), best->result.test_metric, wall);
   }
   const nlohmann::json out = {{"search_id", a.search_id},
                               {"policy", a.policy},
+                              {"model", a.base.model},
+                              {"metric", metric},
                               {"backend", std::string(shared_backend->name())},
                               {"wall_seconds", wall},
                               {"experiments", rows},
@@ -444,9 +464,10 @@ void RegisterJobs(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   search->add_option("--dataset", o.dataset, "Training dataset")->required();
   search->add_option("--test", o.test_dataset, "Evaluation dataset");
-  search->add_option("--model", o.model, "lr | svm")->capture_default_str();
+  search->add_option("--model", o.model, ModelHelp())->capture_default_str();
+  search->add_option("--rank", o.rank, "mf, fm: factors per key; 0 = the model's default");
   search->add_option("--grid", a->grid, "name=v1,v2,... (repeatable): learning_rate, l1, l2, "
-                     "clip, minibatch, workers, epochs, staleness, optimizer")->required();
+                     "clip, minibatch, workers, epochs, staleness, optimizer, rank, classes")->required();
   search->add_option("--workers", o.workers, "Workers per experiment")->capture_default_str();
   search->add_option("--epochs", o.epochs, "Epochs per experiment; 0 = auto")->capture_default_str();
   search->add_option("--optimizer", a->optimizer, "Base optimizer");

@@ -61,6 +61,7 @@ nlohmann::json TrainingInfo(PsClient& client, const std::string& table) {
     if (t.contains("version") && t["version"].is_number_unsigned())
       info["table_version"] = t["version"];
     if (t.contains("optimizer") && t["optimizer"].is_string()) info["optimizer"] = t["optimizer"];
+    if (t.contains("width") && t["width"].is_number_unsigned()) info["width"] = t["width"];
   }
   return info;
 }
@@ -75,7 +76,6 @@ int RunExport(const ExportArgs& a) {
 
   ModelFileHeader header;
   header.model = *kind;
-  header.width = MakeModel(*kind)->width();
   header.created_at = UtcNowIso8601();
   if (!a.dataset.empty()) {
     auto store = ObjectStore::Open(a.store.empty() ? DefaultStoreUri() : a.store);
@@ -95,7 +95,11 @@ int RunExport(const ExportArgs& a) {
   std::vector<std::pair<uint64_t, std::vector<float>>> rows;
   if (Status s = (*client)->DumpTable(a.table, &rows); !s.ok())
     return Fail("export", s.WithContext("table '" + a.table + "'"));
-  header.training = TrainingInfo(**client, a.table).dump();
+  const nlohmann::json training = TrainingInfo(**client, a.table);
+  header.training = training.dump();
+  header.width = training.value("width", 1u);
+  if (auto made = MakeModel(*kind, header.width); !made.ok())
+    return Fail("export", made.status().WithContext("table '" + a.table + "'"));
 
   auto model = ModelFromRows(header, rows);
   if (!model.ok())
@@ -107,12 +111,14 @@ int RunExport(const ExportArgs& a) {
   return 0;
 }
 
-Status WriteScores(const std::string& path, std::span<const float> scores) {
+// One line per row: its `outputs` predictions separated by spaces.
+Status WriteScores(const std::string& path, std::span<const float> scores, size_t outputs = 1) {
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<TextWriter> w, TextWriter::Open(path));
   std::string buf;
   char line[32];
-  for (float p : scores) {
-    const int n = std::snprintf(line, sizeof line, "%.9g\n", p);
+  for (size_t i = 0; i < scores.size(); ++i) {
+    const char end = (i + 1) % outputs == 0 ? '\n' : ' ';
+    const int n = std::snprintf(line, sizeof line, "%.9g%c", scores[i], end);
     buf.append(line, static_cast<size_t>(n));
     if (buf.size() >= (1u << 16)) {
       VIRGA_RETURN_IF_ERROR(w->Write(buf));
@@ -121,6 +127,24 @@ Status WriteScores(const std::string& path, std::span<const float> scores) {
   }
   VIRGA_RETURN_IF_ERROR(w->Write(buf));
   return w->Close();
+}
+
+// The metrics line of a scored split: the model's task's metrics, or why none.
+void PrintMetrics(FILE* out, const Model& model, const Metrics& m, const std::string& labels) {
+  if (model.task() == ModelTask::kBinary && labels != "binary01" && labels != "binary_pm1") {
+    std::fprintf(out, "labels are '%s', not binary: no metrics\n", labels.c_str());
+    return;
+  }
+  std::string line;
+  for (const char* name : TaskMetrics(model.task())) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s %.6f  ", name, m.Get(name));
+    line += buf;
+  }
+  std::fprintf(out, "%s(rows %" PRIu64 "%s)\n", line.c_str(), m.rows,
+               model.task() == ModelTask::kBinary
+                   ? (", positives " + std::to_string(m.positives)).c_str()
+                   : "");
 }
 
 int RunPredict(const PredictArgs& a) {
@@ -176,20 +200,15 @@ int RunPredict(const PredictArgs& a) {
     return 0;
   }
 
-  auto ev = Evaluator::Load(**store, a.dataset, *split, hd.model);
+  auto made = MakeModel(hd.model, hd.width);
+  if (!made.ok()) return Fail("predict", made.status().WithContext("model file '" + a.model_file + "'"));
+  auto ev = Evaluator::Load(**store, a.dataset, *split, std::move(made).value());
   if (!ev.ok()) {
     Status s = ev.status();
     if (*split == Split::kTest && manifest->test_rows == 0)
       s = Status(s.code(), s.message() + " (score it with --split train)");
     return Fail("predict", s);
   }
-  if ((*ev)->width() != hd.width)
-    return Fail("predict", Status::InvalidArgument(
-                               "model file '" + a.model_file + "': width " +
-                               std::to_string(hd.width) + " does not match model " +
-                               ModelName(hd.model) + " (width " +
-                               std::to_string((*ev)->width()) + ")"));
-
   const std::span<const uint64_t> keys = (*ev)->keys();
   std::vector<float> weights(keys.size() * hd.width);
   model->Gather(keys, weights);
@@ -197,22 +216,15 @@ int RunPredict(const PredictArgs& a) {
   for (uint64_t k : keys) known += !model->Find(k).empty();
   const std::vector<float> scores = (*ev)->Scores(weights);
   if (!a.out.empty()) {
-    if (Status s = WriteScores(a.out, scores); !s.ok()) return Fail("predict", s);
+    if (Status s = WriteScores(a.out, scores, (*ev)->model().outputs()); !s.ok())
+      return Fail("predict", s);
   }
 
   std::fprintf(report, "scored %zu rows of dataset '%s' (%s split) with %s model '%s'; %zu of %zu keys "
                "have weights\n",
-               scores.size(), a.dataset.c_str(), SplitName(*split), ModelName(hd.model),
+               (*ev)->rows(), a.dataset.c_str(), SplitName(*split), ModelName(hd.model),
                a.model_file.c_str(), known, keys.size());
-  if (labels == "binary01" || labels == "binary_pm1") {
-    const BinaryMetrics m = ComputeBinaryMetrics(scores, (*ev)->labels());
-    std::fprintf(report,
-                 "logloss %.6f  auc %.6f  accuracy %.6f  (rows %" PRIu64 ", positives %" PRIu64
-                 ")\n",
-                 m.logloss, m.auc, m.accuracy, m.rows, m.positives);
-  } else {
-    std::fprintf(report, "labels are '%s', not binary: no metrics\n", labels.c_str());
-  }
+  PrintMetrics(report, (*ev)->model(), (*ev)->Evaluate(weights), labels);
   return 0;
 }
 
@@ -224,7 +236,9 @@ void RegisterModelTools(CLI::App& app, int* exit_code) {
   ex->add_option("--servers", e->servers, "host:port[,host:port...]")->capture_default_str();
   ex->add_option("--token-file", e->token_file, "Shared secret file");
   ex->add_option("--table", e->table, "Model table on the servers")->required();
-  ex->add_option("--model", e->model, "Model of the table: lr | svm")->capture_default_str();
+  ex->add_option("--model", e->model, "Model of the table: " + ModelNameList() +
+                                          " (its width is the table's)")
+      ->capture_default_str();
   ex->add_option("--out", e->out,
                  "Model file to write: a local path, or a store URI such as "
                  "s3://bucket/models/m.vmdl or file:///dir/m.vmdl")
@@ -242,7 +256,9 @@ void RegisterModelTools(CLI::App& app, int* exit_code) {
   pr->add_option("--dataset", p->dataset, "Dataset to score")->required();
   pr->add_option("--split", p->split, "test | train")->capture_default_str();
   pr->add_option("--out", p->out,
-                 "Write one probability per line, in row order (.gz/.zst compress; - stdout)");
+                 "Write one prediction per line, in row order: a probability (binary models), a "
+                 "value (mf), or each class's probability separated by spaces (softmax) "
+                 "(.gz/.zst compress; - stdout)");
   p->stage.Add(pr, /*ingest=*/false);
   pr->callback([p, exit_code] { *exit_code = RunPredict(*p); });
 }

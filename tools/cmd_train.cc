@@ -1,6 +1,7 @@
 // `virga train`: run a training job with worker functions and print its result.
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -31,6 +32,12 @@ struct TrainArgs {
   std::string json_out;
   std::string model_out;
   BackendFlags backend;
+  // Optimizer flags given on the command line (the rest keep the model's defaults).
+  CLI::Option* optimizer_flag = nullptr;
+  CLI::Option* schedule_flag = nullptr;
+  CLI::Option* l1_flag = nullptr;
+  CLI::Option* l2_flag = nullptr;
+  CLI::Option* clip_flag = nullptr;
   bool quiet = false;
   bool verbose = false;
 };
@@ -48,12 +55,14 @@ void PrintProgress(const TrainProgress& p, bool tty) {
   static double last_print = -10;
   if (!tty && p.state == "running" && p.seconds - last_print < 5) return;
   last_print = p.seconds;
+  char auc[32] = "";  // binary models only
+  if (!std::isnan(p.test_auc)) std::snprintf(auc, sizeof auc, "auc %.4f  ", p.test_auc);
   std::fprintf(stderr,
-               "%s[%6.1fs] epoch %u/%u  %llu samples  %.0f samples/s  test logloss %.4f (best %.4f)  "
-               "auc %.4f  workers %u alive, %llu launched, %llu failed%s",
+               "%s[%6.1fs] epoch %u/%u  %llu samples  %.0f samples/s  test %s %.4f (best %.4f)  "
+               "%sworkers %u alive, %llu launched, %llu failed%s",
                tty ? "\r" : "", p.seconds, p.epoch, p.epochs,
-               static_cast<unsigned long long>(p.samples), p.samples_per_second, p.test_logloss,
-               p.best_logloss, p.test_auc, p.workers_alive,
+               static_cast<unsigned long long>(p.samples), p.samples_per_second, p.metric.c_str(),
+               p.test_metric, p.best_metric, auc, p.workers_alive,
                static_cast<unsigned long long>(p.workers_launched),
                static_cast<unsigned long long>(p.workers_failed), tty ? "   " : "\n");
   std::fflush(stderr);
@@ -71,12 +80,23 @@ int RunTrain(TrainArgs& a) {
   auto backend = a.backend.Config();
   if (!backend.ok()) return fail(backend.status());
   a.o.backend_config = *backend;
-  auto kind = ParseOptimizerName(a.optimizer);
-  if (!kind.ok()) return fail(kind.status());
-  a.o.optimizer.kind = *kind;
+  auto model = ParseModelName(a.o.model);
+  if (!model.ok()) return fail(model.status());
+  // The model's optimizer defaults (ModelInfo), then the flags given.
+  const ModelInfo& info = ModelInfoOf(*model);
+  const OptimizerConfig flags = a.o.optimizer;
+  a.o.optimizer = info.own_optimizer ? info.optimizer : TrainOptions::DefaultOptimizer();
+  if (!info.own_optimizer || a.optimizer_flag->count() > 0) {
+    auto kind = ParseOptimizerName(a.optimizer);
+    if (!kind.ok()) return fail(kind.status());
+    a.o.optimizer.kind = *kind;
+  }
   // 0 keeps the default; anything else, negative included, goes to the options' checks
   // (the same rule and message as the Python API).
   if (a.learning_rate != 0) a.o.optimizer.learning_rate = a.learning_rate;
+  if (a.l1_flag->count() > 0) a.o.optimizer.l1 = flags.l1;
+  if (a.l2_flag->count() > 0) a.o.optimizer.l2 = flags.l2;
+  if (a.clip_flag->count() > 0) a.o.optimizer.clip = flags.clip;
   auto schedule = ParseLrScheduleName(a.schedule);
   if (!schedule.ok()) return fail(schedule.status());
   a.o.optimizer.schedule = *schedule;
@@ -149,11 +169,18 @@ int RunJob(TrainArgs& a) {
                  "and `virga ping` say why)\n",
                  static_cast<unsigned long long>(r.checkpoints_failed));
   }
+  std::string metrics;  // "test logloss 0.4512  auc 0.7700  accuracy 0.7900"
+  for (const char* m : TaskMetrics(ModelInfoOf(*ParseModelName(r.model)).task)) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%s %.4f", metrics.empty() ? "test " : "  ", m,
+                  TestMetric(r, m));
+    metrics += buf;
+  }
   std::printf(
-      "%s: %s  test logloss %.4f  auc %.4f  accuracy %.4f  |  %.2f s, %.0f samples/s, %u/%u epochs, "
+      "%s: %s  %s  |  %.2f s, %.0f samples/s, %u/%u epochs, "
       "%llu updates  |  workers %llu launched, %llu failed  |  iteration p50 %.1f us p99 %.1f us "
       "(data %.1f, pull %.1f, compute %.1f, push %.1f)  |  cost $%.6f\n",
-      r.job_id.c_str(), r.state.c_str(), r.test_logloss, r.test_auc, r.test_accuracy, r.train_seconds,
+      r.job_id.c_str(), r.state.c_str(), metrics.c_str(), r.train_seconds,
       r.samples_per_second, r.epochs, r.epochs_requested, static_cast<unsigned long long>(r.updates),
       static_cast<unsigned long long>(r.workers_launched),
       static_cast<unsigned long long>(r.workers_failed), r.iteration.p50_us, r.iteration.p99_us,
@@ -163,6 +190,14 @@ int RunJob(TrainArgs& a) {
 }
 
 }  // namespace
+
+std::string ModelHelp() {
+  std::string help;
+  for (const ModelInfo* m : Models()) {
+    help += (help.empty() ? "" : " | ") + std::string(m->name) + " (" + m->summary + ")";
+  }
+  return help + "; docs/models.md";
+}
 
 void RegisterTrain(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<TrainArgs>();
@@ -176,16 +211,26 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--test", o.test_dataset,
                   "Evaluation dataset (its test split, else its train split); default: the test "
                   "split of --dataset");
-  cmd->add_option("--model", o.model, "lr | svm")->capture_default_str();
+  cmd->add_option("--model", o.model, ModelHelp())->capture_default_str();
+  cmd->add_option("--rank", o.rank, "mf, fm: factors per key; 0 = the model's default")
+      ->capture_default_str();
+  cmd->add_option("--classes", o.classes,
+                  "softmax: number of classes; 0 = the dataset's largest label + 1")
+      ->capture_default_str();
   cmd->add_option("--workers", o.workers, "Worker functions kept alive")->capture_default_str();
-  cmd->add_option("--optimizer", args->optimizer, "sgd | momentum | nesterov | adagrad | adam | ftrl")
-      ->capture_default_str();
+  args->optimizer_flag =
+      cmd->add_option("--optimizer", args->optimizer,
+                      "sgd | momentum | nesterov | adagrad | adam | ftrl (default: the model's; "
+                      "ftrl for lr and svm)")
+          ->capture_default_str();
   cmd->add_option("--learning-rate", args->learning_rate, "Learning rate (FTRL: alpha); default 0.1");
-  cmd->add_option("--lr-schedule", args->schedule, "constant | inverse_sqrt | exponential | step")
-      ->capture_default_str();
-  cmd->add_option("--l1", o.optimizer.l1, "L1 strength")->capture_default_str();
-  cmd->add_option("--l2", o.optimizer.l2, "L2 strength")->capture_default_str();
-  cmd->add_option("--clip", o.optimizer.clip, "Clip gradient coordinates to [-c, c]; 0 = off");
+  args->schedule_flag =
+      cmd->add_option("--lr-schedule", args->schedule, "constant | inverse_sqrt | exponential | step")
+          ->capture_default_str();
+  args->l1_flag = cmd->add_option("--l1", o.optimizer.l1, "L1 strength (default: the model's)");
+  args->l2_flag = cmd->add_option("--l2", o.optimizer.l2, "L2 strength (default: the model's)");
+  args->clip_flag =
+      cmd->add_option("--clip", o.optimizer.clip, "Clip gradient coordinates to [-c, c]; 0 = off");
   cmd->add_option("--minibatch", o.minibatch, "Rows per step; 0 = auto")->capture_default_str();
   cmd->add_option("--epochs", o.epochs, "Passes over the data; 0 = auto")->capture_default_str();
   cmd->add_option("--staleness", o.staleness, "-1 asynchronous; S >= 0 bounded staleness")
@@ -199,7 +244,8 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--function-memory", o.function_memory_mb, "Function memory cap, MB")
       ->capture_default_str();
   cmd->add_option("--start-delay", args->start_delay, "Random cold-start delay up to this, seconds");
-  cmd->add_option("--target-loss", o.target_loss, "Stop once test logloss <= this");
+  cmd->add_option("--target-loss", o.target_loss,
+                  "Stop once the test metric (logloss; mf: rmse) <= this");
   cmd->add_option("--time-limit", o.time_limit_seconds, "Stop after this many seconds");
   cmd->add_option("--eval-interval", o.eval_interval_seconds, "Seconds between evaluations")
       ->capture_default_str();

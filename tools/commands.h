@@ -10,6 +10,8 @@ namespace virga::cli {
 
 // The default store URI: $VIRGA_STORE, else file://./virga-store.
 std::string DefaultStoreUri();
+// "--model" help: every registered model with its summary.
+std::string ModelHelp();
 
 void RegisterIngest(CLI::App& app, int* exit_code);
 void RegisterDatagen(CLI::App& app, int* exit_code);

@@ -1,11 +1,12 @@
 // Evaluator: scores a fixed set of rows (a dataset's test split) with a
-// model's weights and reports binary metrics. Built once; evaluated many
+// model's weights and reports the metrics of the model's task (Metrics,
+// include/virga/metrics.h). Built once; evaluated many
 // times while training runs:
 //
 //   auto ev = Evaluator::Load(*store, "criteo", Split::kTest, ModelKind::kLogisticRegression);
 //   std::vector<float> w((*ev)->keys().size() * (*ev)->width());
 //   client->Pull(table, (*ev)->keys(), w);      // every second or so
-//   BinaryMetrics m = (*ev)->Evaluate(w);
+//   Metrics m = (*ev)->Evaluate(w);
 //
 // The evaluator owns its rows and, computed once at construction, the sorted
 // distinct keys they touch (feature indices as uint64, then kBiasKey, which
@@ -14,8 +15,9 @@
 // metrics: nothing is looked up, and nothing is allocated after construction.
 //
 // Memory: about 12 bytes per stored entry (index, slot, value; 8 when every
-// value is 1) and 28 per row (label, offset, score, metrics scratch), plus
-// 8 bytes per distinct key.
+// value is 1) and 28 per row (label, offset, score, metrics scratch; a
+// multiclass model keeps 4 bytes per class per row of scores), plus 8 bytes
+// per distinct key.
 //
 // Thread safety: const methods may be called from several threads; Evaluate
 // and Scores share scratch buffers under a mutex, so concurrent calls run one
@@ -59,8 +61,14 @@ class Evaluator {
   static Result<std::unique_ptr<Evaluator>> Load(ObjectStore& store, std::string_view dataset,
                                                  Split which, ModelKind kind,
                                                  EvaluatorOptions options = {});
+  // The same with a given model (one of a shape MakeModel(kind) lacks:
+  // a rank, a number of classes). REQUIRES: model.
+  static Result<std::unique_ptr<Evaluator>> Load(ObjectStore& store, std::string_view dataset,
+                                                 Split which, std::unique_ptr<Model> model,
+                                                 EvaluatorOptions options = {});
 
-  // Evaluates `rows` (moved in) with MakeModel(kind).
+  // Evaluates `rows` (moved in) with MakeModel(kind). REQUIRES: the model
+  // has a default shape (not softmax).
   Evaluator(ModelKind kind, RowBlock rows, EvaluatorOptions options = {});
   // The same with a given model (tests inject their own). REQUIRES: model.
   Evaluator(std::unique_ptr<Model> model, RowBlock rows, EvaluatorOptions options = {});
@@ -76,19 +84,19 @@ class Evaluator {
   std::span<const float> labels() const { return labels_; }
   const Model& model() const { return *model_; }
 
-  // Metrics of the model with `weights`, where weights[i * width() + c]
-  // belongs to keys()[i]. Allocates nothing.
+  // Metrics of the model's task (model().task()) with `weights`, where
+  // weights[i * width() + c] belongs to keys()[i]. Allocates nothing.
   // REQUIRES: weights.size() == keys().size() * width(); otherwise returns
   // metrics over 0 rows (all NaN) and asserts in debug builds.
-  BinaryMetrics Evaluate(std::span<const float> weights) const;
+  Metrics Evaluate(std::span<const float> weights) const;
 
-  // Each row's predicted probability of the positive class, in row order.
-  // Same REQUIRES; a wrong size gives an empty vector.
+  // The model's predictions (Model::Predict): rows() * model().outputs()
+  // floats, in row order. Same REQUIRES; a wrong size gives an empty vector.
   std::vector<float> Scores(std::span<const float> weights) const;
 
  private:
   void BuildSlots();
-  // Predicts every row into `out` (rows() floats). False on a size mismatch.
+  // Predicts every row into `out` (rows() * outputs floats). False on a size mismatch.
   bool PredictAll(std::span<const float> weights, std::span<float> out) const;
 
   std::unique_ptr<Model> model_;
@@ -103,7 +111,7 @@ class Evaluator {
   std::vector<uint32_t> slots_;  // slots_[i]: the slot of indices_[i] in keys_
 
   mutable std::mutex mu_;
-  mutable std::vector<float> scores_;           // GUARDED_BY(mu_)
+  mutable std::vector<float> scores_;           // GUARDED_BY(mu_); rows * outputs
   mutable BinaryMetricsAccumulator metrics_;    // GUARDED_BY(mu_)
 };
 

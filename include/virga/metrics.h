@@ -1,5 +1,9 @@
-// Binary classification metrics over (probability, label) pairs: the test
-// loss, AUC and accuracy that training jobs report.
+// Metrics of a model's predictions against labels, by task (ModelTask,
+// include/virga/model.h): binary logloss / AUC / accuracy, regression RMSE /
+// MAE, multiclass logloss / accuracy. `Metrics` holds any of them, the
+// others NaN; jobs report the ones of their model's task.
+//
+// Binary classification metrics are over (probability, label) pairs.
 //
 // A row is positive when its label > 0 (0/1 and -1/+1 labels both work).
 // Probabilities are the model's P(positive).
@@ -26,6 +30,7 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <string_view>
 #include <vector>
 
 namespace virga {
@@ -69,5 +74,33 @@ class BinaryMetricsAccumulator {
   std::vector<uint64_t> entries_;
   std::vector<uint64_t> scratch_;  // radix sort buffer
 };
+
+// One evaluation, whatever the task: the metrics the task does not define are
+// NaN.
+//   rmse      sqrt(mean (prediction - label)^2); mae  mean |prediction - label|
+//   multiclass logloss  mean of -log(probability given to the label's class),
+//             clamped as above (sklearn's log_loss); accuracy: share of rows
+//             whose most probable class (the first on ties) is the label.
+// A NaN prediction makes the losses NaN (a diverged model).
+struct Metrics {
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  double logloss = kNaN, auc = kNaN, accuracy = kNaN;
+  double rmse = kNaN, mae = kNaN;
+  uint64_t rows = 0;
+  uint64_t positives = 0;  // binary: rows with label > 0
+
+  // The metric called `name` ("logloss", "auc", "accuracy", "rmse", "mae");
+  // NaN for other names.
+  double Get(std::string_view name) const;
+};
+
+Metrics FromBinary(const BinaryMetrics& m);
+// REQUIRES: pred.size() == labels.size() (the common prefix is used otherwise).
+Metrics ComputeRegressionMetrics(std::span<const float> pred, std::span<const float> labels);
+// prob[row * classes + c]: P(class c) of row `row`; a label is its class
+// number (rounded down; outside [0, classes) it counts as a miss with
+// probability 0). REQUIRES: prob.size() == labels.size() * classes.
+Metrics ComputeMulticlassMetrics(std::span<const float> prob, std::span<const float> labels,
+                                 uint32_t classes);
 
 }  // namespace virga

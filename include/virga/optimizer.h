@@ -52,6 +52,7 @@ struct OptimizerConfig {
   // e.g. "optimizer.learning_rate: must be > 0, got -1". Every field is
   // checked whatever the kind, so a config stays valid when the kind changes.
   Status Validate() const;
+  bool operator==(const OptimizerConfig&) const = default;
 };
 
 // Floats of optimizer state kept per coordinate: sgd 0, momentum 1 (v),

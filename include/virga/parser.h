@@ -30,6 +30,10 @@ struct ParseOptions {
   // a number.
   CsvHeader csv_header = CsvHeader::kAuto;
   char csv_delimiter = ',';
+  // > 0: labels are class numbers (softmax, docs/models.md): a label that is
+  // not an integer in [0, classes) is an error of its line ("label 10 is not
+  // a class of 0..9"). 0: any finite label.
+  uint32_t classes = 0;
 };
 
 // Parses the lines of one input file, in order (parsers may keep state, e.g.

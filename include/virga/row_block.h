@@ -68,6 +68,15 @@ class RowBlock {
     values_.resize(offsets_.back());
     // all_ones_ may stay false conservatively; that only costs space.
   }
+  // Drops the last complete row (a row a later check rejects).
+  // REQUIRES: rows() > 0 and no pending features.
+  void PopRow() {
+    assert(rows() > 0 && pending() == 0);
+    labels_.pop_back();
+    offsets_.pop_back();
+    indices_.resize(offsets_.back());
+    values_.resize(offsets_.back());
+  }
   // Empties the block, keeping capacity.
   void Clear() {
     labels_.clear();

@@ -35,7 +35,7 @@ class SuccessiveHalving {
   struct Point {
     double seconds = 0;     // since the job started
     double samples = 0;     // rows processed
-    double test_logloss = 0;
+    double test_metric = 0;  // the model's primary metric (lower is better)
   };
 
   // eta > 1; min_resource <= 0: full / eta^2 (two rungs); kSeconds needs
@@ -49,7 +49,7 @@ class SuccessiveHalving {
   std::vector<double> Rungs(double full) const;
   // Resource spent at a point: epochs (samples / train_rows) or seconds.
   double Used(const Point& p, double train_rows) const;
-  // The test logloss at exactly `rung`; nullopt until an evaluation at or
+  // The test metric at exactly `rung`; nullopt until an evaluation at or
   // past the rung exists.
   std::optional<double> LossAt(std::span<const Point> history, double rung,
                                double train_rows) const;

@@ -39,7 +39,9 @@ struct TrainOptions {
   std::string dataset;                // training data: its train split
   std::string test_dataset;           // evaluation data: its test split, or its train split if it
                                       // has none; empty: the test split of `dataset`
-  std::string model = "lr";           // lr | svm
+  std::string model = "lr";           // a registered model (ModelNameList(), docs/models.md)
+  uint32_t rank = 0;                  // mf, fm: factors per key; 0 = the model's default
+  uint32_t classes = 0;               // softmax: classes; 0 = the dataset's largest label + 1
   uint32_t workers = 4;               // functions kept alive at once
   OptimizerConfig optimizer = DefaultOptimizer();
   uint32_t minibatch = 0;             // rows per step; 0 = auto (see docs/training.md)
@@ -49,7 +51,7 @@ struct TrainOptions {
   std::chrono::milliseconds function_timeout{900'000};  // function lifetime
   uint64_t function_memory_mb = 3072; // function memory cap
   std::chrono::milliseconds max_start_delay{0};  // random cold-start delay per function
-  double target_loss = 0;             // > 0: stop once test logloss <= this
+  double target_loss = 0;             // > 0: stop once the test metric (logloss, rmse) <= this
   double time_limit_seconds = 0;      // > 0: stop after this long
   double eval_interval_seconds = 1.0; // evaluation period while training
   uint32_t rows_per_item = 0;         // rows per work item; 0 = auto (>= 8 items per worker per epoch)
@@ -99,7 +101,7 @@ struct TrainOptions {
   // <dir>/<job>/status.json, refreshed at every evaluation; a file <dir>/<job>/kill stops it.
   // Empty: $VIRGA_HOME/jobs, else ~/.virga/jobs. "-": not registered.
   std::string registry_dir;
-  // Stop a run whose test logloss is NaN or above 1.5 x its first evaluation's
+  // Stop a run whose test metric is NaN or above 1.5 x its first evaluation's
   // (state "diverged"), after at least 2 evaluations.
   bool stop_on_divergence = true;
   // How workers exchange the model and gradients (docs/channel.md):
@@ -118,7 +120,11 @@ struct HistoryPoint {
   double seconds = 0;        // since the job started
   uint64_t updates = 0;      // table version (applied pushes)
   uint64_t samples = 0;      // rows of processed work items
+  // The model's primary metric (TrainResult::metric): what jobs minimise.
+  double test_metric = 0;
+  // Each metric of the model's task; the others are NaN.
   double test_logloss = 0, test_auc = 0, test_accuracy = 0;
+  double test_rmse = 0, test_mae = 0;
 };
 
 struct FunctionRecord {
@@ -134,7 +140,15 @@ struct TrainResult {
   std::string job_id;
   std::string backend;                 // the compute backend's name ("local")
   std::string state;                   // "done" | "target_reached" | "time_limit" | "killed" | "failed: ..."
+  std::string model;                   // its name ("lr", "mf", ...)
+  uint32_t width = 1;                  // floats per key of its table
+  // The primary metric's name, PrimaryMetric(task): "logloss" or "rmse"
+  // (lower is better), and its value; the JSON names it test_<metric>.
+  std::string metric = "logloss";
+  double test_metric = 0;
+  // Each metric of the model's task (TaskMetrics); the others are NaN.
   double test_logloss = 0, test_auc = 0, test_accuracy = 0;
+  double test_rmse = 0, test_mae = 0;
   double train_seconds = 0;
   uint64_t samples = 0, updates = 0;
   double samples_per_second = 0;
@@ -167,6 +181,11 @@ struct TrainResult {
 };
 
 std::string TrainResultToJson(const TrainResult& result);
+// The value of metric `name` ("logloss", "auc", "accuracy", "rmse", "mae"; the
+// names of include/virga/metrics.h) in a history point or a result; their
+// test_metric for any other name.
+double TestMetric(const HistoryPoint& point, std::string_view name);
+double TestMetric(const TrainResult& result, std::string_view name);
 
 // Keys of what a job leaves in its object store (docs/object-layout.md).
 // REQUIRES: a valid job id ([A-Za-z0-9._-], 1..100 bytes).
@@ -193,7 +212,9 @@ struct TrainProgress {
   uint32_t epoch = 0, epochs = 0;      // epochs fully processed / requested
   uint64_t samples = 0, updates = 0;
   double samples_per_second = 0;
-  double test_logloss = 0, best_logloss = 0;
+  std::string metric = "logloss";      // the primary metric's name (TrainResult::metric)
+  double test_metric = 0, best_metric = 0;
+  double test_logloss = 0, best_logloss = 0;  // binary and multiclass models; else NaN
   double test_auc = 0;
   uint32_t workers_alive = 0;
   uint64_t workers_launched = 0, workers_failed = 0;

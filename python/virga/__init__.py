@@ -22,9 +22,11 @@ from .session import Dataset, Session, connect, default_session
 from .job import Job
 from .estimators import LinearSVM, LogisticRegression, load
 from ._sklearn import NotFittedError
+from .factorization import FactorizationMachine, FieldAwareFM, MatrixFactorization, Softmax
 from .search import GridSearch, RandomSearch, SuccessiveHalving
 
 __all__ = ["connect", "default_session", "Session", "Dataset", "Job", "LogisticRegression", "LinearSVM", "load",
+           "MatrixFactorization", "Softmax", "FactorizationMachine", "FieldAwareFM",
            "GridSearch", "RandomSearch", "SuccessiveHalving", "Error", "InvalidArgumentError",
            "NotFoundError", "NotFittedError", "datagen_criteo", "jobs", "kill", "worker_binary", "backends"]
 

@@ -191,10 +191,11 @@ class Job:
 
     def describe(self):
         p = self.progress
-        loss = p.get("test_logloss", float("nan"))
+        loss = p.get("test_metric", p.get("test_logloss", float("nan")))
+        best = p.get("best_metric", p.get("best_logloss", float("nan")))
         return (f"{self.id}: {self.status}  {p.get('seconds', 0):6.1f}s  epoch "
-                f"{p.get('epoch', 0)}/{p.get('epochs', 0)}  test logloss {loss:.4f} "
-                f"(best {p.get('best_logloss', float('nan')):.4f})  "
+                f"{p.get('epoch', 0)}/{p.get('epochs', 0)}  test {p.get('metric', 'logloss')} "
+                f"{loss:.4f} (best {best:.4f})  "
                 f"{p.get('samples_per_second', 0):,.0f} samples/s  workers {p.get('workers_alive', 0)}")
 
     def __repr__(self):

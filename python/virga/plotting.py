@@ -13,14 +13,18 @@ def in_notebook():
 
 def _draw(ax, runs):
     ax.clear()
+    metrics = set()
     for label, job in runs:
         if job is None:
             continue
         h = job.history
         if h:
-            ax.plot([p["seconds"] for p in h], [p["test_logloss"] for p in h], label=str(label))
+            # The model's primary metric (logloss; rmse for mf); test_logloss in older histories.
+            ax.plot([p["seconds"] for p in h],
+                    [p.get("test_metric", p.get("test_logloss")) for p in h], label=str(label))
+            metrics.add(job.progress.get("metric", "logloss"))
     ax.set_xlabel("seconds")
-    ax.set_ylabel("test logloss")
+    ax.set_ylabel("test " + (metrics.pop() if len(metrics) == 1 else "metric"))
     if runs:
         ax.legend(fontsize="small")
 

@@ -99,22 +99,36 @@ class Experiment:
     def row(self):
         p = self.job.progress if self.job else {}
         r = self.job.result if self.job else None
-        cur = (r or p).get("test_logloss", math.nan) if (r or p) else math.nan
+        metric = (r or p or {}).get("metric", "logloss")
+        cur = _primary(r or p) if (r or p) else math.nan
         hist = self.job.history if self.job else []
-        losses = [h["test_logloss"] for h in hist if finite(h["test_logloss"])]
+        losses = [_primary(h) for h in hist if finite(_primary(h))]
+        best = min(losses) if losses else math.nan
         return {
             "index": self.index,
             "params": dict(self.params),
             "state": self.state,
             "job_id": self.job.id if self.job else None,
-            "test_logloss": cur,
-            "best_logloss": min(losses) if losses else math.nan,
+            "metric": metric,            # the model's primary metric: logloss, rmse
+            "test_metric": cur,
+            "best_metric": best,
+            "test_logloss": cur if metric == "logloss" else math.nan,
+            "best_logloss": best if metric == "logloss" else math.nan,
             "epochs": (r or p).get("epochs", 0) if r else p.get("epoch", 0),
             "seconds": (r or {}).get("train_seconds", p.get("seconds", 0.0)),
             "cost_usd": r.get("cost_estimate", {}).get("total_usd", r.get("cost_total_usd"))
             if r else None,
             "stopped_at": self.stopped_at,
-        }
+        } | {"test_" + metric: cur, "best_" + metric: best}
+
+
+def _primary(d):
+    """The model's primary metric (lower is better) in a result, progress or history dict:
+    test_metric, else test_<metric>, else test_logloss (older jobs)."""
+    if d.get("test_metric") is not None:
+        return d["test_metric"]
+    v = d.get("test_" + d.get("metric", "logloss"), d.get("test_logloss"))
+    return math.nan if v is None else v
 
 
 def _make_policy(policy):
@@ -306,8 +320,8 @@ class _Search:
             r = e.job.result if e.job and e.job.done() else None
             if not r or r["state"].startswith("failed") or r["state"] == "diverged":
                 continue
-            if finite(r["test_logloss"]) and (best is None or
-                                              r["test_logloss"] < best.job.result["test_logloss"]):
+            if finite(_primary(r)) and (best is None or
+                                        _primary(r) < _primary(best.job.result)):
                 best = e
         return best
 
@@ -328,7 +342,7 @@ class _Search:
 
     @property
     def best_loss_(self):
-        return self.experiments[self.best_index_].job.result["test_logloss"]
+        return _primary(self.experiments[self.best_index_].job.result)
 
     def summary(self):
         rows = self.results
@@ -336,19 +350,20 @@ class _Search:
         for r in rows:
             key = r["state"].split(":")[0]
             count[key] = count.get(key, 0) + 1
-        fin = [r for r in rows if finite(r["test_logloss"]) and r["state"] in
+        fin = [r for r in rows if finite(r["test_metric"]) and r["state"] in
                ("running", "done", "target_reached", "time_limit", "stopped", "killed")]
-        best = min(fin, key=lambda r: r["test_logloss"]) if fin else None
+        best = min(fin, key=lambda r: r["test_metric"]) if fin else None
         states = ", ".join(f"{n} {k}" for k, n in sorted(count.items()))
-        b = f"best {best['test_logloss']:.4f} (#{best['index']})" if best else "best -"
+        b = (f"best {best['metric']} {best['test_metric']:.4f} (#{best['index']})" if best
+             else "best -")
         return f"search: {states} | {b} | {self.seconds:.1f}s"
 
     def table(self):
         """The results as a text table."""
         out = [f"{'#':>3} {'state':<14} {'loss':>8} {'best':>8} {'epochs':>6} {'sec':>7}  params"]
         for r in self.results:
-            out.append(f"{r['index']:>3} {r['state'][:14]:<14} {r['test_logloss']:>8.4f} "
-                       f"{r['best_logloss']:>8.4f} {r['epochs']:>6} {r['seconds']:>7.1f}  "
+            out.append(f"{r['index']:>3} {r['state'][:14]:<14} {r['test_metric']:>8.4f} "
+                       f"{r['best_metric']:>8.4f} {r['epochs']:>6} {r['seconds']:>7.1f}  "
                        f"{r['params']}")
         return "\n".join(out)
 

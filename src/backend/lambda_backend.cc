@@ -87,8 +87,14 @@ class LambdaBackend final : public ComputeBackend {
   Status Init() {
     api_ = std::make_unique<aws::LambdaApi>(o_.aws);
     if (o_.check_function) {
+      // Throttling (429) and 5xx are retried as invocations are: a throttled
+      // check says nothing about the function.
       aws::HttpResponse resp;
-      VIRGA_RETURN_IF_ERROR(Invoke("DryRun", "{}", &resp));
+      for (int attempt = 1;; ++attempt) {
+        VIRGA_RETURN_IF_ERROR(Invoke("DryRun", "{}", &resp));
+        if (!Transient(resp.status) || attempt >= o_.max_invoke_attempts) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50 << std::min(attempt, 6)));
+      }
       if (resp.status != 204 && resp.status != 200 && resp.status != 202) {
         return Status::InvalidArgument("lambda backend: function '" + o_.function + "' at " +
                                        Where() + ": " + aws::LambdaApi::ErrorText(resp));

@@ -101,6 +101,15 @@ Status ChannelJob::Impl::Setup() {
           "have); train on '" + backend + "' without --channel");
     }
   }
+  if (auto kind = ParseModelName(opt.model); kind.ok() && !ModelInfoOf(*kind).channel_ok) {
+    std::string ok;
+    for (const ModelInfo* m : Models()) {
+      if (m->channel_ok) ok += (ok.empty() ? "" : ", ") + std::string(m->name);
+    }
+    return Status::InvalidArgument("train: --channel " + opt.channel + " cannot train model '" +
+                                   opt.model + "' (its dense width-1 model serves " + ok +
+                                   "); train it with a parameter server (without --channel)");
+  }
   VIRGA_RETURN_IF_ERROR(LoadData());
   dim = manifest.num_features + 1;
   if (dim > kMaxDim) {

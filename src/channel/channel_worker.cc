@@ -173,6 +173,10 @@ Status SlotWorker::Setup() {
                                    std::to_string(p_.dim));
   }
   VIRGA_ASSIGN_OR_RETURN(ModelKind kind, ParseModelName(p_.model));
+  if (!ModelInfoOf(kind).channel_ok) {
+    return Status::InvalidArgument("channel worker: model '" + p_.model +
+                                   "' cannot run on a storage channel");
+  }
   model_ = MakeModel(kind);
   plan_ = PlanChannel(manifest_.train, p_.epochs, p_.workers, p_.rows_per_item, p_.seed);
   items_ = &plan_.slots[p_.slot];

@@ -12,7 +12,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// Columns of status.json "history" rows (registry.cc: history_fields).
+// Columns of status.json "history" rows (registry.cc: history_fields); kLoss
+// is the model's primary metric.
 constexpr size_t kSeconds = 0, kUpdates = 1, kSamples = 2, kLoss = 3;
 
 json Parse(const std::string& text) {
@@ -124,6 +125,10 @@ json Summary(const JobEntry& e, const json& s, const ApiOptions& o, bool with_hi
       {"updates", Num(s, "updates")},
       {"samples_per_second", Finite(sps)},
       {"updates_per_second", Finite(ups)},
+      // The model's primary metric ("logloss", "rmse"): what the curves show.
+      {"metric", s.value("metric", std::string("logloss"))},
+      {"test_metric", Finite(Num(s, "test_metric", Num(s, "test_logloss", NAN)))},
+      {"best_metric", Finite(Num(s, "best_metric", Num(s, "best_logloss", NAN)))},
       {"test_logloss", Finite(Num(s, "test_logloss", NAN))},
       {"best_logloss", Finite(Num(s, "best_logloss", NAN))},
       {"test_auc", Finite(Num(s, "test_auc", NAN))},
@@ -137,7 +142,9 @@ json Summary(const JobEntry& e, const json& s, const ApiOptions& o, bool with_hi
       {"checkpoint_error", CheckpointError(s)},
   };
   // A job whose history is empty has not been evaluated yet: no loss to show.
-  if (!history.is_array() || history.empty()) row["test_logloss"] = row["best_logloss"] = nullptr;
+  if (!history.is_array() || history.empty()) {
+    row["test_logloss"] = row["best_logloss"] = row["test_metric"] = row["best_metric"] = nullptr;
+  }
   if (with_history) {
     row["history"] = HistoryColumns(history, std::isfinite(cost) ? cost : 0.0,
                                     history.is_array() && !history.empty()

@@ -81,6 +81,30 @@ TEST(DashboardApi, AFailedCheckpointIsShown) {
   EXPECT_EQ(row["checkpoint_error"], "h:2: IO error: disk full");
 }
 
+// The row follows the model's primary metric; a status without one (an older
+// job) is a logloss job.
+TEST(DashboardApi, RowFollowsThePrimaryMetric) {
+  ApiOptions o;
+  nlohmann::json s = FakeStatus("mf1", "running", getpid(), 3, 1.1);
+  s["model"] = "mf";
+  s["metric"] = "rmse";
+  s["test_metric"] = 0.93;
+  s["best_metric"] = 0.92;
+  s.erase("test_logloss");
+  s.erase("best_logloss");
+  s["history_fields"][3] = "test_rmse";
+  const nlohmann::json row = JobSummary(Entry(s, true), o, /*history=*/true);
+  EXPECT_EQ(row["metric"], "rmse");
+  EXPECT_NEAR(row["test_metric"].get<double>(), 0.93, 1e-12);
+  EXPECT_NEAR(row["best_metric"].get<double>(), 0.92, 1e-12);
+  EXPECT_TRUE(row["test_logloss"].is_null());
+  EXPECT_NEAR(row["history"]["loss"].back().get<double>(), 1.08, 1e-9);  // the curve: rmse
+  const nlohmann::json old = JobSummary(Entry(FakeStatus("j1", "done", getpid(), 3, 0.6), true),
+                                        o, false);
+  EXPECT_EQ(old["metric"], "logloss");
+  EXPECT_NEAR(old["test_metric"].get<double>(), 0.58, 1e-9);
+}
+
 TEST(DashboardApi, EndedJobShowsNoLiveWorkersAndAverageRates) {
   ApiOptions o;
   const JobEntry e = Entry(FakeStatus("j1", "killed", getpid(), 4, 0.6), true);

@@ -148,6 +148,9 @@ std::string MetricsText(const std::vector<JobEntry>& jobs, const ApiOptions& o,
         "samples_per_second");
     add("virga_job_updates_per_second", "gauge", "Applied pushes per second (recent while running)",
         "updates_per_second");
+    add("virga_job_test_metric", "gauge",
+        "The model's primary test metric (logloss, rmse) at the last evaluation", "test_metric");
+    add("virga_job_best_test_metric", "gauge", "Best primary test metric so far", "best_metric");
     add("virga_job_test_logloss", "gauge", "Test logloss at the last evaluation", "test_logloss");
     add("virga_job_best_test_logloss", "gauge", "Best test logloss so far", "best_logloss");
     add("virga_job_test_auc", "gauge", "Test AUC at the last evaluation", "test_auc");

@@ -37,8 +37,8 @@ Evaluator::Evaluator(std::unique_ptr<Model> model, RowBlock rows, EvaluatorOptio
     values_.resize(nnz);
   }
   BuildSlots();
-  scores_.resize(labels_.size());
-  metrics_.Reserve(labels_.size());
+  scores_.resize(labels_.size() * model_->outputs());
+  if (model_->task() == ModelTask::kBinary) metrics_.Reserve(labels_.size());
 }
 
 Evaluator::~Evaluator() = default;
@@ -74,7 +74,8 @@ void Evaluator::BuildSlots() {
 }
 
 bool Evaluator::PredictAll(std::span<const float> weights, std::span<float> out) const {
-  if (weights.size() != keys_.size() * width_ || out.size() != labels_.size()) {
+  const size_t outputs = model_->outputs();
+  if (weights.size() != keys_.size() * width_ || out.size() != labels_.size() * outputs) {
     assert(false && "Evaluator: weights.size() != keys().size() * width()");
     return false;
   }
@@ -86,21 +87,29 @@ bool Evaluator::PredictAll(std::span<const float> weights, std::span<float> out)
     const size_t e = std::min(labels_.size(), b + options_.chunk_rows);
     batch.rows = all.Slice(b, e);
     batch.slot = std::span<const uint32_t>(slots_).subspan(offsets_[b], offsets_[e] - offsets_[b]);
-    model_->Predict(batch, weights, out.subspan(b, e - b));
+    model_->Predict(batch, weights, out.subspan(b * outputs, (e - b) * outputs));
   }
   return true;
 }
 
-BinaryMetrics Evaluator::Evaluate(std::span<const float> weights) const {
+Metrics Evaluator::Evaluate(std::span<const float> weights) const {
   std::lock_guard lock(mu_);
-  if (!PredictAll(weights, scores_)) return BinaryMetrics{};
+  if (!PredictAll(weights, scores_)) return Metrics{};
+  switch (model_->task()) {
+    case ModelTask::kRegression:
+      return ComputeRegressionMetrics(scores_, labels_);
+    case ModelTask::kMulticlass:
+      return ComputeMulticlassMetrics(scores_, labels_, model_->outputs());
+    case ModelTask::kBinary:
+      break;
+  }
   metrics_.Clear();
   metrics_.Add(scores_, labels_);
-  return metrics_.Finish();
+  return FromBinary(metrics_.Finish());
 }
 
 std::vector<float> Evaluator::Scores(std::span<const float> weights) const {
-  std::vector<float> out(labels_.size());
+  std::vector<float> out(labels_.size() * model_->outputs());
   if (!PredictAll(weights, out)) return {};
   return out;
 }

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   ev.Evaluate(w);  // warm up
   const int reps = 20;
   double best = 1e300, total = 0;
-  virga::BinaryMetrics m;
+  virga::Metrics m;
   for (int i = 0; i < reps; ++i) {
     const auto s = Clock::now();
     m = ev.Evaluate(w);

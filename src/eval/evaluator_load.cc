@@ -2,6 +2,7 @@
 // apart from evaluator.cc so tests of the evaluation loop can inject a model
 // without linking virga_models.
 #include <limits>
+#include <string>
 
 #include "virga/dataset.h"
 #include "virga/evaluator.h"
@@ -14,6 +15,17 @@ Evaluator::Evaluator(ModelKind kind, RowBlock rows, EvaluatorOptions options)
 
 Result<std::unique_ptr<Evaluator>> Evaluator::Load(ObjectStore& store, std::string_view dataset,
                                                    Split which, ModelKind kind,
+                                                   EvaluatorOptions options) {
+  std::unique_ptr<Model> model = MakeModel(kind);
+  if (!model) {
+    return Status::InvalidArgument(std::string("model '") + ModelName(kind) +
+                                   "' needs its shape (classes) to be evaluated");
+  }
+  return Load(store, dataset, which, std::move(model), options);
+}
+
+Result<std::unique_ptr<Evaluator>> Evaluator::Load(ObjectStore& store, std::string_view dataset,
+                                                   Split which, std::unique_ptr<Model> model,
                                                    EvaluatorOptions options) {
   VIRGA_ASSIGN_OR_RETURN(Manifest m, ReadManifest(store, dataset));
   const bool test = which == Split::kTest;
@@ -43,7 +55,7 @@ Result<std::unique_ptr<Evaluator>> Evaluator::Load(ObjectStore& store, std::stri
       block.EndRow(v.labels[r]);
     }
   }
-  return std::make_unique<Evaluator>(kind, std::move(block), options);
+  return std::make_unique<Evaluator>(std::move(model), std::move(block), options);
 }
 
 }  // namespace virga

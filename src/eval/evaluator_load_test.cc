@@ -83,7 +83,7 @@ TEST_F(EvaluatorLoadTest, LoadsEveryPartitionMixedBinaryAndValued) {
       EXPECT_EQ((*ev)->labels()[row], v.labels[r]);
     }
   }
-  const BinaryMetrics m = (*ev)->Evaluate(w);
+  const Metrics m = (*ev)->Evaluate(w);
   EXPECT_EQ(m.rows, 150u);
   EXPECT_FALSE(std::isnan(m.auc));
 }

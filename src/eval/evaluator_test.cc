@@ -17,6 +17,7 @@ namespace {
 class FakeModel final : public Model {
  public:
   ModelKind kind() const override { return ModelKind::kLogisticRegression; }
+  ModelTask task() const override { return ModelTask::kBinary; }
   uint32_t width() const override { return 2; }
   double Gradient(const SlotBatch&, std::span<const float>, std::span<float>) const override {
     return 0;
@@ -80,7 +81,7 @@ void CheckAgainstIndependent(const RowBlock& copy, const Evaluator& ev) {
     }
     EXPECT_NEAR(scores[r], 1 / (1 + std::exp(-m)), 1e-6) << r;
   }
-  const BinaryMetrics got = ev.Evaluate(w);
+  const Metrics got = ev.Evaluate(w);
   const BinaryMetrics want_m = ComputeBinaryMetrics(scores, copy.labels());
   EXPECT_EQ(got.rows, copy.rows());
   EXPECT_DOUBLE_EQ(got.logloss, want_m.logloss);
@@ -113,7 +114,7 @@ TEST(Evaluator, EmptyRowsAndUnfinishedRow) {
   EXPECT_EQ(ev.nnz(), 0u);
   ASSERT_EQ(ev.keys().size(), 1u);
   EXPECT_EQ(ev.keys()[0], kBiasKey);
-  BinaryMetrics m = ev.Evaluate(std::vector<float>(2, 0.0f));
+  Metrics m = ev.Evaluate(std::vector<float>(2, 0.0f));
   EXPECT_EQ(m.rows, 0u);
   EXPECT_TRUE(std::isnan(m.logloss));
 }

@@ -110,4 +110,64 @@ BinaryMetrics ComputeBinaryMetrics(std::span<const float> prob, std::span<const 
   return acc.Finish();
 }
 
+double Metrics::Get(std::string_view name) const {
+  if (name == "logloss") return logloss;
+  if (name == "auc") return auc;
+  if (name == "accuracy") return accuracy;
+  if (name == "rmse") return rmse;
+  if (name == "mae") return mae;
+  return kNaN;
+}
+
+Metrics FromBinary(const BinaryMetrics& b) {
+  Metrics m;
+  m.logloss = b.logloss;
+  m.auc = b.auc;
+  m.accuracy = b.accuracy;
+  m.rows = b.rows;
+  m.positives = b.positives;
+  return m;
+}
+
+Metrics ComputeRegressionMetrics(std::span<const float> pred, std::span<const float> labels) {
+  assert(pred.size() == labels.size());
+  Metrics m;
+  m.rows = std::min(pred.size(), labels.size());
+  if (m.rows == 0) return m;
+  double sq = 0, abs = 0;
+  for (size_t i = 0; i < m.rows; ++i) {
+    const double e = static_cast<double>(pred[i]) - labels[i];
+    sq += e * e;
+    abs += std::fabs(e);
+  }
+  m.rmse = std::sqrt(sq / static_cast<double>(m.rows));
+  m.mae = abs / static_cast<double>(m.rows);
+  return m;
+}
+
+Metrics ComputeMulticlassMetrics(std::span<const float> prob, std::span<const float> labels,
+                                 uint32_t classes) {
+  assert(classes > 0 && prob.size() == labels.size() * classes);
+  Metrics m;
+  if (classes == 0) return m;
+  m.rows = std::min<size_t>(labels.size(), prob.size() / classes);
+  if (m.rows == 0) return m;
+  double loss = 0;
+  uint64_t correct = 0;
+  for (size_t r = 0; r < m.rows; ++r) {
+    const float* p = prob.data() + r * classes;
+    const double label = labels[r];
+    const bool in_range = label >= 0 && label < classes;
+    const uint32_t y = in_range ? static_cast<uint32_t>(label) : 0;
+    const double p_true = in_range ? static_cast<double>(p[y]) : 0.0;
+    loss -= std::isnan(p_true) ? p_true
+                               : std::log(std::clamp(p_true, kLoglossEpsilon, 1 - kLoglossEpsilon));
+    const uint32_t best = static_cast<uint32_t>(std::max_element(p, p + classes) - p);
+    correct += in_range && best == y;
+  }
+  m.logloss = loss / static_cast<double>(m.rows);
+  m.accuracy = static_cast<double>(correct) / static_cast<double>(m.rows);
+  return m;
+}
+
 }  // namespace virga

@@ -156,5 +156,34 @@ TEST(Metrics, AccumulatorChunksEqualWholeAndClearReuses) {
   }
 }
 
+TEST(Metrics, Regression) {
+  const Metrics m = ComputeRegressionMetrics(std::vector<float>{3.0f, 4.5f, 1.0f},
+                                             std::vector<float>{4.0f, 4.0f, 1.0f});
+  EXPECT_EQ(m.rows, 3u);
+  EXPECT_NEAR(m.rmse, std::sqrt((1.0 + 0.25) / 3), 1e-12);
+  EXPECT_NEAR(m.mae, 1.5 / 3, 1e-12);
+  EXPECT_TRUE(std::isnan(m.logloss) && std::isnan(m.auc));
+  EXPECT_EQ(m.Get("rmse"), m.rmse);
+  EXPECT_TRUE(std::isnan(m.Get("nope")));
+  EXPECT_TRUE(std::isnan(ComputeRegressionMetrics({}, {}).rmse));
+  EXPECT_TRUE(std::isnan(ComputeRegressionMetrics(std::vector<float>{std::nanf("")},
+                                                  std::vector<float>{1.0f}).rmse));
+}
+
+TEST(Metrics, Multiclass) {
+  // Rows of 3 classes: right (p 0.7), wrong (true class p 0.2), right (p 0.5).
+  const std::vector<float> p = {0.7f, 0.2f, 0.1f, 0.5f, 0.2f, 0.3f, 0.25f, 0.25f, 0.5f};
+  const Metrics m = ComputeMulticlassMetrics(p, std::vector<float>{0, 1, 2}, 3);
+  EXPECT_EQ(m.rows, 3u);
+  EXPECT_NEAR(m.logloss, -(std::log(0.7) + std::log(0.2) + std::log(0.5)) / 3, 1e-6);
+  EXPECT_NEAR(m.accuracy, 2.0 / 3, 1e-12);
+  EXPECT_TRUE(std::isnan(m.rmse));
+  // A label outside the classes is a miss at probability 0 (clamped to 1e-15).
+  const Metrics out = ComputeMulticlassMetrics(std::vector<float>{0.5f, 0.5f},
+                                               std::vector<float>{7}, 2);
+  EXPECT_NEAR(out.logloss, -std::log(kLoglossEpsilon), 1e-9);
+  EXPECT_EQ(out.accuracy, 0.0);
+}
+
 }  // namespace
 }  // namespace virga

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace virga::formats {
 namespace {
@@ -69,7 +70,12 @@ uint64_t Hash8(uint64_t value, uint64_t seed) {
 uint64_t SubSeed(uint64_t seed, uint64_t purpose, int field) {
   return Mix64(seed ^ Mix64(purpose * 0x100 + static_cast<uint64_t>(field)));
 }
-constexpr uint64_t kWeightPurpose = 1, kTokenPurpose = 2, kRowPurpose = 3;
+constexpr uint64_t kWeightPurpose = 1, kTokenPurpose = 2, kRowPurpose = 3, kLatentPurpose = 4;
+
+// The planted interactions: pairs of categorical fields (0-based C index) of
+// small vocabularies, so their pairs are seen often enough to be learned.
+constexpr std::pair<int, int> kInteractingFields[] = {{1, 4}, {5, 13}, {7, 8}, {16, 22}};
+constexpr int kLatentDims = 4;
 
 class SplitMix {
  public:
@@ -131,7 +137,8 @@ double Sigmoid(double z) { return 1 / (1 + std::exp(-z)); }
 
 }  // namespace
 
-CriteoModel::CriteoModel(uint64_t seed) : seed_(seed) {
+CriteoModel::CriteoModel(uint64_t seed, double interaction_sd)
+    : seed_(seed), interaction_sd_(interaction_sd) {
   BuildTables();
   SolveBias();
 }
@@ -245,9 +252,26 @@ double CriteoModel::Draw(uint64_t* rng_state, CriteoRow* out) const {
   return score;
 }
 
+double CriteoModel::Interactions(const CriteoRow& row) const {
+  if (interaction_sd_ == 0) return 0;
+  double sum = 0;
+  for (const auto& [a, b] : kInteractingFields) {
+    if (row.cat_missing[a] || row.cat_missing[b]) continue;
+    const uint64_t sa = SubSeed(seed_, kLatentPurpose, a), sb = SubSeed(seed_, kLatentPurpose, b);
+    double dot = 0;
+    for (int d = 0; d < kLatentDims; ++d) {
+      dot += WeightOfHash(Hash8(uint64_t{row.cats[a]} * kLatentDims + d, sa), 1.0) *
+             WeightOfHash(Hash8(uint64_t{row.cats[b]} * kLatentDims + d, sb), 1.0);
+    }
+    sum += dot;
+  }
+  return interaction_sd_ * sum / std::sqrt(static_cast<double>(kLatentDims));
+}
+
 void CriteoModel::Sample(uint64_t row, CriteoRow* out) const {
   uint64_t state = Mix64(SubSeed(seed_, kRowPurpose, 0) ^ Mix64(row));
   out->logit = bias_ + Draw(&state, out);
+  out->logit += Interactions(*out);
   SplitMix rng(state);
   out->probability = Sigmoid(out->logit);
   out->label = rng.Uniform() < out->probability;
@@ -259,6 +283,7 @@ void CriteoModel::SolveBias() {
   for (int i = 0; i < kCalibrationRows; ++i) {
     uint64_t state = Mix64(SubSeed(seed_, kRowPurpose, 0) ^ Mix64(kCalibrationBase + i));
     score[i] = Draw(&state, &row);
+    score[i] += Interactions(row);
   }
   // Newton on mean(sigmoid(b + score)) = kPositiveRate; the mean is
   // increasing and smooth in b.

@@ -9,6 +9,13 @@
 // for speed). P(label = 1 | row) = sigmoid(bias + sum of the row's 39
 // weights); the bias is solved so that about 25% of labels are 1.
 //
+// With interactions (sd > 0), the logit also gets planted pairwise terms, the
+// kind a factorization machine fits and a linear model cannot: for each of 4
+// pairs of low-vocabulary categorical fields (C2 x C5, C6 x C14, C8 x C9,
+// C17 x C23), sd * <z_a, z_b> / 2 when both tokens are present, where each
+// token has a latent vector z of 4 N(0, 1) coordinates derived by hashing
+// (seed, field, token). Each present pair adds variance sd^2 to the logit.
+//
 // Field value distributions: integer fields are geometric or log-normal
 // counts (I2 is sometimes -1..-3), each with its own missing rate (0-40%);
 // categorical field C_j has a vocabulary of V_j tokens (V_j from 5 to 1e5)
@@ -61,7 +68,9 @@ class CriteoModel {
  public:
   // Builds the Zipf tables and weight caches and solves the bias. Takes
   // ~0.1 s and ~5 MB, whatever the number of rows generated later.
-  explicit CriteoModel(uint64_t seed);
+  // `interaction_sd`: the planted pairwise terms' scale; 0 (none) gives the
+  // same rows as before the option existed.
+  explicit CriteoModel(uint64_t seed, double interaction_sd = 0);
 
   CriteoModel(const CriteoModel&) = delete;
   CriteoModel& operator=(const CriteoModel&) = delete;
@@ -76,6 +85,9 @@ class CriteoModel {
   double IntWeight(int field, int64_t code) const;
   double CatWeight(int field, std::string_view token) const;
   double bias() const { return bias_; }
+  // The planted pairwise terms of a row's categorical tokens (0 without
+  // interactions); `cats`/`cat_missing` as in CriteoRow.
+  double Interactions(const CriteoRow& row) const;
 
  private:
   // Zipf sampling by Vose's alias method: draw a uniform slot i, keep rank
@@ -98,6 +110,7 @@ class CriteoModel {
   void SolveBias();
 
   const uint64_t seed_;
+  const double interaction_sd_;
   double bias_ = 0;
   std::vector<std::vector<ZipfSlot>> zipf_;  // [C field][rank - 1]
   std::array<float, criteo::kNumCatFields> cat_missing_weight_{};

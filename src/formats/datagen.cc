@@ -86,7 +86,9 @@ Result<CriteoGenReport> GenerateCriteo(const CriteoGenOptions& options) {
   if (options.out_path.empty()) return Status::InvalidArgument("datagen: no output path");
   const auto start = std::chrono::steady_clock::now();
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<TextWriter> writer, TextWriter::Open(options.out_path));
-  const CriteoModel model(options.seed);
+  if (!(options.interactions >= 0) || options.interactions > 10)
+    return Status::InvalidArgument("datagen: interactions must be in [0, 10]");
+  const CriteoModel model(options.seed, options.interactions);
 
   const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, kMaxThreads);
   std::vector<Chunk> chunks(threads);

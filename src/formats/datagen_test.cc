@@ -135,6 +135,55 @@ TEST(Datagen, BayesLoglossMatchesRecomputation) {
   std::remove(path.c_str());
 }
 
+// Planted interactions: the report's Bayes logloss is recomputed from the
+// text with the model's pairwise terms; they make the labels more
+// predictable than the linear part alone, and 0 changes nothing.
+TEST(Datagen, PlantedInteractionsAreInTheLabels) {
+  const std::string path = TempPath("pairs.tsv");
+  CriteoGenOptions o;
+  o.rows = 20000;
+  o.seed = 7;
+  o.interactions = 0.8;
+  o.out_path = path;
+  auto report = GenerateCriteo(o);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  const CriteoModel model(7, 0.8);
+  double loss = 0, pair_var = 0;
+  uint64_t rows = 0;
+  const std::string text = ReadAll(path);
+  for (std::string_view line : Split(text, '\n')) {
+    if (line.empty()) continue;
+    const std::vector<std::string_view> f = Split(line, '\t');
+    ASSERT_EQ(f.size(), 40u);
+    double logit = model.bias();
+    for (int i = 1; i <= 13; ++i) {
+      logit += model.IntWeight(i, f[i].empty() ? criteo::kMissingIntCode
+                                               : criteo::IntCode(std::stoll(std::string(f[i]))));
+    }
+    CriteoRow row{};
+    for (int i = 14; i < 40; ++i) {
+      logit += model.CatWeight(i, f[i]);
+      row.cat_missing[i - 14] = f[i].empty();
+      row.cats[i - 14] = f[i].empty() ? 0 : static_cast<uint32_t>(std::stoul(std::string(f[i]), nullptr, 16));
+    }
+    const double pairs = model.Interactions(row);
+    pair_var += pairs * pairs;
+    logit += pairs;
+    loss += f[0] == "1" ? Softplus(-logit) : Softplus(logit);
+    ++rows;
+  }
+  ASSERT_EQ(rows, 20000u);
+  EXPECT_NEAR(report->bayes_logloss, loss / rows, 1e-9);
+  EXPECT_GT(pair_var / rows, 0.5);  // 4 pairs of sd 0.8, most present
+  const CriteoGenReport plain = Generate(20000, 7, TempPath("plain.tsv"));
+  EXPECT_LT(report->bayes_logloss, plain.bayes_logloss - 0.03);
+  EXPECT_EQ(CriteoModel(7, 0).Interactions(CriteoRow{}), 0.0);
+  o.interactions = -1;
+  EXPECT_FALSE(GenerateCriteo(o).ok());
+  std::remove(path.c_str());
+  std::remove(TempPath("plain.tsv").c_str());
+}
+
 TEST(Datagen, CompressedOutputHoldsTheSameText) {
   const std::string plain = TempPath("p.tsv"), gz = TempPath("p.tsv.gz"), zst = TempPath("p.zst");
   Generate(3000, 5, plain);

@@ -29,7 +29,9 @@ const char* FormatName(Format format) {
   return "unknown";
 }
 
-Result<std::unique_ptr<LineParser>> MakeParser(Format format, const ParseOptions& options) {
+namespace {
+
+Result<std::unique_ptr<LineParser>> MakeFormatParser(Format format, const ParseOptions& options) {
   switch (format) {
     case Format::kLibsvm:
       return formats::NewLibsvmParser();
@@ -55,6 +57,14 @@ Result<std::unique_ptr<LineParser>> MakeParser(Format format, const ParseOptions
       return formats::NewRatingsParser();
   }
   return Status::InvalidArgument("unknown format");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LineParser>> MakeParser(Format format, const ParseOptions& options) {
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<LineParser> parser, MakeFormatParser(format, options));
+  if (options.classes == 0) return parser;
+  return formats::NewClassLabelCheck(std::move(parser), options.classes);
 }
 
 }  // namespace virga

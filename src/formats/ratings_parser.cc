@@ -1,7 +1,8 @@
 // Ratings: "user item rating [timestamp]" separated by tab, comma or "::"
 // (MovieLens u.data, ratings.csv, ml-1m ratings.dat). Each row is
-// label = rating, features [user id, item id] with value 1, in that order.
-// Rules: docs/formats.md.
+// label = rating, features [2 * user, 2 * item + 1] with value 1, in that
+// order: users and items get disjoint keys, so user 5 and item 5 never share
+// a model's row. Rules: docs/formats.md.
 #include <string>
 
 #include "formats/number_parse.h"
@@ -9,6 +10,11 @@
 
 namespace virga::formats {
 namespace {
+
+// Ids map to indices 2 * id (users) and 2 * id + 1 (items), below 2^32.
+constexpr uint32_t kMaxId = (uint32_t{1} << 31) - 1;
+constexpr uint32_t UserKey(uint32_t user) { return 2 * user; }
+constexpr uint32_t ItemKey(uint32_t item) { return 2 * item + 1; }
 
 enum class Separator { kUnknown, kTab, kComma, kDoubleColon };
 
@@ -47,6 +53,11 @@ size_t Split(std::string_view line, Separator sep, std::string_view* fields) {
   }
 }
 
+std::string IdError(const char* what, uint32_t id) {
+  return std::string(what) + " id " + std::to_string(id) + " out of range (ids are 0.." +
+         std::to_string(kMaxId) + ")";
+}
+
 class RatingsParser final : public LineParser {
  public:
   Status ParseLine(std::string_view line, RowBlock* out, bool* added) override {
@@ -83,8 +94,10 @@ class RatingsParser final : public LineParser {
         return Status::InvalidArgument(NumberError(st, "timestamp", f[3]));
       }
     }
-    out->AddFeature(user, 1.0f);
-    out->AddFeature(item, 1.0f);
+    if (user > kMaxId) return Status::InvalidArgument(IdError("user", user));
+    if (item > kMaxId) return Status::InvalidArgument(IdError("item", item));
+    out->AddFeature(UserKey(user), 1.0f);
+    out->AddFeature(ItemKey(item), 1.0f);
     out->EndRow(rating);
     *added = true;
     return Status::OK();

@@ -15,9 +15,9 @@ TEST(RatingsParser, MovieLens100kTabs) {
   ParseOk(p.get(), "186\t302\t3.5", &b);  // timestamp optional
   ASSERT_EQ(b.rows(), 2u);
   EXPECT_EQ(b.labels(), (F{3, 3.5f}));
-  EXPECT_EQ(RowIndices(b, 0), (V{196, 242}));  // user first, item second
+  EXPECT_EQ(RowIndices(b, 0), (V{2 * 196, 2 * 242 + 1}));  // user first, item second
   EXPECT_EQ(RowValues(b, 0), (F{1, 1}));
-  EXPECT_EQ(RowIndices(b, 1), (V{186, 302}));
+  EXPECT_EQ(RowIndices(b, 1), (V{2 * 186, 2 * 302 + 1}));
   EXPECT_EQ(p->index_bound(), 0u);
 }
 
@@ -26,10 +26,10 @@ TEST(RatingsParser, CsvWithHeader) {
   ParseNoRow(p.get(), "userId,movieId,rating,timestamp");
   RowBlock b;
   ParseOk(p.get(), "1,31,2.5,1260759144", &b);
-  ParseOk(p.get(), "0,4294967295,0.5,1260759179", &b);
+  ParseOk(p.get(), "0,2147483647,0.5,1260759179", &b);
   EXPECT_EQ(b.labels(), (F{2.5f, 0.5f}));
-  EXPECT_EQ(RowIndices(b, 0), (V{1, 31}));
-  EXPECT_EQ(RowIndices(b, 1), (V{0, 4294967295u}));
+  EXPECT_EQ(RowIndices(b, 0), (V{2, 63}));
+  EXPECT_EQ(RowIndices(b, 1), (V{0, 4294967295u}));  // the largest item id
 }
 
 TEST(RatingsParser, DoubleColonAndBlankLines) {
@@ -40,7 +40,7 @@ TEST(RatingsParser, DoubleColonAndBlankLines) {
   ParseNoRow(p.get(), "  ");
   ParseOk(p.get(), "6040::858::4::956703932", &b);
   EXPECT_EQ(b.labels(), (F{5, 4}));
-  EXPECT_EQ(RowIndices(b, 1), (V{6040, 858}));
+  EXPECT_EQ(RowIndices(b, 1), (V{2 * 6040, 2 * 858 + 1}));
 }
 
 TEST(RatingsParser, Errors) {
@@ -60,6 +60,10 @@ TEST(RatingsParser, Errors) {
   ExpectError(p.get(), "u1,2,3", "bad user id 'u1'", &b);
   ExpectError(p.get(), "-1,2,3", "user id -1 out of range", &b);
   ExpectError(p.get(), "1,5000000000,3", "item id 5000000000 out of range", &b);
+  ExpectError(p.get(), "2147483648,1,3", "user id 2147483648 out of range (ids are 0..2147483647)",
+              &b);
+  ExpectError(p.get(), "1,2147483648,3", "item id 2147483648 out of range (ids are 0..2147483647)",
+              &b);
   ExpectError(p.get(), "1,2.5,3", "bad item id '2.5'", &b);
   ExpectError(p.get(), "1,2,", "bad rating ''", &b);
   ExpectError(p.get(), "1,2,nan", "rating is NaN", &b);
@@ -76,7 +80,7 @@ TEST(RatingsParser, UndetectableSeparator) {
               "'::', found 1",
               &b);
   ParseOk(p.get(), "1\t2\t3", &b);  // the first good line decides
-  EXPECT_EQ(RowIndices(b, 0), (V{1, 2}));
+  EXPECT_EQ(RowIndices(b, 0), (V{2, 5}));
 }
 
 }  // namespace

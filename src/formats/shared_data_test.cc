@@ -90,7 +90,7 @@ TEST(SharedData, MovieLens100k) {
   const Parsed p = ParseFile(path, Format::kRatings);
   EXPECT_EQ(p.rows, 100000u);
   EXPECT_EQ(p.nnz, 200000u);
-  EXPECT_EQ(p.max_index, 1682u);  // items 1..1682, users 1..943
+  EXPECT_EQ(p.max_index, 2 * 1682u + 1);  // items 1..1682 (keys 2i + 1), users 1..943 (2u)
 }
 
 TEST(SharedData, MovieLensLatestSmallCsv) {

@@ -10,6 +10,7 @@
 //   static LossAndSlope Eval(float margin, float y);
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -26,6 +27,18 @@ struct LossAndSlope {
 inline float StableSigmoid(float m) {
   const float e = std::exp(-std::fabs(m));
   return m >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+// The logistic loss log(1 + exp(-y m)) of labels y in {-1, +1}. With z = y m
+// and e = exp(-|z|) (never overflows):
+//   loss  = log1p(e) + max(-z, 0)
+//   slope = -y * sigmoid(-z) = -y * (z >= 0 ? e / (1 + e) : 1 / (1 + e))
+inline LossAndSlope LogisticLossAndSlope(float margin, float y) {
+  const float z = y * margin;
+  const float e = std::exp(-std::fabs(z));
+  const float loss = std::log1p(e) + std::max(-z, 0.0f);
+  const float p = (z >= 0 ? e : 1.0f) / (1.0f + e);
+  return {loss, -y * p};
 }
 
 namespace linear_internal {
@@ -87,6 +100,7 @@ template <class Loss>
 class LinearModel final : public Model {
  public:
   ModelKind kind() const override { return Loss::kKind; }
+  ModelTask task() const override { return ModelTask::kBinary; }
   uint32_t width() const override { return 1; }
 
   double Gradient(const SlotBatch& batch, std::span<const float> weights,
@@ -108,5 +122,15 @@ class LinearModel final : public Model {
 
 std::unique_ptr<Model> MakeLogisticRegression();
 std::unique_ptr<Model> MakeLinearSvm();
+
+namespace linear_internal {
+// ModelInfo::width of the linear models: always 1.
+inline Result<uint32_t> Width(const ModelShape&) { return 1u; }
+// ModelInfo::make: the model for width 1, else null.
+template <class Loss>
+std::unique_ptr<Model> Make(uint32_t width) {
+  return width == 1 ? std::make_unique<LinearModel<Loss>>() : nullptr;
+}
+}  // namespace linear_internal
 
 }  // namespace virga

@@ -16,6 +16,17 @@ struct HingeLoss {
 
 }  // namespace
 
+extern const ModelInfo kLinearSvmInfo{
+    .kind = ModelKind::kLinearSvm,
+    .name = "svm",
+    .aliases = "",
+    .task = ModelTask::kBinary,
+    .summary = "linear SVM, hinge loss (binary labels)",
+    .width = &linear_internal::Width,
+    .make = &linear_internal::Make<HingeLoss>,
+    .channel_ok = true,
+};
+
 std::unique_ptr<Model> MakeLinearSvm() { return std::make_unique<LinearModel<HingeLoss>>(); }
 
 }  // namespace virga

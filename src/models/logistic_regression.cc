@@ -1,7 +1,4 @@
 // Logistic regression: loss log(1 + exp(-y m)), y in {-1, +1}.
-#include <algorithm>
-#include <cmath>
-
 #include "models/linear_model.h"
 
 namespace virga {
@@ -10,19 +7,21 @@ namespace {
 struct LogisticLoss {
   static constexpr ModelKind kKind = ModelKind::kLogisticRegression;
 
-  // With z = y m and e = exp(-|z|) (never overflows):
-  //   loss  = log1p(e) + max(-z, 0)
-  //   slope = -y * sigmoid(-z) = -y * (z >= 0 ? e / (1 + e) : 1 / (1 + e))
-  static LossAndSlope Eval(float margin, float y) {
-    const float z = y * margin;
-    const float e = std::exp(-std::fabs(z));
-    const float loss = std::log1p(e) + std::max(-z, 0.0f);
-    const float p = (z >= 0 ? e : 1.0f) / (1.0f + e);
-    return {loss, -y * p};
-  }
+  static LossAndSlope Eval(float margin, float y) { return LogisticLossAndSlope(margin, y); }
 };
 
 }  // namespace
+
+extern const ModelInfo kLogisticRegressionInfo{
+    .kind = ModelKind::kLogisticRegression,
+    .name = "lr",
+    .aliases = "logistic",
+    .task = ModelTask::kBinary,
+    .summary = "sparse logistic regression (binary labels)",
+    .width = &linear_internal::Width,
+    .make = &linear_internal::Make<LogisticLoss>,
+    .channel_ok = true,
+};
 
 std::unique_ptr<Model> MakeLogisticRegression() {
   return std::make_unique<LinearModel<LogisticLoss>>();

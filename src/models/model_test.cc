@@ -178,9 +178,10 @@ TEST(LinearModels, Names) {
   EXPECT_EQ(*ParseModelName("lr"), ModelKind::kLogisticRegression);
   EXPECT_EQ(*ParseModelName("logistic"), ModelKind::kLogisticRegression);
   EXPECT_EQ(*ParseModelName("svm"), ModelKind::kLinearSvm);
-  auto bad = ParseModelName("fm");
+  auto bad = ParseModelName("gbdt");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("'fm'"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("'gbdt'"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("lr, svm, mf, softmax, fm"), std::string::npos);
   EXPECT_STREQ(ModelName(ModelKind::kLinearSvm), "svm");
   EXPECT_EQ(MakeModel(ModelKind::kLinearSvm)->kind(), ModelKind::kLinearSvm);
   EXPECT_EQ(MakeModel(ModelKind::kLogisticRegression)->width(), 1u);

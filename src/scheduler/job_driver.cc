@@ -38,22 +38,25 @@ Status JobDriver::LoadData() {
   if (opt.dataset.empty()) return Status::InvalidArgument("train: --dataset is required");
   if (opt.workers == 0) return Status::InvalidArgument("train: workers must be >= 1");
   if (!opt.backend) VIRGA_RETURN_IF_ERROR(CheckBackendConfig(opt.backend_config));
-  VIRGA_ASSIGN_OR_RETURN(model_kind, ParseModelName(opt.model));
+  VIRGA_RETURN_IF_ERROR(ParseModelName(opt.model).status());
   if (opt.job_id.empty()) opt.job_id = NewJobId();
   VIRGA_RETURN_IF_ERROR(ValidateJobId(opt.job_id));
   VIRGA_ASSIGN_OR_RETURN(store, ObjectStore::Open(opt.store));
   VIRGA_ASSIGN_OR_RETURN(manifest, ReadManifest(*store, opt.dataset));
   if (manifest.train_rows == 0)
     return Status::InvalidArgument("train: dataset '" + opt.dataset + "' has no training rows");
-  if (manifest.label.kind == "real")
-    return Status::InvalidArgument("train: dataset '" + opt.dataset +
-                                   "' has real-valued labels; lr and svm need binary labels");
+  VIRGA_ASSIGN_OR_RETURN(job_model, ResolveModel(manifest, &opt));
+  model_kind = job_model.kind;
   ResolveAutoSettings(manifest, &opt);
   VIRGA_RETURN_IF_ERROR(opt.optimizer.Validate());
+  if (opt.servers.empty()) {  // the embedded server shares this machine
+    VIRGA_RETURN_IF_ERROR(
+        CheckTableFits(manifest, job_model, opt.optimizer, PhysicalMemoryBytes()));
+  }
   const std::string test_name = opt.test_dataset.empty() ? opt.dataset : opt.test_dataset;
   VIRGA_ASSIGN_OR_RETURN(evaluator,
-                         LoadEvaluator(*store, test_name, model_kind, !opt.test_dataset.empty()));
-  weights_.resize(evaluator->keys().size());
+                         LoadEvaluator(*store, test_name, job_model, !opt.test_dataset.empty()));
+  weights_.resize(evaluator->keys().size() * job_model.width);
   return Status::OK();
 }
 
@@ -70,6 +73,9 @@ Status JobDriver::MakeBackend() {
 void JobDriver::Ready(uint32_t items_per_epoch) {
   result.job_id = opt.job_id;
   result.backend = opt.backend_config.name;
+  result.model = ModelName(job_model.kind);
+  result.width = job_model.width;
+  result.metric = PrimaryMetric(ModelInfoOf(job_model.kind).task);
   result.epochs_requested = opt.epochs;
   result.minibatch = opt.minibatch;
   result.items_per_epoch = items_per_epoch;
@@ -79,6 +85,7 @@ void JobDriver::Ready(uint32_t items_per_epoch) {
   {
     std::lock_guard lock(progress_mu_);
     live_.epochs = opt.epochs;
+    live_.metric = result.metric;
     live_.state = "starting";
   }
   Register();
@@ -118,12 +125,13 @@ bool JobDriver::KillRequested() const {
 
 bool JobDriver::Diverged() const {
   if (!opt.stop_on_divergence || result.history.empty()) return false;
-  const double loss = result.history.back().test_logloss;
+  const double loss = result.history.back().test_metric;
   if (!std::isfinite(loss)) return true;
-  // Every model starts at zero weights: logloss ln 2. Twice that, or 1.5 x the
-  // first evaluation after a few, is clearly worse than the start.
-  if (loss > 2 * std::log(2.0)) return true;
-  return result.history.size() >= 3 && loss > 1.5 * result.history.front().test_logloss;
+  // A binary model starts at (near) zero weights: logloss ln 2. Twice that, or
+  // 1.5 x the first evaluation after a few, is clearly worse than the start.
+  const ModelTask task = ModelInfoOf(job_model.kind).task;
+  if (task == ModelTask::kBinary && loss > 2 * std::log(2.0)) return true;
+  return result.history.size() >= 3 && loss > 1.5 * result.history.front().test_metric;
 }
 
 std::vector<uint64_t> JobDriver::ActiveFunctions() const {
@@ -248,23 +256,29 @@ void JobDriver::PollFunctions(bool respawn) {
 Status JobDriver::Evaluate(double seconds) {
   uint64_t updates = 0;
   VIRGA_RETURN_IF_ERROR(ReadWeights(weights_, &updates));
-  const BinaryMetrics m = evaluator->Evaluate(weights_);
+  const Metrics m = evaluator->Evaluate(weights_);
   HistoryPoint h;
   h.seconds = seconds;
   h.updates = updates;
   h.samples = result.samples;
+  h.test_metric = m.Get(result.metric);
   h.test_logloss = m.logloss;
   h.test_auc = m.auc;
   h.test_accuracy = m.accuracy;
+  h.test_rmse = m.rmse;
+  h.test_mae = m.mae;
   {
     std::lock_guard lock(progress_mu_);
     result.history.push_back(h);
   }
   result.updates = updates;
+  result.test_metric = h.test_metric;
   result.test_logloss = m.logloss;
   result.test_auc = m.auc;
   result.test_accuracy = m.accuracy;
-  best_loss_ = std::min(best_loss_, m.logloss);
+  result.test_rmse = m.rmse;
+  result.test_mae = m.mae;
+  best_loss_ = std::min(best_loss_, h.test_metric);
   return Status::OK();
 }
 
@@ -279,8 +293,11 @@ void JobDriver::Publish(const std::string& state) {
   live_.samples = result.samples;
   live_.updates = result.updates;
   live_.samples_per_second = live_.seconds > 0 ? result.samples / live_.seconds : 0;
+  live_.metric = result.metric;
+  live_.test_metric = result.test_metric;
+  live_.best_metric = best_loss_;
   live_.test_logloss = result.test_logloss;
-  live_.best_logloss = best_loss_;
+  live_.best_logloss = result.metric == "logloss" ? best_loss_ : NAN;
   live_.test_auc = result.test_auc;
   live_.workers_alive = static_cast<uint32_t>(ActiveFunctions().size());
   live_.workers_launched = result.workers_launched;
@@ -360,8 +377,8 @@ Status JobDriver::WriteModelFile(const std::string& path,
                                  const std::vector<std::pair<uint64_t, std::vector<float>>>& rows,
                                  const std::string& extra_json) const {
   ModelFileHeader h;
-  h.model = model_kind;
-  h.width = 1;
+  h.model = job_model.kind;
+  h.width = job_model.width;
   h.dataset = opt.dataset;
   h.num_features = manifest.num_features;
   h.hash_bits = manifest.hash_bits;
@@ -373,7 +390,8 @@ Status JobDriver::WriteModelFile(const std::string& path,
                              {"minibatch", opt.minibatch},
                              {"epochs", result.epochs},
                              {"workers", opt.workers},
-                             {"test_logloss", result.test_logloss}};
+                             {"metric", result.metric},
+                             {"test_" + result.metric, result.test_metric}};
   training.update(nlohmann::json::parse(extra_json));
   h.training = training.dump();
   VIRGA_ASSIGN_OR_RETURN(ModelData model, ModelFromRows(std::move(h), rows));
@@ -438,7 +456,7 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
         state = "diverged";
         break;
       }
-      if (opt.target_loss > 0 && result.test_logloss <= opt.target_loss) {
+      if (opt.target_loss > 0 && result.test_metric <= opt.target_loss) {
         state = "target_reached";
         break;
       }

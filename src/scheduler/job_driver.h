@@ -111,6 +111,7 @@ class JobDriver {
 
   TrainOptions opt;
   ModelKind model_kind = ModelKind::kLogisticRegression;
+  JobModel job_model;  // kind (model_kind), width and shape
   std::shared_ptr<ObjectStore> store;
   Manifest manifest;
   std::unique_ptr<Evaluator> evaluator;

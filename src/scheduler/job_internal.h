@@ -40,10 +40,36 @@ std::string LastLine(std::string_view text);
 // Fills the options' automatic (0) settings from the dataset's size.
 void ResolveAutoSettings(const Manifest& manifest, TrainOptions* options);
 
+// The model a job trains, resolved against its dataset.
+struct JobModel {
+  ModelKind kind = ModelKind::kLogisticRegression;
+  uint32_t width = 1;   // floats per key of its table
+  ModelShape shape;     // rank, classes as resolved
+};
+// Parses options->model, takes its shape from the options and the dataset
+// (softmax: classes = largest label + 1 unless given), checks that the
+// dataset's labels suit the model's task (InvalidArgument naming the dataset,
+// the label range and the model), and applies the model's defaults
+// (ModelInfo) to the settings the options leave at theirs.
+Result<JobModel> ResolveModel(const Manifest& manifest, TrainOptions* options);
+
+// Bytes a server table of the model would take once every feature of the
+// dataset has a row: (num_features + 1) keys x a cell of the sparse table
+// (8 key + 4 flag + width x (1 + optimizer state) x 4 bytes, padded to 8) x 2
+// (open addressing at load <= 3/4, capacities powers of two).
+uint64_t EstimateTableBytes(const Manifest& manifest, const JobModel& model,
+                            const OptimizerConfig& optimizer);
+// InvalidArgument naming the model, its width, the estimate and the limit when
+// the table cannot fit `memory_bytes` (the embedded server's machine).
+Status CheckTableFits(const Manifest& manifest, const JobModel& model,
+                      const OptimizerConfig& optimizer, uint64_t memory_bytes);
+// This machine's physical memory in bytes (0 if unknown).
+uint64_t PhysicalMemoryBytes();
+
 // The evaluation rows: the test split of `dataset`; with `fallback_to_train`,
 // its train split when it has no test split. InvalidArgument when empty.
 Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string_view dataset,
-                                                 ModelKind kind, bool fallback_to_train);
+                                                 const JobModel& model, bool fallback_to_train);
 
 // Adds `from` to `into` (histograms summed, means weighted by iterations,
 // percentiles recomputed from the merged histogram).

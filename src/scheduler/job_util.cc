@@ -1,6 +1,9 @@
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <random>
 
@@ -48,8 +51,85 @@ void ResolveAutoSettings(const Manifest& manifest, TrainOptions* o) {
   (void)manifest;
 }
 
+namespace {
+
+Status CheckLabels(const Manifest& m, const ModelInfo& info, const ModelShape& shape) {
+  const LabelStat& l = m.label;
+  auto bad = [&](const std::string& why) {
+    char range[64];
+    std::snprintf(range, sizeof range, "%g..%g", l.min, l.max);
+    return Status::InvalidArgument("train: dataset '" + m.name + "' has labels " + range + " (" +
+                                   l.kind + "); model '" + info.name + "' " + why);
+  };
+  switch (info.task) {
+    case ModelTask::kBinary:
+      if (l.kind == "real") return bad("needs binary labels (0/1 or -1/+1)");
+      break;
+    case ModelTask::kMulticlass:
+      if (l.count > 0 && (l.min < 0 || l.max > shape.classes - 1.0 || l.min != std::floor(l.min) ||
+                          l.max != std::floor(l.max))) {
+        return bad("needs class labels 0.." + std::to_string(shape.classes - 1));
+      }
+      break;
+    case ModelTask::kRegression:
+      break;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<JobModel> ResolveModel(const Manifest& manifest, TrainOptions* o) {
+  JobModel jm;
+  VIRGA_ASSIGN_OR_RETURN(jm.kind, ParseModelName(o->model));
+  const ModelInfo& info = ModelInfoOf(jm.kind);
+  jm.shape.rank = o->rank;
+  jm.shape.classes = o->classes;
+  if (info.task == ModelTask::kMulticlass && jm.shape.classes == 0 && manifest.label.max >= 1 &&
+      manifest.label.max < 65536) {
+    jm.shape.classes = static_cast<uint32_t>(manifest.label.max) + 1;
+  }
+  Result<uint32_t> width = info.width(jm.shape);
+  if (!width.ok()) return width.status().WithContext(std::string("train: model '") + info.name + "'");
+  jm.width = *width;
+  VIRGA_RETURN_IF_ERROR(CheckLabels(manifest, info, jm.shape));
+  if (info.own_optimizer && o->optimizer == TrainOptions::DefaultOptimizer()) {
+    o->optimizer = info.optimizer;
+  }
+  if (o->minibatch == 0) o->minibatch = info.minibatch;
+  if (o->epochs == 0) o->epochs = info.epochs;
+  return jm;
+}
+
+uint64_t EstimateTableBytes(const Manifest& m, const JobModel& model,
+                            const OptimizerConfig& optimizer) {
+  const uint64_t floats = uint64_t{model.width} * (1 + OptimizerStateWidth(optimizer.kind));
+  const uint64_t cell = (8 + 4 + 4 * floats + 7) / 8 * 8;
+  return (m.num_features + 1) * cell * 2;
+}
+
+Status CheckTableFits(const Manifest& m, const JobModel& model, const OptimizerConfig& optimizer,
+                      uint64_t memory_bytes) {
+  const uint64_t need = EstimateTableBytes(m, model, optimizer);
+  if (memory_bytes == 0 || need <= memory_bytes / 10 * 8) return Status::OK();
+  char text[320];
+  std::snprintf(text, sizeof text,
+                "train: model '%s' of width %u over %llu features needs about %.1f GB on its "
+                "server (%s state included), more than 80%% of its %.1f GB: lower --rank, ingest "
+                "with fewer --hash-bits, or give it servers of its own (--servers)",
+                ModelName(model.kind), model.width,
+                static_cast<unsigned long long>(m.num_features), need / 1e9,
+                OptimizerName(optimizer.kind), memory_bytes / 1e9);
+  return Status::InvalidArgument(text);
+}
+
+uint64_t PhysicalMemoryBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(size) : 0;
+}
+
 Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string_view dataset,
-                                                 ModelKind kind, bool fallback_to_train) {
+                                                 const JobModel& model, bool fallback_to_train) {
   VIRGA_ASSIGN_OR_RETURN(Manifest m, ReadManifest(store, dataset));
   Split split = Split::kTest;
   if (m.test_rows == 0) {
@@ -60,7 +140,8 @@ Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string
     }
     split = Split::kTrain;
   }
-  return Evaluator::Load(store, dataset, split, kind);
+  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<Model> made, MakeModel(model.kind, model.width));
+  return Evaluator::Load(store, dataset, split, std::move(made));
 }
 
 namespace {

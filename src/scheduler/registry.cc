@@ -183,7 +183,7 @@ void WriteJobStatus(const std::string& dir, const TrainOptions& o, const TrainPr
                     const TrainResult& r, const LiveDetail* detail) {
   nlohmann::json history = nlohmann::json::array();
   for (const auto& h : r.history) {
-    history.push_back({h.seconds, h.updates, h.samples, h.test_logloss, h.test_auc});
+    history.push_back({h.seconds, h.updates, h.samples, h.test_metric, h.test_auc});
   }
   static const auto started = std::chrono::system_clock::now();
   nlohmann::json j = {
@@ -204,6 +204,9 @@ void WriteJobStatus(const std::string& dir, const TrainOptions& o, const TrainPr
       {"samples", p.samples},
       {"updates", p.updates},
       {"samples_per_second", p.samples_per_second},
+      {"metric", p.metric},
+      {"test_metric", p.test_metric},
+      {"best_metric", p.best_metric},
       {"test_logloss", p.test_logloss},
       {"best_logloss", p.best_logloss},
       {"test_auc", p.test_auc},
@@ -212,7 +215,8 @@ void WriteJobStatus(const std::string& dir, const TrainOptions& o, const TrainPr
       {"workers_failed", p.workers_failed},
       {"updated_at", std::chrono::duration<double>(
                          std::chrono::system_clock::now().time_since_epoch()).count()},
-      {"history_fields", {"seconds", "updates", "samples", "test_logloss", "test_auc"}},
+      // The fourth is the model's primary metric (test_logloss, test_rmse).
+      {"history_fields", {"seconds", "updates", "samples", "test_" + p.metric, "test_auc"}},
       {"history", std::move(history)},
   };
   (void)started;

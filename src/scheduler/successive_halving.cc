@@ -58,13 +58,13 @@ std::optional<double> SuccessiveHalving::LossAt(std::span<const Point> history, 
   for (const Point& h : history) {
     const double r = Used(h, train_rows);
     if (r >= rung) {
-      if (!have_prev || !std::isfinite(h.test_logloss)) return h.test_logloss;
+      if (!have_prev || !std::isfinite(h.test_metric)) return h.test_metric;
       const double w = r > r0 ? (rung - r0) / (r - r0) : 1.0;
-      return l0 + w * (h.test_logloss - l0);
+      return l0 + w * (h.test_metric - l0);
     }
-    have_prev = std::isfinite(h.test_logloss);
+    have_prev = std::isfinite(h.test_metric);
     r0 = r;
-    l0 = h.test_logloss;
+    l0 = h.test_metric;
   }
   return std::nullopt;
 }

@@ -179,7 +179,9 @@ Status TrainJob::Impl::Setup() {
   } else {
     TableConfig tc;
     tc.name = table;
-    tc.width = 1;
+    tc.width = job_model.width;
+    tc.init = ModelInfoOf(job_model.kind).init;
+    tc.init_scale = ModelInfoOf(job_model.kind).init_scale;
     tc.seed = opt.seed;
     tc.optimizer = opt.optimizer;
     VIRGA_RETURN_IF_ERROR(client->CreateTable(tc));

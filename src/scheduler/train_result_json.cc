@@ -1,5 +1,9 @@
 #include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <string_view>
 
+#include "virga/model.h"
 #include "virga/train.h"
 
 namespace virga {
@@ -12,18 +16,39 @@ nlohmann::json OptimizerJson(const OptimizerConfig& c) {
           {"clip", c.clip},                 {"schedule", LrScheduleName(c.schedule)}};
 }
 
+// The metrics of the result's model's task, primary first.
+std::span<const char* const> ResultMetrics(const TrainResult& r) {
+  auto kind = ParseModelName(r.model);
+  return TaskMetrics(kind.ok() ? ModelInfoOf(*kind).task : ModelTask::kBinary);
+}
+
+template <typename T>  // HistoryPoint or TrainResult
+double MetricOf(const T& x, std::string_view name) {  // both TestMetric overloads
+  if (name == "logloss") return x.test_logloss;
+  if (name == "auc") return x.test_auc;
+  if (name == "accuracy") return x.test_accuracy;
+  if (name == "rmse") return x.test_rmse;
+  if (name == "mae") return x.test_mae;
+  return x.test_metric;
+}
+
 }  // namespace
+
+double TestMetric(const HistoryPoint& point, std::string_view name) {
+  return MetricOf(point, name);
+}
+double TestMetric(const TrainResult& result, std::string_view name) {
+  return MetricOf(result, name);
+}
 
 std::string TrainResultToJson(const TrainResult& r) {
   using nlohmann::json;
+  const std::span<const char* const> metrics = ResultMetrics(r);
   json history = json::array();
   for (const auto& h : r.history) {
-    history.push_back({{"seconds", h.seconds},
-                       {"updates", h.updates},
-                       {"samples", h.samples},
-                       {"test_logloss", h.test_logloss},
-                       {"test_auc", h.test_auc},
-                       {"test_accuracy", h.test_accuracy}});
+    json point = {{"seconds", h.seconds}, {"updates", h.updates}, {"samples", h.samples}};
+    for (const char* m : metrics) point[std::string("test_") + m] = TestMetric(h, m);
+    history.push_back(std::move(point));
   }
   json functions = json::array();
   for (const auto& f : r.functions) {
@@ -40,9 +65,9 @@ std::string TrainResultToJson(const TrainResult& r) {
       {"job_id", r.job_id},
       {"state", r.state},
       {"backend", r.backend},
-      {"test_logloss", r.test_logloss},
-      {"test_auc", r.test_auc},
-      {"test_accuracy", r.test_accuracy},
+      {"model", r.model},
+      {"width", r.width},
+      {"metric", r.metric},
       {"train_seconds", r.train_seconds},
       {"samples", r.samples},
       {"updates", r.updates},
@@ -94,6 +119,7 @@ std::string TrainResultToJson(const TrainResult& r) {
         {"function_gb_seconds", r.function_gb_seconds},
         {"prices", "AWS Lambda $0.0000166667/GB-s + $0.20/M invocations; server m5.large $0.096/h"}}},
   };
+  for (const char* m : metrics) j[std::string("test_") + m] = TestMetric(r, m);
   return j.dump(2);
 }
 

@@ -33,12 +33,14 @@ TaskResult RunScore(const TaskContext& ctx, const Json& args, const Json& task) 
     const size_t rows = block.rows();
     std::string out;
     if (rows > 0) {
-      Evaluator ev(model.header.model, std::move(block));
-      if (ev.width() != model.header.width) {
-        return Status::InvalidArgument(fmt::format("model file '{}': width {} does not match model {} (width {})",
-                                                   model_uri, model.header.width, ModelName(model.header.model),
-                                                   ev.width()));
+      Result<std::unique_ptr<Model>> made = MakeModel(model.header.model, model.header.width);
+      if (!made.ok()) return made.status().WithContext("model file '" + model_uri + "'");
+      if ((*made)->outputs() != 1) {
+        return Status::InvalidArgument(fmt::format(
+            "model file '{}': model {} predicts {} values per row; score it without functions",
+            model_uri, ModelName(model.header.model), (*made)->outputs()));
       }
+      Evaluator ev(std::move(made).value(), std::move(block));
       std::vector<float> weights(ev.keys().size() * ev.width());
       model.Gather(ev.keys(), weights);
       const std::vector<float> scores = ev.Scores(weights);

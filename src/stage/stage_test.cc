@@ -293,7 +293,7 @@ TEST_F(StageTest, NormalizeAndScoreOnFunctionsMatchInProcess) {
   model->Gather((*ev)->keys(), w);
   const std::vector<float> expect = (*ev)->Scores(w);
   ASSERT_EQ(scored->scores, expect);
-  const BinaryMetrics m = (*ev)->Evaluate(w);
+  const Metrics m = (*ev)->Evaluate(w);
   EXPECT_TRUE(scored->binary);
   EXPECT_DOUBLE_EQ(scored->metrics.logloss, m.logloss);
   EXPECT_DOUBLE_EQ(scored->metrics.auc, m.auc);

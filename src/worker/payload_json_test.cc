@@ -77,7 +77,7 @@ TEST(WorkerPayload, ErrorsNameTheField) {
             "payload: field 'servers[1]': expected string");
   EXPECT_EQ(with("servers", nlohmann::json::array()),
             "payload: field 'servers': must name at least one server");
-  EXPECT_NE(with("model", "fm").find("payload: field 'model': unknown model 'fm'"), std::string::npos);
+  EXPECT_NE(with("model", "gbdt").find("payload: field 'model': unknown model 'gbdt'"), std::string::npos);
   EXPECT_EQ(with("minibach", 20), "payload: field 'minibach': unknown field");
   nlohmann::json missing = j;
   missing.erase("queue");

@@ -66,9 +66,10 @@ Result<std::unique_ptr<PsClient>> ConnectWithRetry(
   return client;
 }
 
-// The table must exist with the model's width (ServerStats lists tables).
-Status CheckTable(PsClient* client, const WorkerPayload& p, const Model& model, Control* control,
-                  std::atomic<uint64_t>* faults) {
+// The width of the job's table (ServerStats lists tables): the model's
+// shape (rank, classes) follows from it.
+Result<uint32_t> TableWidth(PsClient* client, const WorkerPayload& p, Control* control,
+                            std::atomic<uint64_t>* faults) {
   std::string stats;
   VIRGA_RETURN_IF_ERROR(control->Retry(
       [&] {
@@ -83,12 +84,10 @@ Status CheckTable(PsClient* client, const WorkerPayload& p, const Model& model, 
   for (const auto& t : j["tables"]) {
     if (!t.is_object() || t.value("name", "") != p.table) continue;
     const uint64_t width = t.value("width", uint64_t{0});
-    if (width != model.width()) {
-      return Status::InvalidArgument("table '" + p.table + "' has width " + std::to_string(width) +
-                                     ", model '" + p.model + "' needs " +
-                                     std::to_string(model.width()));
+    if (width == 0 || width > UINT32_MAX) {
+      return Status::Corruption("table '" + p.table + "' has width " + std::to_string(width));
     }
-    return Status::OK();
+    return static_cast<uint32_t>(width);
   }
   return Status::NotFound("table '" + p.table + "' not found on the parameter servers");
 }
@@ -140,7 +139,6 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
   // built the struct themselves.
   VIRGA_ASSIGN_OR_RETURN(const WorkerPayload p, PayloadFromJson(PayloadToJson(payload_in)));
   VIRGA_ASSIGN_OR_RETURN(const ModelKind kind, ParseModelName(p.model));
-  const std::unique_ptr<Model> model = MakeModel(kind);
   Control control(StopTime(p, start), std::chrono::milliseconds(p.max_fault_ms));
   std::atomic<uint64_t> faults{0};
 
@@ -155,7 +153,10 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
     result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   }
-  VIRGA_RETURN_IF_ERROR(CheckTable(client.get(), p, *model, &control, &faults));
+  VIRGA_ASSIGN_OR_RETURN(const uint32_t width, TableWidth(client.get(), p, &control, &faults));
+  Result<std::unique_ptr<Model>> made = MakeModel(kind, width);
+  if (!made.ok()) return made.status().WithContext("table '" + p.table + "'");
+  const std::unique_ptr<Model> model = std::move(made).value();
   // Short calls: a beat that waits long is no beat.
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> beat_client,
                          ConnectWithRetry(p, &control, &faults, std::chrono::milliseconds(2000)));

@@ -138,8 +138,14 @@
   function drawOverviewCharts(jobs) {
     const withHistory = jobs.filter((j) => j.history && j.history.t.length > 0);
     const series = withHistory.map((j) => ({ label: shortId(j.job_id), stroke: colorOf(j.job_id) }));
-    draw("time", $("chart-time"), "seconds", "test logloss", series, joined(withHistory, "t"));
-    draw("cost", $("chart-cost"), "USD", "test logloss", series, joined(withHistory, "cost"));
+    const y = metricLabel(withHistory);
+    draw("time", $("chart-time"), "seconds", y, series, joined(withHistory, "t"));
+    draw("cost", $("chart-cost"), "USD", y, series, joined(withHistory, "cost"));
+  }
+  // "test logloss", "test rmse": the jobs' primary metric ("test metric" if they differ).
+  function metricLabel(jobs) {
+    const names = new Set(jobs.map((j) => j.metric || "logloss"));
+    return names.size === 1 ? "test " + [...names][0] : "test metric";
   }
 
   // ---- overview --------------------------------------------------------------
@@ -147,9 +153,9 @@
     const mode = $("filter").value;
     const n = Math.max(1, parseInt($("filter-n").value, 10) || 1);
     if (mode === "all") return jobs;
-    const scored = jobs.filter((j) => j.best_logloss !== null);
-    scored.sort((a, b) => mode === "best" ? a.best_logloss - b.best_logloss
-                                          : b.best_logloss - a.best_logloss);
+    const scored = jobs.filter((j) => j.best_metric !== null);
+    scored.sort((a, b) => mode === "best" ? a.best_metric - b.best_metric
+                                          : b.best_metric - a.best_metric);
     return scored.slice(0, n);
   }
   function paramKeys(jobs) {
@@ -187,8 +193,8 @@
         el("td", { class: "workers", text: j.workers_alive + " / " + j.workers_launched + " / " + j.workers_failed }),
         el("td", { class: "num sps", text: rate(j.samples_per_second) }),
         el("td", { class: "num", text: rate(j.updates_per_second) }),
-        el("td", { class: "num loss", text: num(j.test_logloss, 4) }),
-        el("td", { class: "num", text: num(j.best_logloss, 4) }),
+        el("td", { class: "num loss", text: num(j.test_metric, 4), title: j.metric || "logloss" }),
+        el("td", { class: "num", text: num(j.best_metric, 4), title: j.metric || "logloss" }),
         el("td", { class: "num", text: secs(j.seconds) }),
         el("td", { class: "num", text: usd(j.cost_usd) }),
         el("td", {}, killBtn)));
@@ -222,7 +228,8 @@
       card("Epochs", num(s.epoch, 0) + " / " + num(s.epochs, 0)),
       card("Samples", rate(s.samples) + "  (" + rate(s.samples_per_second) + "/s)"),
       card("Updates", rate(s.updates) + "  (" + rate(s.updates_per_second) + "/s)"),
-      card("Test logloss", num(s.test_logloss, 4) + "  (best " + num(s.best_logloss, 4) + ")"),
+      card("Test " + (s.metric || "logloss"),
+           num(s.test_metric, 4) + "  (best " + num(s.best_metric, 4) + ")"),
       card("Test AUC", num(s.test_auc, 4)),
       card("Elapsed", secs(s.seconds)),
       card("Estimated cost $", usd(cost.total) + "  (functions " + usd(cost.functions) +
@@ -236,8 +243,8 @@
     }
 
     const h = s.history;
-    draw("job", $("job-chart"), "seconds", "test logloss",
-         [{ label: "test logloss", stroke: colorOf(s.job_id) }], [h.t, h.loss]);
+    const y = "test " + (s.metric || "logloss");
+    draw("job", $("job-chart"), "seconds", y, [{ label: y, stroke: colorOf(s.job_id) }], [h.t, h.loss]);
 
     const live = st.live_workers || [];
     const tbody = $("workers").querySelector("tbody");
