@@ -36,7 +36,7 @@ def ratings(session, tmp_root):
 def test_matrix_factorization(ratings, tmp_root):
     train, test = ratings
     m = virga.MatrixFactorization(rank=4, l2=0.002, workers=2, epochs=10, eval_interval=0.3)
-    job = m.fit(train, test=test)
+    job = m.fit(train, test=test).job_  # fit returns the estimator (scikit-learn)
     assert job.result["metric"] == "rmse" and "test_logloss" not in job.result
     got = m.evaluate(test)
     assert got["rmse"] == pytest.approx(job.result["test_rmse"], abs=0.01)
@@ -59,7 +59,7 @@ def test_softmax(session, tmp_root):
                             for c, r in zip(y, x)))
     train, test = session.load_libsvm(path, test_fraction=0.2, name="planted-classes")
     m = virga.Softmax(workers=2, epochs=10, eval_interval=0.3)
-    job = m.fit(train, test=test)
+    job = m.fit(train, test=test).job_  # fit returns the estimator (scikit-learn)
     assert job.result["metric"] == "logloss"
     ev = m.evaluate(test)
     assert ev["accuracy"] > 0.75 and ev["logloss"] < 0.6

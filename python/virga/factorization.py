@@ -7,8 +7,37 @@ import inspect
 
 import numpy as np
 
-from . import estimators
+from . import _staging, estimators
 from ._engine import TRAIN_DEFAULTS as D, _virga
+
+
+class _EngineScores:
+    """Scores from the engine's model: a dataset split (the labels too), or rows given as a
+    dense array (column j = feature j) or a scipy.sparse matrix (no labels)."""
+
+    def _scores(self, X):
+        self._fitted()
+        ds = _staging.as_dataset(X, self.session)
+        if ds is not None:
+            return self.model.score_dataset(ds.session.store, ds.name, ds.split)
+        try:
+            import scipy.sparse as sp
+            if sp.issparse(X):
+                X = sp.csr_matrix(X)
+                X.sort_indices()
+                return self.model.score_csr(X.indptr.astype(np.int64), X.indices.astype(np.int64),
+                                            X.data.astype(np.float32)), None
+        except ImportError:
+            pass
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        if X.ndim != 2:
+            raise ValueError(f"predict: expected a 2-d array, got shape {X.shape}")
+        rows, cols = np.nonzero(X)
+        indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=indptr[1:])
+        return self.model.score_csr(indptr, cols.astype(np.int64), X[rows, cols]), None
 
 _REGISTRY = {m["name"]: m for m in _virga.models()}
 
@@ -41,7 +70,7 @@ def _model_init(engine_model, extra):
     return __init__
 
 
-class MatrixFactorization(estimators._LinearModel):
+class MatrixFactorization(_EngineScores, estimators._LinearModel):
     """Biased matrix factorization of ratings (session.load_ratings): a rating is predicted as
     mean + user bias + item bias + <user factors, item factors>; rank factors per user and item.
     predict() gives ratings; evaluate() the RMSE and MAE; score() minus the RMSE."""
@@ -65,7 +94,7 @@ class MatrixFactorization(estimators._LinearModel):
         return -self.evaluate(X, y)["rmse"]
 
 
-class Softmax(estimators._LinearModel):
+class Softmax(_EngineScores, estimators._LinearModel):
     """Softmax (multinomial logistic) regression over class labels 0..K-1; K is the dataset's
     largest label + 1 unless `classes` says more. predict_proba gives rows x K probabilities."""
     _engine_model = "softmax"
@@ -98,14 +127,14 @@ class Softmax(estimators._LinearModel):
                 "rows": int(len(labels))}
 
 
-class FactorizationMachine(estimators._LinearModel):
+class FactorizationMachine(_EngineScores, estimators._LinearModel):
     """Second-order factorization machine (binary labels) over the hashed sparse features: the
     linear model plus <v_i, v_j> x_i x_j for every pair of features of a row."""
     _engine_model = "fm"
     __init__ = _model_init("fm", {"rank": 0})
 
 
-class FieldAwareFM(estimators._LinearModel):
+class FieldAwareFM(_EngineScores, estimators._LinearModel):
     """Field-aware factorization machine (binary labels) on Criteo-format data, whose rows have
     one entry per field: rank factors per feature and field."""
     _engine_model = "ffm"
