@@ -137,9 +137,7 @@ Result<IngestReport> IngestOnFunctions(const std::string& store_uri, const Inges
   const auto start = std::chrono::steady_clock::now();
   VIRGA_RETURN_IF_ERROR(CheckIngestOptions(options));
   if (options.inputs.empty()) return Status::InvalidArgument("no input files given");
-  const std::string backend = stage.backend_instance ? std::string(stage.backend_instance->name())
-                              : stage.backend.name.empty() ? DefaultBackendName()
-                                                           : stage.backend.name;
+  const std::string backend = stage::BackendName(stage);
   for (const std::string& in : options.inputs) {
     VIRGA_RETURN_IF_ERROR(stage::CheckReachable(backend, in, "input '" + in + "'"));
   }

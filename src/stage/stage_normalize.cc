@@ -291,9 +291,7 @@ void RemovePrefix(ObjectStore& store, const std::string& prefix) {
 Result<NormalizeReport> NormalizeOnFunctions(const std::string& store_uri,
                                              const NormalizeOptions& options,
                                              const StageOptions& stage, StageStats* stats) {
-  const std::string backend = stage.backend_instance ? std::string(stage.backend_instance->name())
-                              : stage.backend.name.empty() ? DefaultBackendName()
-                                                           : stage.backend.name;
+  const std::string backend = stage::BackendName(stage);
   VIRGA_RETURN_IF_ERROR(stage::CheckReachable(backend, store_uri, "store '" + store_uri + "'"));
   VIRGA_ASSIGN_OR_RETURN(std::shared_ptr<ObjectStore> store, ObjectStore::Open(store_uri));
   VIRGA_RETURN_IF_ERROR(ValidateDatasetName(options.dataset));

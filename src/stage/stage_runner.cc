@@ -561,6 +561,11 @@ std::string ScratchPrefix(std::string_view dataset, std::string_view job) {
 
 std::string NewStageJobId() { return "stage-" + UtcNowCompact() + "-" + HexToken().substr(0, 6); }
 
+std::string BackendName(const StageOptions& stage) {
+  if (stage.backend_instance) return std::string(stage.backend_instance->name());
+  return stage.backend.name.empty() ? DefaultBackendName() : stage.backend.name;
+}
+
 Status CheckReachable(std::string_view backend, std::string_view path, std::string_view what) {
   if (backend == "local") return Status::OK();
   if (IsObjectUri(std::string(path)) && !std::string_view(path).starts_with("file://")) {

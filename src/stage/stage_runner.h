@@ -70,6 +70,8 @@ int RunStageFunction(std::string_view text, std::string_view source);
 std::string ScratchPrefix(std::string_view dataset, std::string_view job);
 // A fresh stage job id ("stage-<utc>-<hex>").
 std::string NewStageJobId();
+// The name of the backend a stage runs on.
+std::string BackendName(const StageOptions& stage);
 // InvalidArgument when a backend other than `local` would be given a local
 // path (`what` names it: "input 'x'").
 Status CheckReachable(std::string_view backend, std::string_view path, std::string_view what);

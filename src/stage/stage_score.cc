@@ -66,9 +66,7 @@ Result<ScoreReport> ScoreOnFunctions(const std::string& store_uri, const std::st
                                      const StageOptions& stage, StageStats* stats) {
   using stage::Json;
   const auto start = std::chrono::steady_clock::now();
-  const std::string backend = stage.backend_instance ? std::string(stage.backend_instance->name())
-                              : stage.backend.name.empty() ? DefaultBackendName()
-                                                           : stage.backend.name;
+  const std::string backend = stage::BackendName(stage);
   VIRGA_RETURN_IF_ERROR(stage::CheckReachable(backend, store_uri, "store '" + store_uri + "'"));
   VIRGA_RETURN_IF_ERROR(stage::CheckReachable(backend, model_uri, "model file '" + model_uri + "'"));
   VIRGA_ASSIGN_OR_RETURN(std::shared_ptr<ObjectStore> store, ObjectStore::Open(store_uri));
