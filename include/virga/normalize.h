@@ -18,6 +18,7 @@
 //    (population std). A constant feature (max == min) maps to 0 under both.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -113,6 +114,18 @@ struct NormalizeReport {
   uint64_t output_bytes = 0;     // encoded partition bytes written
   double seconds = 0;
 };
+
+// The commit of a normalization (in process or on functions): the manifest
+// of `options.out` (the input's, with these partitions, the numeric ones of
+// `scaled_train_stats`, derived_from and created_at), written last, and the
+// report (`start`: when the normalization began).
+Result<NormalizeReport> CommitNormalized(ObjectStore& store, const Manifest& in,
+                                         const NormalizeOptions& options,
+                                         std::vector<PartitionInfo> train,
+                                         std::vector<PartitionInfo> test,
+                                         const std::vector<FeatureStat>& scaled_train_stats,
+                                         size_t features_scaled,
+                                         std::chrono::steady_clock::time_point start);
 
 // Runs both passes in this process. The output dataset keeps the input's
 // partition structure and codec; its manifest is the input's with new

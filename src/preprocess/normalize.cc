@@ -89,12 +89,25 @@ Result<NormalizeReport> Run(ObjectStore& store, const NormalizeOptions& options,
   written->insert(written->end(), test.begin(), test.end());
   VIRGA_RETURN_IF_ERROR(s);
 
+  return CommitNormalized(store, in, options, std::move(train), std::move(test), train_stats,
+                          scaler.size(), start);
+}
+
+}  // namespace
+
+Result<NormalizeReport> CommitNormalized(ObjectStore& store, const Manifest& in,
+                                         const NormalizeOptions& options,
+                                         std::vector<PartitionInfo> train,
+                                         std::vector<PartitionInfo> test,
+                                         const std::vector<FeatureStat>& scaled_train_stats,
+                                         size_t features_scaled,
+                                         std::chrono::steady_clock::time_point start) {
   Manifest out = in;
   out.name = options.out;
   out.train = std::move(train);
   out.test = std::move(test);
   out.numeric_features.clear();
-  for (const FeatureStat& f : train_stats) {
+  for (const FeatureStat& f : scaled_train_stats) {
     if (IsNumericFeature(f)) out.numeric_features.push_back(f);
   }
   out.derived_from =
@@ -104,7 +117,7 @@ Result<NormalizeReport> Run(ObjectStore& store, const NormalizeOptions& options,
 
   NormalizeReport report;
   report.partitions = out.train.size() + out.test.size();
-  report.features_scaled = scaler.size();
+  report.features_scaled = features_scaled;
   for (const auto* split : {&out.train, &out.test}) {
     for (const PartitionInfo& p : *split) {
       report.rows += p.rows;
@@ -114,8 +127,6 @@ Result<NormalizeReport> Run(ObjectStore& store, const NormalizeOptions& options,
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
-
-}  // namespace
 
 Result<NormalizeReport> Normalize(ObjectStore& store, const NormalizeOptions& options) {
   std::vector<PartitionInfo> written;

@@ -255,29 +255,12 @@ Result<NormalizeReport> RunNormalize(const std::string& store_uri, ObjectStore& 
   }
   VIRGA_ASSIGN_OR_RETURN(const std::string scaled_key,
                          stage::ReduceOnFunctions(stage, store_uri, scratch, "scaled", keys, stats));
-  out.numeric_features.clear();
+  stage::StatsPiece scaled;
   if (!scaled_key.empty()) {
-    VIRGA_ASSIGN_OR_RETURN(stage::StatsPiece scaled, stage::ReadPiece(store, scaled_key));
-    for (const FeatureStat& f : scaled.numeric) {
-      if (IsNumericFeature(f)) out.numeric_features.push_back(f);
-    }
+    VIRGA_ASSIGN_OR_RETURN(scaled, stage::ReadPiece(store, scaled_key));
   }
-  out.derived_from =
-      std::string("normalize(") + NormalizeMethodName(options.method) + ") of " + options.dataset;
-  out.created_at = UtcNowIso8601();
-  VIRGA_RETURN_IF_ERROR(WriteManifest(store, out));  // the commit point
-
-  NormalizeReport report;
-  report.partitions = out.train.size() + out.test.size();
-  report.features_scaled = scaler.size();
-  for (const auto* split : {&out.train, &out.test}) {
-    for (const PartitionInfo& p : *split) {
-      report.rows += p.rows;
-      report.output_bytes += p.bytes;
-    }
-  }
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return report;
+  return CommitNormalized(store, in, options, std::move(out.train), std::move(out.test),
+                          scaled.numeric, scaler.size(), start);
 }
 
 void RemovePrefix(ObjectStore& store, const std::string& prefix) {
