@@ -220,14 +220,15 @@ TEST_F(StageTest, KilledFunctionsLoseNoTask) {
   lo.enforce_memory_cap = false;
   auto inner = MakeLocalBackend(lo);
   ASSERT_TRUE(inner.ok());
-  auto killing = std::make_shared<KillingBackend>(std::move(*inner), 3, std::chrono::milliseconds(5));
+  auto killing = std::make_shared<KillingBackend>(std::move(*inner), 3, std::chrono::milliseconds(0));  // at once: before they claim
   o.backend_instance = killing;
   o.task_lease = std::chrono::milliseconds(1500);
   StageStats stats;
   auto r = IngestOnFunctions(store_uri_, Ingest("killed"), o, &stats);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(killing->killed(), 3);
-  EXPECT_GE(stats.functions, 5u);  // the killed ones were replaced
+  // The killed ones were replaced while tasks remained: at least one more function did the work.
+  EXPECT_GE(stats.functions, 4u);
   EXPECT_EQ(r->rows, 6900u);
   ASSERT_TRUE(virga::Ingest(*store_, Ingest("reference")).ok());
   auto a = ReadManifest(*store_, "reference");
