@@ -68,21 +68,6 @@ Result<IngestOptions> OptionsFromJson(const json& j) {
   return o;
 }
 
-json PartsToJson(const std::vector<PartitionInfo>& parts) {
-  json a = json::array();
-  for (const PartitionInfo& p : parts) a.push_back({p.key, p.rows, p.nnz, p.bytes});
-  return a;
-}
-
-std::vector<PartitionInfo> PartsFromJson(const json& a) {
-  std::vector<PartitionInfo> out;
-  for (const json& e : a) {
-    out.push_back({e.at(0).get<std::string>(), e.at(1).get<uint64_t>(), e.at(2).get<uint64_t>(),
-                   e.at(3).get<uint64_t>()});
-  }
-  return out;
-}
-
 std::string StatsKey(std::string_view dataset, std::string_view job, uint64_t part) {
   return ScratchPrefix(dataset, job) + fmt::format("ingest-stats-{:05}", part);
 }

@@ -151,7 +151,7 @@ TaskResult RunNormalizeTransform(const TaskContext& ctx, const Json& args, const
     NormalizeScratch scratch;
     StatsPiece train_stats;
     bool any_train = false;
-    json parts = json::array();
+    std::vector<PartitionInfo> parts;
     for (const json& item : task.at("items")) {
       const std::string in = item.at("in").get<std::string>();
       VIRGA_ASSIGN_OR_RETURN(TransformResult r,
@@ -163,13 +163,13 @@ TaskResult RunNormalizeTransform(const TaskContext& ctx, const Json& args, const
             "{}: manifest lists {} rows, {} entries; partition holds {} rows, {} entries", in, rows,
             nnz, r.info.rows, r.info.nnz));
       }
-      parts.push_back({r.info.key, r.info.rows, r.info.nnz, r.info.bytes});
+      parts.push_back(r.info);
       if (!item.at("test").get<bool>()) {
         any_train = true;
         train_stats.Merge(StatsPiece::FromAll(std::move(r.scaled_stats)));
       }
     }
-    json result = {{"parts", std::move(parts)}, {"key", nullptr}};
+    json result = {{"parts", PartsToJson(parts)}, {"key", nullptr}};
     if (any_train) {
       const std::string out = args.at("scratch").get<std::string>() +
                               fmt::format("scaled-{:05}", task.at("group").get<uint64_t>());
@@ -239,17 +239,12 @@ Result<NormalizeReport> RunNormalize(const std::string& store_uri, ObjectStore& 
   VIRGA_ASSIGN_OR_RETURN(std::vector<json> transformed,
                          stage::RunTasks(stage, store_uri, "normalize_transform",
                                          "normalize transform", targs, tasks, stats));
-  Manifest out = in;
-  out.name = options.out;
-  out.train.clear();
-  out.test.clear();
+  std::vector<PartitionInfo> train, test;
   keys.clear();
   for (const json& r : transformed) {
-    for (const json& p : r.at("parts")) {
-      PartitionInfo info{p.at(0).get<std::string>(), p.at(1).get<uint64_t>(),
-                         p.at(2).get<uint64_t>(), p.at(3).get<uint64_t>()};
-      const bool test = info.key.find("/test/") != std::string::npos;
-      (test ? out.test : out.train).push_back(std::move(info));
+    for (PartitionInfo& info : stage::PartsFromJson(r.at("parts"))) {
+      const bool is_test = info.key.find("/test/") != std::string::npos;
+      (is_test ? test : train).push_back(std::move(info));
     }
     if (!r.at("key").is_null()) keys.push_back(r.at("key").get<std::string>());
   }
@@ -259,7 +254,7 @@ Result<NormalizeReport> RunNormalize(const std::string& store_uri, ObjectStore& 
   if (!scaled_key.empty()) {
     VIRGA_ASSIGN_OR_RETURN(scaled, stage::ReadPiece(store, scaled_key));
   }
-  return CommitNormalized(store, in, options, std::move(out.train), std::move(out.test),
+  return CommitNormalized(store, in, options, std::move(train), std::move(test),
                           scaled.numeric, scaler.size(), start);
 }
 

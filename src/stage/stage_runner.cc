@@ -561,6 +561,21 @@ std::string ScratchPrefix(std::string_view dataset, std::string_view job) {
 
 std::string NewStageJobId() { return "stage-" + UtcNowCompact() + "-" + HexToken().substr(0, 6); }
 
+json PartsToJson(const std::vector<PartitionInfo>& parts) {
+  json a = json::array();
+  for (const PartitionInfo& p : parts) a.push_back({p.key, p.rows, p.nnz, p.bytes});
+  return a;
+}
+
+std::vector<PartitionInfo> PartsFromJson(const json& a) {
+  std::vector<PartitionInfo> out;
+  for (const json& e : a) {
+    out.push_back({e.at(0).get<std::string>(), e.at(1).get<uint64_t>(), e.at(2).get<uint64_t>(),
+                   e.at(3).get<uint64_t>()});
+  }
+  return out;
+}
+
 std::string BackendName(const StageOptions& stage) {
   if (stage.backend_instance) return std::string(stage.backend_instance->name());
   return stage.backend.name.empty() ? DefaultBackendName() : stage.backend.name;

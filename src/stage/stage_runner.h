@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "virga/dataset.h"
 #include "virga/object_store.h"
 #include "virga/stage.h"
 #include "virga/status.h"
@@ -70,6 +71,10 @@ int RunStageFunction(std::string_view text, std::string_view source);
 std::string ScratchPrefix(std::string_view dataset, std::string_view job);
 // A fresh stage job id ("stage-<utc>-<hex>").
 std::string NewStageJobId();
+// Partition lists in task results: [[key, rows, nnz, bytes], ...].
+nlohmann::json PartsToJson(const std::vector<PartitionInfo>& parts);
+std::vector<PartitionInfo> PartsFromJson(const nlohmann::json& a);  // throws json::exception
+
 // The name of the backend a stage runs on.
 std::string BackendName(const StageOptions& stage);
 // InvalidArgument when a backend other than `local` would be given a local
