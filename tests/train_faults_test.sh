@@ -5,14 +5,14 @@
 #  1. generate and ingest a Criteo-format set (default 300k rows)
 #  2. a fault-free 4-worker job: reference test logloss
 #  3. the same job while a random worker process gets SIGKILL every 2 s
-#  4. the same job with a function lifetime of 5 s (every worker is stopped and replaced)
+#  4. the same job with a function lifetime of 1.5 s (every worker is stopped and replaced)
 # Each faulty job must finish every epoch ("state": "done"), process every partition of
 # every epoch, and reach a test logloss within 1% of the fault-free run.
 set -uo pipefail
 
 VIRGA=${1:?usage: $0 path/to/virga [rows]}
 ROWS=${2:-300000}
-EPOCHS=${3:-12}  # long enough (>= 10 s here) for several kills and several 5 s lifetimes
+EPOCHS=${3:-12}  # long enough (>= 3 s here) for several kills and several 1.5 s lifetimes
 TMP=$(mktemp -d /tmp/virga-faults-test-XXXXXX)
 JOB_PID=""
 cleanup() {
@@ -36,7 +36,7 @@ COMMON=(train --store "file://$TMP/store" --dataset d --model lr --workers 4 --e
 JOB_PID=$!
 KILLS=0
 while kill -0 "$JOB_PID" 2>/dev/null; do
-  sleep 2
+  sleep 1
   victim=$(pgrep -P "$JOB_PID" | shuf -n 1)
   if [ -n "$victim" ]; then kill -KILL "$victim" 2>/dev/null && KILLS=$((KILLS + 1)); fi
 done
@@ -45,8 +45,8 @@ JOB_PID=""
 echo "train_faults_test: killed $KILLS workers"
 [ "$KILLS" -ge 2 ] || fail "the job ended before two workers could be killed; use more rows or epochs"
 
-"$VIRGA" "${COMMON[@]}" --function-timeout 5 --json-out "$TMP/lifetime.json" > "$TMP/lifetime.log" 2>&1 \
-  || fail "job with 5 s function lifetime"
+"$VIRGA" "${COMMON[@]}" --function-timeout 1.5 --json-out "$TMP/lifetime.json" > "$TMP/lifetime.log" 2>&1 \
+  || fail "job with 1.5 s function lifetime"
 
 $PY - "$TMP/clean.json" "$TMP/kill.json" "$TMP/lifetime.json" "$KILLS" <<'PYEOF' || fail "checks"
 import json, sys
@@ -57,7 +57,7 @@ def check(cond, msg):
     global ok
     print(("ok   " if cond else "FAIL ") + msg)
     ok = ok and cond
-for name, r in (("fault-free", clean), ("killed", kill), ("lifetime 5 s", life)):
+for name, r in (("fault-free", clean), ("killed", kill), ("lifetime 1.5 s", life)):
     check(r["state"] == "done", f"{name}: state {r['state']}")
     want = r["partitions"]
     check(all(p == want for p in r["partitions_processed_per_epoch"]) and
@@ -70,14 +70,14 @@ for name, r in (("fault-free", clean), ("killed", kill), ("lifetime 5 s", life))
           f"{r['workers_timed_out']} timed out, {r['workers_failed']} failed, "
           f"{r['items_reprocessed']} items reprocessed")
 base = clean["test_logloss"]
-for name, r in (("killed", kill), ("lifetime 5 s", life)):
+for name, r in (("killed", kill), ("lifetime 1.5 s", life)):
     rel = abs(r["test_logloss"] - base) / base
     check(rel <= 0.01, f"{name}: logloss {r['test_logloss']:.5f} vs {base:.5f} ({rel*100:.2f}% apart)")
 check(kill["workers_failed"] + kill["workers_killed"] >= 1 or kills == 0,
       f"killed run: {kill['workers_failed']} failures recorded for {kills} kills")
-check(life["train_seconds"] > 5 and life["workers_launched"] > 4,
+check(life["train_seconds"] > 1.5 and life["workers_launched"] > 4,
       f"lifetime run: {life['workers_launched']} workers launched in {life['train_seconds']:.1f} s "
-      "(each replaced at its 5 s lifetime)")
+      "(each replaced at its 1.5 s lifetime)")
 sys.exit(0 if ok else 1)
 PYEOF
 echo "train_faults_test: PASS"

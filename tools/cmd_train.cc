@@ -239,6 +239,11 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
                   "When pipelined pulls are sent: auto (measured), early, with_push")
       ->check(CLI::IsMember({"auto", "early", "with_push"}))
       ->capture_default_str();
+  cmd->add_option("--local-steps", o.local_steps,
+                  "Minibatches a worker trains on its own copy of a round's rows between one pull "
+                  "and one push (docs/training.md); 1: a pull and a push per minibatch; 0: auto (" +
+                      std::to_string(kDefaultLocalSteps) + " when asynchronous)")
+      ->capture_default_str();
   cmd->add_option("--function-timeout", args->function_timeout, "Function lifetime, seconds")
       ->capture_default_str();
   cmd->add_option("--function-memory", o.function_memory_mb, "Function memory cap, MB")

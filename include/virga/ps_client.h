@@ -96,6 +96,15 @@ class PsClient {
   // next request to the same server, or by the next FinishPull or Flush.
   Status StartPush(std::string_view table, std::span<const uint64_t> keys,
                    std::span<const float> grads, bool with_next = false);
+  // Local training (src/ps/replica.h, docs/training.md "Local steps"): the
+  // replica rows (optimizer state included) of keys, collected by FinishPull
+  // like a pull; and the change a worker made to them, counted as `steps`
+  // pushes, whose replies Flush collects like a push's. Keys travel packed
+  // (docs/wire-format.md).
+  Status StartPullState(std::string_view table, std::span<const uint64_t> keys,
+                        std::span<float> out, bool with_next = false);
+  Status StartPushDelta(std::string_view table, std::span<const uint64_t> keys,
+                        std::span<const float> deltas, uint32_t steps, bool with_next = false);
   // Waits for every outstanding reply; returns the first error among them.
   Status Flush();
   // The whole table, merged from every server, as (key, weights) pairs sorted
@@ -154,6 +163,10 @@ class PsClient {
  private:
   struct Impl;
   explicit PsClient(std::unique_ptr<Impl> impl);
+  Status StartPullOp(uint8_t op, std::string_view table, std::span<const uint64_t> keys,
+                     std::span<float> out, bool with_next);
+  Status StartPushOp(uint8_t op, std::string_view table, std::span<const uint64_t> keys,
+                     std::span<const float> grads, uint32_t steps, bool with_next);
   std::unique_ptr<Impl> impl_;
 };
 

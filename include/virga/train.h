@@ -34,6 +34,10 @@
 
 namespace virga {
 
+// Local steps per round when TrainOptions::local_steps is 0 and the job is
+// asynchronous (the grid that chose it: docs/training.md, "Local steps").
+inline constexpr uint32_t kDefaultLocalSteps = 64;
+
 struct TrainOptions {
   std::string store = "file://./virga-store";  // object store URI holding the datasets
   std::string dataset;                // training data: its train split
@@ -48,6 +52,10 @@ struct TrainOptions {
   uint32_t epochs = 0;                // passes over the data; 0 = auto
   int32_t staleness = -1;             // -1 asynchronous; s >= 0 bounded staleness (0 = synchronous)
   std::string send_schedule = "auto"; // pipelined pulls: auto (measured) | early | with_push
+  // Minibatches a worker trains on its own replica of a round's rows between
+  // one pull and one push (docs/training.md, "Local steps"); 1: a pull and a
+  // push per minibatch; 0 = auto (kDefaultLocalSteps when asynchronous, else 1).
+  uint32_t local_steps = 0;
   std::chrono::milliseconds function_timeout{900'000};  // function lifetime
   uint64_t function_memory_mb = 3072; // function memory cap
   std::chrono::milliseconds max_start_delay{0};  // random cold-start delay per function
@@ -155,6 +163,7 @@ struct TrainResult {
   uint32_t epochs = 0;                 // epochs fully processed
   uint32_t epochs_requested = 0;
   uint32_t minibatch = 0;
+  uint32_t local_steps = 1;
   uint64_t workers_launched = 0, workers_failed = 0, workers_timed_out = 0, workers_killed = 0;
   uint64_t workers_hung = 0;           // of the killed: no heartbeat (e.g. SIGSTOPped), replaced
   uint64_t server_restarts = 0;        // server processes restarted from a checkpoint

@@ -48,6 +48,7 @@
 #include <string_view>
 #include <vector>
 
+#include "virga/optimizer.h"
 #include "virga/status.h"
 
 namespace virga {
@@ -67,6 +68,12 @@ struct WorkerPayload {
   // When a pipelined pull is sent: "auto" (measured, see
   // src/worker/send_schedule.h), "early" or "with_push".
   std::string send_schedule = "auto";
+  // Local steps (docs/training.md): minibatches a worker trains on its own
+  // replica of a round's rows, applying `optimizer` itself, between one state
+  // pull and one delta push. 1: a pull and a push per minibatch, the server
+  // applying the optimizer. > 1 needs staleness -1.
+  uint32_t local_steps = 1;
+  OptimizerConfig optimizer;         // the table's optimizer (used by local steps)
   uint32_t epochs = 1;               // epochs enqueued
   uint32_t items = 0;                // total items enqueued (size of the <job>/acks vector;
                                      // 0: no acks vector is written)

@@ -7,29 +7,13 @@
 
 #include "channel/channel_worker.h"
 #include "virga/model.h"
+#include "worker/optimizer_json.h"
 
 namespace virga::channel {
 
 using json = nlohmann::json;
 
 namespace {
-
-json OptimizerToJson(const OptimizerConfig& c) {
-  return json{{"kind", OptimizerName(c.kind)},
-              {"learning_rate", c.learning_rate},
-              {"l1", c.l1},
-              {"l2", c.l2},
-              {"momentum", c.momentum},
-              {"beta1", c.beta1},
-              {"beta2", c.beta2},
-              {"epsilon", c.epsilon},
-              {"initial_accumulator", c.initial_accumulator},
-              {"ftrl_beta", c.ftrl_beta},
-              {"clip", c.clip},
-              {"schedule", LrScheduleName(c.schedule)},
-              {"decay_rate", c.decay_rate},
-              {"decay_steps", c.decay_steps}};
-}
 
 Status Field(std::string_view name, std::string_view problem) {
   return Status::InvalidArgument("channel payload: field '" + std::string(name) + "': " +
@@ -55,28 +39,6 @@ Status Read(const json& obj, const char* name, T* out, bool required = false) {
     return Field(name, e.what());
   }
   return Status::OK();
-}
-
-Status OptimizerFromJson(const json& j, OptimizerConfig* c) {
-  if (!j.is_object()) return Field("optimizer", "expected an object");
-  std::string kind = OptimizerName(c->kind), schedule = LrScheduleName(c->schedule);
-  VIRGA_RETURN_IF_ERROR(Read(j, "kind", &kind));
-  VIRGA_ASSIGN_OR_RETURN(c->kind, ParseOptimizerName(kind));
-  VIRGA_RETURN_IF_ERROR(Read(j, "schedule", &schedule));
-  VIRGA_ASSIGN_OR_RETURN(c->schedule, ParseLrScheduleName(schedule));
-  VIRGA_RETURN_IF_ERROR(Read(j, "learning_rate", &c->learning_rate));
-  VIRGA_RETURN_IF_ERROR(Read(j, "l1", &c->l1));
-  VIRGA_RETURN_IF_ERROR(Read(j, "l2", &c->l2));
-  VIRGA_RETURN_IF_ERROR(Read(j, "momentum", &c->momentum));
-  VIRGA_RETURN_IF_ERROR(Read(j, "beta1", &c->beta1));
-  VIRGA_RETURN_IF_ERROR(Read(j, "beta2", &c->beta2));
-  VIRGA_RETURN_IF_ERROR(Read(j, "epsilon", &c->epsilon));
-  VIRGA_RETURN_IF_ERROR(Read(j, "initial_accumulator", &c->initial_accumulator));
-  VIRGA_RETURN_IF_ERROR(Read(j, "ftrl_beta", &c->ftrl_beta));
-  VIRGA_RETURN_IF_ERROR(Read(j, "clip", &c->clip));
-  VIRGA_RETURN_IF_ERROR(Read(j, "decay_rate", &c->decay_rate));
-  VIRGA_RETURN_IF_ERROR(Read(j, "decay_steps", &c->decay_steps));
-  return c->Validate();
 }
 
 }  // namespace
@@ -137,7 +99,7 @@ Result<ChannelPayload> ChannelPayloadFromJson(std::string_view text) {
   VIRGA_RETURN_IF_ERROR(Read(j, "max_fault_ms", &p.max_fault_ms));
   VIRGA_RETURN_IF_ERROR(Read(j, "lifetime_ms", &p.lifetime_ms));
   if (auto it = j.find("optimizer"); it != j.end()) {
-    VIRGA_RETURN_IF_ERROR(OptimizerFromJson(*it, &p.optimizer));
+    VIRGA_RETURN_IF_ERROR(OptimizerFromJson(*it, &p.optimizer).WithContext("channel payload"));
   }
   if (p.mode != "store" && p.mode != "redis") return Field("channel_mode", "expected store or redis");
   if (p.mode == "redis" && p.channel_uri.empty()) return Field("channel_uri", "required for redis");

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ps/optimizer_kernels.h"
+#include "ps/replica.h"
 
 namespace virga::ps {
 
@@ -57,6 +58,52 @@ Status DenseTable::Pull(std::span<const uint64_t> keys, std::span<float> out, ui
     }
   }
   counters_.CountPull(keys.size());
+  if (version) *version = v;
+  return Status::OK();
+}
+
+Status DenseTable::PullState(std::span<const uint64_t> keys, std::span<float> out,
+                             uint64_t* version) {
+  VIRGA_RETURN_IF_ERROR(
+      internal::CheckReplicaSizes(config_, keys.size(), out.size(), 1, "state pull output"));
+  VIRGA_RETURN_IF_ERROR(CheckKeys(keys));
+  const uint64_t v = version_.load(std::memory_order_acquire);
+  const internal::ShardGroups& g = Group(keys);
+  const ReplicaRows replica(config_, 0.0f);
+  const uint32_t rf = replica.floats();
+  for (uint32_t s = 0; s < kShards; ++s) {
+    if (g.begin[s] == g.begin[s + 1]) continue;
+    std::lock_guard<std::mutex> lock(locks_[s]);
+    for (uint32_t j = g.begin[s]; j < g.begin[s + 1]; ++j) {
+      const uint32_t i = g.order[j];
+      replica.Extract(Row(keys[i]), out.data() + size_t{i} * rf);
+    }
+  }
+  counters_.CountPull(keys.size());
+  if (version) *version = v;
+  return Status::OK();
+}
+
+Status DenseTable::PushDelta(std::span<const uint64_t> keys, std::span<const float> deltas,
+                             uint32_t steps, uint64_t* version) {
+  VIRGA_RETURN_IF_ERROR(
+      internal::CheckReplicaSizes(config_, keys.size(), deltas.size(), steps, "state delta"));
+  VIRGA_RETURN_IF_ERROR(CheckKeys(keys));
+  const float lr =
+      ScheduledLearningRate(config_.optimizer, version_.load(std::memory_order_relaxed));
+  const internal::ShardGroups& g = Group(keys);
+  const ReplicaRows replica(config_, lr);
+  const uint32_t rf = replica.floats();
+  for (uint32_t s = 0; s < kShards; ++s) {
+    if (g.begin[s] == g.begin[s + 1]) continue;
+    std::lock_guard<std::mutex> lock(locks_[s]);
+    for (uint32_t j = g.begin[s]; j < g.begin[s + 1]; ++j) {
+      const uint32_t i = g.order[j];
+      replica.Add(Row(keys[i]), deltas.data() + size_t{i} * rf);
+    }
+  }
+  counters_.CountPush(keys.size());
+  const uint64_t v = version_.fetch_add(steps, std::memory_order_acq_rel) + steps;
   if (version) *version = v;
   return Status::OK();
 }

@@ -144,6 +144,19 @@ struct FtrlKernel {
     s[1] = n;
     *w = std::fabs(z) <= l1 ? 0.0f : -(z - Sign(z) * l1) / ((beta + sqrt_new) / alpha + l2);
   }
+  // The weight its state (z, n) determines: what a replica's delta of z and n
+  // leaves behind once added (src/ps/replica.h).
+  void Settle(float* w, const float* s) const {
+    const float z = s[0];
+    *w = std::fabs(z) <= l1 ? 0.0f : -(z - Sign(z) * l1) / ((beta + std::sqrt(s[1])) / alpha + l2);
+  }
+};
+
+// Kernels whose weight is a function of their state (Settle): replicas carry
+// the state only.
+template <typename Kernel>
+constexpr bool kWeightFromState = requires(const Kernel& k, float* w, const float* s) {
+  k.Settle(w, s);
 };
 
 template <bool kPlain, typename Fn>

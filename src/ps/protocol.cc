@@ -52,3 +52,62 @@ Status DecodeTableConfig(net::PayloadReader* r, TableConfig* c) {
 }
 
 }  // namespace virga::ps
+
+namespace virga::ps {
+
+void EncodePackedKeys(std::span<const uint64_t> keys, net::PayloadWriter* w) {
+  thread_local std::string bytes;
+  bytes.resize(keys.size() * 10);
+  auto* out = reinterpret_cast<uint8_t*>(bytes.data());
+  size_t n = 0;
+  uint64_t prev = 0;
+  for (uint64_t k : keys) {
+    const uint64_t d = k - prev;  // modular: any order, any keys
+    prev = k;
+    uint64_t z = (d << 1) ^ (0 - (d >> 63));  // zigzag of the signed difference
+    while (z >= 0x80) {
+      out[n++] = static_cast<uint8_t>(z | 0x80);
+      z >>= 7;
+    }
+    out[n++] = static_cast<uint8_t>(z);
+  }
+  bytes.resize(n);
+  w->U32(static_cast<uint32_t>(keys.size()));
+  w->Str(bytes);
+}
+
+Status DecodePackedKeys(net::PayloadReader* r, std::vector<uint64_t>* keys, uint32_t max_count) {
+  uint32_t count = 0;
+  std::string_view bytes;
+  VIRGA_RETURN_IF_ERROR(r->U32(&count));
+  if (count > max_count)
+    return Status::InvalidArgument("packed keys: count " + std::to_string(count) +
+                                   " exceeds the limit " + std::to_string(max_count) +
+                                   " (at the offset of the count)");
+  VIRGA_RETURN_IF_ERROR(r->Str(&bytes, count * 10u));
+  keys->resize(count);
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  const size_t size = bytes.size();
+  size_t at = 0;
+  uint64_t prev = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint64_t z = 0;
+    for (int shift = 0;; shift += 7) {
+      if (at == size || shift > 63)
+        return Status::InvalidArgument("packed keys: key " + std::to_string(i) + " of " +
+                                       std::to_string(count) + " is truncated at offset " +
+                                       std::to_string(at) + " of " + std::to_string(size));
+      const uint8_t b = p[at++];
+      z |= uint64_t{b & 0x7Fu} << shift;
+      if (b < 0x80) break;
+    }
+    prev += (z >> 1) ^ (0 - (z & 1));
+    (*keys)[i] = prev;
+  }
+  if (at != size)
+    return Status::InvalidArgument("packed keys: " + std::to_string(size - at) +
+                                   " unexpected bytes after " + std::to_string(count) + " keys");
+  return Status::OK();
+}
+
+}  // namespace virga::ps

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "net/frame.h"
 #include "ps/table.h"
@@ -36,6 +38,11 @@ enum class Op : uint8_t {
   kQueueDrop = 25,    // str queue -> (empty)
   kQueueRenew = 26,   // str queue, u64 lease, u32 timeout_ms -> (empty)
   kCheckpoint = 30,   // -> str checkpoint id (FailedPrecondition-like error if none configured)
+  // Local training (docs/training.md, "Local steps"): a worker's replica of
+  // the rows it trains on, and the change it made to them. Keys are packed
+  // (PackedKeys below); rows carry OptimizerReplicaFloats(kind) per coordinate.
+  kPullState = 40,    // str table, packed keys -> u64 version, f32[] replica rows
+  kPushDelta = 41,    // str table, u32 steps, packed keys, f32[] deltas -> u64 version
 };
 
 // Caps applied when decoding requests.
@@ -43,6 +50,15 @@ inline constexpr uint32_t kMaxNameBytes = 1024;
 inline constexpr uint32_t kMaxKeysPerRequest = 1u << 22;
 inline constexpr uint32_t kMaxValueBytes = 64u << 20;
 inline constexpr uint32_t kMaxBatch = 1u << 20;
+
+// Packed keys: u32 count, u32 byte length, then each key as the zigzag
+// LEB128 varint of its difference from the previous key (the first from 0).
+// Hashed feature ids below 2^24 in a worker's order take about 3 bytes
+// instead of 8. Decoding checks the count, the byte length and that every
+// varint ends inside it and within 10 bytes.
+void EncodePackedKeys(std::span<const uint64_t> keys, net::PayloadWriter* w);
+// Replaces *keys (storage reused) with the decoded keys; at most max_count.
+Status DecodePackedKeys(net::PayloadReader* r, std::vector<uint64_t>* keys, uint32_t max_count);
 
 void EncodeTableConfig(const TableConfig& c, net::PayloadWriter* w);
 Status DecodeTableConfig(net::PayloadReader* r, TableConfig* c);

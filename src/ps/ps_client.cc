@@ -100,6 +100,17 @@ Result<std::string> PsClient::ServerStats(size_t i) {
 
 Status PsClient::StartPull(std::string_view table, std::span<const uint64_t> keys,
                            std::span<float> out, bool with_next) {
+  return StartPullOp(static_cast<uint8_t>(Op::kPull), table, keys, out, with_next);
+}
+
+Status PsClient::StartPullState(std::string_view table, std::span<const uint64_t> keys,
+                                std::span<float> out, bool with_next) {
+  return StartPullOp(static_cast<uint8_t>(Op::kPullState), table, keys, out, with_next);
+}
+
+Status PsClient::StartPullOp(uint8_t opcode, std::string_view table,
+                             std::span<const uint64_t> keys, std::span<float> out, bool with_next) {
+  const auto op = static_cast<Op>(opcode);
   Impl& m = *impl_;
   if (m.pull_active) return Status::InvalidArgument("a pull is already in flight");
   if (keys.empty() || out.size() % keys.size() != 0)
@@ -114,12 +125,12 @@ Status PsClient::StartPull(std::string_view table, std::span<const uint64_t> key
   m.pull_active = true;
   Status st;
   if (m.conns.size() == 1) {
-    st = m.SendKeys(0, Op::kPull, table, keys, {}, m.pull_width, 0, with_next);
+    st = m.SendKeys(0, op, table, keys, {}, m.pull_width, 0, with_next);
   } else {
     m.Split(keys, /*pull=*/true);
     for (size_t s = 0; s < m.conns.size() && st.ok(); ++s) {
       if (m.conns[s].pull_keys.empty()) continue;
-      st = m.SendKeys(s, Op::kPull, table, m.conns[s].pull_keys, {}, m.pull_width, 0, with_next);
+      st = m.SendKeys(s, op, table, m.conns[s].pull_keys, {}, m.pull_width, 0, with_next);
     }
   }
   // A pull that could not be sent whole is over: collect what was sent, so
@@ -159,7 +170,21 @@ Status PsClient::Pull(std::string_view table, std::span<const uint64_t> keys, st
 
 Status PsClient::StartPush(std::string_view table, std::span<const uint64_t> keys,
                            std::span<const float> grads, bool with_next) {
+  return StartPushOp(static_cast<uint8_t>(Op::kPush), table, keys, grads, 1, with_next);
+}
+
+Status PsClient::StartPushDelta(std::string_view table, std::span<const uint64_t> keys,
+                                std::span<const float> deltas, uint32_t steps, bool with_next) {
+  if (steps == 0) return Status::InvalidArgument("push delta: 0 steps");
+  return StartPushOp(static_cast<uint8_t>(Op::kPushDelta), table, keys, deltas, steps, with_next);
+}
+
+Status PsClient::StartPushOp(uint8_t opcode, std::string_view table,
+                             std::span<const uint64_t> keys, std::span<const float> grads,
+                             uint32_t steps, bool with_next) {
+  const auto op = static_cast<Op>(opcode);
   Impl& m = *impl_;
+  m.push_steps = steps;
   if (keys.empty()) return Status::OK();
   if (grads.size() % keys.size() != 0)
     return Status::InvalidArgument("push: " + std::to_string(grads.size()) + " gradients for " +
@@ -167,7 +192,7 @@ Status PsClient::StartPush(std::string_view table, std::span<const uint64_t> key
   if (keys.size() > UINT32_MAX)
     return Status::InvalidArgument("push: " + std::to_string(keys.size()) + " keys (max 2^32 - 1)");
   const size_t w = grads.size() / keys.size();
-  if (m.conns.size() == 1) return m.SendKeys(0, Op::kPush, table, keys, grads, w, 0, with_next);
+  if (m.conns.size() == 1) return m.SendKeys(0, op, table, keys, grads, w, 0, with_next);
   m.Split(keys, /*pull=*/false);
   for (size_t s = 0; s < m.conns.size(); ++s) {
     Conn& c = m.conns[s];
@@ -175,7 +200,7 @@ Status PsClient::StartPush(std::string_view table, std::span<const uint64_t> key
     c.grads.resize(c.push_pos.size() * w);
     for (size_t i = 0; i < c.push_pos.size(); ++i)
       std::memcpy(&c.grads[i * w], &grads[size_t{c.push_pos[i]} * w], w * sizeof(float));
-    VIRGA_RETURN_IF_ERROR(m.SendKeys(s, Op::kPush, table, c.push_keys, c.grads, w, 0, with_next));
+    VIRGA_RETURN_IF_ERROR(m.SendKeys(s, op, table, c.push_keys, c.grads, w, 0, with_next));
   }
   return Status::OK();
 }

@@ -73,6 +73,7 @@ struct PsClient::Impl {
   uint64_t pull_version = UINT64_MAX;
   Status pull_status;
   Status push_status;  // first error among pipelined pushes, reported by Flush
+  uint32_t push_steps = 1;  // the steps a PUSH_DELTA being sent carries
 
   // Reconnects (with the transport's backoff) after a transport fault, so a
   // restarted or briefly unreachable server costs one failed call, not all.
@@ -168,9 +169,12 @@ struct PsClient::Impl {
 
   // Keys per request so that neither the request nor its reply exceeds
   // kMaxRequestBytes (2 KiB left for the table name and the framing).
+  static bool IsPush(Op op) { return op == Op::kPush || op == Op::kPushDelta; }
+  static bool Packed(Op op) { return op == Op::kPullState || op == Op::kPushDelta; }
   static size_t ChunkKeys(Op op, size_t width) {
-    const size_t per_key = op == Op::kPush ? sizeof(uint64_t) + width * sizeof(float)
-                                           : std::max(sizeof(uint64_t), width * sizeof(float));
+    const size_t key_bytes = Packed(op) ? 10 : sizeof(uint64_t);  // a packed key's worst case
+    const size_t per_key = IsPush(op) ? key_bytes + width * sizeof(float)
+                                      : std::max(key_bytes, width * sizeof(float));
     return std::clamp<size_t>((PsClient::kMaxRequestBytes - 2048) / per_key, 1,
                               ps::kMaxKeysPerRequest);
   }
@@ -192,16 +196,21 @@ struct PsClient::Impl {
         VIRGA_RETURN_IF_ERROR(ConsumeOne(s));
         if (c.broken)
           return Status::Unavailable(c.rpc->address() + ": connection lost in a pipelined " +
-                                     (op == Op::kPull ? "pull" : "push"));
+                                     (IsPush(op) ? "push" : "pull"));
       }
       PayloadWriter w(&c.send_buf);
       w.Str(table);
-      w.Array(keys.subspan(at, n));
-      if (op == Op::kPush) w.Array(grads.subspan(at * width, n * width));
+      if (op == Op::kPushDelta) w.U32(push_steps);
+      if (Packed(op)) {
+        ps::EncodePackedKeys(keys.subspan(at, n), &w);
+      } else {
+        w.Array(keys.subspan(at, n));
+      }
+      if (IsPush(op)) w.Array(grads.subspan(at * width, n * width));
       auto id = hold ? c.rpc->Hold(static_cast<uint8_t>(op), net::AsBytes(c.send_buf))
                      : c.rpc->Send(static_cast<uint8_t>(op), net::AsBytes(c.send_buf));
       if (!id.ok()) return Note(s, id.status()).WithContext(c.rpc->address());
-      c.pending.push_back({op == Op::kPull ? PendingOp::kPull : PendingOp::kPush, *id, first + at,
+      c.pending.push_back({IsPush(op) ? PendingOp::kPush : PendingOp::kPull, *id, first + at,
                            n, bytes});
       c.in_flight_bytes += bytes;
     }

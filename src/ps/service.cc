@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ps/protocol.h"
+#include "ps/replica.h"
 
 namespace virga::ps {
 
@@ -147,6 +148,8 @@ Status PsService::Dispatch(uint8_t op, PayloadReader& in, std::string* reply) {
   switch (static_cast<Op>(op)) {
     case Op::kPull: return DoPull(in, reply);
     case Op::kPush: return DoPush(in, reply);
+    case Op::kPullState: return DoPullState(in, reply);
+    case Op::kPushDelta: return DoPushDelta(in, reply);
     case Op::kPing: {
       out.Str(StatsJson());
       return Status::OK();
@@ -226,6 +229,42 @@ Status PsService::DoPush(PayloadReader& in, std::string* reply) {
   if (!t) return Status::NotFound("table '" + std::string(name) + "' not found");
   uint64_t version = 0;
   VIRGA_RETURN_IF_ERROR(t->Push(keys, grads, &version));
+  PayloadWriter(reply).U64(version);
+  return Status::OK();
+}
+
+Status PsService::DoPullState(PayloadReader& in, std::string* reply) {
+  std::string_view name;
+  thread_local std::vector<uint64_t> keys;  // decoded packed keys, storage reused
+  VIRGA_RETURN_IF_ERROR(in.Str(&name, kMaxNameBytes));
+  VIRGA_RETURN_IF_ERROR(DecodePackedKeys(&in, &keys, kMaxKeysPerRequest));
+  auto t = FindTable(name);
+  if (!t) return Status::NotFound("table '" + std::string(name) + "' not found");
+  const size_t n = keys.size() * ReplicaRowFloats(t->config());
+  // Reply as a pull's: u64 version, u32 count, f32[count], written in place.
+  reply->resize(12 + n * sizeof(float));
+  uint64_t version = 0;
+  auto* rows = reinterpret_cast<float*>(reply->data() + 12);
+  VIRGA_RETURN_IF_ERROR(t->PullState(keys, std::span<float>(rows, n), &version));
+  const auto count = static_cast<uint32_t>(n);
+  std::memcpy(reply->data(), &version, 8);
+  std::memcpy(reply->data() + 8, &count, 4);
+  return Status::OK();
+}
+
+Status PsService::DoPushDelta(PayloadReader& in, std::string* reply) {
+  std::string_view name;
+  uint32_t steps = 0;
+  thread_local std::vector<uint64_t> keys;
+  std::span<const float> deltas;
+  VIRGA_RETURN_IF_ERROR(in.Str(&name, kMaxNameBytes));
+  VIRGA_RETURN_IF_ERROR(in.U32(&steps));
+  VIRGA_RETURN_IF_ERROR(DecodePackedKeys(&in, &keys, kMaxKeysPerRequest));
+  VIRGA_RETURN_IF_ERROR(in.Array(&deltas, kMaxKeysPerRequest * 64u));
+  auto t = FindTable(name);
+  if (!t) return Status::NotFound("table '" + std::string(name) + "' not found");
+  uint64_t version = 0;
+  VIRGA_RETURN_IF_ERROR(t->PushDelta(keys, deltas, steps, &version));
   PayloadWriter(reply).U64(version);
   return Status::OK();
 }

@@ -60,6 +60,8 @@ class PsService {
   Status Dispatch(uint8_t op, net::PayloadReader& in, std::string* reply);
   Status DoPull(net::PayloadReader& in, std::string* reply);
   Status DoPush(net::PayloadReader& in, std::string* reply);
+  Status DoPullState(net::PayloadReader& in, std::string* reply);
+  Status DoPushDelta(net::PayloadReader& in, std::string* reply);
   Status DoKv(uint8_t op, net::PayloadReader& in, std::string* reply);
   Status DoQueue(uint8_t op, net::PayloadReader& in, std::string* reply);
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "ps/optimizer_kernels.h"
+#include "ps/replica.h"
 
 namespace virga::ps {
 
@@ -170,6 +171,70 @@ Status SparseTable::Push(std::span<const uint64_t> keys, std::span<const float> 
   });
   counters_.CountPush(keys.size());
   const uint64_t v = version_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (version) *version = v;
+  return Status::OK();
+}
+
+Status SparseTable::PullState(std::span<const uint64_t> keys, std::span<float> out,
+                              uint64_t* version) {
+  VIRGA_RETURN_IF_ERROR(
+      internal::CheckReplicaSizes(config_, keys.size(), out.size(), 1, "state pull output"));
+  const uint64_t v = version_.load(std::memory_order_acquire);
+  internal::ShardGroups& g = Group(keys);
+  const ReplicaRows replica(config_, 0.0f);
+  const uint32_t rf = replica.floats();
+  thread_local std::vector<float> init;  // an absent key's initial row
+  init.resize(row_floats_);
+  Pipeline(
+      g,
+      [&](const Shard& shard, uint32_t begin, uint32_t end) {
+        for (uint32_t j = begin; j < end; ++j)
+          g.row[j] = FindCell(shard, keys[g.order[j]], g.tag[g.order[j]]);
+      },
+      [&](const Shard& shard, uint32_t begin, uint32_t end) {
+        for (uint32_t j = begin; j < end; ++j) {
+          const uint32_t i = g.order[j];
+          const uint32_t cell = g.row[j];
+          const float* row = CellRow(Cell(shard, cell == kEmpty ? 0 : cell));
+          if (cell == kEmpty) {
+            internal::InitRow(config_, keys[i], init.data());
+            row = init.data();
+          }
+          replica.Extract(row, out.data() + size_t{i} * rf);
+        }
+      });
+  counters_.CountPull(keys.size());
+  if (version) *version = v;
+  return Status::OK();
+}
+
+Status SparseTable::PushDelta(std::span<const uint64_t> keys, std::span<const float> deltas,
+                              uint32_t steps, uint64_t* version) {
+  VIRGA_RETURN_IF_ERROR(
+      internal::CheckReplicaSizes(config_, keys.size(), deltas.size(), steps, "state delta"));
+  const float lr =
+      ScheduledLearningRate(config_.optimizer, version_.load(std::memory_order_relaxed));
+  internal::ShardGroups& g = Group(keys);
+  const ReplicaRows replica(config_, lr);
+  const uint32_t rf = replica.floats();
+  Pipeline(
+      g,
+      [&](Shard& shard, uint32_t begin, uint32_t end) {
+        bool grew = false;
+        for (uint32_t j = begin; j < end; ++j)
+          g.row[j] = FindOrInsertCell(shard, keys[g.order[j]], g.tag[g.order[j]], &grew);
+        if (grew) {
+          for (uint32_t j = begin; j < end; ++j)
+            g.row[j] = FindCell(shard, keys[g.order[j]], g.tag[g.order[j]]);
+        }
+      },
+      [&](Shard& shard, uint32_t begin, uint32_t end) {
+        for (uint32_t j = begin; j < end; ++j) {
+          replica.Add(CellRow(Cell(shard, g.row[j])), deltas.data() + size_t{g.order[j]} * rf);
+        }
+      });
+  counters_.CountPush(keys.size());
+  const uint64_t v = version_.fetch_add(steps, std::memory_order_acq_rel) + steps;
   if (version) *version = v;
   return Status::OK();
 }

@@ -39,6 +39,10 @@ class SparseTable final : public Table {
   Status Pull(std::span<const uint64_t> keys, std::span<float> out, uint64_t* version) override;
   Status Push(std::span<const uint64_t> keys, std::span<const float> grads,
               uint64_t* version) override;
+  Status PullState(std::span<const uint64_t> keys, std::span<float> out,
+                   uint64_t* version) override;
+  Status PushDelta(std::span<const uint64_t> keys, std::span<const float> deltas, uint32_t steps,
+                   uint64_t* version) override;
   uint64_t version() const override { return version_.load(std::memory_order_acquire); }
   TableStats stats() const override;
   Status Serialize(std::string* out) const override;

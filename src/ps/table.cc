@@ -1,12 +1,14 @@
 // TableConfig validation, the factory and Restore, and the helpers of
 // table_internal.h shared by both table kinds.
 #include "ps/table.h"
+#include "ps/replica.h"
 
 #include <cmath>
 #include <cstring>
 #include <numbers>
 
 #include "ps/dense_table.h"
+#include "ps/replica.h"
 #include "ps/sparse_table.h"
 #include "ps/table_internal.h"
 #include "ps/table_serialize.h"
@@ -132,6 +134,23 @@ void InitRow(const TableConfig& c, uint64_t key, float* row) {
   InitWeights(c, key, row);
   const size_t state = RowFloats(c) - c.width;
   InitOptimizerState(c.optimizer, std::span<float>(row + c.width, state));
+}
+
+Status CheckReplicaSizes(const TableConfig& c, size_t keys, size_t values, uint32_t steps,
+                         const char* what) {
+  if (keys > UINT32_MAX) {
+    return Status::InvalidArgument("table '" + c.name + "': " + std::to_string(keys) +
+                                   " keys in one call (max 2^32 - 1)");
+  }
+  const uint32_t per_key = ReplicaRowFloats(c);
+  if (values != keys * per_key) {
+    return Status::InvalidArgument("table '" + c.name + "': " + what + " holds " +
+                                   std::to_string(values) + " floats, expected " +
+                                   std::to_string(keys) + " keys * " + std::to_string(per_key) +
+                                   " replica floats");
+  }
+  if (steps == 0) return Status::InvalidArgument("table '" + c.name + "': a delta of 0 steps");
+  return Status::OK();
 }
 
 Status CheckSizes(const TableConfig& c, size_t keys, size_t values, const char* what) {

@@ -59,6 +59,17 @@ class Table {
   virtual Status Push(std::span<const uint64_t> keys, std::span<const float> grads,
                       uint64_t* version) = 0;
 
+  // Local training (src/ps/replica.h): the replica rows of keys
+  // (out.size() == keys.size() * ReplicaRowFloats(config())), initial rows
+  // for keys never pushed, without inserting them; *version as for Pull.
+  virtual Status PullState(std::span<const uint64_t> keys, std::span<float> out,
+                           uint64_t* version) = 0;
+  // Adds replica deltas (same sizes) to the rows of keys (inserting absent
+  // ones first), recomputing weights the state determines, and counts
+  // `steps` pushes (the worker's minibatches the deltas sum up; >= 1).
+  // Arguments are checked before any row changes.
+  virtual Status PushDelta(std::span<const uint64_t> keys, std::span<const float> deltas,
+                           uint32_t steps, uint64_t* version) = 0;
   virtual uint64_t version() const = 0;
   virtual TableStats stats() const = 0;
 

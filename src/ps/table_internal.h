@@ -51,6 +51,9 @@ void InitRow(const TableConfig& c, uint64_t key, float* row);
 
 // InvalidArgument unless values == keys * width (and keys fit the scratch).
 Status CheckSizes(const TableConfig& c, size_t keys, size_t values, const char* what);
+// The same for replica rows (ReplicaRowFloats per key), and steps >= 1.
+Status CheckReplicaSizes(const TableConfig& c, size_t keys, size_t values, uint32_t steps,
+                         const char* what);
 
 // A call's keys grouped by shard: order[begin[s] .. begin[s+1]) are the
 // indices of the keys of shard s, in their original order (stable), so

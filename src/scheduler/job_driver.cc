@@ -78,6 +78,7 @@ void JobDriver::Ready(uint32_t items_per_epoch) {
   result.metric = PrimaryMetric(ModelInfoOf(job_model.kind).task);
   result.epochs_requested = opt.epochs;
   result.minibatch = opt.minibatch;
+  result.local_steps = opt.local_steps;
   result.items_per_epoch = items_per_epoch;
   result.partitions = static_cast<uint32_t>(manifest.train.size());
   result.optimizer = opt.optimizer;

@@ -12,6 +12,7 @@
 #include "scheduler/driver_lease.h"
 #include "scheduler/job_driver.h"
 #include "scheduler/server_process.h"
+#include "worker/optimizer_json.h"
 #include "scheduler/job_internal.h"
 #include "scheduler/work_items.h"
 #include "virga/ps_client.h"
@@ -122,6 +123,11 @@ Status TrainJob::Impl::Setup() {
     return Status::InvalidArgument("train: send schedule '" + opt.send_schedule +
                                    "' (expected auto, early or with_push)");
   if (opt.resume) VIRGA_RETURN_IF_ERROR(LoadResumeOptions());
+  if (opt.local_steps == 0) opt.local_steps = opt.staleness == -1 ? kDefaultLocalSteps : 1;
+  if (opt.local_steps > 1 && opt.staleness != -1)
+    return Status::InvalidArgument("train: local steps (" + std::to_string(opt.local_steps) +
+                                   ") need asynchronous training (staleness -1, not " +
+                                   std::to_string(opt.staleness) + "); use --local-steps 1");
   VIRGA_RETURN_IF_ERROR(LoadData());
   if (!opt.resume && (opt.checkpoint_interval_seconds > 0 || opt.server_process))
     VIRGA_RETURN_IF_ERROR(SaveResumeOptions());
@@ -217,6 +223,8 @@ Result<uint64_t> TrainJob::Impl::LaunchFunction(uint32_t /*slot*/) {
   p.minibatch = opt.minibatch;
   p.staleness = opt.staleness;
   p.send_schedule = opt.send_schedule;
+  p.local_steps = opt.local_steps;
+  p.optimizer = opt.optimizer;
   p.workers = opt.workers;
   p.epochs = opt.epochs;
   p.items = static_cast<uint32_t>(plan.payloads.size());
@@ -277,7 +285,9 @@ nlohmann::json ResumeJson(const TrainOptions& o) {
 }  // namespace
 
 Status TrainJob::Impl::SaveResumeOptions() const {
-  return store->Put(JobOptionsKey(opt.job_id), ResumeJson(opt).dump() + "\n")
+  nlohmann::json j = ResumeJson(opt);
+  j["optimizer"] = OptimizerToJson(opt.optimizer);  // the table's, for workers' local steps
+  return store->Put(JobOptionsKey(opt.job_id), j.dump() + "\n")
       .WithContext("job " + opt.job_id + ": options for a resume");
 }
 
@@ -312,6 +322,9 @@ Status TrainJob::Impl::LoadResumeOptions() {
   opt.lease_ms = j["lease_ms"];
   opt.checkpoint_interval_seconds = j["checkpoint_interval_seconds"];
   opt.server_process = j["server_process"];
+  if (j.contains("optimizer"))
+    VIRGA_RETURN_IF_ERROR(OptimizerFromJson(j["optimizer"], &opt.optimizer)
+                              .WithContext(JobOptionsKey(opt.job_id)));
   if (!opt.servers.empty())
     return Status::InvalidArgument("train --resume: needs the job's own (embedded) server");
   return Status::OK();

@@ -75,6 +75,7 @@ std::string TrainResultToJson(const TrainResult& r) {
       {"epochs", r.epochs},
       {"epochs_requested", r.epochs_requested},
       {"minibatch", r.minibatch},
+      {"local_steps", r.local_steps},
       {"optimizer", OptimizerJson(r.optimizer)},
       {"workers_launched", r.workers_launched},
       {"workers_failed", r.workers_failed},

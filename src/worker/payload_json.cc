@@ -9,6 +9,7 @@
 
 #include "virga/model.h"
 #include "virga/worker.h"
+#include "worker/optimizer_json.h"
 
 namespace virga {
 namespace {
@@ -43,6 +44,10 @@ class Fields {
   }
 
  private:
+  Status Convert(const char* name, const json& v, OptimizerConfig* out) const {
+    Status s = OptimizerFromJson(v, out);
+    return s.ok() ? s : Error(name, s.message());
+  }
   Status Convert(const char* name, const json& v, std::string* out) const {
     if (!v.is_string()) return Error(name, "expected string");
     *out = v.get<std::string>();
@@ -111,6 +116,9 @@ Status ValidatePayload(const WorkerPayload& p, const Fields& f) {
   if (p.staleness < -1) return f.Error("staleness", "must be -1 (asynchronous) or >= 0");
   if (p.send_schedule != "auto" && p.send_schedule != "early" && p.send_schedule != "with_push")
     return f.Error("send_schedule", "must be auto, early or with_push");
+  if (p.local_steps == 0) return f.Error("local_steps", "must be >= 1");
+  if (p.local_steps > 1 && p.staleness != -1)
+    return f.Error("local_steps", "must be 1 unless staleness is -1 (asynchronous)");
   if (p.workers == 0) return f.Error("workers", "must be >= 1");
   if (p.epochs == 0) return f.Error("epochs", "must be >= 1");
   if (p.lease_ms == 0) return f.Error("lease_ms", "must be >= 1");
@@ -140,6 +148,8 @@ std::string PayloadToJson(const WorkerPayload& p) {
           {"minibatch", p.minibatch},
           {"staleness", p.staleness},
           {"send_schedule", p.send_schedule},
+          {"local_steps", p.local_steps},
+          {"optimizer", OptimizerToJson(p.optimizer)},
           {"workers", p.workers},
           {"epochs", p.epochs},
           {"items", p.items},
@@ -168,6 +178,8 @@ Result<WorkerPayload> PayloadFromJson(std::string_view text) {
   VIRGA_RETURN_IF_ERROR(f.Get("minibatch", &p.minibatch));
   VIRGA_RETURN_IF_ERROR(f.Get("staleness", &p.staleness));
   VIRGA_RETURN_IF_ERROR(f.Get("send_schedule", &p.send_schedule));
+  VIRGA_RETURN_IF_ERROR(f.Get("local_steps", &p.local_steps));
+  VIRGA_RETURN_IF_ERROR(f.Get("optimizer", &p.optimizer));
   VIRGA_RETURN_IF_ERROR(f.Get("workers", &p.workers));
   VIRGA_RETURN_IF_ERROR(f.Get("epochs", &p.epochs));
   VIRGA_RETURN_IF_ERROR(f.Get("items", &p.items));

@@ -28,8 +28,10 @@ Trainer::Trainer(const WorkerPayload& payload, const Model& model, PsClient* cli
       kill_key_(FunctionKillKey(payload.job, function_id)),
       stats_key_(FunctionStatsKey(payload.job, function_id)),
       renew_every_(std::chrono::milliseconds(std::max<uint32_t>(payload.lease_ms / 3, 1))),
+      local_(payload.local_steps > 1 && payload.staleness == -1),
       pipelined_(payload.staleness != 0),
-      schedule_(payload.send_schedule == "early"       ? SendSchedule(SendSchedule::Mode::kEarly)
+      // A round is long: a held pull would only delay it.
+      schedule_(local_ || payload.send_schedule == "early" ? SendSchedule(SendSchedule::Mode::kEarly)
                 : payload.send_schedule == "with_push" ? SendSchedule(SendSchedule::Mode::kWithPush)
                                                        : SendSchedule()),
       one_hot_(payload.items, 0.0f),
@@ -71,7 +73,12 @@ StopReason Trainer::Loop() {
     s = Push(&b, &t);
     if (s.ok() && b.last_in_item) s = FinishItem(&t);
     const Clock::time_point now = Clock::now();
-    stats_.Record(t.data_wait, t.pull, t.compute, t.push, now - turn_start);
+    if (const uint32_t k = local_ ? RoundSteps(b) : 1; k == 1) {
+      stats_.Record(t.data_wait, t.pull, t.compute, t.push, now - turn_start);
+    } else {  // a round: k minibatches of a k-th of its time each
+      for (uint32_t i = 0; i < k; ++i)
+        stats_.Record(t.data_wait / k, t.pull / k, t.compute / k, t.push / k, (now - turn_start) / k);
+    }
     if (early) {
       schedule_.Record(now - turn_start);
       ++(mode == SendSchedule::Mode::kWithPush ? pulls_with_push_ : pulls_early_);
@@ -95,22 +102,38 @@ Result<bool> Trainer::Advance(Batch* b, Turn* t, bool hold) {
     VIRGA_ASSIGN_OR_RETURN(bool got, NextItem(t));
     if (!got) return false;
   }
-  const uint64_t end = std::min<uint64_t>(cursor_.pos + payload_.minibatch, cursor_.end);
+  const uint64_t span = uint64_t{payload_.minibatch} * (local_ ? payload_.local_steps : 1);
+  const uint64_t end = std::min<uint64_t>(cursor_.pos + span, cursor_.end);
   b->rows = cursor_.partition.Slice(cursor_.pos, end);
   b->last_in_item = end == cursor_.end;
   cursor_.pos = end;
   const Clock::time_point t0 = Clock::now();
   b->keys.Build(b->rows);
-  const size_t n = Floats(*b);
-  if (b->weights.size() < n) b->weights.resize(n);  // grows to the largest minibatch, then stays
+  if (local_) {
+    b->replica.Reset(payload_.optimizer, width_, ModelInfoOf(model_.kind()).init, b->keys.num_slots());
+    b->before_prev_push = pipelined_ && b != &batches_[cur_] && !batches_[cur_].last_in_item &&
+                          batches_[cur_].keys.num_slots() > 0;
+  } else {
+    const size_t n = Floats(*b);
+    if (b->weights.size() < n) b->weights.resize(n);  // grows to the largest minibatch, then stays
+  }
   const Clock::time_point t1 = Clock::now();
   t->compute += t1 - t0;
-  Status s = client_->StartPull(payload_.table, b->keys.keys(), std::span<float>(b->weights.data(), n),
-                                hold);
+  Status s = StartPull(b, hold);
   b->pull_sent = pull_in_flight_ = s.ok();
   if (!s.ok()) faults_->fetch_add(1);  // AwaitWeights pulls again, with retries
   t->pull += Clock::now() - t1;
   return true;
+}
+
+Status Trainer::StartPull(Batch* b, bool hold) {
+  if (local_) return client_->StartPullState(payload_.table, b->keys.keys(), b->replica.rows(), hold);
+  return client_->StartPull(payload_.table, b->keys.keys(),
+                            std::span<float>(b->weights.data(), Floats(*b)), hold);
+}
+
+uint32_t Trainer::RoundSteps(const Batch& b) const {
+  return static_cast<uint32_t>((b.rows.rows() + payload_.minibatch - 1) / payload_.minibatch);
 }
 
 Result<bool> Trainer::NextItem(Turn* t) {
@@ -149,13 +172,32 @@ Status Trainer::AwaitWeights(Batch* b, Turn* t) {
     if (!s.ok()) faults_->fetch_add(1);
   }
   b->pull_sent = pull_in_flight_ = false;
-  if (!s.ok()) s = PullNow(b, &version);
+  if (!s.ok()) {
+    s = PullNow(b, &version);
+    b->before_prev_push = false;  // pulled after every push of this worker
+  }
   if (s.ok() && payload_.staleness >= 0) s = BoundStaleness(b, version);
+  if (s.ok() && local_) {
+    if (b->before_prev_push) {
+      const Batch& prev = batches_[1 - cur_];
+      b->replica.AddDeltaOf(prev.replica, prev.keys.keys(), b->keys.keys());
+    }
+    pulled_version_ = version;
+    b->replica.Load(ScheduledLearningRate(payload_.optimizer, version));
+  }
   t->pull += Clock::now() - t0;
   return s;
 }
 
 Status Trainer::PullNow(Batch* b, uint64_t* version) {
+  if (local_) {
+    return control_->Retry(
+        [&] {
+          VIRGA_RETURN_IF_ERROR(StartPull(b, /*hold=*/false));
+          return client_->FinishPull(version);
+        },
+        faults_);
+  }
   const std::span<float> out(b->weights.data(), Floats(*b));
   return control_->Retry([&] { return client_->Pull(payload_.table, b->keys.keys(), out, version); },
                          faults_);
@@ -200,6 +242,7 @@ Status Trainer::BoundStaleness(Batch* b, uint64_t version) {
 }
 
 void Trainer::Compute(Batch* b, Turn* t) {
+  if (local_) return ComputeLocal(b, t);
   const Clock::time_point t0 = Clock::now();
   const size_t n = Floats(*b);
   if (grads_.size() < n) grads_.resize(n);
@@ -216,11 +259,59 @@ void Trainer::Compute(Batch* b, Turn* t) {
   epoch_loss_[epoch] += loss;
 }
 
+void Trainer::ComputeLocal(Batch* b, Turn* t) {
+  const Clock::time_point t0 = Clock::now();
+  const uint32_t slots = b->keys.num_slots();
+  const size_t n = Floats(*b);
+  if (grads_.size() < n) grads_.resize(n);
+  std::fill_n(grads_.begin(), n, 0.0f);  // Step zeroes what it applies
+  if (stamp_.size() < slots) stamp_.resize(slots, 0);
+  const std::span<float> grads(grads_.data(), n);
+  const std::span<const uint32_t> slot = b->keys.slots();
+  const uint32_t first_entry = b->rows.offsets[0];
+  const uint64_t rows = b->rows.rows();
+  double loss = 0;
+  uint64_t step = 0;
+  for (uint64_t at = 0; at < rows; at += payload_.minibatch, ++step) {
+    const RowBlockView mb = b->rows.Slice(at, std::min<uint64_t>(at + payload_.minibatch, rows));
+    const SlotBatch batch{mb, slot.subspan(mb.offsets[0] - first_entry, mb.nnz()),
+                          KeyMap::kBiasSlot, slots};
+    loss += model_.Gradient(batch, b->replica.weights(), grads);
+    // The minibatch's distinct slots, the bias first (as a push lists them).
+    if (++stamp_gen_ == 0) {
+      std::fill(stamp_.begin(), stamp_.end(), 0);
+      stamp_gen_ = 1;
+    }
+    touched_.clear();
+    stamp_[KeyMap::kBiasSlot] = stamp_gen_;
+    touched_.push_back(KeyMap::kBiasSlot);
+    for (uint32_t sl : batch.slot) {
+      if (stamp_[sl] == stamp_gen_) continue;
+      stamp_[sl] = stamp_gen_;
+      touched_.push_back(sl);
+    }
+    b->replica.Step(touched_, grads, ScheduledLearningRate(payload_.optimizer, pulled_version_ + step));
+  }
+  t->compute += Clock::now() - t0;
+  const uint32_t epoch = cursor_.work->item.epoch;
+  samples_ += rows;
+  loss_ += loss;
+  epoch_samples_[epoch] += rows;
+  epoch_loss_[epoch] += loss;
+  iterations_ += step;
+}
+
 Status Trainer::Push(Batch* b, Turn* t) {
   const Clock::time_point t0 = Clock::now();
-  Status s = client_->StartPush(payload_.table, b->keys.keys(),
-                                std::span<const float>(grads_.data(), Floats(*b)));
-  ++iterations_;
+  Status s;
+  if (local_) {
+    // Held within an item: it leaves with the next round's pull, one write.
+    s = client_->StartPushDelta(payload_.table, b->keys.keys(), b->replica.Delta(), RoundSteps(*b));
+  } else {
+    s = client_->StartPush(payload_.table, b->keys.keys(),
+                           std::span<const float>(grads_.data(), Floats(*b)));
+    ++iterations_;
+  }
   t->push += Clock::now() - t0;
   if (s.ok()) return s;
   // The gradient may be lost: the item is redone rather than acked.

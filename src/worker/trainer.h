@@ -19,6 +19,21 @@
 // in stale_timeouts): the clock is rebased to v / workers and it runs freely
 // until a pull shows that others push again.
 //
+// Local steps (payload.local_steps = K > 1, asynchronous only): a turn is a
+// round of up to K minibatches of one item. Its keys are mapped once, the
+// rows of all of them pulled once with their optimizer state (PULL_STATE)
+// into a Replica, the K minibatches trained one after another on the
+// replica (the worker applies the table's optimizer after each, exactly as
+// the server would), and the change pushed once (PUSH_DELTA, counted as K
+// steps). One worker computes what per-minibatch pushes would; workers see
+// each other's updates once per round. Within an item the next round's pull
+// is sent before this round is computed (so the server serves it meanwhile):
+// it cannot see this round's push, so this round's delta is added to it on
+// arrival (Replica::AddDeltaOf), and a worker always trains on its own
+// updates.
+// Times and counts stay per minibatch (a round's turn is recorded as K
+// minibatches of a K-th of it each).
+//
 // Not thread-safe: the training thread only.
 #pragma once
 
@@ -29,6 +44,7 @@
 #include <vector>
 
 #include "models/key_map.h"
+#include "ps/replica.h"
 #include "worker/send_schedule.h"
 #include "virga/model.h"
 #include "virga/prefetch_iterator.h"
@@ -72,6 +88,10 @@ class Trainer {
     std::vector<float> weights;
     bool last_in_item = false;
     bool pull_sent = false;  // a pipelined pull is in flight for it
+    // Local steps: its rows, and whether its pull left before the previous
+    // round's push (which its replica then gets from that round).
+    ps::Replica replica;
+    bool before_prev_push = false;
   };
   struct Cursor {
     RowBlockView partition;
@@ -86,6 +106,9 @@ class Trainer {
   Result<bool> NextItem(Turn* t);
   Status AwaitWeights(Batch* b, Turn* t);
   Status PullNow(Batch* b, uint64_t* version);
+  Status StartPull(Batch* b, bool hold);
+  void ComputeLocal(Batch* b, Turn* t);
+  uint32_t RoundSteps(const Batch& b) const;
   Status BoundStaleness(Batch* b, uint64_t version);
   void Compute(Batch* b, Turn* t);
   Status Push(Batch* b, Turn* t);
@@ -108,6 +131,7 @@ class Trainer {
   const uint32_t width_;
   const std::string acks_key_, stop_key_, kill_key_, stats_key_;
   const Clock::duration renew_every_;  // how often a held lease is renewed
+  const bool local_;  // local steps (payload.local_steps > 1)
   const bool pipelined_;
   SendSchedule schedule_;  // when a pipelined pull is sent
 
@@ -117,6 +141,11 @@ class Trainer {
   int cur_ = 0;
   Cursor cursor_;
   std::vector<float> grads_;
+  // Local steps: the slots a minibatch touched, and the stamps that list
+  // each slot once.
+  std::vector<uint32_t> touched_, stamp_;
+  uint32_t stamp_gen_ = 0;
+  uint64_t pulled_version_ = 0;
   std::vector<float> one_hot_;  // payload.items floats, all 0 between acks
   bool pull_in_flight_ = false;
   std::string error_;
