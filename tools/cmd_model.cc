@@ -130,19 +130,19 @@ Status WriteScores(const std::string& path, std::span<const float> scores, size_
 }
 
 // The metrics line of a scored split: the model's task's metrics, or why none.
-void PrintMetrics(FILE* out, const Model& model, const Metrics& m, const std::string& labels) {
-  if (model.task() == ModelTask::kBinary && labels != "binary01" && labels != "binary_pm1") {
+void PrintMetrics(FILE* out, ModelTask task, const Metrics& m, const std::string& labels) {
+  if (task == ModelTask::kBinary && labels != "binary01" && labels != "binary_pm1") {
     std::fprintf(out, "labels are '%s', not binary: no metrics\n", labels.c_str());
     return;
   }
   std::string line;
-  for (const char* name : TaskMetrics(model.task())) {
+  for (const char* name : TaskMetrics(task)) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%s %.6f  ", name, m.Get(name));
     line += buf;
   }
   std::fprintf(out, "%s(rows %" PRIu64 "%s)\n", line.c_str(), m.rows,
-               model.task() == ModelTask::kBinary
+               task == ModelTask::kBinary
                    ? (", positives " + std::to_string(m.positives)).c_str()
                    : "");
 }
@@ -182,20 +182,13 @@ int RunPredict(const PredictArgs& a) {
                                    a.dataset, *split, *stage, &stats);
     if (!scored.ok()) return Fail("predict", scored.status());
     if (!a.out.empty()) {
-      if (Status s = WriteScores(a.out, scored->scores); !s.ok()) return Fail("predict", s);
+      if (Status s = WriteScores(a.out, scored->scores, scored->outputs); !s.ok())
+        return Fail("predict", s);
     }
-    std::fprintf(report, "scored %zu rows of dataset '%s' (%s split) with %s model '%s' on functions\n",
-                 scored->scores.size(), a.dataset.c_str(), SplitName(*split), ModelName(hd.model),
+    std::fprintf(report, "scored %" PRIu64 " rows of dataset '%s' (%s split) with %s model '%s' on functions\n",
+                 scored->rows, a.dataset.c_str(), SplitName(*split), ModelName(scored->model),
                  a.model_file.c_str());
-    if (scored->binary) {
-      const BinaryMetrics& m = scored->metrics;
-      std::fprintf(report,
-                   "logloss %.6f  auc %.6f  accuracy %.6f  (rows %" PRIu64 ", positives %" PRIu64
-                   ")\n",
-                   m.logloss, m.auc, m.accuracy, m.rows, m.positives);
-    } else {
-      std::fprintf(report, "labels are '%s', not binary: no metrics\n", labels.c_str());
-    }
+    PrintMetrics(report, scored->task, scored->metrics, labels);
     StageFlags::PrintStats("predict", stats);
     return 0;
   }
@@ -224,7 +217,7 @@ int RunPredict(const PredictArgs& a) {
                "have weights\n",
                (*ev)->rows(), a.dataset.c_str(), SplitName(*split), ModelName(hd.model),
                a.model_file.c_str(), known, keys.size());
-  PrintMetrics(report, (*ev)->model(), (*ev)->Evaluate(weights), labels);
+  PrintMetrics(report, (*ev)->model().task(), (*ev)->Evaluate(weights), labels);
   return 0;
 }
 

@@ -52,6 +52,14 @@ struct EvaluatorOptions {
   size_t chunk_rows = 4096;
 };
 
+// The metrics of `model`'s task over its predictions `scores` (rows x
+// model.outputs(), as Model::Predict writes them) of rows labelled `labels`:
+// what Evaluator::Evaluate computes, for predictions made elsewhere (by
+// functions, from a model file). REQUIRES: scores.size() == labels.size() *
+// model.outputs(); otherwise the metrics of 0 rows (all NaN).
+Metrics ComputeTaskMetrics(const Model& model, std::span<const float> scores,
+                           std::span<const float> labels);
+
 class Evaluator {
  public:
   // Loads every row of split `which` of `dataset` from `store`.

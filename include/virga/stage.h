@@ -103,16 +103,23 @@ Result<NormalizeReport> NormalizeOnFunctions(const std::string& store_uri,
                                              StageStats* stats = nullptr);
 
 // Scoring a dataset split with a model file on functions (partitions_per_task
-// per task): each task writes its rows' scores and labels to the store; the
-// driver reads them back in partition order and computes the metrics exactly
-// (the same as the in-process evaluator's). `model_uri` must be readable by the
-// functions (an object URI on Lambda).
+// per task), for every model of the registry: each task writes its rows'
+// predictions (Model::Predict: outputs() floats per row) and labels to the
+// store; the driver reads them back in partition order and computes the
+// metrics of the model's task exactly (ComputeTaskMetrics, the same as the
+// in-process evaluator's). `model_uri` must be readable by the functions (an
+// object URI on Lambda).
 struct ScoreReport {
   uint64_t rows = 0;
-  std::vector<float> scores;  // in partition order, as Evaluator::Scores
+  ModelKind model = ModelKind::kLogisticRegression;  // the model file's
+  ModelTask task = ModelTask::kBinary;
+  uint32_t outputs = 1;       // predictions per row (classes for softmax)
+  std::vector<float> scores;  // rows * outputs, in partition order, as Evaluator::Scores
   std::vector<float> labels;
-  BinaryMetrics metrics;      // when the labels are binary
-  bool binary = false;
+  // The metrics of the task (TaskMetrics(task)); all NaN when `has_metrics`
+  // is false: a binary model scoring labels that are not binary.
+  Metrics metrics;
+  bool has_metrics = false;
   double seconds = 0;
 };
 Result<ScoreReport> ScoreOnFunctions(const std::string& store_uri, const std::string& model_uri,

@@ -68,6 +68,20 @@ def test_softmax(session, tmp_root):
     assert p.shape == (5, 3) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
     assert list(m.classes_) == [0, 1, 2]
     assert set(m.predict(x[:50])) <= {0, 1, 2}
+    # LogisticRegression on class labels 0..2 is multinomial: the same engine model.
+    lr = virga.LogisticRegression(workers=2, epochs=10, eval_interval=0.3).fit(train, test=test)
+    assert lr.job_.result["model"] == "softmax" and list(lr.classes_) == [0, 1, 2]
+    assert lr.coef_.shape == (3, 10) and lr.intercept_.shape == (3,)
+    p = lr.predict_proba(test)
+    assert p.shape == (ev["rows"], 3) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    got = lr.evaluate(test)
+    assert got["logloss"] == pytest.approx(lr.job_.result["test_logloss"], abs=0.01)
+    assert got["accuracy"] > 0.75
+    # predict_proba of in-memory rows (from coef_ / intercept_) is the engine's prediction.
+    sp = pytest.importorskip("scipy.sparse")
+    X = sp.csr_matrix(x[:50].astype(np.float32))
+    engine = lr.model.score_csr(X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data)
+    np.testing.assert_allclose(lr.predict_proba(x[:50]), np.reshape(engine, (50, 3)), atol=1e-5)
 
 
 def test_search_ranks_by_the_primary_metric(ratings, session):

@@ -38,9 +38,16 @@ def _datasets(session):
 
 
 @pytest.mark.parametrize("cls", [virga.LogisticRegression, virga.LinearSVM])
-def test_check_estimator_passes_every_check(cls, session):
+def test_check_estimator_passes_every_check(cls, session, monkeypatch):
     from sklearn.utils.estimator_checks import check_estimator
     passed, failed = [], []
+    models = []  # the engine model of every fit
+    job_init = virga.job.Job.__init__
+
+    def recording_init(self, session, opts, *args, **kw):
+        models.append(opts["model"])
+        job_init(self, session, opts, *args, **kw)
+    monkeypatch.setattr(virga.job.Job, "__init__", recording_init)
     for est, check in check_estimator(cls(session=session, **EXACT), generate_only=True):
         name = getattr(check, "func", check).__name__
         try:
@@ -53,6 +60,11 @@ def test_check_estimator_passes_every_check(cls, session):
     print(f"check_estimator {cls.__name__}: {len(passed)} passed, {len(failed)} failed")
     assert not failed, "\n".join(failed)
     assert len(passed) >= 40  # recognised as a classifier: the classifier checks ran too
+    # LogisticRegression is checked as a multiclass classifier (its multinomial fits ran);
+    # LinearSVM as a binary one.
+    multinomial = models.count("softmax")
+    print(f"check_estimator {cls.__name__}: {len(models)} fits, {multinomial} multinomial")
+    assert (multinomial >= 5) if cls is virga.LogisticRegression else (multinomial == 0)
 
 
 def test_fit_returns_self_and_fitted_attributes(session, data):
@@ -121,6 +133,48 @@ def test_any_two_labels_map_to_classes(session, data):
         virga.LinearSVM(session=session).fit(X, np.arange(len(y)) % 3)
     with pytest.raises(ValueError, match="Unknown label type"):
         virga.LinearSVM(session=session).fit(X, np.linspace(0, 1, len(y)))
+
+
+def test_more_than_two_classes_is_multinomial_as_scikit_learn(session, tmp_path):
+    """multi_class="auto": three classes train the engine's softmax; predict, predict_proba,
+    decision_function, classes_, coef_ and intercept_ have scikit-learn's shapes, and the
+    accuracy is scikit-learn's."""
+    from sklearn.linear_model import LogisticRegression as SkLR
+    X, y = make_classification(n_samples=900, n_features=10, n_informative=6, n_classes=3,
+                               n_clusters_per_class=1, class_sep=1.2, random_state=1)
+    labels = np.array(["bird", "cat", "dog"])[y]
+    Xtr, Xte, ytr, yte = X[:700], X[700:], labels[:700], labels[700:]
+    sk = SkLR(max_iter=1000).fit(Xtr, ytr)
+    m = virga.LogisticRegression(session=session, **EXACT).fit(Xtr, ytr)
+    assert m.job_.result["model"] == "softmax" and m.job_.result["metric"] == "logloss"
+    np.testing.assert_array_equal(m.classes_, sk.classes_)
+    assert m.coef_.shape == sk.coef_.shape == (3, 10)
+    assert m.intercept_.shape == sk.intercept_.shape == (3,)
+    p, d, pred = m.predict_proba(Xte), m.decision_function(Xte), m.predict(Xte)
+    assert p.shape == sk.predict_proba(Xte).shape == (200, 3)
+    assert d.shape == sk.decision_function(Xte).shape == (200, 3)
+    assert pred.shape == (200,) and set(pred) <= set(sk.classes_)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(pred, m.classes_[np.argmax(p, axis=1)])
+    acc, sk_acc = m.score(Xte, yte), sk.score(Xte, yte)
+    print(f"3 classes: virga accuracy {acc:.4f}, scikit-learn {sk_acc:.4f}")
+    assert acc >= sk_acc - 0.03
+    ev = m.evaluate(Xte, yte)
+    assert ev["accuracy"] == pytest.approx(acc) and ev["rows"] == 200
+    from sklearn.metrics import log_loss
+    assert ev["logloss"] == pytest.approx(log_loss(yte, p, labels=m.classes_), rel=1e-6)
+    # The engine's own predictions (the model file) agree with the coefficients.
+    m.save(tmp_path / "m.vmdl")
+    back = virga.load(tmp_path / "m.vmdl")
+    assert back.coef_.shape == (3, 10)
+    np.testing.assert_allclose(back.coef_, m.coef_)
+    # Two classes stay binary (one coefficient row), and the SVM stays binary-only.
+    b = virga.LogisticRegression(session=session, **EXACT).fit(Xtr[ytr != "dog"],
+                                                               ytr[ytr != "dog"])
+    assert b.job_.result["model"] == "lr" and b.coef_.shape == (1, 10)
+    assert b.predict_proba(Xte).shape == (200, 2) and b.decision_function(Xte).shape == (200,)
+    with pytest.raises(ValueError, match="at least 2 classes, got 1 class"):
+        virga.LogisticRegression(session=session).fit(Xtr, np.full(len(ytr), "cat"))
 
 
 def test_width_mismatch_is_an_error(session, data):

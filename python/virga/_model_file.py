@@ -31,19 +31,22 @@ def parse(data):
 DENSE_COEF_LIMIT = 1 << 22
 
 
-def coef_and_intercept(keys, weights, n_features):
-    """coef_ (1 x n_features, float64; scipy.sparse CSR when n_features > DENSE_COEF_LIMIT)
-    and intercept_ (shape (1,)) of a width-1 linear model's rows."""
-    w = weights[:, 0].astype(np.float64)
+def coef_and_intercept(keys, weights, n_features, columns=1):
+    """coef_ (columns x n_features, float64; scipy.sparse CSR when n_features >
+    DENSE_COEF_LIMIT) and intercept_ (shape (columns,)) of a linear model's rows: the first
+    `columns` floats of each row (1 for lr / svm, one per class for softmax)."""
+    w = weights[:, :columns].astype(np.float64)
     is_bias = keys == np.uint64(BIAS_KEY)
-    intercept = np.array([w[is_bias][0] if is_bias.any() else 0.0])
+    intercept = w[is_bias][0].copy() if is_bias.any() else np.zeros(columns)
     fk, fw = keys[~is_bias].astype(np.int64), w[~is_bias]
     inside = fk < n_features  # a key beyond the declared width cannot be scored by a column
     fk, fw = fk[inside], fw[inside]
     if n_features <= DENSE_COEF_LIMIT:
-        coef = np.zeros((1, n_features))
-        coef[0, fk] = fw
+        coef = np.zeros((columns, n_features))
+        coef[:, fk] = fw.T
     else:
         import scipy.sparse as sp
-        coef = sp.csr_matrix((fw, (np.zeros_like(fk), fk)), shape=(1, n_features))
+        rows = np.repeat(np.arange(columns)[None, :], len(fk), axis=0)
+        coef = sp.csr_matrix((fw.ravel(), (rows.ravel(), np.repeat(fk, columns))),
+                             shape=(columns, n_features))
     return coef, intercept

@@ -31,8 +31,23 @@ from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, check_is_
 _EVAL_ROWS = 50_000
 
 
+def multiclass_metrics(p, labels):
+    """Multiclass logloss and accuracy of probabilities p (rows x K) against class numbers
+    0..K-1 (the engine's definitions, include/virga/metrics.h)."""
+    labels = np.asarray(labels).astype(np.int64)
+    p = np.asarray(p, dtype=np.float64).reshape(len(labels), -1)
+    known = (labels >= 0) & (labels < p.shape[1])
+    true = np.where(known, p[np.arange(len(labels)), np.clip(labels, 0, p.shape[1] - 1)], 0.0)
+    return {"logloss": float(-np.mean(np.log(np.clip(true, 1e-15, 1 - 1e-15)))),
+            "accuracy": float(np.mean(np.argmax(p, axis=1) == labels)),
+            "rows": int(len(labels))}
+
+
 class _LinearModel(ClassifierMixin, BaseEstimator):
     _engine_model = None  # "lr" | "svm"
+    # More than two classes train the engine's softmax (multinomial) model, as scikit-learn's
+    # LogisticRegression(multi_class="auto") does; otherwise more than two is an error.
+    _multinomial = False
 
     def __init__(self, optimizer=D["optimizer"], learning_rate=D["learning_rate"],
                  minibatch=D["minibatch"], epochs=D["epochs"], workers=D["workers"],
@@ -66,7 +81,10 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         self.session = session
 
     def _more_tags(self):
-        return {"binary_only": True, "requires_y": True, "_xfail_checks": {}}
+        return {"binary_only": not self._multinomial, "requires_y": True, "_xfail_checks": {}}
+
+    def _is_multinomial(self):
+        return self._multinomial and len(self.__dict__.get("classes_", ())) > 2
 
     def _train_options(self):
         p = self.get_params(deep=False)
@@ -88,8 +106,10 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
             (``session.load_*``) trains on its split as stored. A string names a dataset: a
             name in the session's store, or ``"<store-uri>/datasets/<name>"``.
         y : array-like of shape (n_samples,), optional
-            Labels of in-memory ``X``: exactly two distinct values (any type), mapped to 0/1 in
-            sorted order (``classes_``). Must be None for a Dataset or a dataset name.
+            Labels of in-memory ``X``: two distinct values (any type), mapped to 0/1 in sorted
+            order (``classes_``); ``LogisticRegression`` also takes more, mapped to class
+            numbers 0..K-1 in sorted order (multinomial). Must be None for a Dataset or a
+            dataset name.
         test : Dataset, str or tuple (X_test, y_test), optional
             Rows evaluated live while training (the loss shown and recorded in
             ``job_.history``). Default: for in-memory X, the training rows themselves; for a
@@ -111,7 +131,8 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            Bad input: not 2-d, NaN or infinite values, not exactly two classes, no rows.
+            Bad input: not 2-d, NaN or infinite values, fewer than two classes (more than two:
+            ``LinearSVM``), no rows.
         KeyboardInterrupt
             Interrupted while waiting (Ctrl-C, Jupyter's interrupt): the job was killed and its
             workers stopped before this is re-raised.
@@ -161,14 +182,18 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
                              dtype=(np.float64, np.float32), reset=True)
         check_classification_targets(y)
         classes = np.unique(y)
-        if len(classes) != 2:
-            raise ValueError(f"{type(self).__name__} is a binary classifier: y must hold "
-                             f"exactly 2 classes, got {len(classes)} class"
+        if len(classes) < 2 or (len(classes) > 2 and not self._multinomial):
+            what = "at least 2" if self._multinomial else "exactly 2"
+            kind = "a classifier" if self._multinomial else "a binary classifier"
+            raise ValueError(f"{type(self).__name__} is {kind}: y must hold "
+                             f"{what} classes, got {len(classes)} class"
                              f"{'es' if len(classes) != 1 else ''} ({classes[:5]!r})")
         self.classes_ = classes
         self._space = {"kind": "columns"}
         session = self.session or default_session()
-        y01 = y == classes[1]
+        if self._is_multinomial():
+            opts["model"], opts["classes"] = "softmax", len(classes)
+        y01 = self._encode_y(y)
         staged = [_staging.stage(session, X, y01)]
         opts["dataset"] = opts["test_dataset"] = staged[0]
         if test is None and X.shape[0] > _EVAL_ROWS:
@@ -210,7 +235,14 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
                         f"fit: test={test!r}: the engine evaluates on a dataset's test split "
                         "when it has one; pass its .test handle")
                 opts["test_dataset"] = test.name
-        self.classes_ = np.array([-1, 1] if m["label"]["kind"] == "binary_pm1" else [0, 1])
+        label = m["label"]
+        if (self._multinomial and label["kind"] not in ("binary01", "binary_pm1")
+                and label["min"] >= 0 and label["max"] >= 2):
+            # Class numbers 0..K-1 (the engine refuses labels that are not integers).
+            self.classes_ = np.arange(int(label["max"]) + 1)
+            opts["model"], opts["classes"] = "softmax", len(self.classes_)
+        else:
+            self.classes_ = np.array([-1, 1] if label["kind"] == "binary_pm1" else [0, 1])
         self.n_features_in_ = int(m["num_features"])
         self._space = {"kind": "dataset", "dataset": train.name, "format": m.get("format", ""),
                        "hash_bits": int(m.get("hash_bits", 0))}
@@ -222,6 +254,8 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         if unknown.any():
             raise ValueError(f"y has labels {np.unique(y[unknown])[:5]!r} not among classes_ "
                              f"{self.classes_!r}")
+        if self._is_multinomial():
+            return np.searchsorted(self.classes_, y).astype(np.float32)  # class numbers
         return y == self.classes_[1]
 
     # ---- fitted state -----------------------------------------------------------------------
@@ -247,8 +281,10 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         header, keys, weights = _model_file.parse(data)
         if "n_features_in_" not in self.__dict__:
             self.n_features_in_ = int(header["num_features"])
+        # softmax: one column per class (its width); the others: the linear part, column 0.
+        columns = int(header["width"]) if header["model"] == "softmax" else 1
         self.coef_, self.intercept_ = _model_file.coef_and_intercept(keys, weights,
-                                                                     self.n_features_in_)
+                                                                     self.n_features_in_, columns)
         # Feature 0 never seen in training on LIBSVM text: the file was 1-based (column 0 is
         # unused), so a 0-based matrix (scikit-learn's loader) would be off by one column.
         if self._space.get("format") == "libsvm":
@@ -317,7 +353,9 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
             warnings.warn(msg + "; features the model never saw weigh 0")
 
     def decision_function(self, X):
-        """Margin ``w . x + b`` of each row (positive: ``classes_[1]``).
+        """Margin ``w . x + b`` of each row (positive: ``classes_[1]``); with more than two
+        classes, each class's ``w_c . x + b_c`` (the softmax of a row's margins is its
+        ``predict_proba``).
 
         Parameters
         ----------
@@ -327,20 +365,25 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,), or (n_samples, n_classes) with more than two classes
         """
         self._fitted()
         ds = _staging.as_dataset(X, self.session)
         if ds is not None:
             p = np.clip(self._score_dataset(ds)[0].astype(np.float64), 1e-15, 1 - 1e-15)
+            if self._is_multinomial():
+                return np.log(p.reshape(-1, len(self.classes_)))  # margins up to a row's shift
             return np.log(p / (1 - p))
         X = self._check_X(X)
         m = X @ self.coef_.T
         m = m.toarray() if hasattr(m, "toarray") else np.asarray(m)
+        if self._is_multinomial():
+            return m + self.intercept_
         return m.ravel() + self.intercept_[0]
 
     def predict_proba(self, X):
-        """Class probabilities: ``[P(classes_[0]), P(classes_[1])]`` per row.
+        """Class probabilities: ``[P(classes_[0]), P(classes_[1])]`` per row; with more than
+        two classes, P of each of ``classes_`` (the softmax of the margins).
 
         For the linear SVM, P(classes_[1]) is the logistic of the margin.
 
@@ -351,10 +394,17 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, 2)
+        ndarray of shape (n_samples, n_classes)
         """
         self._fitted()
         ds = _staging.as_dataset(X, self.session)
+        if self._is_multinomial():
+            if ds is not None:
+                return self._score_dataset(ds)[0].astype(np.float64).reshape(
+                    -1, len(self.classes_))
+            m = self.decision_function(X)
+            e = np.exp(m - m.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
         if ds is not None:
             p = self._score_dataset(ds)[0].astype(np.float64)
         else:
@@ -363,7 +413,8 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
-        """Predicted class of each row: ``classes_[1]`` where the margin is positive.
+        """Predicted class of each row: ``classes_[1]`` where the margin is positive; with
+        more than two classes, the class of the largest margin (the most probable).
 
         Parameters
         ----------
@@ -374,15 +425,18 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        positive = self.decision_function(X) > 0
-        return self.classes_[positive.astype(int)]
+        m = self.decision_function(X)
+        if self._is_multinomial():
+            return self.classes_[np.argmax(m, axis=1)]
+        return self.classes_[(m > 0).astype(int)]
 
     def _score_dataset(self, ds):
         self._check_dataset(ds)
         return self.model.score_dataset(ds.session.store, ds.name, ds.split)
 
     def evaluate(self, X, y=None):
-        """The engine's metrics on rows: logloss, AUC, accuracy, rows, positives.
+        """The engine's metrics on rows: logloss, AUC, accuracy, rows, positives; with more
+        than two classes, the multiclass logloss, accuracy and rows.
 
         Parameters
         ----------
@@ -397,6 +451,14 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         """
         self._fitted()
         ds = _staging.as_dataset(X, self.session)
+        if self._is_multinomial():
+            if ds is not None:
+                p, labels = self._score_dataset(ds)
+            elif y is None:
+                raise ValueError("evaluate: y is required unless X is a Dataset")
+            else:
+                p, labels = self.predict_proba(X), self._encode_y(y)
+            return multiclass_metrics(p, labels)
         if ds is not None:
             p, labels = self._score_dataset(ds)
         else:
@@ -464,6 +526,11 @@ class LogisticRegression(_LinearModel):
     Worker functions stream the training rows from the session's object store and train
     against a parameter server (asynchronous SGD-family optimizers run server-side).
 
+    With more than two classes it is multinomial, as scikit-learn's ``multi_class="auto"``:
+    the engine's softmax model (docs/models.md) with one weight per feature and class, whose
+    defaults (optimizer, learning rate, epochs) apply to what is left at the binary defaults.
+    A Dataset with class labels 0..K-1 (K > 2) trains it too.
+
     Parameters
     ----------
     optimizer : str, default "ftrl"
@@ -512,12 +579,12 @@ class LogisticRegression(_LinearModel):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (2,)
-        The two labels, in sorted order; ``classes_[1]`` is the positive class.
-    coef_ : ndarray of shape (1, n_features_in_)
-        Weights (a scipy.sparse row above 2^22 features).
-    intercept_ : ndarray of shape (1,)
-        The bias.
+    classes_ : ndarray of shape (n_classes,)
+        The labels, in sorted order; with two, ``classes_[1]`` is the positive class.
+    coef_ : ndarray of shape (1, n_features_in_) or (n_classes, n_features_in_)
+        Weights, one row per class when multinomial (scipy.sparse above 2^22 features).
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        The bias (of each class).
     n_features_in_ : int
         Width of the feature space (columns of X, or the dataset's ``num_features``).
     feature_names_in_ : ndarray of str
@@ -526,6 +593,7 @@ class LogisticRegression(_LinearModel):
         The training job (status, history, result, kill()); not pickled.
     """
     _engine_model = "lr"
+    _multinomial = True
 
 
 class LinearSVM(_LinearModel):

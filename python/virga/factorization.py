@@ -118,13 +118,7 @@ class Softmax(_EngineScores, estimators._LinearModel):
 
     def evaluate(self, X, y=None):
         p, labels = self._scores(X)
-        labels = np.asarray(y if labels is None else labels).astype(np.int64)
-        p = p.astype(np.float64).reshape(len(labels), -1)
-        true = p[np.arange(len(labels)), np.clip(labels, 0, p.shape[1] - 1)]
-        true = np.where((labels >= 0) & (labels < p.shape[1]), true, 0.0)
-        return {"logloss": float(-np.mean(np.log(np.clip(true, 1e-15, 1 - 1e-15)))),
-                "accuracy": float(np.mean(np.argmax(p, axis=1) == labels)),
-                "rows": int(len(labels))}
+        return estimators.multiclass_metrics(p, y if labels is None else labels)
 
 
 class FactorizationMachine(_EngineScores, estimators._LinearModel):

@@ -108,6 +108,20 @@ Metrics Evaluator::Evaluate(std::span<const float> weights) const {
   return FromBinary(metrics_.Finish());
 }
 
+Metrics ComputeTaskMetrics(const Model& model, std::span<const float> scores,
+                           std::span<const float> labels) {
+  if (scores.size() != labels.size() * model.outputs()) return Metrics{};
+  switch (model.task()) {
+    case ModelTask::kRegression:
+      return ComputeRegressionMetrics(scores, labels);
+    case ModelTask::kMulticlass:
+      return ComputeMulticlassMetrics(scores, labels, model.outputs());
+    case ModelTask::kBinary:
+      break;
+  }
+  return FromBinary(ComputeBinaryMetrics(scores, labels));
+}
+
 std::vector<float> Evaluator::Scores(std::span<const float> weights) const {
   std::vector<float> out(labels_.size() * model_->outputs());
   if (!PredictAll(weights, out)) return {};

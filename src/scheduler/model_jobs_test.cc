@@ -305,6 +305,30 @@ TEST_F(ModelJobsTest, WhatAModelCannotDoIsAClearError) {
                &code);
   EXPECT_NE(code, 0);
   EXPECT_NE(out.find("bad.libsvm:2: label 2 is not a class of 0..1"), std::string::npos) << out;
+  // A rating that is not a number: FILE:LINE.
+  std::ofstream(*dir_ + "/bad.tsv") << "1\t2\t3\n1\t2\tfour\t881250949\n";
+  out = RunCli("ingest --format ratings --input " + *dir_ + "/bad.tsv --store " + Uri() +
+                   " --dataset badratings",
+               &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("bad.tsv:2: bad rating 'four'"), std::string::npos) << out;
+  // An ffm table that cannot fit this machine (2^30 hashed features x 157 floats x ftrl state:
+  // ~4 TB): a one-line error naming the estimate and the limit, before anything starts.
+  CriteoGenOptions c;
+  c.rows = 50;
+  c.out_path = *dir_ + "/small.tsv";
+  ASSERT_TRUE(GenerateCriteo(c).ok());
+  out = RunCli("ingest --format criteo --hash-bits 30 --input " + c.out_path + " --store " +
+                   Uri() + " --dataset wide",
+               &code);
+  ASSERT_EQ(code, 0) << out;
+  out = RunCli("train --store " + Uri() + " --dataset wide --model ffm --workers 1", &code);
+  EXPECT_NE(code, 0);
+  const size_t at = out.find("train: model 'ffm' of width 157 over 1073741824 features needs about");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string line = out.substr(at, out.find('\n', at) - at);
+  EXPECT_NE(line.find("(ftrl state included), more than 80% of its"), std::string::npos) << line;
+  EXPECT_NE(line.find("lower --rank, ingest with fewer --hash-bits"), std::string::npos) << line;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // ScoreOnFunctions (include/virga/stage.h) and its task, "score": a group of
-// partitions scored with a model file; scores and labels go to a scratch
-// object (little-endian float pairs), which the driver reads back in
-// partition order to compute the metrics over every row at once.
+// partitions scored with a model file; each row's predictions and label go to
+// a scratch object (little-endian floats: the model's outputs() predictions,
+// then the label), which the driver reads back in partition order to compute
+// the metrics of the model's task over every row at once.
 #include <fmt/format.h>
 
 #include "stage/stage_runner.h"
@@ -31,29 +32,29 @@ TaskResult RunScore(const TaskContext& ctx, const Json& args, const Json& task) 
       }
     }
     const size_t rows = block.rows();
+    Result<std::unique_ptr<Model>> made = MakeModel(model.header.model, model.header.width);
+    if (!made.ok()) return made.status().WithContext("model file '" + model_uri + "'");
+    const uint32_t outputs = (*made)->outputs();
     std::string out;
     if (rows > 0) {
-      Result<std::unique_ptr<Model>> made = MakeModel(model.header.model, model.header.width);
-      if (!made.ok()) return made.status().WithContext("model file '" + model_uri + "'");
-      if ((*made)->outputs() != 1) {
-        return Status::InvalidArgument(fmt::format(
-            "model file '{}': model {} predicts {} values per row; score it without functions",
-            model_uri, ModelName(model.header.model), (*made)->outputs()));
-      }
       Evaluator ev(std::move(made).value(), std::move(block));
       std::vector<float> weights(ev.keys().size() * ev.width());
       model.Gather(ev.keys(), weights);
       const std::vector<float> scores = ev.Scores(weights);
-      out.resize(rows * 2 * sizeof(float));
+      const size_t stride = (outputs + 1) * sizeof(float);
+      out.resize(rows * stride);
       for (size_t i = 0; i < rows; ++i) {
-        std::memcpy(out.data() + i * 8, &scores[i], 4);
-        std::memcpy(out.data() + i * 8 + 4, &ev.labels()[i], 4);
+        std::memcpy(out.data() + i * stride, &scores[i * outputs], outputs * sizeof(float));
+        std::memcpy(out.data() + i * stride + outputs * sizeof(float), &ev.labels()[i], sizeof(float));
       }
     }
     const std::string key = args.at("scratch").get<std::string>() +
                             fmt::format("scores-{:05}", task.at("group").get<uint64_t>());
     VIRGA_RETURN_IF_ERROR(ctx.store->Put(key, out));
-    return Json{{"key", key}, {"rows", rows}};
+    return Json{{"key", key},
+                {"rows", rows},
+                {"model", ModelName(model.header.model)},
+                {"width", model.header.width}};
   } catch (const Json::exception& e) {
     return Status::InvalidArgument(std::string("score task: ") + e.what());
   }
@@ -92,23 +93,40 @@ Result<ScoreReport> ScoreOnFunctions(const std::string& store_uri, const std::st
       stage::RunTasks(stage, store_uri, "score", "score", Json{{"model", model_uri}, {"scratch", scratch}},
                       tasks, st);
   ScoreReport report;
+  std::unique_ptr<Model> model;  // of the model file, as the tasks read it
   Status status = results.status();
   if (status.ok()) {
     std::string bytes;
     for (const Json& r : *results) {
       const std::string key = r.at("key").get<std::string>();
       const uint64_t rows = r.at("rows").get<uint64_t>();
+      if (model == nullptr) {
+        Result<ModelKind> kind = ParseModelName(r.at("model").get<std::string>());
+        if (!kind.ok()) {
+          status = kind.status();
+          break;
+        }
+        Result<std::unique_ptr<Model>> made = MakeModel(*kind, r.at("width").get<uint32_t>());
+        if (!made.ok()) {
+          status = made.status();
+          break;
+        }
+        model = std::move(made).value();
+      }
+      const uint32_t outputs = model->outputs();
       status = store->Get(key, &bytes);
       if (!status.ok()) break;
-      if (bytes.size() != rows * 8) {
-        status = Status::Corruption(fmt::format("{}: {} bytes for {} rows", key, bytes.size(), rows));
+      if (bytes.size() != rows * (outputs + 1) * 4) {
+        status = Status::Corruption(fmt::format("{}: {} bytes for {} rows of {} predictions",
+                                                key, bytes.size(), rows, outputs));
         break;
       }
+      const size_t at = report.scores.size();
+      report.scores.resize(at + rows * outputs);
       for (uint64_t i = 0; i < rows; ++i) {
-        float s, l;
-        std::memcpy(&s, bytes.data() + i * 8, 4);
-        std::memcpy(&l, bytes.data() + i * 8 + 4, 4);
-        report.scores.push_back(s);
+        float l;
+        std::memcpy(&report.scores[at + i * outputs], bytes.data() + i * (outputs + 1) * 4, outputs * 4);
+        std::memcpy(&l, bytes.data() + (i * (outputs + 1) + outputs) * 4, 4);
         report.labels.push_back(l);
       }
     }
@@ -117,9 +135,14 @@ Result<ScoreReport> ScoreOnFunctions(const std::string& store_uri, const std::st
     for (const ObjectInfo& o : *listed) (void)store->Delete(o.key);
   }
   VIRGA_RETURN_IF_ERROR(status);
-  report.rows = report.scores.size();
-  report.binary = m.label.kind == "binary01" || m.label.kind == "binary_pm1";
-  if (report.binary) report.metrics = ComputeBinaryMetrics(report.scores, report.labels);
+  if (model == nullptr) return Status::Internal("score: no task reported its model");
+  report.rows = report.labels.size();
+  report.model = model->kind();
+  report.task = model->task();
+  report.outputs = model->outputs();
+  report.has_metrics = report.task != ModelTask::kBinary || m.label.kind == "binary01" ||
+                       m.label.kind == "binary_pm1";
+  if (report.has_metrics) report.metrics = ComputeTaskMetrics(*model, report.scores, report.labels);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   st->seconds += report.seconds;
   return report;

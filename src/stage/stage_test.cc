@@ -295,9 +295,69 @@ TEST_F(StageTest, NormalizeAndScoreOnFunctionsMatchInProcess) {
   const std::vector<float> expect = (*ev)->Scores(w);
   ASSERT_EQ(scored->scores, expect);
   const Metrics m = (*ev)->Evaluate(w);
-  EXPECT_TRUE(scored->binary);
+  EXPECT_TRUE(scored->has_metrics);
   EXPECT_DOUBLE_EQ(scored->metrics.logloss, m.logloss);
   EXPECT_DOUBLE_EQ(scored->metrics.auc, m.auc);
+  EXPECT_TRUE(store_->List("scratch/")->empty());
+}
+
+// Every registered model scores on functions: the same predictions (all of a
+// softmax's classes) and the same metrics of its task as in process.
+TEST_F(StageTest, ScoreOnFunctionsScoresEveryModelAsInProcess) {
+  ASSERT_TRUE(virga::Ingest(*store_, Ingest("raw")).ok());
+  std::mt19937 rng(9);
+  std::string text;  // three classes for softmax
+  for (int r = 0; r < 900; ++r) {
+    text += std::to_string(r % 3);
+    for (int k = 1 + rng() % 5; k < 60; k += 1 + rng() % 9) text += fmt::format(" {}:1", k);
+    text += "\n";
+  }
+  std::ofstream(dir_ / "classes.txt") << text;
+  IngestOptions io = Ingest("classes");
+  io.inputs = {(dir_ / "classes.txt").string()};
+  ASSERT_TRUE(virga::Ingest(*store_, io).ok());
+
+  for (const ModelInfo* info : Models()) {
+    SCOPED_TRACE(info->name);
+    auto width = info->width(ModelShape{.rank = 2, .classes = 3});
+    ASSERT_TRUE(width.ok()) << width.status().ToString();
+    ModelFileHeader h;
+    h.model = info->kind;
+    h.width = *width;
+    std::normal_distribution<float> n(0.0f, 0.3f);
+    std::vector<std::pair<uint64_t, std::vector<float>>> rows;
+    for (uint64_t k = 0; k < 60; ++k) {
+      std::vector<float> row(*width);
+      for (float& x : row) x = n(rng);
+      rows.push_back({k, std::move(row)});
+    }
+    rows.push_back({kBiasKey, std::vector<float>(*width, 0.1f)});
+    auto model = ModelFromRows(h, rows);
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    const std::string model_uri = store_uri_ + "/models/" + info->name + ".vmodel";
+    ASSERT_TRUE(SaveModel(model_uri, *model).ok());
+    const std::string dataset = info->task == ModelTask::kMulticlass ? "classes" : "raw";
+
+    auto scored = ScoreOnFunctions(store_uri_, model_uri, dataset, Split::kTest, Stage());
+    ASSERT_TRUE(scored.ok()) << scored.status().ToString();
+    auto made = MakeModel(info->kind, *width);
+    ASSERT_TRUE(made.ok());
+    auto ev = Evaluator::Load(*store_, dataset, Split::kTest, std::move(made).value());
+    ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+    std::vector<float> w((*ev)->keys().size() * *width);
+    model->Gather((*ev)->keys(), w);
+    EXPECT_EQ(scored->model, info->kind);
+    EXPECT_EQ(scored->task, info->task);
+    EXPECT_EQ(scored->outputs, info->task == ModelTask::kMulticlass ? 3u : 1u);
+    EXPECT_EQ(scored->rows, (*ev)->rows());
+    ASSERT_EQ(scored->scores, (*ev)->Scores(w));
+    ASSERT_TRUE(scored->has_metrics);
+    const Metrics m = (*ev)->Evaluate(w);
+    for (const char* name : TaskMetrics(info->task)) {
+      EXPECT_FALSE(std::isnan(scored->metrics.Get(name))) << name;
+      EXPECT_DOUBLE_EQ(scored->metrics.Get(name), m.Get(name)) << name;
+    }
+  }
   EXPECT_TRUE(store_->List("scratch/")->empty());
 }
 
