@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "net/rpc.h"
+#include "ps/protocol.h"
 #include "ps/server.h"
 #include "virga/ps_client.h"
 
@@ -627,6 +629,125 @@ TEST(PsService, AFailedCheckpointIsInTheStats) {
   EXPECT_EQ(stats["checkpoints"]["written"], 0);
   EXPECT_NE(stats["checkpoints"]["last_error"].get<std::string>(), "");
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace virga
+
+namespace virga {
+namespace {
+
+TEST(PackedKeys, RoundTripAnyKeysInAnyOrder) {
+  std::vector<uint64_t> keys = {0, 1, 0, UINT64_MAX, 5, 1ull << 63, 300, 299, UINT64_MAX - 1, 7};
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 1000; ++i) keys.push_back(rng() >> (rng() % 64));
+  std::string buf;
+  net::PayloadWriter w(&buf);
+  ps::EncodePackedKeys(keys, &w);
+  EXPECT_LT(buf.size(), keys.size() * 8) << "smaller than the u64 array";
+  net::PayloadReader r(net::AsBytes(buf));
+  std::vector<uint64_t> out = {42};
+  ASSERT_TRUE(ps::DecodePackedKeys(&r, &out, 1u << 20).ok());
+  EXPECT_EQ(out, keys);
+  EXPECT_TRUE(r.ExpectEnd().ok());
+  // Hashed feature ids (< 2^24) in a worker's order: about 3 bytes each.
+  std::vector<uint64_t> hashed;
+  for (int i = 0; i < 10000; ++i) hashed.push_back(rng() % (1u << 24));
+  net::PayloadWriter w2(&buf);
+  ps::EncodePackedKeys(hashed, &w2);
+  EXPECT_LT(buf.size(), hashed.size() * 4);
+}
+
+TEST(PackedKeys, DamagedInputIsAnErrorNamingWhat) {
+  const std::vector<uint64_t> keys = {1, 1000, 1ull << 40};
+  std::string good;
+  net::PayloadWriter w(&good);
+  ps::EncodePackedKeys(keys, &w);
+  std::vector<uint64_t> out;
+  {  // over the caller's limit
+    net::PayloadReader r(net::AsBytes(good));
+    Status s = ps::DecodePackedKeys(&r, &out, 2);
+    EXPECT_TRUE(s.IsInvalidArgument());
+    EXPECT_NE(s.message().find("exceeds the limit 2"), std::string::npos) << s.ToString();
+  }
+  {  // a varint cut short: the count says 3 keys, the bytes end inside the last
+    std::string bad = good;
+    uint32_t len = 0;
+    std::memcpy(&len, bad.data() + 4, 4);
+    --len;
+    std::memcpy(bad.data() + 4, &len, 4);
+    bad.pop_back();
+    net::PayloadReader r(net::AsBytes(bad));
+    Status s = ps::DecodePackedKeys(&r, &out, 100);
+    EXPECT_NE(s.message().find("key 2 of 3 is truncated"), std::string::npos) << s.ToString();
+  }
+  {  // a stray byte after the last key
+    std::string bad = good;
+    uint32_t len = 0;
+    std::memcpy(&len, bad.data() + 4, 4);
+    ++len;
+    std::memcpy(bad.data() + 4, &len, 4);
+    bad.push_back('\x01');
+    net::PayloadReader r(net::AsBytes(bad));
+    Status s = ps::DecodePackedKeys(&r, &out, 100);
+    EXPECT_NE(s.message().find("unexpected bytes"), std::string::npos) << s.ToString();
+  }
+  {  // an 11-byte varint
+    std::string bad;
+    net::PayloadWriter bw(&bad);
+    bw.U32(1);
+    bw.Str(std::string(10, '\xff') + '\x01');
+    net::PayloadReader r(net::AsBytes(bad));
+    EXPECT_TRUE(ps::DecodePackedKeys(&r, &out, 100).IsInvalidArgument());
+  }
+}
+
+TEST(PsService, StatePullsAndDeltasOnTwoServersAgreeWithOne) {
+  auto s1 = StartServer();
+  auto s2 = StartServer();
+  auto s3 = StartServer();
+  auto one = Connect({s1.get()});
+  auto two = Connect({s2.get(), s3.get()});
+  ASSERT_TRUE(one && two);
+  TableConfig t;
+  t.name = "f";
+  t.width = 2;
+  t.optimizer.kind = OptimizerKind::kFtrl;
+  ASSERT_TRUE(one->CreateTable(t).ok());
+  ASSERT_TRUE(two->CreateTable(t).ok());
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; k < 5000; ++k) keys.push_back(k * 7919 % 100003);
+  const size_t rf = 4;  // (z, n) per coordinate
+  std::vector<float> delta(keys.size() * rf);
+  for (size_t i = 0; i < delta.size(); ++i) delta[i] = (i % rf) % 2 ? 0.25f : 0.01f * float(i % 97) - 0.4f;
+  for (PsClient* c : {one.get(), two.get()}) {
+    ASSERT_TRUE(c->StartPushDelta("f", keys, delta, 64).ok());
+    ASSERT_TRUE(c->Flush().ok());
+  }
+  std::vector<float> a(keys.size() * rf), b(keys.size() * rf), wa(keys.size() * 2), wb(wa.size());
+  uint64_t va = 0, vb = 0;
+  ASSERT_TRUE(one->StartPullState("f", keys, a).ok());
+  ASSERT_TRUE(one->FinishPull(&va).ok());
+  ASSERT_TRUE(two->StartPullState("f", keys, b).ok());
+  ASSERT_TRUE(two->FinishPull(&vb).ok());
+  EXPECT_EQ(a, delta);
+  EXPECT_EQ(b, delta);
+  EXPECT_EQ(va, 64u);
+  EXPECT_EQ(vb, 64u) << "each server counted the delta's 64 steps";
+  ASSERT_TRUE(one->Pull("f", keys, wa).ok());
+  ASSERT_TRUE(two->Pull("f", keys, wb).ok());
+  EXPECT_EQ(wa, wb);
+  size_t nonzero = 0;
+  for (float w : wa) nonzero += w != 0.0f;
+  EXPECT_GT(nonzero, wa.size() / 2) << "weights settled from (z, n)";
+  // Wrong sizes and zero steps: error replies, the connection stays.
+  std::vector<float> short_out(3);
+  EXPECT_TRUE(one->StartPullState("f", keys, short_out).IsInvalidArgument());
+  EXPECT_TRUE(one->StartPushDelta("f", keys, delta, 0).IsInvalidArgument());
+  ASSERT_TRUE(one->StartPushDelta("nope", keys, delta, 1).ok());
+  EXPECT_TRUE(one->Flush().IsNotFound());
+  ASSERT_TRUE(one->StartPullState("f", keys, a).ok());
+  EXPECT_TRUE(one->FinishPull().ok());
 }
 
 }  // namespace

@@ -176,6 +176,8 @@ class WorkerTest : public ::testing::Test {
     return n;
   }
 
+  void TwoWorkers(uint32_t local_steps);
+
   std::unique_ptr<ps::PsServer> server_;
   std::unique_ptr<PsClient> client_;
   std::string store_uri_;
@@ -189,13 +191,58 @@ std::future<Result<WorkerResult>> Start(const WorkerPayload& p) {
   return std::async(std::launch::async, [p] { return RunWorker(p); });
 }
 
-TEST_F(WorkerTest, TwoWorkersTrainEveryItemOfThreeEpochs) {
+// Two workers over 3 epochs of 12 items (an empty one included): every item
+// acked once, losses falling (TwoWorkers below).
+TEST_F(WorkerTest, TwoWorkersTrainEveryItemOfThreeEpochs) { TwoWorkers(1); }
+
+// The same with local steps: rounds of 8 minibatches.
+TEST_F(WorkerTest, TwoWorkersWithLocalStepsTrainEveryItemOfThreeEpochs) { TwoWorkers(8); }
+
+// With local steps one worker trains exactly what pushing every minibatch
+// would (the synchronous schedule: every pull after the previous push): its
+// rounds' early pulls get their previous round's delta, the server adds them.
+TEST_F(WorkerTest, LocalStepsOfOneWorkerEqualItsMinibatchPushes) {
+  WriteDataset(3, 700, 10);
+  for (const char* job : {"seq", "loc"}) {
+    CreateTable(std::string(job) + ".w");
+    Enqueue(job, 2, 2);
+    WorkerPayload p = Payload(job, 2);
+    p.optimizer.kind = OptimizerKind::kAdagrad;  // the table's (CreateTable)
+    p.optimizer.learning_rate = 0.3f;
+    if (std::string(job) == "seq") {
+      p.staleness = 0;
+    } else {
+      p.local_steps = 16;
+    }
+    Result<WorkerResult> r = RunWorker(p);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->end_reason, "done");
+    EXPECT_EQ(r->items_acked, items_);
+  }
+  std::vector<std::pair<uint64_t, std::vector<float>>> seq, loc;
+  ASSERT_TRUE(client_->DumpTable("seq.w", &seq).ok());
+  ASSERT_TRUE(client_->DumpTable("loc.w", &loc).ok());
+  ASSERT_EQ(seq.size(), loc.size());
+  ASSERT_GT(seq.size(), 100u);
+  for (size_t i = 0; i < seq.size(); ++i) {
+    ASSERT_EQ(seq[i].first, loc[i].first);
+    EXPECT_NEAR(loc[i].second[0], seq[i].second[0], 1e-4 * (1 + std::fabs(seq[i].second[0])))
+        << "key " << seq[i].first;
+  }
+  EXPECT_NEAR(LogLoss("loc.w"), LogLoss("seq.w"), 1e-4);
+}
+
+void WorkerTest::TwoWorkers(uint32_t local_steps) {
   WriteDataset(6, 500, 12, /*empty_last=*/true);
   CreateTable("lr.w");
   Enqueue("lr", 3, 2);
   const double before = LogLoss("lr.w");
   EXPECT_NEAR(before, std::log(2.0), 1e-6);
-  auto a = Start(Payload("lr", 3)), b = Start(Payload("lr", 3));
+  WorkerPayload p = Payload("lr", 3);
+  p.optimizer.kind = OptimizerKind::kAdagrad;  // the table's (CreateTable)
+  p.optimizer.learning_rate = 0.3f;
+  p.local_steps = local_steps;
+  auto a = Start(p), b = Start(p);
   Result<WorkerResult> ra = a.get(), rb = b.get();
   ASSERT_TRUE(ra.ok()) << ra.status().ToString();
   ASSERT_TRUE(rb.ok()) << rb.status().ToString();
