@@ -40,6 +40,11 @@ std::string LastLine(std::string_view text);
 // Fills the options' automatic (0) settings from the dataset's size.
 void ResolveAutoSettings(const Manifest& manifest, TrainOptions* options);
 
+// I/O threads for a job's embedded server: the CPUs of this machine that
+// `local_workers` worker processes leave free, at least 1, at most 8 (with
+// workers elsewhere, e.g. on Lambda, the server has the machine).
+int EmbeddedServerThreads(uint32_t local_workers);
+
 // The model a job trains, resolved against its dataset.
 struct JobModel {
   ModelKind kind = ModelKind::kLogisticRegression;

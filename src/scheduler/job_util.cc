@@ -45,9 +45,15 @@ std::string LastLine(std::string_view text) {
   return std::string(nl == std::string_view::npos ? text : text.substr(nl + 1));
 }
 
+int EmbeddedServerThreads(uint32_t local_workers) {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  return static_cast<int>(std::clamp<long>(cpus - static_cast<long>(local_workers), 1, 8));
+}
+
 void ResolveAutoSettings(const Manifest& manifest, TrainOptions* o) {
   if (o->minibatch == 0) o->minibatch = kDefaultMinibatch;
   if (o->epochs == 0) o->epochs = kDefaultEpochs;
+  if (o->local_steps == 0) o->local_steps = o->staleness == -1 ? kDefaultLocalSteps : 1;
   (void)manifest;
 }
 

@@ -123,7 +123,6 @@ Status TrainJob::Impl::Setup() {
     return Status::InvalidArgument("train: send schedule '" + opt.send_schedule +
                                    "' (expected auto, early or with_push)");
   if (opt.resume) VIRGA_RETURN_IF_ERROR(LoadResumeOptions());
-  if (opt.local_steps == 0) opt.local_steps = opt.staleness == -1 ? kDefaultLocalSteps : 1;
   if (opt.local_steps > 1 && opt.staleness != -1)
     return Status::InvalidArgument("train: local steps (" + std::to_string(opt.local_steps) +
                                    ") need asynchronous training (staleness -1, not " +
@@ -137,13 +136,15 @@ Status TrainJob::Impl::Setup() {
   table = opt.job_id + ".model";
   queue = opt.job_id + ".items";
 
+  VIRGA_RETURN_IF_ERROR(MakeBackend());  // before the server: its threads depend on where workers run
+
   // Servers.
   if (opt.servers.empty() && opt.server_process) {
     VIRGA_RETURN_IF_ERROR(StartServerProcess());
   } else if (opt.servers.empty()) {
     ps::PsServerOptions so;
     so.net.token = sched::RandomToken();
-    so.net.threads = 1;
+    so.net.threads = sched::EmbeddedServerThreads(backend->name() == "local" ? opt.workers : 0);
     // Checkpoints (on request only) go to the job's store, under checkpoints/<job-id>/.
     so.checkpoint_uri = opt.store;
     so.name = opt.job_id;
@@ -204,7 +205,6 @@ Status TrainJob::Impl::Setup() {
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> lease_client, PsClient::Connect(co));
   lease = std::make_unique<sched::DriverLease>(std::move(lease_client), opt.job_id);
   VIRGA_RETURN_IF_ERROR(lease->status());
-  VIRGA_RETURN_IF_ERROR(MakeBackend());
   ReadCheckpoints();  // the servers' counts before the job
   Ready(plan.items_per_epoch);
   return Status::OK();
