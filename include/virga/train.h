@@ -36,7 +36,7 @@ namespace virga {
 
 // Local steps per round when TrainOptions::local_steps is 0 and the job is
 // asynchronous (the grid that chose it: docs/training.md, "Local steps").
-inline constexpr uint32_t kDefaultLocalSteps = 64;
+inline constexpr uint32_t kDefaultLocalSteps = 128;
 
 struct TrainOptions {
   std::string store = "file://./virga-store";  // object store URI holding the datasets
