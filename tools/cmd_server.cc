@@ -129,6 +129,8 @@ void RegisterServer(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--name", a->o.name, "Checkpoint name (default ps-<port>)");
   cmd->add_flag("--restore", a->o.restore, "Resume from the latest checkpoint");
+  cmd->add_flag("--restore-required", a->o.restore_required,
+                "With --restore: exit with an error when there is no checkpoint (never start empty)");
   cmd->add_option("--max-connections-per-peer", a->o.net.max_connections_per_peer,
                   "Connections one address may hold open (more are closed at accept; 0: no cap)")
       ->capture_default_str();

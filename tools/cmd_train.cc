@@ -165,9 +165,9 @@ int RunJob(TrainArgs& a) {
   const TrainResult& r = *result;
   if (r.checkpoints_failed > 0) {
     std::fprintf(stderr,
-                 "virga train: warning: %llu checkpoint(s) of the servers failed (the server log "
-                 "and `virga ping` say why)\n",
-                 static_cast<unsigned long long>(r.checkpoints_failed));
+                 "virga train: warning: %llu checkpoint(s) of the servers failed, the last with: "
+                 "%s\n",
+                 static_cast<unsigned long long>(r.checkpoints_failed), r.checkpoint_error.c_str());
   }
   std::string metrics;  // "test logloss 0.4512  auc 0.7700  accuracy 0.7900"
   for (const char* m : TaskMetrics(ModelInfoOf(*ParseModelName(r.model)).task)) {

@@ -174,10 +174,11 @@ struct TrainResult {
   double function_gb_seconds = 0;
   double cost_functions_usd = 0, cost_server_usd = 0, cost_total_usd = 0;
   OptimizerConfig optimizer;
-  // The servers' checkpoints during the job (all servers; "checkpoints" in their stats):
-  // (The failure's message is in the servers' stats: `virga ping`, the registry's "servers",
-  // the dashboard's checkpoint_error, and the server's log.)
+  // The servers' checkpoints during the job (all servers; "checkpoints" in their stats),
+  // and the newest failure's message ("" when none failed; also in `virga ping`, the
+  // registry's "servers", the dashboard's checkpoint_error and the server's log).
   uint64_t checkpoints_written = 0, checkpoints_failed = 0;
+  std::string checkpoint_error;
 };
 
 std::string TrainResultToJson(const TrainResult& result);

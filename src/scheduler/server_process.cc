@@ -108,7 +108,9 @@ Status ServerProcess::Start(bool restore) {
                "1",            "--spin-us",     "0",
                "--checkpoint", o_.checkpoint_uri, "--checkpoint-every",
                std::to_string(o_.checkpoint_every.count()), "--name", o_.name};
-  if (restore) spec.argv.push_back("--restore");
+  // A restore must find the checkpoint: a server that came back empty would
+  // lose the job (its table, queue and counts); one that exits is retried.
+  if (restore) spec.argv.insert(spec.argv.end(), {"--restore", "--restore-required"});
   spec.env = backend::EnvironmentWith({});
   spec.stdout_path = dir_ + "/out";
   spec.stderr_path = dir_ + "/err";

@@ -49,7 +49,9 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   // Starts it (restoring the latest checkpoint when `restore`) and waits until
-  // it answers. The port is chosen at the first start and kept.
+  // it answers. The port is chosen at the first start and kept. With
+  // `restore`, a server that finds no committed checkpoint exits (an error
+  // here) rather than serving an empty state.
   Status Start(bool restore);
   // True while the child runs. Reaps it once it has ended.
   bool Alive();
