@@ -396,7 +396,8 @@ std::chrono::milliseconds Seconds(const py::handle& v) {
 // Fills TrainOptions from a dict whose keys are TrainDefaults()'s plus
 // dataset, test_dataset, job_id, servers, token, registry_dir, keep_table,
 // lease_ms, max_start_delay, backend (a name), backend_settings (a dict),
-// checkpoint_interval (seconds), server_process, server_binary and resume.
+// checkpoint_interval (seconds), server_process, server_binary, resume and
+// tls_cert, tls_key, tls_ca (PEM file paths).
 // Unknown keys are InvalidArgument.
 TrainOptions ToTrainOptions(const py::dict& d) {
   TrainOptions o;
@@ -444,6 +445,9 @@ TrainOptions ToTrainOptions(const py::dict& d) {
     else if (key == "server_process") o.server_process = v.cast<bool>();
     else if (key == "server_binary") o.server_binary = v.cast<std::string>();
     else if (key == "resume") o.resume = v.cast<bool>();
+    else if (key == "tls_cert") o.tls_cert_file = v.cast<std::string>();
+    else if (key == "tls_key") o.tls_key_file = v.cast<std::string>();
+    else if (key == "tls_ca") o.tls_ca_file = v.cast<std::string>();
     else Raise(Status::InvalidArgument("train: unknown option '" + key + "'"));
   }
   return o;

@@ -268,6 +268,12 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--servers", args->servers, "host:port[,host:port] (default: embedded server)");
   cmd->add_option("--token-file", args->token_file, "Servers' token file");
+  cmd->add_option("--tls-cert", o.tls_cert_file,
+                  "Embedded server: serve TLS with this certificate (PEM; with --tls-key)");
+  cmd->add_option("--tls-key", o.tls_key_file, "Embedded server: its TLS private key (PEM)");
+  cmd->add_option("--tls-ca", o.tls_ca_file,
+                  "CA certificate(s) (PEM) the servers' TLS certificates chain to "
+                  "(default with --tls-cert: that certificate)");
   cmd->add_option("--server-bind", o.server_bind,
                   "Embedded server: the address it listens on (0.0.0.0: every interface)")
       ->capture_default_str();

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <thread>
 
@@ -37,6 +39,7 @@ struct TrainJob::Impl : sched::JobDriver {
   std::vector<std::unique_ptr<net::NetShim>> shims;
   std::vector<std::string> worker_servers;
   std::string table, queue;
+  std::string tls_ca_pem;  // opt.tls_ca_file's text (or the embedded server's certificate)
   std::vector<float> acks;    // per-item processed counts
   // Per server, its "checkpoints" counts: as last read, and this job's share.
   struct CheckpointCounts {
@@ -77,6 +80,8 @@ struct TrainJob::Impl : sched::JobDriver {
     return client->Pull(table, evaluator->keys(), out, updates);
   }
   Status CheckServers() override;
+  // tls_ca_pem from opt.tls_ca_file, else the embedded server's certificate.
+  Status LoadTlsCa();
   // Starts the server process (opt.server_process) and points opt at it.
   Status StartServerProcess();
   bool WorkLooksDone() override {
@@ -144,6 +149,7 @@ Status TrainJob::Impl::Setup() {
   queue = opt.job_id + ".items";
 
   // Servers.
+  VIRGA_RETURN_IF_ERROR(LoadTlsCa());
   if (opt.servers.empty() && opt.server_process) {
     VIRGA_RETURN_IF_ERROR(StartServerProcess());
   } else if (opt.servers.empty()) {
@@ -156,6 +162,8 @@ Status TrainJob::Impl::Setup() {
     so.checkpoint_every = std::chrono::seconds(static_cast<int64_t>(std::ceil(opt.checkpoint_interval_seconds)));
     so.restore = opt.resume;
     so.net.bind = opt.server_bind;
+    so.net.tls_cert_file = opt.tls_cert_file;
+    so.net.tls_key_file = opt.tls_key_file;
     server = std::make_unique<ps::PsServer>(so);
     VIRGA_RETURN_IF_ERROR(server->Start());
     VIRGA_ASSIGN_OR_RETURN(std::string address,
@@ -169,6 +177,7 @@ Status TrainJob::Impl::Setup() {
   PsClientOptions co;
   co.servers = opt.servers;
   co.token = opt.token;
+  co.tls_ca_pem = tls_ca_pem;
   co.call_timeout = std::chrono::milliseconds(60'000);
   VIRGA_ASSIGN_OR_RETURN(client, PsClient::Connect(co));
   worker_servers = opt.servers;
@@ -244,6 +253,7 @@ Result<uint64_t> TrainJob::Impl::LaunchFunction(uint32_t /*slot*/) {
   p.job = opt.job_id;
   p.servers = worker_servers;
   p.token = opt.token;
+  p.tls_ca = tls_ca_pem;
   p.store = opt.store;
   p.dataset = opt.dataset;
   p.table = table;
@@ -378,6 +388,22 @@ Status TrainJob::Impl::CheckResumed() {
   return Status::OK();
 }
 
+Status TrainJob::Impl::LoadTlsCa() {
+  if (opt.tls_cert_file.empty() != opt.tls_key_file.empty())
+    return Status::InvalidArgument("train: TLS needs both --tls-cert and --tls-key");
+  if (!opt.tls_cert_file.empty() && !opt.servers.empty())
+    return Status::InvalidArgument("train: --tls-cert/--tls-key are for the embedded server; "
+                                   "with --servers give --tls-ca");
+  const std::string& path = !opt.tls_ca_file.empty() ? opt.tls_ca_file : opt.tls_cert_file;
+  if (path.empty()) return Status::OK();
+  std::ifstream f(path, std::ios::binary);
+  tls_ca_pem.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  if (!f.good() && !f.eof()) return Status::IOError("train: cannot read TLS CA " + path);
+  if (tls_ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+    return Status::InvalidArgument("train: " + path + " holds no PEM certificate (TLS CA)");
+  return Status::OK();
+}
+
 Status TrainJob::Impl::StartServerProcess() {
   sched::ServerProcessOptions po;
   po.binary = opt.server_binary;
@@ -389,6 +415,9 @@ Status TrainJob::Impl::StartServerProcess() {
   po.token = sched::RandomToken();
   po.checkpoint_uri = opt.store;
   po.name = opt.job_id;
+  po.tls_cert_file = opt.tls_cert_file;
+  po.tls_key_file = opt.tls_key_file;
+  po.tls_ca_pem = tls_ca_pem;
   const double every = opt.checkpoint_interval_seconds > 0 ? opt.checkpoint_interval_seconds : 5;
   po.checkpoint_every = std::chrono::seconds(std::max<int64_t>(1, std::llround(every)));
   server_proc = std::make_unique<sched::ServerProcess>(po);
