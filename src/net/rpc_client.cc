@@ -96,7 +96,8 @@ Status RpcClient::Impl::Fail(const Status& s) {
 }
 
 std::string RpcClient::Impl::TlsError(int e) const {
-  if (e == SSL_ERROR_SYSCALL) return errno != 0 ? ErrnoMessage(errno) : "connection closed";
+  if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+    return errno != 0 ? ErrnoMessage(errno) : "connection closed";
   return internal::OpenSslErrors();
 }
 
@@ -125,7 +126,8 @@ Status RpcClient::Impl::TlsHandshake(Clock::time_point deadline) {
           "signed it, and does it name {}?)",
           Address(), X509_verify_cert_error_string(v), host));
     }
-    if (e == SSL_ERROR_SYSCALL)  // the peer went away: a restart, or not a TLS server
+    // The peer went away: a restart, or not a TLS server.
+    if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
       return Status::Unavailable(fmt::format("{}: TLS handshake: {} (does the server use TLS?)",
                                              Address(), TlsError(e)));
     return Status::Unauthenticated(
