@@ -237,6 +237,10 @@ Status TrainJob::Impl::CreateAndCommitJobState() {
     Status s = CreateJobState();
     if (s.ok()) s = client->Checkpoint().status();
     if (s.ok()) return s;
+    const Status::Code c = s.code();  // a server's own refusal is final
+    if (c != Status::Code::kUnavailable && c != Status::Code::kIOError &&
+        c != Status::Code::kDeadlineExceeded)
+      return s;
     // A SIGKILLed server closes its sockets just before it can be reaped.
     for (int i = 0; i < 100 && server_proc->Alive(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
