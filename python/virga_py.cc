@@ -395,7 +395,9 @@ std::chrono::milliseconds Seconds(const py::handle& v) {
 
 // Fills TrainOptions from a dict whose keys are TrainDefaults()'s plus
 // dataset, test_dataset, job_id, servers, token, registry_dir, keep_table,
-// lease_ms, max_start_delay, backend (a name) and backend_settings (a dict).
+// lease_ms, max_start_delay, backend (a name), backend_settings (a dict),
+// checkpoint_interval (seconds), server_process, server_binary, resume and
+// tls_cert, tls_key, tls_ca (PEM file paths).
 // Unknown keys are InvalidArgument.
 TrainOptions ToTrainOptions(const py::dict& d) {
   TrainOptions o;
@@ -439,6 +441,13 @@ TrainOptions ToTrainOptions(const py::dict& d) {
     else if (key == "stop_on_divergence") o.stop_on_divergence = v.cast<bool>();
     else if (key == "channel") o.channel = v.cast<std::string>();
     else if (key == "channel_uri") o.channel_uri = v.cast<std::string>();
+    else if (key == "checkpoint_interval") o.checkpoint_interval_seconds = v.cast<double>();
+    else if (key == "server_process") o.server_process = v.cast<bool>();
+    else if (key == "server_binary") o.server_binary = v.cast<std::string>();
+    else if (key == "resume") o.resume = v.cast<bool>();
+    else if (key == "tls_cert") o.tls_cert_file = v.cast<std::string>();
+    else if (key == "tls_key") o.tls_key_file = v.cast<std::string>();
+    else if (key == "tls_ca") o.tls_ca_file = v.cast<std::string>();
     else Raise(Status::InvalidArgument("train: unknown option '" + key + "'"));
   }
   return o;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang + ASan/UBSan into build-fuzz and runs each for the
 # given time: fuzz_frame (src/net/frame_fuzz.cc: header decoding, frame assembly,
-# PayloadReader), fuzz_ps_service (src/ps/service_fuzz.cc: every parameter-server request) and
-# fuzz_s3_xml (src/store/s3_xml_fuzz.cc: S3's error documents, listings, multipart answers).
+# PayloadReader), fuzz_ps_service (src/ps/service_fuzz.cc: every parameter-server request),
+# fuzz_s3_xml (src/store/s3_xml_fuzz.cc: S3's error documents, listings, multipart answers) and
+# fuzz_checkpoint (src/ps/checkpoint_fuzz.cc: restoring tables, KV and queues from a checkpoint).
 # Usage: scripts/fuzz.sh [seconds]   (default 30)
 # Exits non-zero if the fuzzer finds a crash; the input is saved under build-fuzz/fuzz-artifacts/.
 # The corpus persists in build-fuzz/fuzz-corpus/frame, so later runs start where this one ended.
@@ -17,7 +18,7 @@ artifacts="$build/fuzz-artifacts"
 "$root/scripts/install-deps.sh" fuzz
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DVIRGA_FUZZ=ON \
   -DVIRGA_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target fuzz_frame fuzz_ps_service fuzz_s3_xml
+cmake --build "$build" --target fuzz_frame fuzz_ps_service fuzz_s3_xml fuzz_checkpoint
 
 mkdir -p "$corpus" "$artifacts"
 if [ -z "$(ls -A "$corpus")" ]; then
@@ -63,3 +64,13 @@ fi
 echo "fuzz.sh: running fuzz_s3_xml for ${seconds}s" >&2
 "$build/src/store/fuzz_s3_xml" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="$artifacts/" "$s3_corpus"
+
+ckpt_corpus="$build/fuzz-corpus/checkpoint"
+mkdir -p "$ckpt_corpus"
+if [ -z "$(ls -A "$ckpt_corpus")" ]; then
+  # Seeds written by the real serializers: tables (sparse, dense), a KV, queues with a lease.
+  VIRGA_FUZZ_SEEDS="$ckpt_corpus" "$build/src/ps/fuzz_checkpoint"
+fi
+echo "fuzz.sh: running fuzz_checkpoint for ${seconds}s" >&2
+"$build/src/ps/fuzz_checkpoint" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  -malloc_limit_mb=256 -print_final_stats=1 -artifact_prefix="$artifacts/" "$ckpt_corpus"

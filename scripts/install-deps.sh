@@ -23,6 +23,8 @@ build_pkgs+=(ccache)  # rebuilds (the pip install test's fresh clone) compile on
 build_pkgs+=(libcpp-httplib-dev)  # the dashboard's HTTP server (and the Lambda runtime's test double)
 build_pkgs+=(libzip-dev)  # the AWS Lambda deployment zip (src/lambda/lambda_package.cc): modes kept
 # The s3:// store: HTTP through libcurl, SigV4 hashes through OpenSSL, S3's XML through pugixml.
+# libssl-dev also gives the servers' TLS (src/net/tls.cc); the openssl CLI makes tests/tls_test.sh's
+# certificates.
 build_pkgs+=(libcurl4-openssl-dev libssl-dev libpugixml-dev)
 # Its tests: AWS's own clients (awscli for interop, botocore as the signing oracle); the S3 server
 # they run against (npm @20minutes/s3rver, tests/s3/package-lock.json) needs node and npm below.

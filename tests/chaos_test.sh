@@ -90,6 +90,8 @@ check(rel <= 0.01, f"chaos: logloss {chaos['test_logloss']:.5f} vs {base:.5f} ({
 check(chaos["server_restarts"] == server_kills == 2, f"chaos: {chaos['server_restarts']} server restarts")
 check(chaos["workers_hung"] >= 1, f"chaos: {chaos['workers_hung']} hung workers replaced")
 check(chaos["checkpoints_failed"] >= 1, f"chaos: {chaos['checkpoints_failed']} failed checkpoints reported")
+check(chaos.get("checkpoint_error", "").startswith("IO error: "),
+      f"chaos: the failure's text in the result: {chaos.get('checkpoint_error')!r}")
 sys.exit(0 if ok else 1)
 PYEOF
 echo "chaos_test: ok"

@@ -32,6 +32,7 @@ inline uint64_t PoolKey(uint32_t slot) { return SplitMix64(slot); }
 struct ClientArgs {
   std::string servers;     // virga "h:p[,h:p]"; empty when `redis` is set
   std::string token_file;  // virga shared secret
+  std::string tls_ca;      // PEM file: connect over TLS, verifying against it
   std::string redis;       // "h:p": run the same workload against Redis instead
   std::string table = "bench";
   uint32_t keys = 470;                // K distinct keys per iteration
@@ -68,6 +69,7 @@ struct Env {
   std::string token_file;
   double seconds = 2;  // measured window per cell
   bool pipeline = false;
+  bool tls = false;  // virga over TLS: a self-signed <dir>/tls.pem (key <dir>/tls.key)
 };
 
 struct Cell {

@@ -91,6 +91,7 @@ class VirgaLoad {
     PsClientOptions o;
     o.servers = *list;
     o.token = *token;
+    if (!a.tls_ca.empty()) o.tls_ca_pem = ReadFile(a.tls_ca);
     auto c = PsClient::Connect(o);
     if (!c.ok()) return c.status().ToString();
     client_ = std::move(*c);

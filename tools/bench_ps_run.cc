@@ -179,9 +179,11 @@ Measure RunVirgaCell(const Env& env, const Cell& cell) {
   std::string servers;
   for (int i = 0; i < cell.servers; ++i) {
     const std::string log = Fresh(fmt::format("{}/server-{}.log", env.dir, i));
-    pids.push_back(Spawn({env.self, "server", "--port", "0", "--token-file", env.token_file,
-                          "--threads", std::to_string(cell.server_threads)},
-                         cell.same_cpu, log));
+    std::vector<std::string> argv = {env.self, "server", "--port", "0", "--token-file",
+                                     env.token_file, "--threads", std::to_string(cell.server_threads)};
+    if (env.tls)
+      argv.insert(argv.end(), {"--tls-cert", env.dir + "/tls.pem", "--tls-key", env.dir + "/tls.key"});
+    pids.push_back(Spawn(argv, cell.same_cpu, log));
     const uint16_t port = WaitListening(log, 5000);
     if (port == 0) {
       m.error = "virga server did not start: " + ReadFile(log).substr(0, 300);
@@ -194,6 +196,7 @@ Measure RunVirgaCell(const Env& env, const Cell& cell) {
     o.servers = *ParseServerList(servers);
     auto token = LoadToken(env.token_file, false);
     o.token = token.ok() ? *token : "";
+    if (env.tls) o.tls_ca_pem = ReadFile(env.dir + "/tls.pem");
     TableConfig t;
     t.name = "bench";
     t.width = cell.width;
@@ -205,8 +208,9 @@ Measure RunVirgaCell(const Env& env, const Cell& cell) {
     if (s.ok()) s = PrefillVirga(**c, t.name, t.width);
     if (m.error.empty() && !s.ok()) m.error = "prefill: " + s.ToString();
   }
-  if (m.error.empty())
-    m = RunClients(env, cell, {"--servers", servers, "--token-file", env.token_file}, pids);
+  std::vector<std::string> target = {"--servers", servers, "--token-file", env.token_file};
+  if (env.tls) target.insert(target.end(), {"--tls-ca", env.dir + "/tls.pem"});
+  if (m.error.empty()) m = RunClients(env, cell, target, pids);
   for (pid_t p : pids) Stop(p);
   return m;
 }

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,7 @@ struct PsBenchArgs {
   uint32_t width = 1;
   std::string optimizer = "adagrad";
   bool pipeline = false;
+  bool tls = false;
   bool no_redis = false;
   std::vector<std::string> placements = {"same_cpu", "default"};
   std::string json_out;
@@ -207,10 +209,20 @@ int BenchPs(const PsBenchArgs& a) {
   env.pipeline = a.pipeline;
   if (!WriteToken(env.token_file))
     return std::fprintf(stderr, "virga bench ps: cannot write token\n"), 1;
+  env.tls = a.tls;
+  if (a.tls) {  // a self-signed certificate for 127.0.0.1, made by the openssl CLI
+    const std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout '" + env.dir + "/tls.key' -out '" + env.dir +
+        "/tls.pem' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0)
+      return std::fprintf(stderr, "virga bench ps: --tls: openssl could not make a certificate\n"), 1;
+  }
 
   nlohmann::json out = {{"machine_cpus", std::thread::hardware_concurrency()},
                         {"seconds_per_cell", a.seconds},
                         {"pipeline", a.pipeline},
+                        {"tls", a.tls},
                         {"keys_per_s_counts", "keys pulled + keys pushed (2K per iteration)"},
                         {"load_avg_1m_start", LoadAvg()},
                         {"rows", nlohmann::json::array()}};
@@ -319,6 +331,7 @@ void RegisterBenchPs(CLI::App& bench, int* exit_code) {
           "OPTIMIZER"))
       ->capture_default_str();
   ps->add_flag("--pipeline", a->pipeline, "Send push(i) with pull(i+1) (both systems)");
+  ps->add_flag("--tls", a->tls, "virga over TLS (a self-signed certificate; Redis stays plain)");
   ps->add_flag("--no-redis", a->no_redis, "Skip the Redis comparison");
   ps->add_option("--placements", a->placements, "Placements to measure, comma-separated")
       ->delimiter(',')
@@ -331,6 +344,7 @@ void RegisterBenchPs(CLI::App& bench, int* exit_code) {
   auto* client = bench.add_subcommand("ps-client", "")->group("");  // hidden: a load process
   client->add_option("--servers", c->servers);
   client->add_option("--token-file", c->token_file);
+  client->add_option("--tls-ca", c->tls_ca);
   client->add_option("--redis", c->redis);
   client->add_option("--keys", c->keys);
   client->add_option("--width", c->width);

@@ -1,6 +1,8 @@
 // `virga server` (run a parameter server) and `virga ping` (check servers).
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -58,16 +60,23 @@ int RunServer(ServerArgs& a) {
   return 0;
 }
 
-int Ping(const std::string& servers, const std::string& token_file) {
+int Ping(const std::string& servers, const std::string& token_file, const std::string& tls_ca) {
   auto list = ParseServerList(servers);
   if (!list.ok()) return std::fprintf(stderr, "virga ping: %s\n", list.status().message().c_str()), 2;
   auto token = LoadToken(token_file, false);
   if (!token.ok()) return std::fprintf(stderr, "virga ping: %s\n", token.status().message().c_str()), 1;
+  std::string ca_pem;
+  if (!tls_ca.empty()) {
+    std::ifstream f(tls_ca, std::ios::binary);
+    ca_pem.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    if (ca_pem.empty()) return std::fprintf(stderr, "virga ping: cannot read --tls-ca %s\n", tls_ca.c_str()), 2;
+  }
   int rc = 0;
   for (const std::string& addr : *list) {
     PsClientOptions o;
     o.servers = {addr};
     o.token = *token;
+    o.tls_ca_pem = ca_pem;
     o.connect_attempts = 2;
     auto client = PsClient::Connect(o);
     if (!client.ok()) {
@@ -121,6 +130,9 @@ void RegisterServer(CLI::App& app, int* exit_code) {
   cmd->add_option("--token-file", a->token_file,
                   "Shared secret file (default: $VIRGA_TOKEN, else ~/.virga/token, created)");
   cmd->add_option("--threads", a->o.net.threads, "I/O threads")->capture_default_str();
+  cmd->add_option("--tls-cert", a->o.net.tls_cert_file,
+                  "Serve TLS with this certificate (chain), PEM (with --tls-key; default: plain TCP)");
+  cmd->add_option("--tls-key", a->o.net.tls_key_file, "The TLS certificate's private key, PEM");
   cmd->add_option("--checkpoint", a->o.checkpoint_uri,
                   "Object store URI for checkpoints (any store: file://, s3://, ...), under "
                   "checkpoints/<name>/; default with --checkpoint-every or --restore: $VIRGA_STORE, "
@@ -129,6 +141,8 @@ void RegisterServer(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--name", a->o.name, "Checkpoint name (default ps-<port>)");
   cmd->add_flag("--restore", a->o.restore, "Resume from the latest checkpoint");
+  cmd->add_flag("--restore-required", a->o.restore_required,
+                "With --restore: exit with an error when there is no checkpoint (never start empty)");
   cmd->add_option("--max-connections-per-peer", a->o.net.max_connections_per_peer,
                   "Connections one address may hold open (more are closed at accept; 0: no cap)")
       ->capture_default_str();
@@ -145,10 +159,14 @@ void RegisterServer(CLI::App& app, int* exit_code) {
 
   auto servers = std::make_shared<std::string>("127.0.0.1:7311");
   auto token_file = std::make_shared<std::string>();
+  auto tls_ca = std::make_shared<std::string>();
   auto* ping = app.add_subcommand("ping", "Check servers: tables and request counters");
   ping->add_option("--servers", *servers, "host:port[,host:port...]")->capture_default_str();
   ping->add_option("--token-file", *token_file, "Shared secret file");
-  ping->callback([servers, token_file, exit_code] { *exit_code = Ping(*servers, *token_file); });
+  ping->add_option("--tls-ca", *tls_ca, "CA certificate(s), PEM: connect over TLS and verify");
+  ping->callback([servers, token_file, tls_ca, exit_code] {
+    *exit_code = Ping(*servers, *token_file, *tls_ca);
+  });
 }
 
 }  // namespace virga::cli

@@ -165,9 +165,9 @@ int RunJob(TrainArgs& a) {
   const TrainResult& r = *result;
   if (r.checkpoints_failed > 0) {
     std::fprintf(stderr,
-                 "virga train: warning: %llu checkpoint(s) of the servers failed (the server log "
-                 "and `virga ping` say why)\n",
-                 static_cast<unsigned long long>(r.checkpoints_failed));
+                 "virga train: warning: %llu checkpoint(s) of the servers failed, the last with: "
+                 "%s\n",
+                 static_cast<unsigned long long>(r.checkpoints_failed), r.checkpoint_error.c_str());
   }
   std::string metrics;  // "test logloss 0.4512  auc 0.7700  accuracy 0.7900"
   for (const char* m : TaskMetrics(ModelInfoOf(*ParseModelName(r.model)).task)) {
@@ -273,6 +273,12 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--servers", args->servers, "host:port[,host:port] (default: embedded server)");
   cmd->add_option("--token-file", args->token_file, "Servers' token file");
+  cmd->add_option("--tls-cert", o.tls_cert_file,
+                  "Embedded server: serve TLS with this certificate (PEM; with --tls-key)");
+  cmd->add_option("--tls-key", o.tls_key_file, "Embedded server: its TLS private key (PEM)");
+  cmd->add_option("--tls-ca", o.tls_ca_file,
+                  "CA certificate(s) (PEM) the servers' TLS certificates chain to "
+                  "(default with --tls-cert: that certificate)");
   cmd->add_option("--server-bind", o.server_bind,
                   "Embedded server: the address it listens on (0.0.0.0: every interface)")
       ->capture_default_str();

@@ -42,6 +42,9 @@ struct PsClientOptions {
   std::chrono::milliseconds call_timeout{10000};
   int connect_attempts = 5;                         // backoff 50 ms doubling
   std::chrono::microseconds spin{0};                // busy-poll for replies (see net/rpc.h)
+  // TLS: PEM text of the CA the servers' certificates chain to; "" = plain TCP.
+  // Certificates must name the host (DNS name, or IP address in subjectAltName).
+  std::string tls_ca_pem;
 };
 
 struct QueueLease {

@@ -75,6 +75,15 @@ struct TrainOptions {
   // 0.0.0.0 or :: must be advertised (cloud functions cannot reach "0.0.0.0").
   std::string server_advertise;
   std::string token;                  // servers' secret (required with `servers`)
+  // TLS between functions and servers (docs/wire-format.md, "TLS"). The embedded server (or
+  // server process) serves it with this certificate (chain) and private key, PEM files; the
+  // key never leaves this machine. Both empty: plain TCP.
+  std::string tls_cert_file, tls_key_file;
+  // The CA certificate(s), a PEM file, the servers' certificates must chain to: the driver
+  // and every function verify the servers against it, and their host name or IP address.
+  // Empty with tls_cert_file: that certificate itself (self-signed). Functions get its text
+  // in their payload.
+  std::string tls_ca_file;
   // The embedded server checkpoints its tables, KV and queues (one cut) to `store`, under
   // checkpoints/<job-id>/, this often; 0: never. Failures show in the result
   // (checkpoints_failed), the registry and the dashboard, not only in a log.
@@ -183,10 +192,11 @@ struct TrainResult {
   double function_gb_seconds = 0;
   double cost_functions_usd = 0, cost_server_usd = 0, cost_total_usd = 0;
   OptimizerConfig optimizer;
-  // The servers' checkpoints during the job (all servers; "checkpoints" in their stats):
-  // (The failure's message is in the servers' stats: `virga ping`, the registry's "servers",
-  // the dashboard's checkpoint_error, and the server's log.)
+  // The servers' checkpoints during the job (all servers; "checkpoints" in their stats),
+  // and the newest failure's message ("" when none failed; also in `virga ping`, the
+  // registry's "servers", the dashboard's checkpoint_error and the server's log).
   uint64_t checkpoints_written = 0, checkpoints_failed = 0;
+  std::string checkpoint_error;
 };
 
 std::string TrainResultToJson(const TrainResult& result);

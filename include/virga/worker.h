@@ -57,6 +57,7 @@ struct WorkerPayload {
   std::string job;                   // job id; prefix of its queue and control keys
   std::vector<std::string> servers;  // "host:port" of the parameter servers
   std::string token;                 // their shared secret
+  std::string tls_ca;                // PEM text of the CA their TLS certificates chain to ("": plain TCP)
   std::string store;                 // object store URI of the dataset
   std::string dataset;               // dataset name (for messages)
   std::string table;                 // model table on the servers

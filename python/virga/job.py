@@ -11,7 +11,7 @@ import math
 import threading
 import time
 
-from ._engine import _virga
+from ._engine import _virga, worker_binary
 
 TERMINAL_OK = ("done", "target_reached", "time_limit")
 
@@ -44,6 +44,16 @@ class Job:
         self.session = session
         base, backend = session._train_options()
         base.update(options)
+        if base.get("resume") or base.get("checkpoint_interval") or base.get("server_process"):
+            # A checkpointed job runs a server of its own (checkpoints/<job-id>/ in the store),
+            # the one a resume restores; the session's shared server has no checkpoints.
+            if session.servers:
+                raise _virga.InvalidArgumentError(
+                    "checkpoints and resume need the job's own server; this session uses the "
+                    "servers " + ",".join(session.servers))
+            base.pop("servers", None)
+            base.pop("token", None)
+            base.setdefault("server_binary", worker_binary())
         if base.get("channel") not in (None, "", "ps"):
             # Storage channels (docs/channel.md) run with no parameter server at all.
             base.pop("servers", None)
@@ -90,6 +100,27 @@ class Job:
             except Exception:
                 pass
         self._done.set()
+
+    @classmethod
+    def resume(cls, job_id, session=None, on_end=None):
+        """Continues job `job_id` from its last checkpoint, as ``virga train --resume``.
+
+        The job must have checkpointed (``checkpoint_interval`` or ``server_process`` when it was
+        started, from Python or ``virga train``) into the session's store; its dataset, model and
+        plan come from there, and items acked after the checkpoint are processed again. Its
+        driver must have ended (killed, crashed): its workers have, within seconds.
+
+        Returns the running Job (``wait()``, ``status``, ``kill()``, as any job).
+
+        Raises
+        ------
+        virga.NotFoundError
+            No checkpointed job of that id in the store (the message says which can be resumed).
+        """
+        if session is None:
+            from .session import default_session
+            session = default_session()
+        return cls(session, {"job_id": job_id, "resume": True}, on_end=on_end)
 
     # ---- state ---------------------------------------------------------------------------
     def done(self):

@@ -266,6 +266,12 @@ class Session:
                 opts["registry_dir"] = self.registry_dir
             return opts, self._backend
 
+    def resume(self, job_id):
+        """Continues job `job_id` from its last checkpoint in this session's store (as
+        ``virga train --resume``): a running :class:`virga.Job`. See ``Job.resume``."""
+        from .job import Job
+        return Job.resume(job_id, session=self)
+
     def object_uri(self, key):
         """The URI of object `key` in the session's store (e.g. for virga.load)."""
         with self._lock:

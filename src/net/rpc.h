@@ -12,6 +12,9 @@
 // kCloseConnection) closes that connection only, with a logged reason; the
 // server goes on serving.
 //
+// Either side may run over TLS (ServerOptions::tls_cert_file,
+// ClientOptions::tls_ca_pem): the same frames inside a TLS session.
+//
 // RpcClient: one blocking TCP connection (Asio, synchronous), TCP_NODELAY,
 // many requests in flight (Send returns a request id, Wait collects the reply,
 // replies come back in request order), per-call timeouts, reconnect with
@@ -60,6 +63,10 @@ struct ServerOptions {
   // Replies queued behind a write in progress; past this the connection stops
   // reading until the peer drains its replies (back-pressure).
   size_t max_queued_reply_bytes = 8u << 20;
+  // TLS (OpenSSL through Asio): PEM files of the certificate (chain) and its
+  // private key. Both empty: plain TCP. Every connection then starts with a
+  // TLS handshake (TLS 1.2 or later), bounded by auth_timeout with HELLO.
+  std::string tls_cert_file, tls_key_file;
 };
 
 // What a handler does with a request. Reply payload goes to *reply (a reused
@@ -114,6 +121,12 @@ struct ClientOptions {
   // Busy-poll for a reply this long before sleeping in poll(2); as for the
   // server, trades a core for the ~65 us wake-up of a halted vCPU. 0 = off.
   std::chrono::microseconds spin{0};
+  // TLS: PEM text of the CA certificate(s) the server's certificate must
+  // chain to; empty: plain TCP. The certificate must also name the host
+  // connected to (a DNS name, or an IP address in its subjectAltName). A
+  // failed handshake or verification is Unauthenticated naming the address
+  // and the reason, and is not retried. `spin` does not apply over TLS.
+  std::string tls_ca_pem;
 };
 
 struct Reply {

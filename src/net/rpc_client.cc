@@ -3,12 +3,15 @@
 // bounding each recv / sendmsg: a request costs one sendmsg and (usually) one
 // recv, instead of a recv that finds nothing, a poll and a second recv. The
 // deadline of a call is checked between system calls, and the socket
-// timeout never outlasts it (to the millisecond).
+// timeout never outlasts it (to the millisecond). Over TLS the same blocking
+// socket carries an OpenSSL session (SSL_read / SSL_write; a socket timeout
+// comes back as SSL_ERROR_WANT_*, and the deadline decides).
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <array>
 #include <asio.hpp>
 #include <cerrno>
@@ -16,6 +19,10 @@
 #include <thread>
 
 #include "net/rpc.h"
+#include "net/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
 
 namespace virga::net {
 
@@ -43,9 +50,20 @@ struct RpcClient::Impl {
   std::string held;     // frames of Hold(), written before the next frame or Wait
   std::string scratch;  // HELLO payload
   std::chrono::milliseconds sock_timeout{0};  // SO_RCVTIMEO / SO_SNDTIMEO now set (0: none)
+  std::unique_ptr<asio::ssl::context> tls;   // options.tls_ca_pem, made at the first connect
+  SSL* ssl = nullptr;                         // the TLS session of `socket` (null: plain TCP)
+  std::string tls_out;                        // a write's frames in one buffer (one record)
 
   Impl(std::string_view h, uint16_t p, const ClientOptions& o)
       : host(h), port(p), options(o), in(o.max_payload) {}
+  ~Impl() { EndTls(); }
+  void EndTls() {
+    if (ssl != nullptr) SSL_free(ssl);
+    ssl = nullptr;
+  }
+  Status TlsHandshake(Clock::time_point deadline);
+  // OpenSSL's reason for a failed SSL_read/SSL_write (ret, SSL_get_error = e).
+  std::string TlsError(int e) const;
 
   std::string Address() const { return fmt::format("{}:{}", host, port); }
   Status Fail(const Status& s);  // breaks the connection; returns s
@@ -71,14 +89,56 @@ struct RpcClient::Impl {
 Status RpcClient::Impl::Fail(const Status& s) {
   broken = s;
   held.clear();
+  EndTls();
   asio::error_code ignored;
   socket.close(ignored);
   return s;
 }
 
+std::string RpcClient::Impl::TlsError(int e) const {
+  if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+    return errno != 0 ? ErrnoMessage(errno) : "connection closed";
+  return internal::OpenSslErrors();
+}
+
+// The TLS handshake on the connected socket, verifying the server's
+// certificate against the CA and the host name or address.
+Status RpcClient::Impl::TlsHandshake(Clock::time_point deadline) {
+  if (!tls) {
+    VIRGA_ASSIGN_OR_RETURN(tls, internal::ClientTlsContext(options.tls_ca_pem));
+    SSL_CTX_set_options(tls->native_handle(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  }
+  EndTls();
+  VIRGA_ASSIGN_OR_RETURN(ssl, internal::NewClientSession(*tls, socket.native_handle(), host));
+  for (;;) {
+    if (!BoundBy(deadline))
+      return Status::DeadlineExceeded(fmt::format("{}: TLS handshake timed out", Address()));
+    ERR_clear_error();
+    errno = 0;
+    const int r = SSL_connect(ssl);
+    if (r == 1) return Status::OK();
+    const int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) continue;  // BoundBy decides
+    if (e == SSL_ERROR_SYSCALL && errno == EINTR) continue;
+    if (const long v = SSL_get_verify_result(ssl); v != X509_V_OK) {
+      return Status::Unauthenticated(fmt::format(
+          "{}: TLS: the server's certificate failed verification: {} (is --tls-ca the CA that "
+          "signed it, and does it name {}?)",
+          Address(), X509_verify_cert_error_string(v), host));
+    }
+    // The peer went away: a restart, or not a TLS server.
+    if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+      return Status::Unavailable(fmt::format("{}: TLS handshake: {} (does the server use TLS?)",
+                                             Address(), TlsError(e)));
+    return Status::Unauthenticated(
+        fmt::format("{}: TLS handshake failed: {}", Address(), TlsError(e)));
+  }
+}
+
 // A non-blocking connect bounded by `deadline` (asio's own blocks without limit).
 Status RpcClient::Impl::TcpConnect(const tcp::endpoint& ep, Clock::time_point deadline) {
   asio::error_code ec;
+  EndTls();
   socket.close(ec);
   socket.open(ep.protocol(), ec);
   if (!ec) socket.non_blocking(true, ec);
@@ -136,6 +196,7 @@ Status RpcClient::Impl::ConnectOnce() {
     if (s.ok()) break;
   }
   if (!s.ok()) return s;
+  if (!options.tls_ca_pem.empty()) VIRGA_RETURN_IF_ERROR(TlsHandshake(deadline));
 
   in.Reset();
   held.clear();  // requests held before the reconnect are dropped like outstanding ones
@@ -170,12 +231,17 @@ Status RpcClient::Impl::ConnectWithRetries() {
     }
     last = ConnectOnce();
     if (last.ok()) return last;
+    EndTls();
     asio::error_code ignored;
     socket.close(ignored);
-    if (last.code() == Status::Code::kUnauthenticated) break;  // retrying will not help
+    if (last.code() == Status::Code::kUnauthenticated ||
+        last.code() == Status::Code::kInvalidArgument)
+      break;  // retrying will not help
   }
   broken = last;
-  if (last.code() == Status::Code::kUnauthenticated) return last;
+  if (last.code() == Status::Code::kUnauthenticated ||
+      last.code() == Status::Code::kInvalidArgument)
+    return last;
   return Status::Unavailable(
       fmt::format("{}: unreachable after {} attempt(s): {}", Address(), attempts, last.message()));
 }
@@ -197,6 +263,31 @@ Status RpcClient::Impl::WriteFrame(int opcode, uint64_t id, std::span<const std:
     EncodeHeader(h, header.data());
     seg[n_seg++] = {header.data(), kHeaderSize};
     if (!payload.empty()) seg[n_seg++] = {const_cast<std::byte*>(payload.data()), payload.size()};
+  }
+  if (ssl != nullptr) {
+    tls_out.clear();
+    for (size_t i = 0; i < n_seg; ++i)
+      tls_out.append(static_cast<const char*>(seg[i].iov_base), seg[i].iov_len);
+    for (size_t off = 0; off < tls_out.size();) {
+      if (!BoundBy(deadline))
+        return Status::DeadlineExceeded(
+            fmt::format("{}: write timed out (server not reading)", Address()));
+      ERR_clear_error();
+      errno = 0;
+      const int n = SSL_write(ssl, tls_out.data() + off,
+                              static_cast<int>(std::min<size_t>(tls_out.size() - off, 1 << 30)));
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+        bytes_sent += static_cast<uint64_t>(n);
+        continue;
+      }
+      const int e = SSL_get_error(ssl, n);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) continue;
+      if (e == SSL_ERROR_SYSCALL && errno == EINTR) continue;
+      return Status::Unavailable(fmt::format("{}: write failed: {}", Address(), TlsError(e)));
+    }
+    held.clear();
+    return Status::OK();
   }
   size_t first = 0;  // segments before `first` are written
   while (first < n_seg) {
@@ -235,7 +326,24 @@ Status RpcClient::Impl::ReadFrame(FrameHeader* h, std::span<const std::byte>* pa
       return Status::OK();
     }
     const std::span<std::byte> space = in.WritableSpan();
-    for (;;) {
+    while (ssl != nullptr) {  // TLS: blocking reads, bounded by the socket timeout
+      if (!BoundBy(deadline)) return Status::DeadlineExceeded(fmt::format("{}: {}", Address(), what));
+      ERR_clear_error();
+      errno = 0;
+      const int n = SSL_read(ssl, space.data(), static_cast<int>(std::min<size_t>(space.size(), 1 << 30)));
+      if (n > 0) {
+        in.Commit(static_cast<size_t>(n));
+        bytes_received += static_cast<uint64_t>(n);
+        break;
+      }
+      const int e = SSL_get_error(ssl, n);
+      if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
+        return Status::Unavailable(fmt::format("{}: server closed the connection", Address()));
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) continue;
+      if (e == SSL_ERROR_SYSCALL && (errno == EINTR || errno == EAGAIN)) continue;
+      return Status::Unavailable(fmt::format("{}: read failed: {}", Address(), TlsError(e)));
+    }
+    for (; ssl == nullptr;) {
       // Busy-poll (non-blocking reads) while spinning, then block.
       const bool spinning = options.spin.count() > 0 && Clock::now() < spin_until;
       if (!spinning && !BoundBy(deadline))

@@ -38,14 +38,26 @@ Connection::Connection(const ServerShared& shared, Worker* worker, asio::ip::tcp
       auth_timer_(worker->ioc),
       id_(id),
       peer_(std::move(peer)),
-      in_(shared.options.max_payload) {}
+      in_(shared.options.max_payload) {
+  if (shared.tls) tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *shared.tls);
+}
 
 void Connection::Start() {
   auth_timer_.expires_after(shared_.options.auth_timeout);
   auth_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
     if (!ec && !self->authenticated_) self->Close("no HELLO within the auth timeout", true);
   });
+  if (tls_) return StartHandshake();
   StartRead();
+}
+
+void Connection::StartHandshake() {
+  tls_->async_handshake(asio::ssl::stream_base::server,
+                        [self = shared_from_this()](const asio::error_code& ec) {
+                          if (self->closed_) return;
+                          if (ec) return self->Close("TLS handshake failed: " + ec.message(), true);
+                          self->StartRead();
+                        });
 }
 
 void Connection::Close(const std::string& reason, bool fault) {
@@ -68,15 +80,20 @@ void Connection::Close(const std::string& reason, bool fault) {
 void Connection::StartRead() {
   reading_ = true;
   const std::span<std::byte> space = in_.WritableSpan();
-  socket_.async_read_some(
-      asio::buffer(space.data(), space.size()),
-      [self = shared_from_this()](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); });
+  auto done = [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+    self->OnRead(ec, n);
+  };
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(space.data(), space.size()), std::move(done));
+  } else {
+    socket_.async_read_some(asio::buffer(space.data(), space.size()), std::move(done));
+  }
 }
 
 void Connection::OnRead(const asio::error_code& ec, size_t n) {
   reading_ = false;
   if (closed_) return;
-  if (ec == asio::error::eof) {
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
     const bool mid_frame = in_.HasPartialFrame();
     Close(mid_frame ? "peer closed in the middle of a frame" : "peer closed", mid_frame);
     return;
@@ -194,9 +211,17 @@ void Connection::StartWrite() {
       active_.bufs.emplace_back(active_.payloads[i].data(), active_.payloads[i].size());
   }
   writing_ = true;
-  asio::async_write(
-      socket_, active_.bufs,
-      [self = shared_from_this()](const asio::error_code& ec, size_t n) { self->OnWrite(ec, n); });
+  auto done = [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+    self->OnWrite(ec, n);
+  };
+  if (tls_) {  // an SSL stream writes one buffer per record: join them
+    flat_.clear();
+    for (const asio::const_buffer& b : active_.bufs)
+      flat_.append(static_cast<const char*>(b.data()), b.size());
+    asio::async_write(*tls_, asio::buffer(flat_), std::move(done));
+  } else {
+    asio::async_write(socket_, active_.bufs, std::move(done));
+  }
 }
 
 void Connection::OnWrite(const asio::error_code& ec, size_t n) {

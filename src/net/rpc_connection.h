@@ -4,6 +4,7 @@
 
 #include <array>
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -71,6 +72,7 @@ class PeerCounts {
 struct ServerShared {
   ServerOptions options;
   Handler handler;
+  std::unique_ptr<asio::ssl::context> tls;  // null: plain TCP
   mutable PeerCounts peers;
 };
 
@@ -106,6 +108,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   };
 
+  void StartHandshake();  // TLS: then StartRead
   void StartRead();
   void OnRead(const asio::error_code& ec, size_t n);
   void Process();  // handles buffered frames, then starts a write and/or a read
@@ -120,6 +123,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ServerShared& shared_;
   Worker* const worker_;
   asio::ip::tcp::socket socket_;
+  // TLS over socket_ (null: plain TCP). At most one read and one write in
+  // flight, on this connection's thread, as asio::ssl::stream allows.
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+  std::string flat_;  // TLS: the batch's frames in one buffer (one record, not one per buffer)
   asio::steady_timer auth_timer_;
   const uint64_t id_;
   const std::string peer_;

@@ -10,6 +10,7 @@
 
 #include "net/rpc.h"
 #include "net/rpc_connection.h"
+#include "net/tls.h"
 
 namespace virga::net {
 
@@ -128,6 +129,9 @@ Status RpcServer::Start() {
   if (o.threads < 1)
     return Status::InvalidArgument(fmt::format("ServerOptions.threads = {}", o.threads));
   if (!m.shared.handler) return Status::InvalidArgument("RpcServer has no handler");
+  if (!o.tls_cert_file.empty() || !o.tls_key_file.empty()) {
+    VIRGA_ASSIGN_OR_RETURN(m.shared.tls, internal::ServerTlsContext(o.tls_cert_file, o.tls_key_file));
+  }
   asio::error_code ec;
   const asio::ip::address addr = asio::ip::make_address(o.bind, ec);
   if (ec)
@@ -154,8 +158,8 @@ Status RpcServer::Start() {
     w->guard.emplace(w->ioc.get_executor());
     w->thread = std::thread([&m, wp = w.get()] { m.Run(*wp); });
   }
-  spdlog::info("net: serving on {}:{} with {} I/O thread(s), spin {} us", o.bind, m.port, o.threads,
-               o.spin.count());
+  spdlog::info("net: serving on {}:{} with {} I/O thread(s), spin {} us{}", o.bind, m.port,
+               o.threads, o.spin.count(), m.shared.tls ? ", TLS" : "");
   return Status::OK();
 }
 

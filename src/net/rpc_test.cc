@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <thread>
@@ -428,6 +430,120 @@ TEST_F(RpcTest, ConnectionsPerPeerAreCapped) {
   }
   EXPECT_TRUE(served);
   ExpectEcho(b.get(), "still");
+}
+
+}  // namespace
+}  // namespace virga::net
+
+namespace virga::net {
+namespace {
+
+// TLS: certificates made by the openssl CLI in a temporary directory.
+class RpcTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/virga-rpc-tls-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = new std::string(tmpl);
+    const std::string d = *dir_;
+    const std::string quiet = " >/dev/null 2>&1";
+    auto self_signed = [&](const std::string& name, const std::string& san) {
+      return std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=" + name +
+                          " -addext subjectAltName=" + san + " -keyout " + d + "/" + name +
+                          ".key -out " + d + "/" + name + ".pem" + quiet).c_str());
+    };
+    ASSERT_EQ(self_signed("server", "IP:127.0.0.1"), 0) << "openssl CLI";
+    ASSERT_EQ(self_signed("other", "IP:127.0.0.1"), 0);
+    ASSERT_EQ(self_signed("elsewhere", "IP:10.9.8.7"), 0);
+  }
+  static void TearDownTestSuite() {
+    std::system(("rm -rf " + *dir_).c_str());
+    delete dir_;
+  }
+  static std::string Pem(const std::string& name) {
+    FILE* f = std::fopen((*dir_ + "/" + name + ".pem").c_str(), "rb");
+    std::string out;
+    char buf[4096];
+    for (size_t n; f != nullptr && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+    if (f != nullptr) std::fclose(f);
+    return out;
+  }
+  static ServerOptions Tls(const std::string& name) {
+    ServerOptions o;
+    o.token = kToken;
+    o.tls_cert_file = *dir_ + "/" + name + ".pem";
+    o.tls_key_file = *dir_ + "/" + name + ".key";
+    return o;
+  }
+  static ClientOptions Client(const std::string& ca) {
+    ClientOptions c;
+    c.token = kToken;
+    c.tls_ca_pem = ca.empty() ? "" : Pem(ca);
+    c.connect_attempts = 1;
+    return c;
+  }
+  static std::string* dir_;
+};
+std::string* RpcTlsTest::dir_ = nullptr;
+
+TEST_F(RpcTlsTest, RequestsOverTlsWithAVerifiedServer) {
+  RpcServer server(Tls("server"), TestHandler);
+  ASSERT_TRUE(server.Start().ok());
+  auto c = RpcClient::Connect("127.0.0.1", server.port(), Client("server"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  // Pipelined, small and large (several TLS records).
+  const std::string big(3 << 20, 'x');
+  for (int round = 0; round < 3; ++round) {
+    auto a = (*c)->Send(kOpEcho, AsBytes(std::string_view("hello")));
+    auto b = (*c)->Send(kOpEcho, AsBytes(big));
+    ASSERT_TRUE(a.ok() && b.ok());
+    Reply r;
+    ASSERT_TRUE((*c)->Wait(*a, &r).ok());
+    EXPECT_EQ(View(r.payload), "hello");
+    ASSERT_TRUE((*c)->Wait(*b, &r).ok());
+    EXPECT_EQ(r.payload.size(), big.size());
+  }
+  Reply r;
+  EXPECT_TRUE((*c)->Call(kOpFail, {}, &r).IsNotFound());
+  ASSERT_TRUE((*c)->Reconnect().ok());  // a new handshake
+  EXPECT_TRUE((*c)->Call(kOpEcho, AsBytes(std::string_view("again")), &r).ok());
+}
+
+TEST_F(RpcTlsTest, WrongCaWrongAddressAndPlainClientsFailClearly) {
+  RpcServer server(Tls("server"), TestHandler);
+  ASSERT_TRUE(server.Start().ok());
+  const std::string addr = "127.0.0.1:" + std::to_string(server.port());
+  auto wrong_ca = RpcClient::Connect("127.0.0.1", server.port(), Client("other"));
+  ASSERT_FALSE(wrong_ca.ok());
+  EXPECT_EQ(wrong_ca.status().code(), Status::Code::kUnauthenticated) << wrong_ca.status().ToString();
+  EXPECT_NE(wrong_ca.status().message().find(addr + ": TLS: the server's certificate failed "
+                                                    "verification"),
+            std::string::npos)
+      << wrong_ca.status().ToString();
+  // Plain TCP against TLS: no connection (and no hang).
+  auto plain = RpcClient::Connect("127.0.0.1", server.port(), Client(""));
+  EXPECT_FALSE(plain.ok());
+
+  RpcServer other(Tls("elsewhere"), TestHandler);  // a certificate for 10.9.8.7
+  ASSERT_TRUE(other.Start().ok());
+  auto wrong_ip = RpcClient::Connect("127.0.0.1", other.port(), Client("elsewhere"));
+  ASSERT_FALSE(wrong_ip.ok());
+  EXPECT_NE(wrong_ip.status().message().find("failed verification"), std::string::npos)
+      << wrong_ip.status().ToString();
+  // A TLS client of a plain server: Unavailable (retried like a refused connection).
+  ServerOptions po;
+  po.token = kToken;
+  RpcServer plain_server(po, TestHandler);
+  ASSERT_TRUE(plain_server.Start().ok());
+  auto tls_to_plain = RpcClient::Connect("127.0.0.1", plain_server.port(), Client("server"));
+  ASSERT_FALSE(tls_to_plain.ok());
+  EXPECT_NE(tls_to_plain.status().message().find("does the server use TLS?"), std::string::npos)
+      << tls_to_plain.status().ToString();
+  // A key that does not match its certificate is refused at Start.
+  ServerOptions bad = Tls("server");
+  bad.tls_key_file = *dir_ + "/other.key";
+  RpcServer mismatched(bad, TestHandler);
+  EXPECT_TRUE(mismatched.Start().IsInvalidArgument());
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ Result<std::unique_ptr<PsClient>> PsClient::Connect(const PsClientOptions& optio
   co.call_timeout = options.call_timeout;
   co.connect_attempts = options.connect_attempts;
   co.spin = options.spin;
+  co.tls_ca_pem = options.tls_ca_pem;
   for (const std::string& addr : options.servers) {
     VIRGA_ASSIGN_OR_RETURN(auto parsed, ParseServerList(addr));
     const std::string& a = parsed[0];

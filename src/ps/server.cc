@@ -45,6 +45,8 @@ Status PsServer::Start() {
   if (options_.restore) {
     auto restored = RestoreLatest();
     if (!restored.ok() && !restored.status().IsNotFound()) return restored.status();
+    if (!restored.ok() && options_.restore_required)
+      return restored.status().WithContext("--restore-required");
     if (restored.ok()) spdlog::info("restored checkpoint {}{}", Prefix(), *restored);
     else spdlog::info("no checkpoint under {}: starting empty", Prefix());
   }

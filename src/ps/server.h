@@ -44,6 +44,10 @@ struct PsServerOptions {
   std::string name;                             // checkpoint prefix; default "ps-<port>"
   std::chrono::seconds checkpoint_every{0};     // 0: only on request
   bool restore = false;                         // load the latest checkpoint at Start
+  // With restore: no committed checkpoint (none yet, or the store shows none
+  // just now) fails Start instead of starting empty. A restarted job server
+  // must never come back without the job's state.
+  bool restore_required = false;
 };
 
 class PsServer {

@@ -101,7 +101,7 @@ std::string PsService::StatsJson() const {
     std::lock_guard<std::mutex> l(ckpt_mu_);
     j["checkpoints"] = {{"written", ckpt_.written}, {"failed", ckpt_.failed},
                         {"last", ckpt_.last},       {"last_error", ckpt_.last_error},
-                        {"pause_us", ckpt_.pause_us}};
+                        {"last_failure", ckpt_.last_failure}, {"pause_us", ckpt_.pause_us}};
   }
   // Queue names and keys are client bytes: invalid UTF-8 is replaced, never thrown.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -116,7 +116,7 @@ void PsService::RecordCheckpoint(const Result<std::string>& outcome, uint64_t pa
     ckpt_.pause_us = pause_us;
   } else {
     ++ckpt_.failed;
-    ckpt_.last_error = outcome.status().ToString();
+    ckpt_.last_error = ckpt_.last_failure = outcome.status().ToString();
   }
 }
 

@@ -50,7 +50,8 @@ class PsService {
 
   // The outcome of a checkpoint (id on success, else the error), shown in
   // StatsJson under "checkpoints": written, failed, last (id), last_error
-  // (of the latest attempt; "" after a success), pause_us (of the last cut).
+  // (of the latest attempt; "" after a success), last_failure (of the latest
+  // failed attempt, kept after a success), pause_us (of the last cut).
   void RecordCheckpoint(const Result<std::string>& outcome, uint64_t pause_us);
 
   // Called for kCheckpoint requests; null -> "no checkpoint store configured".
@@ -76,7 +77,7 @@ class PsService {
   mutable std::mutex ckpt_mu_;
   struct {
     uint64_t written = 0, failed = 0, pause_us = 0;
-    std::string last, last_error;
+    std::string last, last_error, last_failure;
   } ckpt_;  // GUARDED_BY(ckpt_mu_)
 };
 

@@ -108,7 +108,11 @@ Status ServerProcess::Start(bool restore) {
                "1",            "--spin-us",     "0",
                "--checkpoint", o_.checkpoint_uri, "--checkpoint-every",
                std::to_string(o_.checkpoint_every.count()), "--name", o_.name};
-  if (restore) spec.argv.push_back("--restore");
+  // A restore must find the checkpoint: a server that came back empty would
+  // lose the job (its table, queue and counts); one that exits is retried.
+  if (!o_.tls_cert_file.empty())  // paths only: the key stays in its file
+    spec.argv.insert(spec.argv.end(), {"--tls-cert", o_.tls_cert_file, "--tls-key", o_.tls_key_file});
+  if (restore) spec.argv.insert(spec.argv.end(), {"--restore", "--restore-required"});
   spec.env = backend::EnvironmentWith({});
   spec.stdout_path = dir_ + "/out";
   spec.stderr_path = dir_ + "/err";
@@ -143,6 +147,7 @@ Status ServerProcess::WaitReady() {
   PsClientOptions co;
   co.servers = {address()};
   co.token = o_.token;
+  co.tls_ca_pem = o_.tls_ca_pem;
   co.connect_attempts = 1;
   co.connect_timeout = std::chrono::milliseconds(500);
   co.call_timeout = std::chrono::milliseconds(2000);

@@ -39,6 +39,8 @@ struct ServerProcessOptions {
   std::string name;                            // checkpoint prefix (the job id)
   std::chrono::seconds checkpoint_every{5};    // >= 1
   std::chrono::milliseconds ready_timeout{20'000};  // to answer after a (re)start
+  std::string tls_cert_file, tls_key_file;     // TLS: its certificate and key (paths)
+  std::string tls_ca_pem;                      // TLS: the CA its readiness check trusts
 };
 
 class ServerProcess {
@@ -49,7 +51,9 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   // Starts it (restoring the latest checkpoint when `restore`) and waits until
-  // it answers. The port is chosen at the first start and kept.
+  // it answers. The port is chosen at the first start and kept. With
+  // `restore`, a server that finds no committed checkpoint exits (an error
+  // here) rather than serving an empty state.
   Status Start(bool restore);
   // True while the child runs. Reaps it once it has ended.
   bool Alive();

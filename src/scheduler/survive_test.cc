@@ -245,6 +245,7 @@ TEST_F(SurviveTest, CheckpointsAreCountedAndAFailureIsSurfaced) {
   EXPECT_EQ(r->state, "time_limit");
   EXPECT_GE(r->checkpoints_written, 1u);
   EXPECT_EQ(r->checkpoints_failed, 0u);
+  EXPECT_EQ(r->checkpoint_error, "");
 
   // Failed: a file where the job's checkpoint directory must go.
   fs::create_directories(*dir_ + "/store/checkpoints");
@@ -260,6 +261,9 @@ TEST_F(SurviveTest, CheckpointsAreCountedAndAFailureIsSurfaced) {
   EXPECT_GE(r->checkpoints_failed, 1u);
   EXPECT_EQ(r->checkpoints_written, 0u);
   EXPECT_NE(TrainResultToJson(*r).find("\"checkpoints_failed\""), std::string::npos);
+  // With the error's text (a directory cannot be made where a file is).
+  EXPECT_NE(r->checkpoint_error.find("IO error"), std::string::npos) << r->checkpoint_error;
+  EXPECT_NE(TrainResultToJson(*r).find("\"checkpoint_error\": \"IO error"), std::string::npos);
   // The registry entry (what the dashboard reads) has the count and the servers' error.
   std::ifstream f(*dir_ + "/jobs/ckptfail/status.json");
   std::string status((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -321,6 +325,43 @@ TEST_F(SurviveTest, ServerKilledTwiceTheJobCompletes) {
   EXPECT_NE(server, 0);
   (*job).reset();  // the job's end stops its server
   EXPECT_NE(::kill(server, 0), 0);
+}
+
+TEST_F(SurviveTest, ARestartedServerNeverComesBackEmpty) {
+  // The server dies while its checkpoints cannot be seen (a file where their
+  // directory was: the chaos test's disk fault). A restart then finds no
+  // checkpoint: it must not serve an empty state (the job's table, queue and
+  // counts gone) but exit, and the driver tries again until the checkpoints
+  // are back; the job then completes with every item counted.
+  TrainOptions o = Options("srvhide");
+  o.epochs = 60;
+  o.server_process = true;
+  o.server_binary = VIRGA_BINARY;
+  o.checkpoint_interval_seconds = 1;
+  o.time_limit_seconds = 60;
+  auto job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  Result<TrainResult> r = Status::Internal("not run");
+  std::thread runner([&] { r = (*job)->Run(); });
+  const std::string ckpt = *dir_ + "/store/checkpoints/srvhide";
+  const bool training = Eventually([&] { return (*job)->progress().samples > 0; }, 30s);
+  const int pid = ServerPid("srvhide");
+  if (training && pid != 0) {
+    fs::rename(ckpt, ckpt + ".hidden");
+    std::ofstream(ckpt) << "in the way";
+    ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(2s);  // restarts are tried, and refused
+    fs::remove(ckpt);
+    fs::rename(ckpt + ".hidden", ckpt);
+  }
+  runner.join();
+  ASSERT_TRUE(training);
+  ASSERT_NE(pid, 0);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "done");
+  EXPECT_EQ(r->server_restarts, 1u);
+  EXPECT_EQ(r->epochs, 60u);
+  for (uint32_t n : r->items_processed_per_epoch) EXPECT_EQ(n, r->items_per_epoch);
 }
 
 TEST_F(SurviveTest, ResumeFinishesAJobWhoseDriverWasKilled) {

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +40,7 @@ struct TrainJob::Impl : sched::JobDriver {
   std::vector<std::unique_ptr<net::NetShim>> shims;
   std::vector<std::string> worker_servers;
   std::string table, queue;
+  std::string tls_ca_pem;  // opt.tls_ca_file's text (or the embedded server's certificate)
   std::vector<float> acks;    // per-item processed counts
   // Per server, its "checkpoints" counts: as last read, and this job's share.
   struct CheckpointCounts {
@@ -46,6 +51,10 @@ struct TrainJob::Impl : sched::JobDriver {
   std::vector<CheckpointCounts> ckpt_seen;
 
   uint64_t max_fn = 0;  // highest function id launched (<job>/max_fn, for a resume)
+  // A server process that could not be restarted yet: since when, and when
+  // to try again (CheckServers).
+  std::optional<std::chrono::steady_clock::time_point> restart_failing_since;
+  std::chrono::steady_clock::time_point next_restart{};
 
   // Reads the servers' checkpoint counts into the result (best effort).
   void ReadCheckpoints();
@@ -55,6 +64,12 @@ struct TrainJob::Impl : sched::JobDriver {
   // opt.resume: the restored state matches the plan; the old run's function
   // keys and stop key are cleared.
   Status CheckResumed();
+  // The job's table, queue and per-item counts on the servers.
+  Status CreateJobState();
+  // CreateJobState, then (server process) a first checkpoint that commits it
+  // before any worker starts; a server process that dies before that is
+  // started afresh and the state created again.
+  Status CreateAndCommitJobState();
   std::vector<uint8_t> done;  // per item: count >= 1
 
   Status Setup();
@@ -66,6 +81,8 @@ struct TrainJob::Impl : sched::JobDriver {
     return client->Pull(table, evaluator->keys(), out, updates);
   }
   Status CheckServers() override;
+  // tls_ca_pem from opt.tls_ca_file, else the embedded server's certificate.
+  Status LoadTlsCa();
   // Starts the server process (opt.server_process) and points opt at it.
   Status StartServerProcess();
   bool WorkLooksDone() override {
@@ -139,6 +156,7 @@ Status TrainJob::Impl::Setup() {
   VIRGA_RETURN_IF_ERROR(MakeBackend());  // before the server: its threads depend on where workers run
 
   // Servers.
+  VIRGA_RETURN_IF_ERROR(LoadTlsCa());
   if (opt.servers.empty() && opt.server_process) {
     VIRGA_RETURN_IF_ERROR(StartServerProcess());
   } else if (opt.servers.empty()) {
@@ -151,6 +169,8 @@ Status TrainJob::Impl::Setup() {
     so.checkpoint_every = std::chrono::seconds(static_cast<int64_t>(std::ceil(opt.checkpoint_interval_seconds)));
     so.restore = opt.resume;
     so.net.bind = opt.server_bind;
+    so.net.tls_cert_file = opt.tls_cert_file;
+    so.net.tls_key_file = opt.tls_key_file;
     server = std::make_unique<ps::PsServer>(so);
     VIRGA_RETURN_IF_ERROR(server->Start());
     VIRGA_ASSIGN_OR_RETURN(std::string address,
@@ -164,6 +184,7 @@ Status TrainJob::Impl::Setup() {
   PsClientOptions co;
   co.servers = opt.servers;
   co.token = opt.token;
+  co.tls_ca_pem = tls_ca_pem;
   co.call_timeout = std::chrono::milliseconds(60'000);
   VIRGA_ASSIGN_OR_RETURN(client, PsClient::Connect(co));
   worker_servers = opt.servers;
@@ -183,20 +204,10 @@ Status TrainJob::Impl::Setup() {
   acks.assign(plan.payloads.size(), 0.0f);
   if (opt.resume) {
     VIRGA_RETURN_IF_ERROR(CheckResumed());
+    if (server_proc) VIRGA_RETURN_IF_ERROR(client->Checkpoint().status());
   } else {
-    TableConfig tc;
-    tc.name = table;
-    tc.width = job_model.width;
-    tc.init = ModelInfoOf(job_model.kind).init;
-    tc.init_scale = ModelInfoOf(job_model.kind).init_scale;
-    tc.seed = opt.seed;
-    tc.optimizer = opt.optimizer;
-    VIRGA_RETURN_IF_ERROR(client->CreateTable(tc));
-    VIRGA_RETURN_IF_ERROR(client->Enqueue(queue, plan.payloads).status());
-    VIRGA_RETURN_IF_ERROR(client->AddFloats(sched::AcksKey(opt.job_id), acks, nullptr));
+    VIRGA_RETURN_IF_ERROR(CreateAndCommitJobState());
   }
-  // A server that dies before its first periodic checkpoint comes back with the job's setup.
-  if (server_proc) VIRGA_RETURN_IF_ERROR(client->Checkpoint().status());
   if (server_proc || !opt.servers.empty()) {
     eval_fault_grace = std::chrono::milliseconds(static_cast<int64_t>(opt.server_fault_grace_seconds * 1000));
     max_eval_faults = 2;
@@ -210,11 +221,49 @@ Status TrainJob::Impl::Setup() {
   return Status::OK();
 }
 
+Status TrainJob::Impl::CreateJobState() {
+  TableConfig tc;
+  tc.name = table;
+  tc.width = job_model.width;
+  tc.init = ModelInfoOf(job_model.kind).init;
+  tc.init_scale = ModelInfoOf(job_model.kind).init_scale;
+  tc.seed = opt.seed;
+  tc.optimizer = opt.optimizer;
+  VIRGA_RETURN_IF_ERROR(client->CreateTable(tc));
+  VIRGA_RETURN_IF_ERROR(client->Enqueue(queue, plan.payloads).status());
+  return client->AddFloats(sched::AcksKey(opt.job_id), acks, nullptr);
+}
+
+Status TrainJob::Impl::CreateAndCommitJobState() {
+  if (!server_proc) return CreateJobState();
+  // Until this checkpoint is committed, a restore could find only a periodic
+  // checkpoint taken before (or in the middle of) the setup: a server that
+  // dies now is started afresh, never restored.
+  for (int attempt = 1;; ++attempt) {
+    Status s = CreateJobState();
+    if (s.ok()) s = client->Checkpoint().status();
+    if (s.ok()) return s;
+    const Status::Code c = s.code();  // a server's own refusal is final
+    if (c != Status::Code::kUnavailable && c != Status::Code::kIOError &&
+        c != Status::Code::kDeadlineExceeded)
+      return s;
+    // A SIGKILLed server closes its sockets just before it can be reaped.
+    for (int i = 0; i < 100 && server_proc->Alive(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (server_proc->Alive() || attempt == 3) return s;
+    std::fprintf(stderr, "virga: job %s: parameter server died during setup (%s); starting it "
+                         "afresh\n", opt.job_id.c_str(), s.ToString().c_str());
+    VIRGA_RETURN_IF_ERROR(server_proc->Start(/*restore=*/false).WithContext("train: server process"));
+    ++result.server_restarts;
+  }
+}
+
 Result<uint64_t> TrainJob::Impl::LaunchFunction(uint32_t /*slot*/) {
   WorkerPayload p;
   p.job = opt.job_id;
   p.servers = worker_servers;
   p.token = opt.token;
+  p.tls_ca = tls_ca_pem;
   p.store = opt.store;
   p.dataset = opt.dataset;
   p.table = table;
@@ -356,6 +405,22 @@ Status TrainJob::Impl::CheckResumed() {
   return Status::OK();
 }
 
+Status TrainJob::Impl::LoadTlsCa() {
+  if (opt.tls_cert_file.empty() != opt.tls_key_file.empty())
+    return Status::InvalidArgument("train: TLS needs both --tls-cert and --tls-key");
+  if (!opt.tls_cert_file.empty() && !opt.servers.empty())
+    return Status::InvalidArgument("train: --tls-cert/--tls-key are for the embedded server; "
+                                   "with --servers give --tls-ca");
+  const std::string& path = !opt.tls_ca_file.empty() ? opt.tls_ca_file : opt.tls_cert_file;
+  if (path.empty()) return Status::OK();
+  std::ifstream f(path, std::ios::binary);
+  tls_ca_pem.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  if (!f.good() && !f.eof()) return Status::IOError("train: cannot read TLS CA " + path);
+  if (tls_ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+    return Status::InvalidArgument("train: " + path + " holds no PEM certificate (TLS CA)");
+  return Status::OK();
+}
+
 Status TrainJob::Impl::StartServerProcess() {
   sched::ServerProcessOptions po;
   po.binary = opt.server_binary;
@@ -367,6 +432,9 @@ Status TrainJob::Impl::StartServerProcess() {
   po.token = sched::RandomToken();
   po.checkpoint_uri = opt.store;
   po.name = opt.job_id;
+  po.tls_cert_file = opt.tls_cert_file;
+  po.tls_key_file = opt.tls_key_file;
+  po.tls_ca_pem = tls_ca_pem;
   const double every = opt.checkpoint_interval_seconds > 0 ? opt.checkpoint_interval_seconds : 5;
   po.checkpoint_every = std::chrono::seconds(std::max<int64_t>(1, std::llround(every)));
   server_proc = std::make_unique<sched::ServerProcess>(po);
@@ -380,8 +448,25 @@ Status TrainJob::Impl::StartServerProcess() {
 Status TrainJob::Impl::CheckServers() {
   if (!server_proc || server_proc->Alive()) return Status::OK();
   const auto t0 = std::chrono::steady_clock::now();
+  if (t0 < next_restart) return Status::OK();
+  // A restart fails while its checkpoint cannot be read (a storage fault, or
+  // a listing that shows nothing for a while): it is retried every half
+  // second, for the servers' fault grace, before the job fails.
   Status s = server_proc->Restart();
-  if (!s.ok()) return s.WithContext("restarting the parameter server");
+  if (!s.ok()) {
+    const auto grace = std::chrono::duration<double>(opt.server_fault_grace_seconds);
+    if (!restart_failing_since) {
+      restart_failing_since = t0;
+      std::fprintf(stderr, "virga: job %s: parameter server died and cannot be restarted yet "
+                           "(%s); retrying for up to %.0f s\n", opt.job_id.c_str(),
+                   s.ToString().c_str(), grace.count());
+    } else if (t0 - *restart_failing_since >= grace) {
+      return s.WithContext("restarting the parameter server");
+    }
+    next_restart = t0 + std::chrono::milliseconds(500);
+    return Status::OK();
+  }
+  restart_failing_since.reset();
   ++result.server_restarts;
   std::fprintf(stderr, "virga: job %s: parameter server died; restarted from its last checkpoint "
                        "in %.2f s\n", opt.job_id.c_str(),
@@ -404,7 +489,14 @@ void TrainJob::Impl::ReadCheckpoints() {
     if (seen.read) {
       const bool reset = w < seen.last_written || f < seen.last_failed;
       seen.written += reset ? w : w - seen.last_written;
-      seen.failed += reset ? f : f - seen.last_failed;
+      const uint64_t failed = reset ? f : f - seen.last_failed;
+      seen.failed += failed;
+      // The newest failure's text (kept by the server after a success).
+      if (failed > 0) {
+        result.checkpoint_error = c.value("last_failure", c.value("last_error", std::string()));
+        if (client->num_servers() > 1)
+          result.checkpoint_error = opt.servers[i] + ": " + result.checkpoint_error;
+      }
     }  // else: the server's history before the job (an external server)
     seen.read = true;
     seen.last_written = w;

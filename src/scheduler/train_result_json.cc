@@ -85,6 +85,7 @@ std::string TrainResultToJson(const TrainResult& r) {
       {"server_restarts", r.server_restarts},
       {"checkpoints_written", r.checkpoints_written},
       {"checkpoints_failed", r.checkpoints_failed},
+      {"checkpoint_error", r.checkpoint_error},
       {"partitions", r.partitions},
       {"items_per_epoch", r.items_per_epoch},
       {"partitions_processed_per_epoch", r.partitions_processed_per_epoch},

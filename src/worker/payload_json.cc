@@ -160,6 +160,7 @@ std::string PayloadToJson(const WorkerPayload& p) {
           {"max_fault_ms", p.max_fault_ms},
           {"driver_timeout_ms", p.driver_timeout_ms},
           {"spin_us", p.spin_us}};
+  if (!p.tls_ca.empty()) j["tls_ca"] = p.tls_ca;  // a certificate, not a secret
   return j.dump(-1, ' ', false, ojson::error_handler_t::replace);
 }
 
@@ -170,6 +171,7 @@ Result<WorkerPayload> PayloadFromJson(std::string_view text) {
   VIRGA_RETURN_IF_ERROR(f.Get("job", &p.job, /*required=*/true));
   VIRGA_RETURN_IF_ERROR(f.Get("servers", &p.servers, /*required=*/true));
   VIRGA_RETURN_IF_ERROR(f.Get("token", &p.token));
+  VIRGA_RETURN_IF_ERROR(f.Get("tls_ca", &p.tls_ca));
   VIRGA_RETURN_IF_ERROR(f.Get("store", &p.store, /*required=*/true));
   VIRGA_RETURN_IF_ERROR(f.Get("dataset", &p.dataset));
   VIRGA_RETURN_IF_ERROR(f.Get("table", &p.table, /*required=*/true));

@@ -53,6 +53,7 @@ Result<std::unique_ptr<PsClient>> ConnectWithRetry(
   o.call_timeout = call_timeout;
   o.servers = p.servers;
   o.token = p.token;
+  o.tls_ca_pem = p.tls_ca;
   o.spin = std::chrono::microseconds(p.spin_us);
   std::unique_ptr<PsClient> client;
   Status s = control->Retry(
