@@ -937,6 +937,7 @@ def report(s, meta, figs, fig3, bt, tput, comm, e2e, pngs, out):
     w("## Commands")
     w("")
     w("In order, as run (each `liblinear-train` is followed by `liblinear-predict -q -b 1 TEST.svm MODEL PRED`, "
+      "and each `$VW ... -f MODEL` by `$VW -t -i MODEL -d TEST.vw -p PREDS --link logistic --quiet`, "
       "whose probabilities give the test logloss; `&`: a process the suite starts and stops around one run).")
     w("")
     w("```")
