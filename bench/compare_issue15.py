@@ -538,7 +538,8 @@ def plot(plt, comm, out):
     a2.bar(names, vals, color=["tab:blue", "tab:orange", "tab:red"])
     if vals[0]:
         a2.axhline(2 * vals[0], color="gray", ls="--", lw=1, label="2x the 0 us time (target)")
-        a2.legend(fontsize=8)
+        a2.legend(fontsize=8, loc="upper left")
+        a2.set_ylim(top=max(max(vals), 2 * vals[0]) * 1.25)
     for x, v in enumerate(vals):
         a2.annotate(f"{v:.2f} s" if v else "not reached", (x, v), ha="center", va="bottom", fontsize=8)
     a2.set_ylabel("time to target, s")
