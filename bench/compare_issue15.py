@@ -147,11 +147,12 @@ def vw_figure2(s, ds, target, vw, quick):
     grid = [0.25, 0.5, 1.0] if quick else [0.0625, 0.125, 0.25, 0.5, 1.0, 2.0]
     for lr in grid:
         wall = vw_run(common + ["--cache_file", cache, "-l", f"{lr:g}", "-f", model], f"cache-l{lr:g}")
+        cpu = s.last_cpu
         loss = test_loss(f"cache-l{lr:g}") if wall is not None else None
         if loss is None:
             r["reason"] = "failed: the learning-rate grid"
             return r
-        r["grid"].append({"l": lr, "passes": 1, "seconds": wall, "test_logloss": loss})
+        r["grid"].append({"l": lr, "passes": 1, "seconds": wall, "cpu": cpu, "test_logloss": loss})
         log(f"{tag}: VW -l {lr:g}, 1 pass from the cache: {loss:.5f} ({wall:.2f} s)")
     best = min(r["grid"], key=lambda g: g["test_logloss"])
     r["best_l"] = best["l"]
@@ -161,10 +162,11 @@ def vw_figure2(s, ds, target, vw, quick):
     for p in ([2] if quick else [2, 3, 5]):
         wall = vw_run(common + ["--cache_file", cache, "-l", f"{best['l']:g}", "--passes", str(p),
                                 "--holdout_off", "-f", model], f"cache-p{p}")
+        cpu = s.last_cpu
         loss = test_loss(f"cache-p{p}") if wall is not None else None
         if loss is None:
             break
-        r["cache"].append({"l": best["l"], "passes": p, "seconds": wall, "test_logloss": loss})
+        r["cache"].append({"l": best["l"], "passes": p, "seconds": wall, "cpu": cpu, "test_logloss": loss})
         log(f"{tag}: VW -l {best['l']:g}, {p} passes from the cache: {loss:.5f} ({wall:.2f} s)")
     # From text: one pass with no cache; then, if the cache curve reached the target only
     # after more passes, that many passes from text (the first one writes the cache, -c -k).
@@ -175,10 +177,11 @@ def vw_figure2(s, ds, target, vw, quick):
         if p > 1:
             args += ["--cache_file", cache + ".text", "-k", "--passes", str(p), "--holdout_off"]
         wall = vw_run(args, f"text-p{p}")
+        cpu = s.last_cpu
         loss = test_loss(f"text-p{p}") if wall is not None else None
         if loss is None:
             break
-        r["text"].append({"l": best["l"], "passes": p, "seconds": wall, "test_logloss": loss})
+        r["text"].append({"l": best["l"], "passes": p, "seconds": wall, "cpu": cpu, "test_logloss": loss})
         log(f"{tag}: VW -l {best['l']:g}, {p} pass(es) from text: {loss:.5f} ({wall:.2f} s)")
     for f in (tr, te, cache, cache + ".text", model, preds):
         if os.path.exists(f):
@@ -188,6 +191,7 @@ def vw_figure2(s, ds, target, vw, quick):
                     if target is not None and c["test_logloss"] <= target), None)
         r["ttt_" + k] = hit["seconds"] if hit else None
         r["passes_" + k] = hit["passes"] if hit else None
+        r["cpu_" + k] = hit.get("cpu") if hit else None
     r["examples_to_target"] = r["passes_cache"] * rows if (r["passes_cache"] and rows) else None
     r["points_cache"] = [(c["seconds"], c["test_logloss"]) for c in sorted(r["cache"], key=lambda c: c["seconds"])]
     r["points_text"] = [(c["seconds"], c["test_logloss"]) for c in sorted(r["text"], key=lambda c: c["seconds"])]
@@ -219,6 +223,7 @@ def _summary(rows, target):
            "wall": median([x["wall"] for x in ok]),
            "samples_per_second": median([x["json"]["samples_per_second"] for x in ok]),
            "cores": median([x["cores"] for x in ok if x.get("cores") is not None]),
+           "cpu_seconds": median([x["cpu_seconds"] for x in ok if x.get("cpu_seconds") is not None]),
            "final_loss": median([x["json"]["test_logloss"] for x in ok]),
            "train_seconds": median([x["json"]["train_seconds"] for x in ok]),
            "reasons": sorted({x["reason"] for x in rows if x.get("reason")})}
@@ -381,10 +386,20 @@ def end_to_end(big, comm, ingest_seconds):
     if ingest_seconds is None or not w4.get("ttt"):
         e["reason"] = "virga: no ingest time or the 4-worker run did not reach the target"
         return e
-    e.update({"ingest": ingest_seconds, "train": w4["wall"], "virga": ingest_seconds + w4["wall"]})
+    e.update({"ingest": ingest_seconds, "train": w4["wall"], "virga": ingest_seconds + w4["wall"],
+              "virga_train_cpu": w4.get("cpu_seconds")})
     if vwr.get("available"):
         e["vw"] = vwr.get("ttt_text")
     return e
+
+
+def rx(a, b):
+    """a / b as '1.23x', or '—'."""
+    return f"{a / b:.2f}x" if a and b else "—"
+
+
+def _cpu(c):
+    return f" ({c['cpu']:.2f} s CPU)" if c.get("cpu") is not None else ""
 
 
 def vw_rows(w, r, base):
@@ -395,11 +410,11 @@ def vw_rows(w, r, base):
         return
     ratio = lambda t: f"{t / base:.2f}x" if (t and base) else "—"
     last = v["cache"][-1]
-    pts = ", ".join(f"{c['passes']}: {c['test_logloss']:.5f} in {c['seconds']:.2f} s" for c in v["cache"])
+    pts = ", ".join(f"{c['passes']}: {c['test_logloss']:.5f} in {c['seconds']:.2f} s{_cpu(c)}" for c in v["cache"])
     w(f"| VW from its cache, -l {v['best_l']:g} | {last['test_logloss']:.5f} | {last['seconds']:.2f} | "
       f"{fmt(v['ttt_cache'], '.2f', 'not reached')} | {ratio(v['ttt_cache'])} | `--loss_function logistic`, "
       f"runs at passes {pts} (wall of each run; reading the cache alone {v['cache_read_seconds']:.2f} s) |")
-    pts = ", ".join(f"{c['passes']}: {c['test_logloss']:.5f} in {c['seconds']:.2f} s" for c in v["text"])
+    pts = ", ".join(f"{c['passes']}: {c['test_logloss']:.5f} in {c['seconds']:.2f} s{_cpu(c)}" for c in v["text"])
     last = v["text"][-1] if v["text"] else None
     w(f"| VW from text, -l {v['best_l']:g} | {fmt(last and last['test_logloss'], '.5f')} | "
       f"{fmt(last and last['seconds'])} | {fmt(v['ttt_text'], '.2f', 'not reached')} | {ratio(v['ttt_text'])} | "
@@ -443,13 +458,14 @@ def sections(w, comm, vwr, e2e, full):
         v = vwr
         e = e2e or {}
         w(f"| end to end to the target, s | {fmt(e.get('virga'))} (ingest {fmt(e.get('ingest'))} + train "
-          f"{fmt(e.get('train'))}) | {fmt(e.get('vw'), '.2f', 'not reached')} from text | "
-          f"{fmt(e['vw'] / e['virga'] if e.get('vw') and e.get('virga') else None)}x |")
+          f"{fmt(e.get('train'))}) | {fmt(e.get('vw'), '.2f', 'not reached')} from text | {rx(e.get('vw'), e.get('virga'))} |")
         w(f"| training time to the target, s | {fmt(v.get('virga_ttt'))} (Figure 2 run) | "
-          f"{fmt(v.get('ttt_cache'), '.2f', 'not reached')} from its cache | "
-          f"{fmt(v['ttt_cache'] / v['virga_ttt'] if v.get('ttt_cache') and v.get('virga_ttt') else None)}x |")
+          f"{fmt(v.get('ttt_cache'), '.2f', 'not reached')} from its cache | {rx(v.get('ttt_cache'), v.get('virga_ttt'))} |")
+        w(f"| CPU seconds (user+sys) to the target | {fmt(e.get('virga_train_cpu'))} (the whole train job, 4 workers, "
+          f"start-up included; median of section 6) | {fmt(v.get('cpu_cache'))} from its cache, "
+          f"{fmt(v.get('cpu_text'))} from text | {rx(v.get('cpu_cache'), e.get('virga_train_cpu'))} (cache) |")
         w(f"| examples to the target | {fmt(v.get('virga_samples'), ',')} | {fmt(v.get('examples_to_target'), ',')} | "
-          f"{fmt(v['examples_to_target'] / v['virga_samples'] if v.get('examples_to_target') and v.get('virga_samples') else None)}x |")
+          f"{rx(v.get('examples_to_target'), v.get('virga_samples'))} |")
     if not comm or comm.get("reason"):
         w("")
         w(f"Sections 6-8 not run: {(comm or {}).get('reason', 'the synthetic set failed')}.")
