@@ -37,7 +37,7 @@ bench: build
 .PHONY: bench-compare
 bench-compare: build
 	@scripts/install-deps.sh bench
-	@bench/compare.sh $(if $(QUICK),--quick) $(BUILD)/virga
+	@$(if $(VW),VW=$(VW) )bench/compare.sh $(if $(QUICK),--quick) $(BUILD)/virga
 
 clean:
 	rm -rf $(BUILD)

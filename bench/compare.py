@@ -1,11 +1,13 @@
-"""The comparison suite of issue 7; run it through bench/compare.sh (its header
-says what is measured). Every command it runs is listed in the report."""
+"""The comparison suite of issues 7 and 15; run it through bench/compare.sh (its
+header says what is measured). Every command it runs is listed in the report.
+Issue 15's parts (Vowpal Wabbit, scaling, latency, traffic) are in compare_issue15.py."""
 import argparse
 import datetime
 import json
 import math
 import os
 import re
+import resource
 import secrets
 import select
 import shutil
@@ -15,6 +17,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import compare_issue15 as i15
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHANNELS = ("store", "redis")
@@ -94,14 +98,20 @@ class Suite:
     # --- running commands -------------------------------------------------
     def show(self, cmd):
         s = " ".join(cmd)
-        for k, v in ((self.tmp, "$TMP"), (self.virga, "virga"), (self.a.data, "$DATA")):
+        subs = [(self.tmp, "$TMP"), (self.virga, "virga"), (self.a.data, "$DATA")]
+        if self.a.vw:
+            subs.append((self.a.vw, "$VW"))
+        for k, v in subs:
             s = s.replace(k, v)
         return s
 
     def run(self, cmd, tag, timeout, record=True):
-        """Runs cmd; returns (rc, wall seconds, stdout, stderr)."""
+        """Runs cmd; returns (rc, wall seconds, stdout, stderr). self.last_cpu: the
+        user+sys seconds of cmd and every descendant it reaped (getrusage of the
+        children; the suite reaps no other process meanwhile)."""
         if record:
             self.cmds.append(self.show(cmd))
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -111,6 +121,8 @@ class Suite:
             out = out.decode() if isinstance(out, bytes) else out
             err = err.decode() if isinstance(err, bytes) else err
         wall = time.time() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.last_cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
         with open(os.path.join(self.tmp, tag + ".log"), "w") as f:
             f.write(out + "\n--- stderr\n" + err)
         return rc, wall, out, err
@@ -195,6 +207,7 @@ class Suite:
         out = os.path.join(self.tmp, tag + ".json")
         cmd += ["--json-out", out]
         rc, wall, _, err = self.run(cmd, tag, timeout)
+        extra["cpu_seconds"] = self.last_cpu
         if redis is not None:
             extra["server_hwm"] = vm_hwm(redis.pid)
             stop(redis)
@@ -232,6 +245,15 @@ class Suite:
             self.fail(f"ingest {name}: {self.reason(err)}")
             return None
         return wall
+
+    def inspect(self, name):
+        """The dataset's manifest (`virga inspect --json`): hash_bits, train_rows, ..."""
+        rc, _, out, err = self.run([self.virga, "inspect", "--store", self.store, "--dataset", name, "--json"],
+                                   "inspect-" + name, 300, record=False)
+        try:
+            return json.loads(out) if rc == 0 else {}
+        except ValueError:
+            return {}
 
     def dump(self, name, split, path):
         cmd = [self.virga, "dump", "--store", self.store, "--dataset", name, "--out", path]
@@ -384,6 +406,12 @@ def figure2(s, ds):
         run["ttt"] = first_reach(run["pts"], t)
     reached = [run["ttt"] for run in sk.get("runs", []) if run["ttt"] is not None]
     sk["ttt"] = min(reached) if reached else None  # the sooner of its configurations
+    r["server_samples_to_target"] = i15.reach(r["server"]["json"], t)[1]
+    log(f"{tag}: Vowpal Wabbit")
+    r["vw"] = i15.vw_figure2(s, ds, t, s.a.vw, q)
+    if r["vw"].get("available"):
+        r["vw"]["virga_ttt"] = r["server"]["ttt"]
+        r["vw"]["virga_samples"] = r["server_samples_to_target"]
     return r
 
 
@@ -476,6 +504,7 @@ def versions(s):
     v["sklearn"] = sh([sys.executable, "-c", "import sklearn; print(sklearn.__version__)"]) or "?"
     v["matplotlib"] = sh([sys.executable, "-c", "import matplotlib; print(matplotlib.__version__)"]) or "?"
     v["python"] = sys.version.split()[0]
+    v["vw"] = i15.vw_probe(s.a.vw)[0] or "absent"
     rev = sh(["git", "-C", s.a.repo, "rev-parse", "--short", "HEAD"]) or "?"
     dirty = subprocess.run(["git", "-C", s.a.repo, "diff", "--quiet", "HEAD", "--", "src", "include", "tools"]).returncode
     built = datetime.datetime.fromtimestamp(os.path.getmtime(s.virga), datetime.timezone.utc)
@@ -490,7 +519,7 @@ COLORS = {"server": "tab:blue", "store": "tab:orange", "redis": "tab:red",
 PARTS = (("data_wait", "data wait"), ("pull", "pull"), ("compute", "compute"), ("push", "push"))
 
 
-def plots(s, figs, fig3, bt, tput, out):
+def plots(s, figs, fig3, bt, tput, comm, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -512,6 +541,14 @@ def plots(s, figs, fig3, bt, tput, out):
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=3, color=COLORS[name], label=label,
                         ls=":" if name == "sklearn" and run["default"] else "-")
+        v = r.get("vw") or {}
+        if v.get("available"):
+            for key, label, ls in (("points_cache", f"VW from its cache (-l {v['best_l']:g}; runs at 1..n passes)", "-"),
+                                   ("points_text", "VW from text", ":")):
+                pts = [(max(t, 1e-3), l) for t, l in v.get(key, [])]
+                if pts:
+                    ax.plot(*zip(*pts), marker="s", ms=4, color="tab:brown", ls=ls, label=label)
+                    series.append(("vw", pts))
         if r["target"]:
             ax.axhline(r["target"], color="gray", ls="--", lw=1, label=f"target {r['target']:.4f}")
         ax.set_xscale("log")
@@ -633,6 +670,11 @@ def plots(s, figs, fig3, bt, tput, out):
             if b and j and j["samples_per_second"]:
                 bars.append((f"1/throughput\n4 workers\n{m}", b["samples_per_second"] / j["samples_per_second"],
                              COLORS[m], False))
+    for r in figs:
+        base, v = r["server"]["ttt"], r.get("vw") or {}
+        for key in ("cache", "text"):
+            if base and v.get("ttt_" + key):
+                bars.append((f"{r['ds']['tag']}\ntime to target\nVW {key}", v["ttt_" + key] / base, "tab:brown", False))
     if bars:
         fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(bars)), 4.5))
         ax.bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars],
@@ -652,6 +694,9 @@ def plots(s, figs, fig3, bt, tput, out):
         fig.savefig(p, dpi=110)
         plt.close(fig)
         written.append(p)
+    p = i15.plot(plt, comm, out)
+    if p:
+        written.append(p)
     return written
 
 
@@ -665,22 +710,25 @@ def row_state(x):
     return x.get("reason") or "no result"
 
 
-def report(s, meta, figs, fig3, bt, tput, pngs, out):
+def report(s, meta, figs, fig3, bt, tput, comm, e2e, pngs, out):
     q = s.quick
     L = []
     w = L.append
-    w("# Side-by-side comparison: virga with its parameter server, its storage channels, LIBLINEAR, scikit-learn")
+    w("# Side-by-side comparison: virga with its parameter server, its storage channels, LIBLINEAR, "
+      "scikit-learn, Vowpal Wabbit")
     w("")
     w(f"Written by `bench/compare.sh{' --quick' if q else ''}` (`make bench-compare{' QUICK=1' if q else ''}`); "
-      f"started {meta['started']}, took {meta['took']:.0f} s. Issue 7; the figures of the Cirrus paper "
-      "(Figure 2: loss against time; Figure 3: per-iteration breakdown) redone on this machine, in one run, on the same data.")
+      f"started {meta['started']}, took {meta['took']:.0f} s. Issue 7: the figures of the Cirrus paper "
+      "(Figure 2: loss against time; Figure 3: per-iteration breakdown) redone on this machine, in one run, on the "
+      "same data; issue 15: Vowpal Wabbit beside them, scaling with workers, emulated cloud latency, traffic per sample.")
     w("")
     w(f"- machine: {meta['nproc']} CPUs (nproc), {meta['cpu']}, {meta['mem']} RAM, kernel {meta['kernel']}; "
       f"load average {meta['load_start']} at the start, {meta['load_end']} at the end. "
       "Other jobs share these CPUs: times are indicative, ratios within the run are the figures to read.")
     v = meta["versions"]
     w(f"- versions: virga {v['virga']}; LIBLINEAR (liblinear-tools) {v['liblinear']}; scikit-learn {v['sklearn']}; "
-      f"redis-server {v['redis']}; Python {v['python']}; matplotlib {v['matplotlib']}")
+      f"redis-server {v['redis']}; Vowpal Wabbit {v.get('vw', 'absent')}; Python {v['python']}; "
+      f"matplotlib {v['matplotlib']}")
     w(f"- data: {meta['data_note']}")
     w("- every command, as run, is listed under [Commands](#commands) ($TMP: a scratch directory removed at the end; "
       "$DATA: the shared data directory)")
@@ -698,6 +746,13 @@ def report(s, meta, figs, fig3, bt, tput, pngs, out):
         w("**Not available in this build:** " + "; ".join(na) + ". Their rows say so; nothing is estimated in their place.")
 
     # Targets.
+    big = next((r for r in figs if r["ds"]["tag"] == "synth"), None)
+    w("")
+    w("## Targets (issue 15)")
+    w("")
+    i15.targets_table(w, big, comm, (big or {}).get("vw"), e2e, bool(big) and big["ds"]["rows"] >= 2_000_000)
+    w("")
+    w("Virga's time to target against VW: the Figure 2 run (4 workers, defaults); sections 5-8 give the details.")
     w("")
     w("## Targets (issue 7)")
     w("")
@@ -791,10 +846,12 @@ def report(s, meta, figs, fig3, bt, tput, pngs, out):
               f"best {min(p['test_logloss'] for p in run['points']):.5f}, {run['samples_per_second']:.0f} samples/s |")
         if not sk.get("runs"):
             w(f"| scikit-learn SGDClassifier | — | — | — | — | failed: {sk.get('error')} |")
+        i15.vw_rows(w, r, base)
         if ll.get("grid"):
             w("")
             w("LIBLINEAR's C grid (default tolerance; wall time includes the load): " + ", ".join(
                 f"2^{g['c_exp']}: {g['test_logloss']:.5f} ({g['wall']:.1f} s)" for g in ll["grid"]))
+        i15.vw_note(w, r)
 
     # Figure 3.
     w("")
@@ -872,10 +929,15 @@ def report(s, meta, figs, fig3, bt, tput, pngs, out):
           "throughput at 4 workers; above 1: slower than virga with the server).")
         w("")
         w("![Ratios](compare_ratios.png)")
+    i15.sections(w, comm, (big or {}).get("vw"), e2e, bool(big) and big["ds"]["rows"] >= 2_000_000)
+    if any(p.endswith("compare_issue15.png") for p in pngs):
+        w("")
+        w("![Scaling and latency](compare_issue15.png)")
     w("")
     w("## Commands")
     w("")
     w("In order, as run (each `liblinear-train` is followed by `liblinear-predict -q -b 1 TEST.svm MODEL PRED`, "
+      "and each `$VW ... -f MODEL` by `$VW -t -i MODEL -d TEST.vw -p PREDS --link logistic --quiet`, "
       "whose probabilities give the test logloss; `&`: a process the suite starts and stops around one run).")
     w("")
     w("```")
@@ -889,9 +951,9 @@ def report(s, meta, figs, fig3, bt, tput, pngs, out):
 
 
 # --- raw figures: compare.json beside the report, and --replot from it ---------
-def save_state(s, meta, figs, fig3, bt, tput, out):
+def save_state(s, meta, figs, fig3, bt, tput, comm, e2e, out):
     state = {"meta": meta, "quick": s.quick, "failures": s.failures, "cmds": s.cmds,
-             "channel_na": s.channel_na, "figs": figs,
+             "channel_na": s.channel_na, "figs": figs, "comm": comm, "e2e": e2e,
              "fig3": {f"{m}|{mb}": v for (m, mb), v in fig3.items()},
              "bt": {str(k): v for k, v in bt.items()},
              "tput": {f"{m}|{w}": v for (m, w), v in tput.items()}}
@@ -906,8 +968,9 @@ def replot(out):
     fig3 = {(k.split("|")[0], int(k.split("|")[1])): v for k, v in st["fig3"].items()}
     tput = {(k.split("|")[0], int(k.split("|")[1])): v for k, v in st["tput"].items()}
     bt = {int(k): v for k, v in st["bt"].items()}
-    pngs = plots(s, st["figs"], fig3, bt, tput, out)
-    report(s, st["meta"], st["figs"], fig3, bt, tput, pngs, out)
+    comm, e2e = st.get("comm") or {}, st.get("e2e") or {}
+    pngs = plots(s, st["figs"], fig3, bt, tput, comm, out)
+    report(s, st["meta"], st["figs"], fig3, bt, tput, comm, e2e, pngs, out)
     log(f"rewrote {os.path.join(out, 'compare.md')} and {len(pngs)} plots from compare.json")
     return 0
 
@@ -922,6 +985,7 @@ def main():
     ap.add_argument("--repo", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--vw", default="", help="path to Vowpal Wabbit's vw (else VW's rows say absent)")
     a = ap.parse_args()
     s = Suite(a)
     q = a.quick
@@ -934,7 +998,7 @@ def main():
     meta["fig3_seconds"] = 2 if q else 6
     meta["tput_seconds"] = 2 if q else 6
     meta["bt_rows"] = 30000 if q else 200000
-    figs, fig3, bt, tput = [], {}, {}, {}
+    figs, fig3, bt, tput, comm, e2e = [], {}, {}, {}, {}, {}
     try:
         datasets = []
         crit = os.path.join(a.data, "criteo-kaggle-sample")
@@ -951,6 +1015,8 @@ def main():
                   "channel_limits": (3, 8) if q else (10, 60)}
             d1 = s.dump("criteo-train", "train", ds["train_svm"])
             d2 = s.dump("criteo-test", "train", ds["test_svm"])
+            m = s.inspect("criteo-train")
+            ds["hash_bits"], ds["rows_train"] = m.get("hash_bits"), m.get("train_rows")
             if None not in (tr, te, d1, d2):
                 ds["prep_note"] = (f"virga ingest {tr:.2f} s (train) + {te:.2f} s (test); "
                                    f"`virga dump` to LIBSVM for the peers {d1 + d2:.2f} s")
@@ -977,6 +1043,8 @@ def main():
                   "channel_limits": (5, 12) if q else (30, 300)}
             d1 = s.dump("synth", "train", ds["train_svm"])
             d2 = s.dump("synth", "test", ds["test_svm"])
+            m = s.inspect("synth")
+            ds["hash_bits"], ds["rows_train"], ds["ingest_seconds"] = m.get("hash_bits"), m.get("train_rows"), ing
             if None not in (ing, d1, d2):
                 ds["prep_note"] = (f"`virga datagen` {gen:.1f} s; virga ingest {ing:.2f} s; "
                                    f"`virga dump` of both splits to LIBSVM for the peers {d1 + d2:.2f} s")
@@ -995,6 +1063,9 @@ def main():
             bt = bench_train(s, meta["bt_rows"], 1 if q else 3)
             log("== throughput and memory")
             tput = throughput(s, synth, meta["tput_seconds"])
+            big = next((r for r in figs if r["ds"]["tag"] == "synth"), None)
+            comm = i15.comm_sections(s, synth, big["target"] if big else None, 1 if q else 3, q)
+            e2e = i15.end_to_end(big, comm, synth.get("ingest_seconds"))
         else:
             s.fail("the synthetic set was not prepared: no Figure 3, no throughput")
     except Exception as e:  # a bug here still writes the report and fails the run
@@ -1007,14 +1078,14 @@ def main():
     pngs = []
     meta["load_end"] = loadavg()  # before the plots, so a replot shows the same
     try:
-        pngs = plots(s, figs, fig3, bt, tput, a.out)
+        pngs = plots(s, figs, fig3, bt, tput, comm, a.out)
     except Exception as e:
         import traceback
         traceback.print_exc()
         s.fail(f"plots: {type(e).__name__}: {e}")
     meta["took"] = time.time() - t_start
-    report(s, meta, figs, fig3, bt, tput, pngs, a.out)
-    save_state(s, meta, figs, fig3, bt, tput, a.out)
+    report(s, meta, figs, fig3, bt, tput, comm, e2e, pngs, a.out)
+    save_state(s, meta, figs, fig3, bt, tput, comm, e2e, a.out)
     if os.environ.get("VIRGA_COMPARE_KEEP"):
         log(f"kept {s.tmp}")
     else:
