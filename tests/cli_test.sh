@@ -39,4 +39,59 @@ expect "datasets list" 0 '^a  *libsvm  *4  *0' -- "$VIRGA" datasets list --store
 expect "datasets rm" 0 'removed dataset a (2 objects)' -- "$VIRGA" datasets rm --store "file://$TMP/store" a
 expect "datasets rm again" 1 "dataset 'a' not found" -- "$VIRGA" datasets rm --store "file://$TMP/store" a
 "$VIRGA" datasets list --store "file://$TMP/store" | grep -q '^a ' && fail "a removed dataset is listed"
+
+# A job stopped from outside exits non-zero and says so: 128 + N for signal N, 3 for a kill
+# request (virga kill, the dashboard).
+export VIRGA_HOME=$TMP/home
+"$VIRGA" datagen criteo --rows 20000 --seed 3 --out "$TMP/c.tsv" > /dev/null || fail "datagen"
+"$VIRGA" ingest --format criteo --input "$TMP/c.tsv" --store "file://$TMP/store" --dataset c \
+  --hash-bits 14 > /dev/null 2>&1 || fail "ingest c"
+# train_bg JOB [FLAGS...]: a long job in the background (pid in BG), once it is running.
+train_bg() {
+  local job=$1
+  shift
+  "$VIRGA" train --store "file://$TMP/store" --dataset c --workers 1 --epochs 1000 --time-limit 60 \
+    --eval-interval 0.3 --job-id "$job" "$@" > "$TMP/$job.out" 2>&1 &
+  BG=$!
+  for _ in $(seq 300); do
+    grep -q '"state":"running"' "$VIRGA_HOME/jobs/$job/status.json" 2>/dev/null && return
+    sleep 0.1
+  done
+  fail "$job did not start: $(cat "$TMP/$job.out")"
+}
+# stopped JOB CODE PATTERN: the background job exits with CODE within 20 s, saying PATTERN.
+stopped() {
+  local rc
+  for _ in $(seq 200); do kill -0 "$BG" 2> /dev/null || break; sleep 0.1; done
+  kill -0 "$BG" 2> /dev/null && { kill -9 "$BG"; fail "$1: still running 20 s after its kill"; }
+  wait "$BG"
+  rc=$?
+  [ "$rc" -eq "$2" ] || fail "$1: exit $rc, expected $2: $(cat "$TMP/$1.out")"
+  grep -q -- "$3" "$TMP/$1.out" || fail "$1: output does not match '$3': $(cat "$TMP/$1.out")"
+  echo "   $1: exit $rc: $(grep -- "$3" "$TMP/$1.out" | head -n 1)"
+}
+train_bg sigint
+kill -INT "$BG"
+stopped sigint 130 'job sigint was killed by SIGINT'
+train_bg sigterm
+kill -TERM "$BG"
+stopped sigterm 143 'job sigterm was killed by SIGTERM'
+train_bg killreq
+"$VIRGA" kill killreq > /dev/null || fail "virga kill"
+stopped killreq 3 'job killreq was killed on request'
+
+# The model outlives the job: export and predict read the copy it kept in the store.
+S="file://$TMP/store"
+expect "train keeps its model" 0 "model in $S/jobs/short/model.vmdl" -- \
+  "$VIRGA" train --store "$S" --dataset c --workers 1 --epochs 1 --job-id short
+expect "export after the job" 0 'exported the model of job short (its servers are gone' -- \
+  env VIRGA_TOKEN=t "$VIRGA" export --servers 127.0.0.1:9 --table short.model --store "$S" \
+  --out "$TMP/short.vmdl"
+expect "export --job" 0 'exported the model of job short' -- \
+  "$VIRGA" export --job short --store "$S" --out "$TMP/short2.vmdl"
+cmp -s "$TMP/short.vmdl" "$TMP/short2.vmdl" || fail "export --job and export --table differ"
+expect "predict --job" 0 'logloss 0\.[0-9]*  auc' -- "$VIRGA" predict --job short --store "$S" --dataset c
+expect "export of an unknown job" 1 "job 'nojob' kept no model" -- \
+  "$VIRGA" export --job nojob --store "$S" --out "$TMP/x.vmdl"
+[ -s "$TMP/store/jobs/sigint/model.vmdl" ] || fail "the killed job kept no model"
 echo "cli_test: OK"

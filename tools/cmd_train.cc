@@ -4,6 +4,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -44,7 +45,10 @@ struct TrainArgs {
 
 std::atomic<TrainJob*> g_job{nullptr};
 std::atomic<channel::ChannelJob*> g_channel_job{nullptr};
-void OnSignal(int) {
+std::atomic<int> g_signal{0};  // the first stop signal received; 0 = none
+void OnSignal(int sig) {
+  // A second signal while the job stops (its workers told, then killed): leave at once.
+  if (g_signal.exchange(sig) != 0) std::_Exit(128 + sig);
   if (TrainJob* j = g_job.load()) j->Kill();
   if (channel::ChannelJob* j = g_channel_job.load()) j->Kill();
 }
@@ -70,6 +74,29 @@ void PrintProgress(const TrainProgress& p, bool tty) {
 
 template <typename Job>
 int RunJob(TrainArgs& a);
+
+// The exit code of a finished job (docs/training.md, "Exit codes"): 0 when it ran to one of its
+// stop rules, 1 when it failed or diverged, 128 + N when signal N stopped it, 3 when it was
+// killed on request (`virga kill`, the dashboard's kill button); a killed job says so.
+int ExitCode(const TrainResult& r) {
+  if (r.state == "killed") {
+    const int sig = g_signal.load();
+    const char* name = sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM"
+                       : sig == SIGHUP ? "SIGHUP (terminal closed)" : "";
+    std::fprintf(stderr,
+                 "virga train: job %s was killed %s%s after %.1f s, %u/%u epochs%s%s\n",
+                 r.job_id.c_str(), sig != 0 ? "by " : "on request (virga kill, the dashboard)",
+                 name, r.train_seconds, r.epochs, r.epochs_requested,
+                 r.model_file.empty() ? "" : "; its unfinished model is in ", r.model_file.c_str());
+    return sig != 0 ? 128 + sig : 3;
+  }
+  if (r.state == "diverged") {
+    std::fprintf(stderr, "virga train: job %s diverged (test %s grew); try a smaller "
+                 "--learning-rate\n", r.job_id.c_str(), r.metric.c_str());
+    return 1;
+  }
+  return r.state.rfind("failed", 0) == 0 ? 1 : 0;
+}
 
 int RunTrain(TrainArgs& a) {
   auto fail = [](const Status& s) {
@@ -124,12 +151,17 @@ int RunJob(TrainArgs& a) {
     std::fprintf(stderr, "virga train: %s\n", s.ToString().c_str());
     return 1;
   };
-  auto job = Job::Create(a.o);
-  if (!job.ok()) return fail(job.status());
-  SetSignalTarget(job->get());
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGHUP, OnSignal);  // a closed terminal: stop the job cleanly, workers included
+  auto job = Job::Create(a.o);
+  if (!job.ok()) return fail(job.status());
+  SetSignalTarget(job->get());
+  if (const int sig = g_signal.load(); sig != 0) {  // while the job was being set up
+    std::fprintf(stderr, "virga train: interrupted by signal %d before job %s started\n", sig,
+                 (*job)->options().job_id.c_str());
+    return 128 + sig;
+  }
   const bool tty = isatty(STDERR_FILENO) && !a.quiet;
   const TrainOptions& eff = (*job)->options();
   if (!a.quiet) {
@@ -157,7 +189,13 @@ int RunJob(TrainArgs& a) {
   if (!a.quiet) {
     std::fprintf(stderr, "virga train: result JSON in %s at %s\n", eff.store.c_str(),
                  JobResultKey(eff.job_id).c_str());
+    if (!result->model_file.empty())
+      std::fprintf(stderr, "virga train: model in %s (virga predict --job %s)\n",
+                   result->model_file.c_str(), eff.job_id.c_str());
   }
+  if (!result->model_error.empty())
+    std::fprintf(stderr, "virga train: warning: the model was not kept in the store: %s\n",
+                 result->model_error.c_str());
   if (!a.json_out.empty()) {  // a local copy
     if (Status s = WriteFileAtomically(a.json_out, TrainResultToJson(*result) + "\n"); !s.ok())
       return fail(s);
@@ -186,7 +224,7 @@ int RunJob(TrainArgs& a) {
       static_cast<unsigned long long>(r.workers_failed), r.iteration.p50_us, r.iteration.p99_us,
       r.iteration.data_wait_us, r.iteration.pull_us, r.iteration.compute_us, r.iteration.push_us,
       r.cost_total_usd);
-  return r.state.rfind("failed", 0) == 0 ? 1 : 0;
+  return ExitCode(r);
 }
 
 }  // namespace

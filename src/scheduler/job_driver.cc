@@ -398,6 +398,15 @@ Status JobDriver::WriteModelFile(const std::string& path,
   return virga::SaveModel(path, model);
 }
 
+Status JobDriver::SaveModelTo(const std::string& location) {
+  std::vector<std::pair<uint64_t, std::vector<float>>> rows;
+  std::string extra = "{}";
+  VIRGA_RETURN_IF_ERROR(DumpModel(&rows, &extra));
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return WriteModelFile(location, rows, extra);
+}
+
 Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&)>& on_progress) {
   const auto t0 = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
@@ -475,6 +484,13 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
   if (Status s = ReadProgress(); !s.ok() && !failed) return s;
   if (Status s = Evaluate(elapsed()); !s.ok() && !failed) return s;
   result.state = state;
+  // The model outlives the job's table and servers: export and predict read it from the store.
+  const std::string model_uri = store->uri() + "/" + JobModelKey(opt.job_id);
+  if (Status s = SaveModelTo(model_uri); s.ok()) {
+    result.model_file = model_uri;
+  } else {
+    result.model_error = s.ToString();
+  }
   result.samples_per_second = result.train_seconds > 0 ? result.samples / result.train_seconds : 0;
   EstimateCost(&result);
   AdjustCost();

@@ -46,6 +46,9 @@ class JobDriver {
   TrainProgress progress() const;
   std::vector<HistoryPoint> history() const;
   const TrainOptions& options() const { return opt; }
+  // Writes the model as it is now to a model file at `location` (a path or a
+  // store URI), with the job's settings in its training section.
+  Status SaveModelTo(const std::string& location);
 
  protected:
   // --- setup, called in this order by the derived job's setup ---
@@ -90,6 +93,10 @@ class JobDriver {
   virtual std::optional<LiveDetail> CollectDetail() { return std::nullopt; }
   // After the common estimate (EstimateCost): a job's own server price.
   virtual void AdjustCost() {}
+  // The model's rows (key, width floats) in any order, and extra members
+  // for the model file's training section (a JSON object's text).
+  virtual Status DumpModel(std::vector<std::pair<uint64_t, std::vector<float>>>* rows,
+                           std::string* extra_json) = 0;
 
   // --- helpers for the derived job ---
   // From done[e * items_per_epoch + k] (item k of epoch e processed at least
