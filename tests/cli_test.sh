@@ -84,6 +84,10 @@ stopped killreq 3 'job killreq was killed on request'
 S="file://$TMP/store"
 expect "train keeps its model" 0 "model in $S/jobs/short/model.vmdl" -- \
   "$VIRGA" train --store "$S" --dataset c --workers 1 --epochs 1 --job-id short
+# Its live lines fit an 80-column terminal.
+grep -q ' epoch [0-9]*/1 ' "$TMP/out" || fail "no live line: $(cat "$TMP/out")"
+awk '/ epoch [0-9]+\/1 / && length > 79 { print; bad = 1 } END { exit bad }' "$TMP/out" ||
+  fail "a live line is wider than 79 columns"
 expect "export after the job" 0 'exported the model of job short (its servers are gone' -- \
   env VIRGA_TOKEN=t "$VIRGA" export --servers 127.0.0.1:9 --table short.model --store "$S" \
   --out "$TMP/short.vmdl"

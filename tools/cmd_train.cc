@@ -14,6 +14,7 @@
 #include "tools/backend_flags.h"
 #include "tools/commands.h"
 #include "tools/token.h"
+#include "tools/train_line.h"
 #include "virga/model_file.h"
 #include "virga/ps_client.h"
 #include "virga/train.h"
@@ -59,16 +60,10 @@ void PrintProgress(const TrainProgress& p, bool tty) {
   static double last_print = -10;
   if (!tty && p.state == "running" && p.seconds - last_print < 5) return;
   last_print = p.seconds;
-  char auc[32] = "";  // binary models only
-  if (!std::isnan(p.test_auc)) std::snprintf(auc, sizeof auc, "auc %.4f  ", p.test_auc);
-  std::fprintf(stderr,
-               "%s[%6.1fs] epoch %u/%u  %llu samples  %.0f samples/s  test %s %.4f (best %.4f)  "
-               "%sworkers %u alive, %llu launched, %llu failed%s",
-               tty ? "\r" : "", p.seconds, p.epoch, p.epochs,
-               static_cast<unsigned long long>(p.samples), p.samples_per_second, p.metric.c_str(),
-               p.test_metric, p.best_metric, auc, p.workers_alive,
-               static_cast<unsigned long long>(p.workers_launched),
-               static_cast<unsigned long long>(p.workers_failed), tty ? "   " : "\n");
+  // "\r" + the line + blanks over the rest of a longer previous line: 80 columns at most.
+  const std::string line = TrainLine(p);
+  std::fprintf(stderr, "%s%-*s%s", tty ? "\r" : "", tty ? static_cast<int>(kTrainLineWidth) : 0,
+               line.c_str(), tty ? "" : "\n");
   std::fflush(stderr);
 }
 
