@@ -43,7 +43,9 @@ expect "datasets rm again" 1 "dataset 'a' not found" -- "$VIRGA" datasets rm --s
 # A job stopped from outside exits non-zero and says so: 128 + N for signal N, 3 for a kill
 # request (virga kill, the dashboard).
 export VIRGA_HOME=$TMP/home
-"$VIRGA" datagen criteo --rows 20000 --seed 3 --out "$TMP/c.tsv" > /dev/null || fail "datagen"
+# Progress lines of long commands (VIRGA_PROGRESS_SECONDS=0: every update, off a terminal).
+expect "datagen progress" 0 '^virga datagen: [0-9.k]*/20k rows ([0-9]*%)  [0-9]* MB  [0-9]* MB/s  ETA' -- \
+  env VIRGA_PROGRESS_SECONDS=0 "$VIRGA" datagen criteo --rows 20000 --seed 3 --out "$TMP/c.tsv"
 "$VIRGA" ingest --format criteo --input "$TMP/c.tsv" --store "file://$TMP/store" --dataset c \
   --hash-bits 14 > /dev/null 2>&1 || fail "ingest c"
 # train_bg JOB [FLAGS...]: a long job in the background (pid in BG), once it is running.
@@ -95,6 +97,8 @@ expect "export --job" 0 'exported the model of job short' -- \
   "$VIRGA" export --job short --store "$S" --out "$TMP/short2.vmdl"
 cmp -s "$TMP/short.vmdl" "$TMP/short2.vmdl" || fail "export --job and export --table differ"
 expect "predict --job" 0 'logloss 0\.[0-9]*  auc' -- "$VIRGA" predict --job short --store "$S" --dataset c
+expect "predict progress" 0 '^virga predict: [0-9k]*/18k rows ([0-9]*%)  [0-9]* MB  [0-9]* MB/s  ETA' -- \
+  env VIRGA_PROGRESS_SECONDS=0 "$VIRGA" predict --job short --store "$S" --dataset c --split train
 expect "export of an unknown job" 1 "job 'nojob' kept no model" -- \
   "$VIRGA" export --job nojob --store "$S" --out "$TMP/x.vmdl"
 [ -s "$TMP/store/jobs/sigint/model.vmdl" ] || fail "the killed job kept no model"

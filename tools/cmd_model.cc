@@ -11,6 +11,7 @@
 
 #include "common/time_format.h"
 #include "tools/commands.h"
+#include "tools/progress.h"
 #include "tools/stage_flags.h"
 #include "virga/stage.h"
 #include "tools/token.h"
@@ -252,7 +253,15 @@ int RunPredict(PredictArgs a) {
 
   auto made = MakeModel(hd.model, hd.width);
   if (!made.ok()) return Fail("predict", made.status().WithContext("model file '" + a.model_file + "'"));
-  auto ev = Evaluator::Load(**store, a.dataset, *split, std::move(made).value());
+  const bool test = *split == Split::kTest;
+  ProgressTotals totals;
+  totals.rows = test ? manifest->test_rows : manifest->train_rows;
+  for (const PartitionInfo& part : test ? manifest->test : manifest->train) totals.bytes += part.bytes;
+  ProgressLine line("predict", totals);
+  EvaluatorOptions eo;
+  eo.on_load = [&line](uint64_t rows, uint64_t bytes) { line.Update(rows, bytes); };
+  auto ev = Evaluator::Load(**store, a.dataset, *split, std::move(made).value(), eo);
+  line.Finish();
   if (!ev.ok()) {
     Status s = ev.status();
     if (*split == Split::kTest && manifest->test_rows == 0)
