@@ -32,6 +32,17 @@ expect "empty input" 1 "no rows in the input ($TMP/empty.txt)" -- \
 printf '1 1:1\n0 2:1\n1 1:1 2:1\n0 3:1\n' > "$TMP/a.txt"
 "$VIRGA" ingest --format libsvm --input "$TMP/a.txt" --store "file://$TMP/store" --dataset a \
   --test-fraction 0 > /dev/null 2>&1 || fail "ingest"
+# Labels that do not fit the declared task are errors of their line.
+printf '1 1:1\n7 2:1\n' > "$TMP/bad-binary.txt"
+expect "label 7 for a binary task" 1 "$TMP/bad-binary.txt:2: label 7 is not binary (0/1 or -1/+1; --task binary)" -- \
+  "$VIRGA" ingest --format libsvm --task binary --input "$TMP/bad-binary.txt" --store "file://$TMP/store" --dataset bb
+printf '1 1:1\n-1 2:1\n0 2:1\n' > "$TMP/mixed.txt"
+expect "mixed binary conventions" 1 "$TMP/mixed.txt:3: label 0 mixes 0/1 with the -1/+1 labels of earlier lines" -- \
+  "$VIRGA" ingest --format libsvm --task binary --input "$TMP/mixed.txt" --store "file://$TMP/store" --dataset bm
+expect "a class beyond --classes" 1 "$TMP/bad-binary.txt:2: label 7 is not a class of 0..2 (--classes 3)" -- \
+  "$VIRGA" ingest --format libsvm --classes 3 --input "$TMP/bad-binary.txt" --store "file://$TMP/store" --dataset bc
+expect "--classes with --task binary" 1 "declares a multiclass task, not binary" -- \
+  "$VIRGA" ingest --format libsvm --task binary --classes 3 --input "$TMP/a.txt" --store "file://$TMP/store" --dataset bx
 expect "negative learning rate" 1 'optimizer.learning_rate: must be in (0, inf), got -0.5' -- \
   "$VIRGA" train --store "file://$TMP/store" --dataset a --workers 1 --learning-rate -0.5
 expect "misspelt subcommand" nonzero 'unknown command lsit; did you mean list?' -- "$VIRGA" datasets lsit

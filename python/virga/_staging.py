@@ -33,7 +33,7 @@ def stage(session, X, y01, prefix="fit"):
     name = f"{prefix}-{uuid.uuid4().hex[:12]}"
     X = _csr(X)
     _virga.ingest_csr(session.store, name, X.indptr, X.indices, X.data,
-                      np.asarray(y01, dtype=np.float32), test_fraction=0.0)
+                      np.asarray(y01, dtype=np.float32), test_fraction=0.0, task="binary")
     return name
 
 
