@@ -113,4 +113,20 @@ expect "predict progress" 0 '^virga predict: [0-9k]*/18k rows ([0-9]*%)  [0-9]* 
 expect "export of an unknown job" 1 "job 'nojob' kept no model" -- \
   "$VIRGA" export --job nojob --store "$S" --out "$TMP/x.vmdl"
 [ -s "$TMP/store/jobs/sigint/model.vmdl" ] || fail "the killed job kept no model"
+
+# virga jobs prune: ended jobs leave the registry and the store; dry run first.
+expect "prune: dry run" 0 'dry run: would remove 2 jobs and [1-9][0-9]* objects; kept 1 (--keep)' -- \
+  "$VIRGA" jobs prune --state killed --keep 1 --dry-run
+[ -s "$TMP/store/jobs/sigint/model.vmdl" ] || fail "a dry run removed objects"
+expect "prune: bad duration" 1 "--older-than '3x': expected a duration" -- "$VIRGA" jobs prune --older-than 3x
+expect "prune: nothing that old" 0 '^pruned 0 jobs and 0 objects' -- "$VIRGA" jobs prune --older-than 1h
+expect "prune: killed, keep the newest" 0 '^removed sigint (killed, [1-9][0-9]* objects in file://' -- \
+  "$VIRGA" jobs prune --state killed --keep 1
+grep -q '^removed sigterm ' "$TMP/out" || fail "sigterm not pruned: $(cat "$TMP/out")"
+grep -q 'killreq' "$TMP/out" && fail "the newest killed job was not kept: $(cat "$TMP/out")"
+[ -e "$TMP/store/jobs/sigint" ] && [ -n "$(ls "$TMP/store/jobs/sigint")" ] && fail "sigint's objects remain"
+"$VIRGA" jobs | grep -q '^sigint ' && fail "sigint is still listed"
+"$VIRGA" jobs | grep -q '^killreq ' || fail "killreq was pruned"
+expect "prune: model gone" 1 "job 'sigint' kept no model" -- "$VIRGA" export --job sigint --store "$S" --out "$TMP/x.vmdl"
+expect "prune: done jobs" 0 '^removed short (done,' -- "$VIRGA" jobs prune --state done
 echo "cli_test: OK"
