@@ -114,6 +114,25 @@ expect "export of an unknown job" 1 "job 'nojob' kept no model" -- \
   "$VIRGA" export --job nojob --store "$S" --out "$TMP/x.vmdl"
 [ -s "$TMP/store/jobs/sigint/model.vmdl" ] || fail "the killed job kept no model"
 
+# One step: text in, a temporary dataset, the progressive loss VW-style, the dataset removed.
+head -n 4000 "$TMP/c.tsv" > "$TMP/c-test.tsv"
+expect "train --input" 0 '^average    since  *example  *test logloss' -- \
+  "$VIRGA" train --store "$S" --input "$TMP/c.tsv" --test-input "$TMP/c-test.tsv" --format criteo \
+  --hash-bits 14 --workers 1 --epochs 4 --eval-interval 0.1 --job-id onestep
+grep -Eq '^0\.[0-9]{6} +0\.[0-9]{6} +[0-9]+ +0\.[0-9]{4} +[0-9]+/4 ' "$TMP/out" ||
+  fail "no progressive loss row: $(cat "$TMP/out")"
+grep -q 'ingested tmp-train-.*-test: 4000 rows (0 train, 4000 test)' "$TMP/out" || fail "test input: $(cat "$TMP/out")"
+"$VIRGA" datasets list --store "$S" | grep -q '^tmp-train-' && fail "the temporary dataset remains"
+expect "train --input --keep-dataset" 0 'kept dataset tmp-train-' -- \
+  "$VIRGA" train --store "$S" --input "$TMP/c-test.tsv" --format criteo --hash-bits 14 --workers 1 \
+  --epochs 1 --keep-dataset
+"$VIRGA" datasets list --store "$S" | grep -q '^tmp-train-' || fail "--keep-dataset did not keep it"
+expect "train --input with --dataset" 1 'give --dataset (ingested) or --input (text), not both' -- \
+  "$VIRGA" train --store "$S" --input "$TMP/a.txt" --dataset c --workers 1
+expect "train --input, bad label" 1 "bad-binary.txt:2: label 7 is not binary" -- \
+  "$VIRGA" train --store "$S" --input "$TMP/bad-binary.txt" --task binary --workers 1
+"$VIRGA" datasets list --store "$S" | grep -c '^tmp-train-' | grep -qx 1 || fail "a failed ingest left a dataset"
+
 # virga jobs prune: ended jobs leave the registry and the store; dry run first.
 expect "prune: dry run" 0 'dry run: would remove 2 jobs and [1-9][0-9]* objects; kept 1 (--keep)' -- \
   "$VIRGA" jobs prune --state killed --keep 1 --dry-run

@@ -13,8 +13,12 @@
 #include "src/channel/channel_job.h"
 #include "tools/backend_flags.h"
 #include "tools/commands.h"
+#include "tools/progress.h"
 #include "tools/token.h"
 #include "tools/train_line.h"
+#include "scheduler/job_internal.h"
+#include "virga/dataset.h"
+#include "virga/ingest.h"
 #include "virga/model_file.h"
 #include "virga/ps_client.h"
 #include "virga/train.h"
@@ -42,6 +46,13 @@ struct TrainArgs {
   CLI::Option* clip_flag = nullptr;
   bool quiet = false;
   bool verbose = false;
+  // One step (--input): text ingested into temporary datasets, then trained on.
+  std::vector<std::string> inputs, test_inputs;
+  std::string format = "libsvm";
+  std::string task = "any";
+  int hash_bits = 20;
+  bool keep_dataset = false;
+  bool progressive = false;  // VW-style table of the progressive loss instead of the live line
 };
 
 std::atomic<TrainJob*> g_job{nullptr};
@@ -69,6 +80,75 @@ void PrintProgress(const TrainProgress& p, bool tty) {
 
 template <typename Job>
 int RunJob(TrainArgs& a);
+
+// VW-style progress: a row each time the rows trained on have doubled (and at the end), with
+// the progressive loss (each row's loss before its own update), its value since the last row,
+// and the test metric.
+class ProgressiveTable {
+ public:
+  void Print(const TrainProgress& p) {
+    const bool end = p.state != "running";
+    if (!header_) {
+      std::fprintf(stderr, "%-10s %-10s %12s %12s %9s %8s\n", "average", "since", "example",
+                   ("test " + p.metric).substr(0, 12).c_str(), "epoch", "elapsed");
+      std::fprintf(stderr, "%-10s %-10s %12s\n", "loss", "last", "counter");
+      header_ = true;
+    }
+    if (p.train_rows == 0 || std::isnan(p.train_loss)) return;
+    if (p.train_rows < next_ && !(end && p.train_rows > last_rows_)) return;
+    const double sum = p.train_loss * static_cast<double>(p.train_rows);
+    const double since = (sum - last_sum_) / static_cast<double>(p.train_rows - last_rows_);
+    char epoch[32];
+    std::snprintf(epoch, sizeof epoch, "%u/%u", p.epoch, p.epochs);
+    std::fprintf(stderr, "%-10.6f %-10.6f %12llu %12.4f %9s %7.1fs\n", p.train_loss, since,
+                 static_cast<unsigned long long>(p.train_rows), p.test_metric, epoch, p.seconds);
+    std::fflush(stderr);
+    last_sum_ = sum;
+    last_rows_ = p.train_rows;
+    while (next_ <= p.train_rows) next_ *= 2;
+  }
+
+ private:
+  bool header_ = false;
+  uint64_t next_ = 1;
+  uint64_t last_rows_ = 0;
+  double last_sum_ = 0;
+};
+
+// --input: ingests the text into a temporary dataset (and --test-input into another) and points
+// the options at them; their names in *made (removed after the job unless --keep-dataset).
+Status IngestInputs(TrainArgs& a, std::vector<std::string>* made) {
+  if (!a.o.dataset.empty())
+    return Status::InvalidArgument("give --dataset (ingested) or --input (text), not both");
+  VIRGA_ASSIGN_OR_RETURN(Format format, ParseFormatName(a.format));
+  VIRGA_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(a.o.store));
+  const std::string base = "tmp-train-" + sched::NewJobId().substr(4);
+  auto ingest = [&](const std::vector<std::string>& inputs, const std::string& name,
+                    double test_fraction) -> Status {
+    IngestOptions io;
+    io.format = format;
+    io.inputs = inputs;
+    io.dataset = name;
+    io.test_fraction = test_fraction;
+    io.parse.hash_bits = a.hash_bits;
+    VIRGA_ASSIGN_OR_RETURN(io.parse.task, ParseLabelTaskName(a.task));
+    ProgressLine line("train: ingest", 0);
+    io.on_progress = [&line](const IngestProgress& p) { line.Update(p.rows, p.file_bytes); };
+    auto report = Ingest(*store, io);
+    line.Finish();
+    if (!report.ok()) return report.status();
+    made->push_back(name);
+    if (!a.quiet) std::fprintf(stderr, "virga train: %s\n", report->Summary().c_str());
+    return Status::OK();
+  };
+  VIRGA_RETURN_IF_ERROR(ingest(a.inputs, base, a.test_inputs.empty() ? 0.1 : 0.0));
+  a.o.dataset = base;
+  if (!a.test_inputs.empty()) {
+    VIRGA_RETURN_IF_ERROR(ingest(a.test_inputs, base + "-test", 1.0));
+    a.o.test_dataset = base + "-test";
+  }
+  return Status::OK();
+}
 
 // The exit code of a finished job (docs/training.md, "Exit codes"): 0 when it ran to one of its
 // stop rules, 1 when it failed or diverged, 128 + N when signal N stopped it, 3 when it was
@@ -135,6 +215,27 @@ int RunTrain(TrainArgs& a) {
   if (!a.model_out.empty()) a.o.keep_table = true;
   auto storage = channel::IsStorageChannel(a.o);
   if (!storage.ok()) return fail(storage.status());
+  std::vector<std::string> made;  // temporary datasets of --input
+  if (!a.inputs.empty() || !a.test_inputs.empty()) {
+    if (a.inputs.empty()) return fail(Status::InvalidArgument("--test-input needs --input"));
+    a.progressive = true;
+    Status s = IngestInputs(a, &made);
+    if (s.ok()) {
+      const int code = *storage ? RunJob<channel::ChannelJob>(a) : RunJob<TrainJob>(a);
+      if (!a.keep_dataset) {
+        if (auto store = ObjectStore::Open(a.o.store); store.ok())
+          for (const std::string& d : made) (void)DeleteDataset(**store, d);
+      } else if (!a.quiet) {
+        for (const std::string& d : made)
+          std::fprintf(stderr, "virga train: kept dataset %s (virga datasets rm %s)\n", d.c_str(),
+                       d.c_str());
+      }
+      return code;
+    }
+    if (auto store = ObjectStore::Open(a.o.store); store.ok())
+      for (const std::string& d : made) (void)DeleteDataset(**store, d);
+    return fail(s);
+  }
   if (*storage) return RunJob<channel::ChannelJob>(a);
   return RunJob<TrainJob>(a);
 }
@@ -169,10 +270,16 @@ int RunJob(TrainArgs& a) {
                  : a.servers.empty() ? "servers embedded"
                                      : ("servers " + a.servers).c_str());
   }
+  ProgressiveTable table;
   auto result = (*job)->Run([&](const TrainProgress& p) {
-    if (!a.quiet) PrintProgress(p, tty);
+    if (a.quiet) return;
+    if (a.progressive) {
+      table.Print(p);
+    } else {
+      PrintProgress(p, tty);
+    }
   });
-  if (tty) std::fputc('\n', stderr);
+  if (tty && !a.progressive && !a.quiet) std::fputc('\n', stderr);
   if (!result.ok()) {
     SetSignalTarget(static_cast<Job*>(nullptr));
     return fail(result.status());
@@ -240,7 +347,28 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--store", o.store,
                   "Object store URI: the datasets, and the job's result (docs/object-layout.md)")
       ->capture_default_str();
-  cmd->add_option("--dataset", o.dataset, "Training dataset (its train split); required unless --resume");
+  cmd->add_option("--dataset", o.dataset,
+                  "Training dataset (its train split); required unless --resume or --input");
+  cmd->add_option("--input", args->inputs,
+                  "One step: ingest these text files (--format) into a temporary dataset, train "
+                  "on it printing the progressive loss (VW-style), then remove it")
+      ->expected(1, -1);
+  cmd->add_option("--test-input", args->test_inputs,
+                  "With --input: text files to evaluate on (default: 10% of --input)")
+      ->expected(1, -1);
+  cmd->add_option("--format", args->format, "With --input: libsvm | criteo | csv | ratings")
+      ->check(CLI::IsMember({"libsvm", "criteo", "csv", "ratings"}))
+      ->capture_default_str();
+  cmd->add_option("--hash-bits", args->hash_bits, "With --input, criteo: 2^B hashed feature slots")
+      ->capture_default_str();
+  cmd->add_option("--task", args->task,
+                  "With --input: the labels' task, checked per line (virga ingest --task)")
+      ->check(CLI::IsMember({"any", "binary", "regression", "multiclass"}))
+      ->capture_default_str();
+  cmd->add_flag("--keep-dataset", args->keep_dataset,
+                "With --input: keep the temporary datasets (their names are printed)");
+  cmd->add_flag("--progressive", args->progressive,
+                "Print the VW-style table of the progressive loss instead of the live line");
   cmd->add_option("--test", o.test_dataset,
                   "Evaluation dataset (its test split, else its train split); default: the test "
                   "split of --dataset");

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -225,6 +226,11 @@ struct TrainProgress {
   double test_auc = 0;
   uint32_t workers_alive = 0;
   uint64_t workers_launched = 0, workers_failed = 0;
+  // Progressive training loss (VW's "average loss"): the mean loss of the rows
+  // trained on so far, each taken before its own update, over the ended
+  // workers and the live ones' last stats; NaN before any. train_rows: those rows.
+  double train_loss = NAN;
+  uint64_t train_rows = 0;
   std::string state;                   // "running", then the result's state
 };
 

@@ -170,6 +170,8 @@ void JobDriver::Account(const FunctionInfo& info) {
     result.pulls_with_push += wr->pulls_with_push;
     result.bytes_sent += wr->bytes_sent;
     result.bytes_received += wr->bytes_received;
+    ended_loss_sum_ += wr->train_loss * static_cast<double>(wr->samples);
+    ended_loss_rows_ += wr->samples;
     if (info.state == FunctionState::kSucceeded) rec.reason = wr->end_reason;
     if (wr->end_reason.rfind("error", 0) == 0) error = true;
   }
@@ -286,6 +288,17 @@ void JobDriver::Publish(const std::string& state) {
   // Gathered before the lock: it may talk to the backend and the servers.
   std::optional<LiveDetail> detail;
   if (!registry_.empty()) detail = CollectDetail();
+  // The live workers' share of the progressive loss: their last published stats.
+  double loss_sum = ended_loss_sum_;
+  uint64_t loss_rows = ended_loss_rows_;
+  for (uint64_t id : ActiveFunctions()) {
+    const std::string stats = LiveStats(id);
+    if (stats.empty()) continue;
+    if (auto r = ResultFromJson(stats); r.ok()) {
+      loss_sum += r->train_loss * static_cast<double>(r->samples);
+      loss_rows += r->samples;
+    }
+  }
   std::lock_guard lock(progress_mu_);
   live_.state = state;
   live_.seconds = result.history.empty() ? 0 : result.history.back().seconds;
@@ -302,6 +315,8 @@ void JobDriver::Publish(const std::string& state) {
   live_.workers_alive = static_cast<uint32_t>(ActiveFunctions().size());
   live_.workers_launched = result.workers_launched;
   live_.workers_failed = result.workers_failed;
+  live_.train_rows = loss_rows;
+  live_.train_loss = loss_rows > 0 ? loss_sum / static_cast<double>(loss_rows) : NAN;
   if (!registry_.empty())
     WriteJobStatus(registry_, opt, live_, result, detail ? &*detail : nullptr);
 }

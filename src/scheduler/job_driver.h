@@ -171,6 +171,9 @@ class JobDriver {
   std::vector<uint64_t> hung_;     // killed by CheckHangs, not yet accounted
   std::vector<float> weights_;     // evaluation buffer
   double best_loss_ = INFINITY;
+  // Progressive training loss of the ended workers: summed loss, rows (TrainProgress::train_loss).
+  double ended_loss_sum_ = 0;
+  uint64_t ended_loss_rows_ = 0;
   uint32_t consecutive_errors_ = 0;
   std::string last_error_;
   std::string registry_, kill_file_;
