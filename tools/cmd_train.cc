@@ -295,7 +295,8 @@ int RunJob(TrainArgs& a) {
       std::fprintf(stderr, "virga train: model in %s (virga predict --job %s)\n",
                    result->model_file.c_str(), eff.job_id.c_str());
   }
-  if (!result->model_error.empty())
+  if (!result->model_error.empty() && result->model_file.empty() &&
+      result->state.rfind("failed", 0) != 0)
     std::fprintf(stderr, "virga train: warning: the model was not kept in the store: %s\n",
                  result->model_error.c_str());
   if (!a.json_out.empty()) {  // a local copy

@@ -182,7 +182,7 @@ struct TrainResult {
   // The model as the job left it, kept in its store at JobModelKey (a model
   // file, docs/model-file.md) so that `virga export` / `virga predict` work
   // after the job and its servers are gone: its URI, "" if it could not be
-  // written (model_error says why).
+  // written or the job failed (model_error says why).
   std::string model_file, model_error;
 };
 

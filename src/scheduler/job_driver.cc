@@ -500,8 +500,11 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
   if (Status s = Evaluate(elapsed()); !s.ok() && !failed) return s;
   result.state = state;
   // The model outlives the job's table and servers: export and predict read it from the store.
+  // A failed job keeps none (its servers may be gone or hung: no wait for them).
   const std::string model_uri = store->uri() + "/" + JobModelKey(opt.job_id);
-  if (Status s = SaveModelTo(model_uri); s.ok()) {
+  if (failed) {
+    result.model_error = "not kept: the job failed";
+  } else if (Status s = SaveModelTo(model_uri); s.ok()) {
     result.model_file = model_uri;
   } else {
     result.model_error = s.ToString();
