@@ -113,7 +113,8 @@ py::dict RunIngest(const std::string& store_uri, const std::string& format,
                    double test_fraction, int hash_bits, uint32_t rows_per_partition,
                    const std::string& on_error, const std::string& label_column,
                    const std::string& header, uint64_t split_seed, const Backend* backend,
-                   uint32_t functions, uint64_t part_mb) {
+                   uint32_t functions, uint64_t part_mb, const std::string& task,
+                   uint32_t classes) {
   IngestOptions o;
   o.format = Take(ParseFormatName(format));
   o.inputs = inputs;
@@ -123,6 +124,8 @@ py::dict RunIngest(const std::string& store_uri, const std::string& format,
   o.rows_per_partition = rows_per_partition;
   o.parse.hash_bits = hash_bits;
   o.parse.csv_label_column = label_column;
+  o.parse.task = Take(ParseLabelTaskName(task));  // the CLI's --task and --classes
+  o.parse.classes = classes;
   if (on_error == "fail") {
     o.on_error = OnError::kFail;
   } else if (on_error == "skip") {
@@ -170,7 +173,7 @@ py::dict RunIngestCsr(const std::string& store_uri, const std::string& dataset,
                       py::array_t<float, py::array::c_style | py::array::forcecast> data,
                       py::array_t<float, py::array::c_style | py::array::forcecast> labels,
                       double test_fraction, uint64_t split_seed, uint32_t rows_per_partition,
-                      const std::string& source) {
+                      const std::string& source, const std::string& task) {
   const int64_t rows = labels.size(), nnz = indices.size();
   if (indptr.ndim() != 1 || indptr.size() != rows + 1 || data.size() != nnz)
     Raise(Status::InvalidArgument("ingest_csr: indptr must have rows + 1 entries and data "
@@ -202,6 +205,7 @@ py::dict RunIngestCsr(const std::string& store_uri, const std::string& dataset,
   o.test_fraction = test_fraction;
   o.split_seed = split_seed;
   o.rows_per_partition = rows_per_partition;
+  o.parse.task = Take(ParseLabelTaskName(task));  // the same label rule as text ingest
   auto store = OpenStore(store_uri);
   auto r = NoGil([&] { return IngestRows(*store, o, view); });
   const IngestReport& g = Take(std::move(r));
@@ -805,11 +809,11 @@ PYBIND11_MODULE(_virga, m) {
         py::arg("rows_per_partition") = 4096, py::arg("on_error") = "fail",
         py::arg("label_column") = "0", py::arg("header") = "auto", py::arg("split_seed") = 42,
         py::arg("backend") = py::none(), py::arg("functions") = 0,
-        py::arg("part_mb") = 128);
+        py::arg("part_mb") = 128, py::arg("task") = "any", py::arg("classes") = 0);
   m.def("ingest_csr", &RunIngestCsr, py::arg("store"), py::arg("dataset"), py::arg("indptr"),
         py::arg("indices"), py::arg("data"), py::arg("labels"), py::arg("test_fraction") = 0.0,
         py::arg("split_seed") = 42, py::arg("rows_per_partition") = 4096,
-        py::arg("source") = "<memory>");
+        py::arg("source") = "<memory>", py::arg("task") = "any");
   m.def("normalize", &RunNormalize, py::arg("store"), py::arg("dataset"), py::arg("out"),
         py::arg("method"), py::arg("backend") = py::none(),
         py::arg("functions") = 0);

@@ -71,6 +71,14 @@ BASE=${URL%%/?token=*}
 node "$NODE_DIR/test.mjs" "$URL" "$OUT" 2>&1 | tee "$TMP/browser.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail "browser checks"
 
+# An empty POST (no body, no Content-Length, as `curl -X POST` sends) is answered at once.
+t0=$(date +%s%N)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 4 -X POST -H "Authorization: Bearer $TOKEN" \
+  "$BASE/api/jobs/no-such-job/kill")
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$code" = 404 ] && [ "$ms" -lt 2000 ] || fail "empty POST to the kill API: $code after $ms ms"
+echo "ok   empty POST to the kill API: $code in $ms ms"
+
 metrics=$(curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/metrics") || fail "GET /metrics"
 echo "$metrics" | grep -q '^virga_jobs{state="killed"} 2$' || fail "/metrics: two killed jobs expected: $(echo "$metrics" | grep '^virga_jobs')"
 echo "$metrics" | grep -q '^virga_job_test_logloss{job="' || fail "/metrics: no test logloss"

@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "tools/commands.h"
+#include "tools/progress.h"
 #include "virga/datagen.h"
 
 namespace virga::cli {
@@ -20,7 +21,11 @@ void RegisterDatagen(CLI::App& app, int* exit_code) {
   criteo->add_option("--out", o->out_path, "Output file (.gz/.zst compress; - for stdout)")
       ->required();
   criteo->callback([o, exit_code] {
+    ProgressLine line("datagen", ProgressTotals{0, o->rows});
+    o->on_progress = [&line](uint64_t rows, uint64_t bytes) { line.Update(rows, bytes); };
     auto report = GenerateCriteo(*o);
+    o->on_progress = nullptr;
+    line.Finish();
     if (!report.ok()) {
       std::fprintf(stderr, "virga datagen: %s\n", report.status().ToString().c_str());
       *exit_code = 1;
@@ -48,7 +53,11 @@ void RegisterDatagen(CLI::App& app, int* exit_code) {
   ratings->add_option("--out", r->out_path, "Output file (.gz/.zst compress; - for stdout)")
       ->required();
   ratings->callback([r, exit_code] {
+    ProgressLine line("datagen", ProgressTotals{0, r->rows});
+    r->on_progress = [&line](uint64_t rows, uint64_t bytes) { line.Update(rows, bytes); };
     auto report = GenerateRatings(*r);
+    r->on_progress = nullptr;
+    line.Finish();
     if (!report.ok()) {
       std::fprintf(stderr, "virga datagen: %s\n", report.status().ToString().c_str());
       *exit_code = 1;

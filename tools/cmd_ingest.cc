@@ -13,7 +13,7 @@ void RegisterIngest(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("ingest", "Parse text data into a partitioned dataset in a store");
   struct Args {
     std::string format, store = DefaultStoreUri(), on_error = "fail", codec = "lz4";
-    std::string label_column = "0", header = "auto";
+    std::string label_column = "0", header = "auto", task = "any";
     IngestOptions o;
     StageFlags stage;
   };
@@ -46,6 +46,12 @@ void RegisterIngest(CLI::App& app, int* exit_code) {
                   "Multiclass labels (softmax): each label must be a class of 0..K-1, else the "
                   "line is an error; 0 = any label")
       ->capture_default_str();
+  cmd->add_option("--task", args->task,
+                  "The labels' task, checked line by line (FILE:LINE on a bad one): any | binary "
+                  "(0/1 or -1/+1) | regression (any finite number) | multiclass (class numbers; "
+                  "--classes K bounds them)")
+      ->check(CLI::IsMember({"any", "binary", "regression", "multiclass"}))
+      ->capture_default_str();
   cmd->add_option("--header", args->header, "CSV: auto | yes | no")
       ->check(CLI::IsMember({"auto", "yes", "no"}))
       ->capture_default_str();
@@ -55,6 +61,7 @@ void RegisterIngest(CLI::App& app, int* exit_code) {
     o.format = *ParseFormatName(args->format);
     o.on_error = args->on_error == "skip" ? OnError::kSkip : OnError::kFail;
     o.parse.csv_label_column = args->label_column;
+    o.parse.task = *ParseLabelTaskName(args->task);
     o.parse.csv_header = args->header == "yes"  ? CsvHeader::kPresent
                          : args->header == "no" ? CsvHeader::kAbsent
                                                 : CsvHeader::kAuto;

@@ -446,7 +446,11 @@ void RegisterJobs(CLI::App& app, int* exit_code) {
   auto* jobs = app.add_subcommand("jobs", "List training jobs registered by any process");
   jobs->add_option("--registry", *registry, "Registry dir (default $VIRGA_HOME/jobs, ~/.virga/jobs)");
   jobs->add_flag("--json", *json, "JSON output");
-  jobs->callback([=] { *exit_code = RunJobs(*registry, *json); });
+  jobs->require_subcommand(0, 1);
+  RegisterJobsPrune(*jobs, exit_code);
+  jobs->callback([=] {
+    if (jobs->get_subcommands().empty()) *exit_code = RunJobs(*registry, *json);
+  });
 
   auto kill_job = std::make_shared<std::string>();
   auto* kill = app.add_subcommand("kill", "Stop a registered training job (in any process)");

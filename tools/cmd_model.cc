@@ -11,6 +11,7 @@
 
 #include "common/time_format.h"
 #include "tools/commands.h"
+#include "tools/progress.h"
 #include "tools/stage_flags.h"
 #include "virga/stage.h"
 #include "tools/token.h"
@@ -20,6 +21,7 @@
 #include "virga/model_file.h"
 #include "virga/ps_client.h"
 #include "virga/text_writer.h"
+#include "virga/train.h"
 
 namespace virga::cli {
 namespace {
@@ -32,9 +34,11 @@ struct ExportArgs {
   std::string out;
   std::string dataset;  // optional: metadata from its manifest
   std::string store;
+  std::string job;      // export the model job JOB kept in the store
 };
 
 struct PredictArgs {
+  std::string job;  // the model job JOB kept in the store (instead of model_file)
   std::string model_file;
   std::string store;
   std::string dataset;
@@ -66,7 +70,40 @@ nlohmann::json TrainingInfo(PsClient& client, const std::string& table) {
   return info;
 }
 
+// The URI of the model job `job` kept in `store_uri` (TrainResult::model_file).
+Result<std::string> JobModelUri(const std::string& store_uri, const std::string& job) {
+  VIRGA_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(store_uri.empty() ? DefaultStoreUri() : store_uri));
+  const std::string key = JobModelKey(job);
+  VIRGA_ASSIGN_OR_RETURN(bool exists, store->Exists(key));
+  if (!exists)
+    return Status::NotFound("job '" + job + "' kept no model in " + store->uri() + " (no " + key +
+                            "; jobs before this version, or removed by `virga jobs prune`)");
+  return store->uri() + "/" + key;
+}
+
+// Copies the model job `job` kept in the store to `out`.
+int ExportJobModel(const ExportArgs& a, const std::string& job, const char* why) {
+  auto uri = JobModelUri(a.store, job);
+  if (!uri.ok()) return Fail("export", uri.status());
+  auto model = LoadModel(*uri);
+  if (!model.ok()) return Fail("export", model.status());
+  if (Status s = SaveModel(a.out, *model); !s.ok()) return Fail("export", s);
+  std::printf("exported the model of job %s%s (%zu keys, model %s, width %u) from %s to %s\n",
+              job.c_str(), why, model->keys.size(), ModelName(model->header.model),
+              model->header.width, uri->c_str(), a.out.c_str());
+  return 0;
+}
+
 int RunExport(const ExportArgs& a) {
+  if (a.job.empty() == a.table.empty())
+    return Fail("export", Status::InvalidArgument("give --table (a live server's table) or --job "
+                                                  "(the model a job kept in --store), not both"), 2);
+  if (!a.job.empty()) return ExportJobModel(a, a.job, "");
+  // A job's table is <job>.model; once the job has ended its model is in the store.
+  const std::string suffix = ".model";
+  const bool job_table = a.table.size() > suffix.size() &&
+                         a.table.compare(a.table.size() - suffix.size(), suffix.size(), suffix) == 0;
+  const std::string job = job_table ? a.table.substr(0, a.table.size() - suffix.size()) : "";
   auto kind = ParseModelName(a.model);
   if (!kind.ok()) return Fail("export", kind.status().WithContext("--model"), 2);
   auto list = ParseServerList(a.servers);
@@ -91,10 +128,17 @@ int RunExport(const ExportArgs& a) {
   o.servers = *list;
   o.token = *token;
   auto client = PsClient::Connect(o);
-  if (!client.ok()) return Fail("export", client.status());
+  if (!client.ok()) {
+    if (job_table && JobModelUri(a.store, job).ok())
+      return ExportJobModel(a, job, " (its servers are gone; the copy it kept)");
+    return Fail("export", client.status());
+  }
   std::vector<std::pair<uint64_t, std::vector<float>>> rows;
-  if (Status s = (*client)->DumpTable(a.table, &rows); !s.ok())
+  if (Status s = (*client)->DumpTable(a.table, &rows); !s.ok()) {
+    if (job_table && JobModelUri(a.store, job).ok())
+      return ExportJobModel(a, job, " (its table is unreadable; the copy it kept)");
     return Fail("export", s.WithContext("table '" + a.table + "'"));
+  }
   const nlohmann::json training = TrainingInfo(**client, a.table);
   header.training = training.dump();
   header.width = training.value("width", 1u);
@@ -147,7 +191,14 @@ void PrintMetrics(FILE* out, ModelTask task, const Metrics& m, const std::string
                    : "");
 }
 
-int RunPredict(const PredictArgs& a) {
+int RunPredict(PredictArgs a) {
+  if (a.job.empty() == a.model_file.empty())
+    return Fail("predict", Status::InvalidArgument("give --model-file or --job, not both"), 2);
+  if (!a.job.empty()) {
+    auto uri = JobModelUri(a.store, a.job);
+    if (!uri.ok()) return Fail("predict", uri.status());
+    a.model_file = *uri;
+  }
   auto split = ParseSplitName(a.split);
   if (!split.ok()) return Fail("predict", split.status().WithContext("--split"), 2);
   auto model = LoadModel(a.model_file);
@@ -195,7 +246,15 @@ int RunPredict(const PredictArgs& a) {
 
   auto made = MakeModel(hd.model, hd.width);
   if (!made.ok()) return Fail("predict", made.status().WithContext("model file '" + a.model_file + "'"));
-  auto ev = Evaluator::Load(**store, a.dataset, *split, std::move(made).value());
+  const bool test = *split == Split::kTest;
+  ProgressTotals totals;
+  totals.rows = test ? manifest->test_rows : manifest->train_rows;
+  for (const PartitionInfo& part : test ? manifest->test : manifest->train) totals.bytes += part.bytes;
+  ProgressLine line("predict", totals);
+  EvaluatorOptions eo;
+  eo.on_load = [&line](uint64_t rows, uint64_t bytes) { line.Update(rows, bytes); };
+  auto ev = Evaluator::Load(**store, a.dataset, *split, std::move(made).value(), eo);
+  line.Finish();
   if (!ev.ok()) {
     Status s = ev.status();
     if (*split == Split::kTest && manifest->test_rows == 0)
@@ -228,7 +287,10 @@ void RegisterModelTools(CLI::App& app, int* exit_code) {
   auto* ex = app.add_subcommand("export", "Write a server table to a model file (docs/model-file.md)");
   ex->add_option("--servers", e->servers, "host:port[,host:port...]")->capture_default_str();
   ex->add_option("--token-file", e->token_file, "Shared secret file");
-  ex->add_option("--table", e->table, "Model table on the servers")->required();
+  ex->add_option("--table", e->table,
+                 "Model table on the servers (a job's is JOB.model: once the job has ended, the "
+                 "model it kept in --store)");
+  ex->add_option("--job", e->job, "Export the model job JOB kept in --store (no server needed)");
   ex->add_option("--model", e->model, "Model of the table: " + ModelNameList() +
                                           " (its width is the table's)")
       ->capture_default_str();
@@ -237,14 +299,15 @@ void RegisterModelTools(CLI::App& app, int* exit_code) {
                  "s3://bucket/models/m.vmdl or file:///dir/m.vmdl")
       ->required();
   ex->add_option("--dataset", e->dataset, "Training dataset (its manifest fills the metadata)");
-  ex->add_option("--store", e->store, "Object store URI of --dataset (default $VIRGA_STORE)");
+  ex->add_option("--store", e->store,
+                 "Object store URI of --dataset and of --job's model (default $VIRGA_STORE)");
   ex->callback([e, exit_code] { *exit_code = RunExport(*e); });
 
   auto p = std::make_shared<PredictArgs>();
   auto* pr = app.add_subcommand("predict", "Score a dataset split with a model file");
   pr->add_option("--model-file", p->model_file,
-                 "Model file (virga export, train --model-out): a local path or a store URI")
-      ->required();
+                 "Model file (virga export, train --model-out): a local path or a store URI");
+  pr->add_option("--job", p->job, "Score with the model job JOB kept in --store");
   pr->add_option("--store", p->store, "Object store URI (default $VIRGA_STORE)");
   pr->add_option("--dataset", p->dataset, "Dataset to score")->required();
   pr->add_option("--split", p->split, "test | train")->capture_default_str();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -12,7 +13,12 @@
 #include "src/channel/channel_job.h"
 #include "tools/backend_flags.h"
 #include "tools/commands.h"
+#include "tools/progress.h"
 #include "tools/token.h"
+#include "tools/train_line.h"
+#include "scheduler/job_internal.h"
+#include "virga/dataset.h"
+#include "virga/ingest.h"
 #include "virga/model_file.h"
 #include "virga/ps_client.h"
 #include "virga/train.h"
@@ -40,11 +46,21 @@ struct TrainArgs {
   CLI::Option* clip_flag = nullptr;
   bool quiet = false;
   bool verbose = false;
+  // One step (--input): text ingested into temporary datasets, then trained on.
+  std::vector<std::string> inputs, test_inputs;
+  std::string format = "libsvm";
+  std::string task = "any";
+  int hash_bits = 20;
+  bool keep_dataset = false;
+  bool progressive = false;  // VW-style table of the progressive loss instead of the live line
 };
 
 std::atomic<TrainJob*> g_job{nullptr};
 std::atomic<channel::ChannelJob*> g_channel_job{nullptr};
-void OnSignal(int) {
+std::atomic<int> g_signal{0};  // the first stop signal received; 0 = none
+void OnSignal(int sig) {
+  // A second signal while the job stops (its workers told, then killed): leave at once.
+  if (g_signal.exchange(sig) != 0) std::_Exit(128 + sig);
   if (TrainJob* j = g_job.load()) j->Kill();
   if (channel::ChannelJob* j = g_channel_job.load()) j->Kill();
 }
@@ -55,21 +71,107 @@ void PrintProgress(const TrainProgress& p, bool tty) {
   static double last_print = -10;
   if (!tty && p.state == "running" && p.seconds - last_print < 5) return;
   last_print = p.seconds;
-  char auc[32] = "";  // binary models only
-  if (!std::isnan(p.test_auc)) std::snprintf(auc, sizeof auc, "auc %.4f  ", p.test_auc);
-  std::fprintf(stderr,
-               "%s[%6.1fs] epoch %u/%u  %llu samples  %.0f samples/s  test %s %.4f (best %.4f)  "
-               "%sworkers %u alive, %llu launched, %llu failed%s",
-               tty ? "\r" : "", p.seconds, p.epoch, p.epochs,
-               static_cast<unsigned long long>(p.samples), p.samples_per_second, p.metric.c_str(),
-               p.test_metric, p.best_metric, auc, p.workers_alive,
-               static_cast<unsigned long long>(p.workers_launched),
-               static_cast<unsigned long long>(p.workers_failed), tty ? "   " : "\n");
+  // "\r" + the line + blanks over the rest of a longer previous line: 80 columns at most.
+  const std::string line = TrainLine(p);
+  std::fprintf(stderr, "%s%-*s%s", tty ? "\r" : "", tty ? static_cast<int>(kTrainLineWidth) : 0,
+               line.c_str(), tty ? "" : "\n");
   std::fflush(stderr);
 }
 
 template <typename Job>
 int RunJob(TrainArgs& a);
+
+// VW-style progress: a row each time the rows trained on have doubled (and at the end), with
+// the progressive loss (each row's loss before its own update), its value since the last row,
+// and the test metric.
+class ProgressiveTable {
+ public:
+  void Print(const TrainProgress& p) {
+    const bool end = p.state != "running";
+    if (!header_) {
+      std::fprintf(stderr, "%-10s %-10s %12s %12s %9s %8s\n", "average", "since", "example",
+                   ("test " + p.metric).substr(0, 12).c_str(), "epoch", "elapsed");
+      std::fprintf(stderr, "%-10s %-10s %12s\n", "loss", "last", "counter");
+      header_ = true;
+    }
+    if (p.train_rows == 0 || std::isnan(p.train_loss)) return;
+    if (p.train_rows < next_ && !(end && p.train_rows > last_rows_)) return;
+    const double sum = p.train_loss * static_cast<double>(p.train_rows);
+    const double since = (sum - last_sum_) / static_cast<double>(p.train_rows - last_rows_);
+    char epoch[32];
+    std::snprintf(epoch, sizeof epoch, "%u/%u", p.epoch, p.epochs);
+    std::fprintf(stderr, "%-10.6f %-10.6f %12llu %12.4f %9s %7.1fs\n", p.train_loss, since,
+                 static_cast<unsigned long long>(p.train_rows), p.test_metric, epoch, p.seconds);
+    std::fflush(stderr);
+    last_sum_ = sum;
+    last_rows_ = p.train_rows;
+    while (next_ <= p.train_rows) next_ *= 2;
+  }
+
+ private:
+  bool header_ = false;
+  uint64_t next_ = 1;
+  uint64_t last_rows_ = 0;
+  double last_sum_ = 0;
+};
+
+// --input: ingests the text into a temporary dataset (and --test-input into another) and points
+// the options at them; their names in *made (removed after the job unless --keep-dataset).
+Status IngestInputs(TrainArgs& a, std::vector<std::string>* made) {
+  if (!a.o.dataset.empty())
+    return Status::InvalidArgument("give --dataset (ingested) or --input (text), not both");
+  VIRGA_ASSIGN_OR_RETURN(Format format, ParseFormatName(a.format));
+  VIRGA_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(a.o.store));
+  const std::string base = "tmp-train-" + sched::NewJobId().substr(4);
+  auto ingest = [&](const std::vector<std::string>& inputs, const std::string& name,
+                    double test_fraction) -> Status {
+    IngestOptions io;
+    io.format = format;
+    io.inputs = inputs;
+    io.dataset = name;
+    io.test_fraction = test_fraction;
+    io.parse.hash_bits = a.hash_bits;
+    VIRGA_ASSIGN_OR_RETURN(io.parse.task, ParseLabelTaskName(a.task));
+    ProgressLine line("train: ingest", 0);
+    io.on_progress = [&line](const IngestProgress& p) { line.Update(p.rows, p.file_bytes); };
+    auto report = Ingest(*store, io);
+    line.Finish();
+    if (!report.ok()) return report.status();
+    made->push_back(name);
+    if (!a.quiet) std::fprintf(stderr, "virga train: %s\n", report->Summary().c_str());
+    return Status::OK();
+  };
+  VIRGA_RETURN_IF_ERROR(ingest(a.inputs, base, a.test_inputs.empty() ? 0.1 : 0.0));
+  a.o.dataset = base;
+  if (!a.test_inputs.empty()) {
+    VIRGA_RETURN_IF_ERROR(ingest(a.test_inputs, base + "-test", 1.0));
+    a.o.test_dataset = base + "-test";
+  }
+  return Status::OK();
+}
+
+// The exit code of a finished job (docs/training.md, "Exit codes"): 0 when it ran to one of its
+// stop rules, 1 when it failed or diverged, 128 + N when signal N stopped it, 3 when it was
+// killed on request (`virga kill`, the dashboard's kill button); a killed job says so.
+int ExitCode(const TrainResult& r) {
+  if (r.state == "killed") {
+    const int sig = g_signal.load();
+    const char* name = sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM"
+                       : sig == SIGHUP ? "SIGHUP (terminal closed)" : "";
+    std::fprintf(stderr,
+                 "virga train: job %s was killed %s%s after %.1f s, %u/%u epochs%s%s\n",
+                 r.job_id.c_str(), sig != 0 ? "by " : "on request (virga kill, the dashboard)",
+                 name, r.train_seconds, r.epochs, r.epochs_requested,
+                 r.model_file.empty() ? "" : "; its unfinished model is in ", r.model_file.c_str());
+    return sig != 0 ? 128 + sig : 3;
+  }
+  if (r.state == "diverged") {
+    std::fprintf(stderr, "virga train: job %s diverged (test %s grew); try a smaller "
+                 "--learning-rate\n", r.job_id.c_str(), r.metric.c_str());
+    return 1;
+  }
+  return r.state.rfind("failed", 0) == 0 ? 1 : 0;
+}
 
 int RunTrain(TrainArgs& a) {
   auto fail = [](const Status& s) {
@@ -113,6 +215,27 @@ int RunTrain(TrainArgs& a) {
   if (!a.model_out.empty()) a.o.keep_table = true;
   auto storage = channel::IsStorageChannel(a.o);
   if (!storage.ok()) return fail(storage.status());
+  std::vector<std::string> made;  // temporary datasets of --input
+  if (!a.inputs.empty() || !a.test_inputs.empty()) {
+    if (a.inputs.empty()) return fail(Status::InvalidArgument("--test-input needs --input"));
+    a.progressive = true;
+    Status s = IngestInputs(a, &made);
+    if (s.ok()) {
+      const int code = *storage ? RunJob<channel::ChannelJob>(a) : RunJob<TrainJob>(a);
+      if (!a.keep_dataset) {
+        if (auto store = ObjectStore::Open(a.o.store); store.ok())
+          for (const std::string& d : made) (void)DeleteDataset(**store, d);
+      } else if (!a.quiet) {
+        for (const std::string& d : made)
+          std::fprintf(stderr, "virga train: kept dataset %s (virga datasets rm %s)\n", d.c_str(),
+                       d.c_str());
+      }
+      return code;
+    }
+    if (auto store = ObjectStore::Open(a.o.store); store.ok())
+      for (const std::string& d : made) (void)DeleteDataset(**store, d);
+    return fail(s);
+  }
   if (*storage) return RunJob<channel::ChannelJob>(a);
   return RunJob<TrainJob>(a);
 }
@@ -124,12 +247,17 @@ int RunJob(TrainArgs& a) {
     std::fprintf(stderr, "virga train: %s\n", s.ToString().c_str());
     return 1;
   };
-  auto job = Job::Create(a.o);
-  if (!job.ok()) return fail(job.status());
-  SetSignalTarget(job->get());
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGHUP, OnSignal);  // a closed terminal: stop the job cleanly, workers included
+  auto job = Job::Create(a.o);
+  if (!job.ok()) return fail(job.status());
+  SetSignalTarget(job->get());
+  if (const int sig = g_signal.load(); sig != 0) {  // while the job was being set up
+    std::fprintf(stderr, "virga train: interrupted by signal %d before job %s started\n", sig,
+                 (*job)->options().job_id.c_str());
+    return 128 + sig;
+  }
   const bool tty = isatty(STDERR_FILENO) && !a.quiet;
   const TrainOptions& eff = (*job)->options();
   if (!a.quiet) {
@@ -142,10 +270,16 @@ int RunJob(TrainArgs& a) {
                  : a.servers.empty() ? "servers embedded"
                                      : ("servers " + a.servers).c_str());
   }
+  ProgressiveTable table;
   auto result = (*job)->Run([&](const TrainProgress& p) {
-    if (!a.quiet) PrintProgress(p, tty);
+    if (a.quiet) return;
+    if (a.progressive) {
+      table.Print(p);
+    } else {
+      PrintProgress(p, tty);
+    }
   });
-  if (tty) std::fputc('\n', stderr);
+  if (tty && !a.progressive && !a.quiet) std::fputc('\n', stderr);
   if (!result.ok()) {
     SetSignalTarget(static_cast<Job*>(nullptr));
     return fail(result.status());
@@ -157,7 +291,14 @@ int RunJob(TrainArgs& a) {
   if (!a.quiet) {
     std::fprintf(stderr, "virga train: result JSON in %s at %s\n", eff.store.c_str(),
                  JobResultKey(eff.job_id).c_str());
+    if (!result->model_file.empty())
+      std::fprintf(stderr, "virga train: model in %s (virga predict --job %s)\n",
+                   result->model_file.c_str(), eff.job_id.c_str());
   }
+  if (!result->model_error.empty() && result->model_file.empty() &&
+      result->state.rfind("failed", 0) != 0)
+    std::fprintf(stderr, "virga train: warning: the model was not kept in the store: %s\n",
+                 result->model_error.c_str());
   if (!a.json_out.empty()) {  // a local copy
     if (Status s = WriteFileAtomically(a.json_out, TrainResultToJson(*result) + "\n"); !s.ok())
       return fail(s);
@@ -186,7 +327,7 @@ int RunJob(TrainArgs& a) {
       static_cast<unsigned long long>(r.workers_failed), r.iteration.p50_us, r.iteration.p99_us,
       r.iteration.data_wait_us, r.iteration.pull_us, r.iteration.compute_us, r.iteration.push_us,
       r.cost_total_usd);
-  return r.state.rfind("failed", 0) == 0 ? 1 : 0;
+  return ExitCode(r);
 }
 
 }  // namespace
@@ -207,7 +348,28 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--store", o.store,
                   "Object store URI: the datasets, and the job's result (docs/object-layout.md)")
       ->capture_default_str();
-  cmd->add_option("--dataset", o.dataset, "Training dataset (its train split); required unless --resume");
+  cmd->add_option("--dataset", o.dataset,
+                  "Training dataset (its train split); required unless --resume or --input");
+  cmd->add_option("--input", args->inputs,
+                  "One step: ingest these text files (--format) into a temporary dataset, train "
+                  "on it printing the progressive loss (VW-style), then remove it")
+      ->expected(1, -1);
+  cmd->add_option("--test-input", args->test_inputs,
+                  "With --input: text files to evaluate on (default: 10% of --input)")
+      ->expected(1, -1);
+  cmd->add_option("--format", args->format, "With --input: libsvm | criteo | csv | ratings")
+      ->check(CLI::IsMember({"libsvm", "criteo", "csv", "ratings"}))
+      ->capture_default_str();
+  cmd->add_option("--hash-bits", args->hash_bits, "With --input, criteo: 2^B hashed feature slots")
+      ->capture_default_str();
+  cmd->add_option("--task", args->task,
+                  "With --input: the labels' task, checked per line (virga ingest --task)")
+      ->check(CLI::IsMember({"any", "binary", "regression", "multiclass"}))
+      ->capture_default_str();
+  cmd->add_flag("--keep-dataset", args->keep_dataset,
+                "With --input: keep the temporary datasets (their names are printed)");
+  cmd->add_flag("--progressive", args->progressive,
+                "Print the VW-style table of the progressive loss instead of the live line");
   cmd->add_option("--test", o.test_dataset,
                   "Evaluation dataset (its test split, else its train split); default: the test "
                   "split of --dataset");

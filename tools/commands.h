@@ -33,6 +33,7 @@ void RegisterModelTools(CLI::App& app, int* exit_code);  // export, predict
 void RegisterTrain(CLI::App& app, int* exit_code);  // train
 void RegisterBenchTrain(CLI::App& bench, int* exit_code);  // bench train
 void RegisterJobs(CLI::App& app, int* exit_code);  // jobs, kill, search
+void RegisterJobsPrune(CLI::App& jobs, int* exit_code);  // jobs prune
 void RegisterDashboard(CLI::App& app, int* exit_code);  // dashboard
 
 }  // namespace virga::cli

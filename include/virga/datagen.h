@@ -5,11 +5,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "virga/status.h"
 
 namespace virga {
+
+// How far a generator has come (its options' on_progress): rows and
+// uncompressed text bytes written so far. Called on the calling thread.
+using GenProgress = std::function<void(uint64_t rows, uint64_t bytes)>;
 
 struct CriteoGenOptions {
   uint64_t rows = 100000;
@@ -20,6 +25,7 @@ struct CriteoGenOptions {
   // src/formats/criteo_model.h). 0: none (the rows of earlier versions).
   double interactions = 0;
   std::string out_path;  // ".gz" / ".zst" suffix compresses; "-" is stdout
+  GenProgress on_progress;  // optional: after every chunk of rows written
 };
 
 struct CriteoGenReport {
@@ -49,6 +55,7 @@ struct RatingsGenOptions {
   double noise = 0.5;
   uint64_t seed = 1;
   std::string out_path;  // ".gz" / ".zst" suffix compresses; "-" is stdout
+  GenProgress on_progress;  // optional: after every 64 KiB of text written
 };
 
 struct RatingsGenReport {

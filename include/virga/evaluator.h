@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -50,6 +51,9 @@ struct EvaluatorOptions {
   // Rows per Predict call. Bounds nothing in memory (scores are written in
   // place); a few thousand keeps a chunk's rows and slots in cache.
   size_t chunk_rows = 4096;
+  // Optional: called by Load after each partition read, with the rows and
+  // encoded bytes read so far (progress of a long load, e.g. virga predict).
+  std::function<void(uint64_t rows, uint64_t bytes)> on_load;
 };
 
 // The metrics of `model`'s task over its predictions `scores` (rows x

@@ -21,6 +21,21 @@ const char* FormatName(Format format);
 
 enum class CsvHeader { kAuto, kPresent, kAbsent };
 
+// The task a dataset's labels are declared for (ingest --task, the Python
+// load_* task=): every label is checked as its line is parsed, and a label
+// that does not fit is an error of its line (FILE:LINE: reason; skipped with
+// --on-error skip). The model's own check of the whole dataset's labels
+// still runs when a job starts (docs/models.md).
+enum class LabelTask : uint8_t {
+  kAny = 0,         // any finite label (the default)
+  kBinary = 1,      // 0/1 or -1/+1; one convention per input file (a mix is an error)
+  kRegression = 2,  // any finite number (ratings, mf)
+  kMulticlass = 3,  // integer class numbers: 0..classes-1 with classes > 0, else 0..2^24-1
+};
+// "any", "binary", "regression", "multiclass"; InvalidArgument otherwise.
+Result<LabelTask> ParseLabelTaskName(std::string_view name);
+const char* LabelTaskName(LabelTask task);
+
 struct ParseOptions {
   // Criteo: features are hashed into 2^hash_bits slots (1..32).
   int hash_bits = 20;
@@ -34,6 +49,30 @@ struct ParseOptions {
   // not an integer in [0, classes) is an error of its line ("label 10 is not
   // a class of 0..9"). 0: any finite label.
   uint32_t classes = 0;
+  // The labels' declared task; classes > 0 implies kMulticlass and fits no
+  // other task (MakeParser refuses the pair).
+  LabelTask task = LabelTask::kAny;
+};
+
+// The label rule of ParseOptions::task and classes, one label at a time, in
+// input order: the rule of every parser MakeParser makes, and of IngestRows
+// (rows from memory, the Python estimators' staging). Stateful (a binary
+// task keeps the convention of its first label): one per input file.
+class LabelCheck {
+ public:
+  // InvalidArgument for classes with a task other than multiclass.
+  static Result<LabelCheck> Make(const ParseOptions& options);
+  // False when every finite label passes (task kAny, no classes).
+  bool active() const { return task_ != LabelTask::kAny && task_ != LabelTask::kRegression; }
+  // OK, or InvalidArgument whose message is the reason only, e.g.
+  // "label 7 is not binary (0/1 or -1/+1; --task binary)".
+  Status Check(float label);
+
+ private:
+  LabelCheck(LabelTask task, uint32_t classes) : task_(task), classes_(classes) {}
+  LabelTask task_;
+  uint32_t classes_;
+  float negative_ = 1;  // binary: the negative label seen first (0 or -1); 1 = none yet
 };
 
 // Parses the lines of one input file, in order (parsers may keep state, e.g.

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -197,6 +198,11 @@ struct TrainResult {
   // registry's "servers", the dashboard's checkpoint_error and the server's log).
   uint64_t checkpoints_written = 0, checkpoints_failed = 0;
   std::string checkpoint_error;
+  // The model as the job left it, kept in its store at JobModelKey (a model
+  // file, docs/model-file.md) so that `virga export` / `virga predict` work
+  // after the job and its servers are gone: its URI, "" if it could not be
+  // written or the job failed (model_error says why).
+  std::string model_file, model_error;
 };
 
 std::string TrainResultToJson(const TrainResult& result);
@@ -217,8 +223,10 @@ inline std::string JobResultKey(std::string_view job_id) {
 inline std::string JobOptionsKey(std::string_view job_id) {
   return "jobs/" + std::string(job_id) + "/options.json";
 }
+// The job's model file (docs/model-file.md), written at the job's end whatever its state
+// (TrainResult::model_file).
 inline std::string JobModelKey(std::string_view job_id) {
-  return "jobs/" + std::string(job_id) + "/model.vmdl";  // a model file (the Python package's)
+  return "jobs/" + std::string(job_id) + "/model.vmdl";
 }
 // A search's summary (`virga search`, the Python GridSearch/RandomSearch).
 inline std::string SearchResultKey(std::string_view search_id) {
@@ -237,6 +245,11 @@ struct TrainProgress {
   double test_auc = 0;
   uint32_t workers_alive = 0;
   uint64_t workers_launched = 0, workers_failed = 0;
+  // Progressive training loss (VW's "average loss"): the mean loss of the rows
+  // trained on so far, each taken before its own update, over the ended
+  // workers and the live ones' last stats; NaN before any. train_rows: those rows.
+  double train_loss = NAN;
+  uint64_t train_rows = 0;
   std::string state;                   // "running", then the result's state
 };
 
@@ -258,7 +271,8 @@ class TrainJob {
   // After Run(): writes the trained model to a model file (docs/model-file.md)
   // at `location`: a local path or an object URI such as
   // s3://bucket/models/m.vmdl (IsModelUri, include/virga/model_file.h).
-  // The table lives until the job is destroyed.
+  // The table lives until the job is destroyed. (Run() already keeps a copy
+  // in the job's store: TrainResult::model_file.)
   Status SaveModel(const std::string& location);
   const TrainOptions& options() const;
 

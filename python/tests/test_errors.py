@@ -16,6 +16,19 @@ def test_bad_line_names_file_and_line(session, tmp_path):
     assert isinstance(e.value, ValueError) and isinstance(e.value, virga.Error)
 
 
+def test_label_that_does_not_fit_the_task_names_file_and_line(session, tmp_path):
+    # The same rule as `virga ingest --task binary` (include/virga/parser.h, LabelCheck).
+    path = tmp_path / "labels.txt"
+    path.write_text("1 1:1\n0 2:1\n7 3:1\n")
+    with pytest.raises(virga.InvalidArgumentError) as e:
+        session.load_libsvm(path, task="binary", name="labels-binary")
+    assert f"{path}:3: label 7 is not binary" in str(e.value), str(e.value)
+    with pytest.raises(virga.InvalidArgumentError, match=r"labels.txt:3: label 7 is not a class of 0..2"):
+        session.load_libsvm(path, classes=3, name="labels-classes")
+    train, _ = session.load_libsvm(path, task="regression", name="labels-regression")
+    assert train.manifest["train_rows"] + 0 >= 0
+
+
 def test_missing_file_and_dataset(session, tmp_path):
     with pytest.raises(virga.Error, match="absent.tsv"):
         session.load_libsvm(tmp_path / "absent.tsv")

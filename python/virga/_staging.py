@@ -27,13 +27,14 @@ def _csr(X):
     return X
 
 
-def stage(session, X, y01, prefix="fit"):
+def stage(session, X, y01, prefix="fit", task="any"):
     """Ingests (X, y01) into the session's store as a dataset with a train split only;
-    returns its name."""
+    returns its name. `task` checks the labels as `virga ingest --task` does (the estimators
+    have validated theirs already)."""
     name = f"{prefix}-{uuid.uuid4().hex[:12]}"
     X = _csr(X)
     _virga.ingest_csr(session.store, name, X.indptr, X.indices, X.data,
-                      np.asarray(y01, dtype=np.float32), test_fraction=0.0)
+                      np.asarray(y01, dtype=np.float32), test_fraction=0.0, task=task)
     return name
 
 

@@ -84,7 +84,9 @@ class Job:
         except Exception as e:  # the engine's error, re-raised by wait()
             self._error = e
         state = self._result["state"] if self._result else "failed"
-        if self._result and not state.startswith("failed"):
+        # The engine keeps the model at model_path (result["model_file"]); an older result without it
+        # is saved here.
+        if self._result and not state.startswith("failed") and not self._result.get("model_file"):
             try:
                 job.save_model(self.model_path)
             except Exception as e:

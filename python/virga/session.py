@@ -176,7 +176,7 @@ class Session:
         return train, test
 
     def load_criteo(self, path, test_fraction=0.1, hash_bits=20, name=None, on_error="fail",
-                    functions=None, part_mb=128):
+                    functions=None, part_mb=128, task="any", classes=0):
         """Ingests Criteo TSV file(s) (plain, .gz, .zst); returns (train, test) handles.
 
         Parameters
@@ -199,29 +199,35 @@ class Session:
         part_mb : int
             With functions: input MB per function task (larger uncompressed files are cut into
             byte ranges).
+        task : {"any", "binary", "regression", "multiclass"}
+            The labels' task, checked line by line as `virga ingest --task` does: a label that
+            does not fit (7 for "binary") fails the ingest naming FILE:LINE.
+        classes : int
+            > 0: labels are class numbers 0..classes-1 (multiclass).
         """
         return self._ingest("criteo", path, name, test_fraction, functions, part_mb,
-                            hash_bits=hash_bits, on_error=on_error)
+                            hash_bits=hash_bits, on_error=on_error, task=task, classes=classes)
 
     def load_libsvm(self, path, test_fraction=0.1, name=None, on_error="fail", functions=None,
-                    part_mb=128):
+                    part_mb=128, task="any", classes=0):
         """Ingests LIBSVM file(s); parameters as for load_criteo."""
         return self._ingest("libsvm", path, name, test_fraction, functions, part_mb,
-                            on_error=on_error)
+                            on_error=on_error, task=task, classes=classes)
 
     def load_csv(self, path, test_fraction=0.1, label_column="0", header="auto", name=None,
-                 on_error="fail", functions=None, part_mb=128):
+                 on_error="fail", functions=None, part_mb=128, task="any", classes=0):
         """Ingests CSV file(s): the label column by name or 0-based index; header "auto",
         "yes" or "no" (only files without a header are cut into byte ranges on functions);
         the other parameters as for load_criteo."""
         return self._ingest("csv", path, name, test_fraction, functions, part_mb,
-                            label_column=str(label_column), header=header, on_error=on_error)
+                            label_column=str(label_column), header=header, on_error=on_error,
+                            task=task, classes=classes)
 
     def load_ratings(self, path, test_fraction=0.1, name=None, on_error="fail", functions=None,
-                     part_mb=128):
+                     part_mb=128, task="any", classes=0):
         """Ingests ratings file(s) (user, item, rating[, time]); parameters as for load_criteo."""
         return self._ingest("ratings", path, name, test_fraction, functions, part_mb,
-                            on_error=on_error)
+                            on_error=on_error, task=task, classes=classes)
 
     def dataset(self, name, split="train"):
         """A handle on a dataset already in the store."""

@@ -64,6 +64,8 @@ struct ChannelJob::Impl : sched::JobDriver {
   Status ReadWeights(std::span<float> out, uint64_t* updates) override;
   bool WorkLooksDone() override;
   void SignalStop() override { (void)channel->Put(layout->Stop(), "stop"); }
+  Status DumpModel(std::vector<std::pair<uint64_t, std::vector<float>>>* rows,
+                   std::string* extra_json) override;
   void AdjustCost() override {
     // No parameter server: the object store's requests are not priced; a
     // Redis channel pays for its node.
@@ -279,16 +281,19 @@ Result<std::unique_ptr<ChannelJob>> ChannelJob::Create(TrainOptions options) {
   return std::unique_ptr<ChannelJob>(new ChannelJob(std::move(impl)));
 }
 
-Status ChannelJob::SaveModel(const std::string& path) {
-  Impl& j = *impl_;
-  if (j.cleaned) return Status::Unavailable("train: the job's channel objects are gone");
-  VIRGA_RETURN_IF_ERROR(j.ReadModel());
-  std::vector<std::pair<uint64_t, std::vector<float>>> rows;
-  for (uint64_t i = 0; i + 1 < j.dim; ++i) {
-    if (j.model[i] != 0.0f) rows.push_back({i, {j.model[i]}});
+Status ChannelJob::SaveModel(const std::string& path) { return impl_->SaveModelTo(path); }
+
+Status ChannelJob::Impl::DumpModel(std::vector<std::pair<uint64_t, std::vector<float>>>* rows,
+                                   std::string* extra_json) {
+  if (cleaned) return Status::Unavailable("train: the job's channel objects are gone");
+  VIRGA_RETURN_IF_ERROR(ReadModel());
+  rows->clear();
+  for (uint64_t i = 0; i + 1 < dim; ++i) {
+    if (model[i] != 0.0f) rows->push_back({i, {model[i]}});
   }
-  rows.push_back({kBiasKey, {j.model[j.dim - 1]}});
-  return j.WriteModelFile(path, rows, nlohmann::json({{"channel", j.opt.channel}}).dump());
+  rows->push_back({kBiasKey, {model[dim - 1]}});
+  *extra_json = nlohmann::json({{"channel", opt.channel}}).dump();
+  return Status::OK();
 }
 
 bool IsChannelPayload(const std::string& json) {

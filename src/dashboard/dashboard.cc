@@ -2,6 +2,7 @@
 // in the pre-routing handler, then the page, the JSON API and /metrics.
 #include "virga/dashboard.h"
 
+#include <cstdlib>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include <chrono>
 #include <condition_variable>
@@ -126,6 +128,7 @@ class GatedServer : public httplib::Server {
 
 struct Dashboard::Impl {
   DashboardOptions opt;
+  bool BodyTooLarge(const httplib::Request& req) const;
   dash::ApiOptions api;
   dash::RateTracker rates;
   GatedServer http;
@@ -221,6 +224,14 @@ const JobEntry* Dashboard::Impl::FindJob(const std::vector<JobEntry>& jobs, cons
   return nullptr;
 }
 
+// A body the routes that read none would not have accepted either (opt.max_body_bytes).
+bool Dashboard::Impl::BodyTooLarge(const httplib::Request& req) const {
+  if (req.has_header("Transfer-Encoding")) return true;  // chunked: of unknown size
+  if (!req.has_header("Content-Length")) return false;
+  const std::string v = req.get_header_value("Content-Length");
+  return v.size() > 18 || std::strtoull(v.c_str(), nullptr, 10) > opt.max_body_bytes;
+}
+
 void Dashboard::Impl::Routes() {
   http.set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) { return Authorize(req, res); });
@@ -254,7 +265,12 @@ void Dashboard::Impl::Routes() {
     if (!e) return Error(res, 404, "job '" + id + "' is not registered");
     Reply(res, 200, dash::JobDetailJson(*e, api, rates));
   });
-  http.Post(R"(/api/jobs/([^/]+)/kill)", [this](const httplib::Request& req, httplib::Response& res) {
+  // The kill routes take a ContentReader they never call: cpp-httplib then reads no body, so an
+  // empty POST without Content-Length (curl -X POST) is answered at once instead of waiting
+  // for a body until its read timeout and answering 400.
+  http.Post(R"(/api/jobs/([^/]+)/kill)", [this](const httplib::Request& req, httplib::Response& res,
+                                                const httplib::ContentReader&) {
+    if (BodyTooLarge(req)) return Error(res, 413, "request body too large");
     const std::string id = req.matches[1];
     if (!dash::ValidJobId(id)) return Error(res, 400, "bad job id");
     Status s = RequestKill(api.registry_dir, id);
@@ -262,7 +278,9 @@ void Dashboard::Impl::Routes() {
     if (!s.ok()) return Error(res, 500, s.ToString());
     Reply(res, 202, {{"job_id", id}, {"kill_requested", true}});
   });
-  http.Post("/api/kill-all", [this](const httplib::Request&, httplib::Response& res) {
+  http.Post("/api/kill-all", [this](const httplib::Request& req, httplib::Response& res,
+                                    const httplib::ContentReader&) {
+    if (BodyTooLarge(req)) return Error(res, 413, "request body too large");
     std::vector<JobEntry> jobs;
     if (!Jobs(res, &jobs)) return;
     json killed = json::array(), failed = json::object();

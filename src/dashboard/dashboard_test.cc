@@ -234,6 +234,28 @@ double SecondsUntilClosed(int fd, double limit) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+TEST_F(DashboardTest, KillAcceptsAnEmptyPostWithoutContentLength) {
+  // What `curl -X POST` sends: no body, no Content-Length. Answered at once (it used to wait
+  // for a body until the read timeout, then answer 400).
+  const std::string head = std::string("POST /api/jobs/run-1/kill HTTP/1.1\r\nHost: x\r\n") +
+                           "Authorization: Bearer " + kToken + "\r\n\r\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  const int fd = PartialClient(dash_->port(), head);
+  ASSERT_GE(fd, 0);
+  std::string reply;
+  char buf[512];
+  pollfd p{fd, POLLIN, 0};
+  while (reply.find("\r\n") == std::string::npos && ::poll(&p, 1, 4000) > 0) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 202", 0), 0u) << reply;
+  EXPECT_TRUE(KillFile("run-1"));
+}
+
 TEST_F(DashboardTest, SlowHeaderClientsDoNotBlockOthers) {
   // 60 clients that sent half a request head and wait (a header line every
   // few seconds would do the same): each holds a descriptor, no thread.

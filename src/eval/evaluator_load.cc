@@ -43,6 +43,7 @@ Result<std::unique_ptr<Evaluator>> Evaluator::Load(ObjectStore& store, std::stri
   block.Reserve(rows, nnz);
   PartitionBuffer buffer;
   std::string bytes;
+  uint64_t bytes_read = 0;
   for (const PartitionInfo& p : parts) {
     VIRGA_RETURN_IF_ERROR(store.Get(p.key, &bytes));
     VIRGA_RETURN_IF_ERROR(DecodePartition(bytes, p.key, &buffer));
@@ -54,6 +55,8 @@ Result<std::unique_ptr<Evaluator>> Evaluator::Load(ObjectStore& store, std::stri
         block.AddFeature(v.indices[q], v.value(q));
       block.EndRow(v.labels[r]);
     }
+    bytes_read += bytes.size();
+    if (options.on_load) options.on_load(block.rows(), bytes_read);
   }
   return std::make_unique<Evaluator>(std::move(model), std::move(block), options);
 }

@@ -92,7 +92,7 @@ void CheckAgainstIndependent(const RowBlock& copy, const Evaluator& ev) {
 TEST(Evaluator, DenseKeySpaceMatchesIndependentScores) {
   RowBlock rows = RandomRows(5000, 300, /*binary=*/false, 1);
   RowBlock copy = rows;
-  Evaluator ev(std::make_unique<FakeModel>(), std::move(rows), {.chunk_rows = 333});
+  Evaluator ev(std::make_unique<FakeModel>(), std::move(rows), {.chunk_rows = 333, .on_load = {}});
   EXPECT_EQ(ev.width(), 2u);
   EXPECT_EQ(ev.rows(), 5000u);
   CheckAgainstIndependent(copy, ev);

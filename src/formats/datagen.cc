@@ -112,6 +112,8 @@ Result<CriteoGenReport> GenerateCriteo(const CriteoGenOptions& options) {
       entropy += chunks[c].entropy;
       report.positives += chunks[c].positives;
     }
+    if (options.on_progress)
+      options.on_progress(std::min(options.rows, base + used * kChunkRows), report.bytes);
   }
   VIRGA_RETURN_IF_ERROR(writer->Close());
 

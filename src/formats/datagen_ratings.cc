@@ -72,6 +72,7 @@ Result<RatingsGenReport> GenerateRatings(const RatingsGenOptions& o) {
       VIRGA_RETURN_IF_ERROR(out->Write(buf));
       r.bytes += buf.size();
       buf.clear();
+      if (o.on_progress) o.on_progress(n + 1, r.bytes);
     }
   }
   VIRGA_RETURN_IF_ERROR(out->Write(buf));

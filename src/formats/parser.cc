@@ -62,9 +62,10 @@ Result<std::unique_ptr<LineParser>> MakeFormatParser(Format format, const ParseO
 }  // namespace
 
 Result<std::unique_ptr<LineParser>> MakeParser(Format format, const ParseOptions& options) {
+  VIRGA_ASSIGN_OR_RETURN(LabelCheck check, LabelCheck::Make(options));
   VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<LineParser> parser, MakeFormatParser(format, options));
-  if (options.classes == 0) return parser;
-  return formats::NewClassLabelCheck(std::move(parser), options.classes);
+  if (!check.active()) return parser;
+  return formats::NewLabelCheck(std::move(parser), check);
 }
 
 }  // namespace virga

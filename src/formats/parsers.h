@@ -13,9 +13,9 @@ std::unique_ptr<LineParser> NewLibsvmParser();
 std::unique_ptr<LineParser> NewCriteoParser(int hash_bits);
 std::unique_ptr<LineParser> NewCsvParser(const ParseOptions& options);
 std::unique_ptr<LineParser> NewRatingsParser();
-// `inner`, with every row's label checked to be a class of 0..classes-1
-// (ParseOptions::classes); a bad one is an error of its line, its row dropped.
-std::unique_ptr<LineParser> NewClassLabelCheck(std::unique_ptr<LineParser> inner, uint32_t classes);
+// `inner`, with every row's label checked by `check` (ParseOptions::task and
+// classes); a bad one is an error of its line, its row dropped.
+std::unique_ptr<LineParser> NewLabelCheck(std::unique_ptr<LineParser> inner, LabelCheck check);
 
 // True for the bytes that separate LIBSVM tokens: space and tab.
 inline bool IsBlank(char c) { return c == ' ' || c == '\t'; }

@@ -371,6 +371,8 @@ Result<IngestReport> IngestRows(ObjectStore& store, const IngestOptions& options
                                 const RowBlockView& rows) {
   using namespace ingest_internal;
   VIRGA_RETURN_IF_ERROR(CheckIngestOptions(options));
+  // The same label rule as text input's parsers (options.parse.task, classes).
+  VIRGA_ASSIGN_OR_RETURN(LabelCheck labels, LabelCheck::Make(options.parse));
   const auto start = std::chrono::steady_clock::now();
   VIRGA_RETURN_IF_ERROR(PrepareNewDataset(store, options.dataset));
   IngestReport report;
@@ -384,6 +386,10 @@ Result<IngestReport> IngestRows(ObjectStore& store, const IngestOptions& options
     for (size_t r = 0; r < rows.rows() && status.ok(); ++r) {
       if (!std::isfinite(rows.labels[r])) {
         status = Status::InvalidArgument(fmt::format("row {}: label is not finite", r));
+        break;
+      }
+      if (Status s = labels.Check(rows.labels[r]); !s.ok()) {
+        status = Status::InvalidArgument(fmt::format("row {}: {}", r, s.message()));
         break;
       }
       const bool test = InTestSplit(options.split_seed, out.rows, options.test_fraction);

@@ -171,6 +171,8 @@ void JobDriver::Account(const FunctionInfo& info) {
     result.pulls_with_push += wr->pulls_with_push;
     result.bytes_sent += wr->bytes_sent;
     result.bytes_received += wr->bytes_received;
+    ended_loss_sum_ += wr->train_loss * static_cast<double>(wr->samples);
+    ended_loss_rows_ += wr->samples;
     if (info.state == FunctionState::kSucceeded) rec.reason = wr->end_reason;
     if (wr->end_reason.rfind("error", 0) == 0) error = true;
   }
@@ -287,6 +289,17 @@ void JobDriver::Publish(const std::string& state) {
   // Gathered before the lock: it may talk to the backend and the servers.
   std::optional<LiveDetail> detail;
   if (!registry_.empty()) detail = CollectDetail();
+  // The live workers' share of the progressive loss: their last published stats.
+  double loss_sum = ended_loss_sum_;
+  uint64_t loss_rows = ended_loss_rows_;
+  for (uint64_t id : ActiveFunctions()) {
+    const std::string stats = LiveStats(id);
+    if (stats.empty()) continue;
+    if (auto r = ResultFromJson(stats); r.ok()) {
+      loss_sum += r->train_loss * static_cast<double>(r->samples);
+      loss_rows += r->samples;
+    }
+  }
   std::lock_guard lock(progress_mu_);
   live_.state = state;
   live_.seconds = result.history.empty() ? 0 : result.history.back().seconds;
@@ -303,6 +316,8 @@ void JobDriver::Publish(const std::string& state) {
   live_.workers_alive = static_cast<uint32_t>(ActiveFunctions().size());
   live_.workers_launched = result.workers_launched;
   live_.workers_failed = result.workers_failed;
+  live_.train_rows = loss_rows;
+  live_.train_loss = loss_rows > 0 ? loss_sum / static_cast<double>(loss_rows) : NAN;
   if (!registry_.empty())
     WriteJobStatus(registry_, opt, live_, result, detail ? &*detail : nullptr);
 }
@@ -399,6 +414,15 @@ Status JobDriver::WriteModelFile(const std::string& path,
   return virga::SaveModel(path, model);
 }
 
+Status JobDriver::SaveModelTo(const std::string& location) {
+  std::vector<std::pair<uint64_t, std::vector<float>>> rows;
+  std::string extra = "{}";
+  VIRGA_RETURN_IF_ERROR(DumpModel(&rows, &extra));
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return WriteModelFile(location, rows, extra);
+}
+
 Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&)>& on_progress) {
   const auto t0 = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
@@ -476,6 +500,16 @@ Result<TrainResult> JobDriver::Run(const std::function<void(const TrainProgress&
   if (Status s = ReadProgress(); !s.ok() && !failed) return s;
   if (Status s = Evaluate(elapsed()); !s.ok() && !failed) return s;
   result.state = state;
+  // The model outlives the job's table and servers: export and predict read it from the store.
+  // A failed job keeps none (its servers may be gone or hung: no wait for them).
+  const std::string model_uri = store->uri() + "/" + JobModelKey(opt.job_id);
+  if (failed) {
+    result.model_error = "not kept: the job failed";
+  } else if (Status s = SaveModelTo(model_uri); s.ok()) {
+    result.model_file = model_uri;
+  } else {
+    result.model_error = s.ToString();
+  }
   result.samples_per_second = result.train_seconds > 0 ? result.samples / result.train_seconds : 0;
   EstimateCost(&result);
   AdjustCost();

@@ -46,6 +46,9 @@ class JobDriver {
   TrainProgress progress() const;
   std::vector<HistoryPoint> history() const;
   const TrainOptions& options() const { return opt; }
+  // Writes the model as it is now to a model file at `location` (a path or a
+  // store URI), with the job's settings in its training section.
+  Status SaveModelTo(const std::string& location);
 
  protected:
   // --- setup, called in this order by the derived job's setup ---
@@ -90,6 +93,10 @@ class JobDriver {
   virtual std::optional<LiveDetail> CollectDetail() { return std::nullopt; }
   // After the common estimate (EstimateCost): a job's own server price.
   virtual void AdjustCost() {}
+  // The model's rows (key, width floats) in any order, and extra members
+  // for the model file's training section (a JSON object's text).
+  virtual Status DumpModel(std::vector<std::pair<uint64_t, std::vector<float>>>* rows,
+                           std::string* extra_json) = 0;
 
   // --- helpers for the derived job ---
   // From done[e * items_per_epoch + k] (item k of epoch e processed at least
@@ -164,6 +171,9 @@ class JobDriver {
   std::vector<uint64_t> hung_;     // killed by CheckHangs, not yet accounted
   std::vector<float> weights_;     // evaluation buffer
   double best_loss_ = INFINITY;
+  // Progressive training loss of the ended workers: summed loss, rows (TrainProgress::train_loss).
+  double ended_loss_sum_ = 0;
+  uint64_t ended_loss_rows_ = 0;
   uint32_t consecutive_errors_ = 0;
   std::string last_error_;
   std::string registry_, kill_file_;

@@ -191,6 +191,7 @@ void WriteJobStatus(const std::string& dir, const TrainOptions& o, const TrainPr
       {"pid", static_cast<int>(getpid())},
       {"pid_start", ProcessStartTicks(static_cast<int>(getpid()))},
       {"state", p.state},
+      {"store", o.store},  // where its result, model and checkpoints are (virga jobs prune)
       {"dataset", o.dataset},
       {"test", o.test_dataset},
       {"model", o.model},

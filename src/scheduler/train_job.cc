@@ -100,6 +100,11 @@ struct TrainJob::Impl : sched::JobDriver {
     auto got = client->MultiGet(keys);
     return got.ok() ? std::move(got).value() : std::vector<std::optional<std::string>>{};
   }
+  Status DumpModel(std::vector<std::pair<uint64_t, std::vector<float>>>* rows,
+                   std::string* /*extra_json*/) override {
+    if (!client) return Status::Unavailable("train: the job's servers are gone");
+    return client->DumpTable(table, rows);
+  }
   std::optional<sched::LiveDetail> CollectDetail() override {
     return sched::CollectLiveDetail(*backend, *client, opt.job_id, ActiveFunctions());
   }
@@ -538,14 +543,6 @@ void TrainJob::Impl::Cleanup() {
 
 namespace virga {
 
-Status TrainJob::SaveModel(const std::string& path) {
-  Impl& j = *impl_;
-  if (!j.client) return Status::Unavailable("train: the job's servers are gone");
-  std::vector<std::pair<uint64_t, std::vector<float>>> rows;
-  VIRGA_RETURN_IF_ERROR(j.client->DumpTable(j.table, &rows));
-  std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  return j.WriteModelFile(path, rows);
-}
+Status TrainJob::SaveModel(const std::string& path) { return impl_->SaveModelTo(path); }
 
 }  // namespace virga

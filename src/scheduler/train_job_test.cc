@@ -259,6 +259,14 @@ TEST_F(TrainJobTest, ResultAndModelGoToTheStore) {
   ASSERT_TRUE((*store)->Get(JobResultKey("store-test"), &json).ok());
   EXPECT_EQ(json, TrainResultToJson(*r) + "\n");
   EXPECT_EQ(nlohmann::json::parse(json)["backend"], "local");
+  // Run itself keeps the model in the store (export/predict after the job's servers are gone).
+  EXPECT_EQ(r->model_file, (*store)->uri() + "/" + JobModelKey("store-test"));
+  EXPECT_EQ(nlohmann::json::parse(json)["model_file"], r->model_file);
+  {
+    auto kept = LoadModel(r->model_file);
+    ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+    EXPECT_FALSE(kept->keys.empty());
+  }
 
   // A model written to store URIs (file:// and mem://) and read back.
   for (const std::string& uri :

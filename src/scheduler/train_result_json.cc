@@ -112,6 +112,7 @@ std::string TrainResultToJson(const TrainResult& r) {
         {"push", t.push_us},
         {"pulls_early", r.pulls_early},
         {"pulls_with_push", r.pulls_with_push}}},
+      {"model_file", r.model_file},
       {"history", std::move(history)},
       {"functions", std::move(functions)},
       {"cost_estimate",
@@ -122,6 +123,7 @@ std::string TrainResultToJson(const TrainResult& r) {
         {"prices", "AWS Lambda $0.0000166667/GB-s + $0.20/M invocations; server m5.large $0.096/h"}}},
   };
   for (const char* m : metrics) j[std::string("test_") + m] = TestMetric(r, m);
+  if (!r.model_error.empty()) j["model_error"] = r.model_error;
   return j.dump(2);
 }
 

@@ -34,6 +34,7 @@ json OptionsToJson(const IngestOptions& o) {
           {"csv_header", static_cast<int>(o.parse.csv_header)},
           {"csv_delimiter", std::string(1, o.parse.csv_delimiter)},
           {"classes", o.parse.classes},
+          {"label_task", LabelTaskName(o.parse.task)},
           {"codec", CodecName(o.encode.codec)},
           {"zstd_level", o.encode.zstd_level},
           {"min_saving", o.encode.min_saving}};
@@ -57,6 +58,7 @@ Result<IngestOptions> OptionsFromJson(const json& j) {
     if (delim.size() != 1) return Status::InvalidArgument("ingest task: bad csv_delimiter");
     o.parse.csv_delimiter = delim[0];
     o.parse.classes = j.value("classes", 0u);
+    VIRGA_ASSIGN_OR_RETURN(o.parse.task, ParseLabelTaskName(j.value("label_task", std::string("any"))));
     VIRGA_ASSIGN_OR_RETURN(o.encode.codec, ParseCodecName(j.at("codec").get<std::string>()));
     o.encode.zstd_level = j.at("zstd_level").get<int>();
     o.encode.min_saving = j.at("min_saving").get<double>();

@@ -73,7 +73,64 @@ try {
   check(true, "curves grow without reload: " + JSON.stringify(first.time) + " -> " + JSON.stringify(grown.time));
   const legend = await page.$$eval("#chart-time .u-legend .u-series", (s) => s.length);
   check(legend >= 3, "chart legend lists the experiments (" + (legend - 1) + ")");
+  // Legends name the parameters that differ (the search's grid), not job ids.
+  const labels = await page.$$eval("#chart-time .u-legend .u-series .u-label", (s) => s.slice(1).map((x) => x.textContent));
+  check(labels.length >= 2 && labels.every((l) => /^learning_rate=0\.(05|2)$/.test(l)),
+        "legends by the differing parameter: " + JSON.stringify(labels));
+  // Colours: a function of the job id (the row's swatch is its curve's stroke, the same after a reload).
+  const colours = () => page.evaluate((id) => ({
+    swatch: document.querySelector(`#jobs tbody tr[data-job="${id}"] .swatch`).style.background,
+    stroke: window.virgaDashboard.charts.time.plot.series.slice(1).map((s) => s._stroke || s.stroke),
+  }), rows[0]);
+  const c1 = await colours();
+  // Robust y axis: its range holds the bulk of the points (the 95th percentile), set by the page.
+  const yr = await page.evaluate(() => {
+    const c = window.virgaDashboard.charts.time.plot;
+    const ys = c.data.slice(1).flat().filter((v) => v !== null && v !== undefined);
+    return { range: window.virgaDashboard.yRanges.time, min: c.scales.y.min, max: c.scales.y.max,
+             lo: Math.min(...ys), hi: Math.max(...ys) };
+  });
+  check(yr.range && yr.max <= yr.hi * 1.2 && yr.min <= yr.lo && yr.max > yr.min,
+        "robust y range " + JSON.stringify(yr));
   await page.screenshot({ path: outDir + "/dashboard.png", fullPage: true });
+  // Log scale toggle.
+  await page.check("#log-y");
+  await until("a log y axis", () => page.evaluate(() => {
+    const c = window.virgaDashboard.charts.time;
+    return c && c.plot.scales.y.distr === 3;
+  }), 5000);
+  check(true, "log y: the charts use a logarithmic y scale");
+  await page.uncheck("#log-y");
+  // Search: words filter rows and curves.
+  await page.fill("#search", "learning_rate=0.05");
+  const found = await page.$$eval("#jobs tbody tr", (trs) => trs.map((t) => t.dataset.job));
+  const foundSeries = await page.evaluate(() => window.virgaDashboard.charts.time.plot.series.length - 1);
+  check(found.length === 1 && foundSeries === 1, "search learning_rate=0.05: " + JSON.stringify(found) + ", " + foundSeries + " curve");
+  await page.fill("#search", "");
+  // Compare: select both, parameters side by side, curves overlaid.
+  for (const id of rows.slice(0, 2)) await page.check(`#jobs tbody tr[data-job="${id}"] input.pick`);
+  await page.click("#compare");
+  await page.waitForSelector("#comparison:not([hidden])");
+  await until("comparison chart", () => page.evaluate(() => {
+    const c = window.virgaDashboard.charts.compare;
+    return c && c.plot.series.length === 3;
+  }), 10000);
+  const cmp = await page.evaluate(() => ({
+    cols: document.querySelectorAll("#compare-table thead th").length - 1,
+    lr: [...document.querySelectorAll('#compare-table tr[data-param="learning_rate"] td')].map((t) => t.textContent),
+    differs: document.querySelector('#compare-table tr[data-param="learning_rate"]').className,
+    same: document.querySelector('#compare-table tr[data-param="minibatch"]')?.className ?? "absent",
+  }));
+  check(cmp.cols === 2 && cmp.lr.length === 2 && cmp.lr[0] !== cmp.lr[1] && cmp.differs === "differs" && cmp.same !== "differs",
+        "comparison: parameters side by side " + JSON.stringify(cmp));
+  await page.screenshot({ path: outDir + "/compare.png", fullPage: true });
+  await page.click("#comparison a[href='#/']");
+  await page.waitForSelector("#overview:not([hidden])");
+  await until("overview charts again", () => page.evaluate(() => !!window.virgaDashboard.charts.time), 10000);
+  const c2 = await colours();
+  const other = await page.$eval(`#jobs tbody tr[data-job="${rows[1]}"] .swatch`, (e) => e.style.background);
+  check(c1.swatch && c1.swatch === c2.swatch && other !== c1.swatch,
+        "a job's colour is stable and its own: " + c1.swatch + " / " + c2.swatch + " vs " + other);
 
   // Kill the first experiment from its row.
   const victim = rows[0], survivor = rows[1];
@@ -103,6 +160,10 @@ try {
   const mine = await page.$$eval("#servers tr.mine", (t) => t.length);
   check(tables >= 1 && mine >= 1, "server table stats: " + tables + " tables, the job's highlighted");
   await page.waitForTimeout(2500);  // the phase chart gathers a few points
+  const phases = await page.$$eval("#job-phases .phase", (p) => p.map((x) => x.textContent));
+  check(phases.length === 4 && phases.every((t) => /µs \(\d+%\)/.test(t)), "phase breakdown: " + JSON.stringify(phases));
+  const errTitle = await page.$eval("#servers .errors", (e) => e.title).catch(() => "");
+  check(/answered with an error status/.test(errTitle), "server errors explained: " + errTitle.slice(0, 60));
   await page.screenshot({ path: outDir + "/job.png", fullPage: true });
 
   // Kill all from the header.
@@ -113,6 +174,12 @@ try {
     (trs) => trs.length > 0 && trs.every((tr) => !["running", "killing", "starting"].includes(tr.dataset.state))), 20000);
   check(true, "kill all: no experiment runs");
   await page.screenshot({ path: outDir + "/after-kill-all.png", fullPage: true });
+  // The ended victim's page keeps its per-phase breakdown (from the registry's merged times).
+  await page.goto(base + "/#/job/" + encodeURIComponent(victim));
+  await until("ended job's phases", () => page.$$eval("#job-phases .phase", (p) => p.length === 4), 10000);
+  check(true, "an ended job keeps its phase breakdown");
+  await page.goto(base + "/#/");
+  await page.waitForSelector("#overview:not([hidden])");
 
   // Filters: best 1 and worst 1 are the two ends by best test logloss.
   const best = await page.evaluate(() => window.virgaDashboard.jobs.filter((j) => j.best_logloss !== null)

@@ -5,13 +5,17 @@
   "use strict";
 
   const POLL_MS = 1500;
-  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
   const DEFAULT_PARAMS = ["optimizer", "learning_rate", "minibatch", "workers", "epochs"];
   const LIVE = new Set(["running", "starting", "killing"]);
+  const ERRORS_HELP = "errors: requests this server answered with an error status since it started " +
+    "(all jobs): e.g. a key or table that is not there (a worker reading a stop key before it is " +
+    "set, a job's table dropped at its end while a late worker still pulls), a refused token, a " +
+    "malformed frame. A few while jobs start and end are normal; a growing count while a job runs " +
+    "means its workers are failing (see their end reasons below).";
 
   const $ = (id) => document.getElementById(id);
-  const state = { jobs: [], colors: new Map(), charts: {}, phase: { job: null, rows: [] } };
+  const state = { jobs: [], charts: {}, phase: { job: null, rows: [] }, selected: new Set(),
+                  yRanges: {} };
   window.virgaDashboard = state;  // read (never written) by tests/dashboard_browser/test.mjs
 
   // ---- formatting ------------------------------------------------------------
@@ -42,9 +46,12 @@
     while (x >= 1024 && i < u.length - 1) { x /= 1024; ++i; }
     return x.toFixed(i ? 1 : 0) + " " + u[i];
   }
+  // A job's colour is a function of its id (FNV-1a hash -> hue): the same on every page, in
+  // every view and after a reload, whatever else is shown.
   function colorOf(id) {
-    if (!state.colors.has(id)) state.colors.set(id, PALETTE[state.colors.size % PALETTE.length]);
-    return state.colors.get(id);
+    let h = 0x811c9dc5;
+    for (let i = 0; i < id.length; ++i) { h ^= id.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+    return "hsl(" + (h % 360) + ", " + (55 + (h >>> 9) % 30) + "%, " + (35 + (h >>> 17) % 20) + "%)";
   }
   function shortId(id) { return id.replace(/^job-\d{8}-/, ""); }
 
@@ -100,17 +107,36 @@
   // Creates, recreates (when the series change) or updates the chart in `div`.
   // Tick labels that stay distinct for tiny dollar amounts.
   function ticks(u, vals) { return vals.map((v) => (v === 0 ? "0" : String(+v.toPrecision(3)))); }
+  // The y range that holds the bulk of the curves: from the lowest value to the 95th
+  // percentile plus a margin, so a first evaluation far above the rest (logloss of an untrained
+  // model, a divergent run) does not flatten every curve. Null: let uPlot decide.
+  function robustRange(data, log) {
+    const ys = [];
+    for (const s of data.slice(1)) for (const v of s) if (v !== null && v !== undefined && isFinite(v) && (!log || v > 0)) ys.push(v);
+    if (ys.length < 4) return null;
+    ys.sort((a, b) => a - b);
+    const lo = ys[0], hi = ys[Math.floor(0.95 * (ys.length - 1))];
+    if (!(hi > lo)) return null;
+    if (log) return [lo / 1.05, hi * 1.15];
+    const pad = (hi - lo) * 0.08;
+    return [lo - pad, hi + pad];
+  }
+  function logY() { return $("log-y") && $("log-y").checked; }
   function draw(key, div, xLabel, yLabel, series, data) {
-    const sig = series.map((s) => s.label + s.stroke).join("|");
+    const log = logY();
+    const sig = series.map((s) => s.label + s.stroke).join("|") + (log ? "|log" : "");
     let c = state.charts[key];
+    state.yRanges[key] = robustRange(data, log);
     if (c && c.sig === sig) {
-      c.plot.setData(data);
+      c.plot.setData(data);  // rescales: y through the range function below (state.yRanges)
       return;
     }
     if (c) c.plot.destroy();
     div.textContent = "";
     const opts = Object.assign(chartSize(div), {
-      scales: { x: { time: false } },
+      scales: { x: { time: false },
+                y: Object.assign(log ? { distr: 3 } : {},
+                                 { range: (u, mn, mx) => state.yRanges[key] || [mn, mx] }) },
       axes: [{ label: xLabel, values: ticks }, { label: yLabel, size: 60, values: ticks }],
       series: [{ label: xLabel }].concat(series.map((s) => ({
         label: s.label, stroke: s.stroke, width: 2, spanGaps: true,
@@ -135,9 +161,17 @@
     }
     return tables.length ? uPlot.join(tables) : [[]];
   }
+  // A curve's legend: the parameters that differ between the jobs shown (their id when none
+  // differ, or when two jobs have the same differing values).
+  function legends(jobs) {
+    const keys = varyingKeys(jobs);
+    const labels = jobs.map((j) => keys.map((k) => k + "=" + (j.params && k in j.params ? fmtParam(j.params[k]) : "–")).join(" "));
+    return labels.map((l, i) => (!l || labels.indexOf(l) !== labels.lastIndexOf(l)) ? shortId(jobs[i].job_id) + (l ? " " + l : "") : l);
+  }
   function drawOverviewCharts(jobs) {
     const withHistory = jobs.filter((j) => j.history && j.history.t.length > 0);
-    const series = withHistory.map((j) => ({ label: shortId(j.job_id), stroke: colorOf(j.job_id) }));
+    const names = legends(withHistory);
+    const series = withHistory.map((j, i) => ({ label: names[i], stroke: colorOf(j.job_id) }));
     const y = metricLabel(withHistory);
     draw("time", $("chart-time"), "seconds", y, series, joined(withHistory, "t"));
     draw("cost", $("chart-cost"), "USD", y, series, joined(withHistory, "cost"));
@@ -149,7 +183,15 @@
   }
 
   // ---- overview --------------------------------------------------------------
+  // The search box: every word must appear in the job's id, state, dataset, model or one of
+  // its parameters ("k=v"), so "learning_rate=0.1 done" groups the finished runs of that rate.
+  function searchText(j) {
+    return [j.job_id, j.state, j.dataset || "", j.model || ""].concat(
+      Object.entries(j.params || {}).map(([k, v]) => k + "=" + fmtParam(v))).join(" ").toLowerCase();
+  }
   function filtered(jobs) {
+    const words = ($("search").value || "").toLowerCase().split(/\s+/).filter((w) => w);
+    if (words.length) jobs = jobs.filter((j) => { const t = searchText(j); return words.every((w) => t.includes(w)); });
     const mode = $("filter").value;
     const n = Math.max(1, parseInt($("filter-n").value, 10) || 1);
     if (mode === "all") return jobs;
@@ -157,6 +199,18 @@
     scored.sort((a, b) => mode === "best" ? a.best_metric - b.best_metric
                                           : b.best_metric - a.best_metric);
     return scored.slice(0, n);
+  }
+  // The parameters whose values differ between `jobs` (or that some lack).
+  function varyingKeys(jobs) {
+    const values = new Map();
+    for (const j of jobs) {
+      for (const [k, v] of Object.entries(j.params || {})) {
+        if (!values.has(k)) values.set(k, new Set());
+        values.get(k).add(JSON.stringify(v));
+      }
+    }
+    return [...values.keys()].filter((k) => values.get(k).size > 1 ||
+      jobs.some((j) => !(k in (j.params || {}))));
   }
   function paramKeys(jobs) {
     const values = new Map();
@@ -183,8 +237,11 @@
       const live = LIVE.has(j.state);
       const killBtn = live && j.state !== "killing"
         ? el("button", { class: "danger kill", onclick: () => kill(j.job_id), text: "Kill" }) : "";
+      const box = el("input", { type: "checkbox", class: "pick", title: "select for comparison",
+        onchange: (ev) => { if (ev.target.checked) state.selected.add(j.job_id); else state.selected.delete(j.job_id); updateCompare(); } });
+      box.checked = state.selected.has(j.job_id);
       tbody.append(el("tr", { "data-job": j.job_id, "data-state": j.state },
-        el("td", {}, el("span", { class: "swatch", style: "background:" + colorOf(j.job_id) }),
+        el("td", {}, box, el("span", { class: "swatch", style: "background:" + colorOf(j.job_id) }),
            el("a", { href: "#/job/" + encodeURIComponent(j.job_id), text: j.job_id })),
         el("td", { class: "params", text: params }),
         el("td", {}, el("span", { class: "state state-" + j.state.split(":")[0], text: j.state }),
@@ -202,7 +259,46 @@
     const running = state.jobs.filter((j) => LIVE.has(j.state)).length;
     $("counts").textContent = state.jobs.length + " experiments, " + running + " running";
     $("kill-all").disabled = running === 0;
+    updateCompare();
     drawOverviewCharts(jobs);
+  }
+  function updateCompare() {
+    for (const id of [...state.selected]) if (!state.jobs.some((j) => j.job_id === id)) state.selected.delete(id);
+    const n = state.selected.size;
+    $("compare").disabled = n < 2;
+    $("compare").textContent = "Compare" + (n ? " (" + n + ")" : "");
+  }
+
+  // ---- comparison of selected experiments ------------------------------------
+  // Parameters side by side (rows that differ marked), key results, curves overlaid.
+  function renderCompare(ids) {
+    const jobs = ids.map((id) => state.jobs.find((j) => j.job_id === id)).filter((j) => j);
+    $("compare-title").textContent = "Comparing " + jobs.length + " experiments";
+    const table = $("compare-table");
+    table.textContent = "";
+    table.append(el("thead", {}, el("tr", {}, el("th", { text: "" }),
+      ...jobs.map((j) => el("th", {}, el("span", { class: "swatch", style: "background:" + colorOf(j.job_id) }),
+                            el("a", { href: "#/job/" + encodeURIComponent(j.job_id), text: shortId(j.job_id) }))))));
+    const body = el("tbody");
+    const keys = [...new Set(jobs.flatMap((j) => Object.keys(j.params || {})))]
+      .filter((k) => k !== "dataset" && k !== "model").sort();
+    const differ = new Set(varyingKeys(jobs));
+    const rowsOf = [["dataset", (j) => j.dataset || "–"], ["model", (j) => j.model || "–"]]
+      .concat(keys.map((k) => [k, (j) => (j.params && k in j.params ? fmtParam(j.params[k]) : "–")]))
+      .concat([["state", (j) => j.state], ["test " + metricLabel(jobs).replace(/^test /, ""), (j) => num(j.test_metric, 4)],
+               ["best", (j) => num(j.best_metric, 4)], ["samples/s", (j) => rate(j.samples_per_second)],
+               ["elapsed", (j) => secs(j.seconds)], ["cost $", (j) => usd(j.cost_usd)]]);
+    for (const [name, f] of rowsOf) {
+      const vals = jobs.map(f);
+      const diff = differ.has(name) || (["dataset", "model"].includes(name) && new Set(vals).size > 1);
+      body.append(el("tr", { class: diff ? "differs" : "", "data-param": name }, el("th", { text: name }),
+                     ...vals.map((v) => el("td", { text: v }))));
+    }
+    table.append(body);
+    const withHistory = jobs.filter((j) => j.history && j.history.t.length > 0);
+    const names = legends(withHistory);
+    draw("compare", $("compare-chart"), "seconds", metricLabel(withHistory),
+         withHistory.map((j, i) => ({ label: names[i], stroke: colorOf(j.job_id) })), joined(withHistory, "t"));
   }
 
   // ---- job page --------------------------------------------------------------
@@ -266,6 +362,7 @@
     }
     if (!live.length) tbody.append(el("tr", {}, el("td", { colspan: "12", class: "muted", text: "no live workers" })));
     drawPhases(s, sum);
+    renderPhaseTotals(st.iteration || {}, sum);
 
     const ended = $("ended").querySelector("tbody");
     ended.textContent = "";
@@ -291,6 +388,24 @@
           { label: "compute", stroke: "#2ca02c" }, { label: "push", stroke: "#ff7f0e" }], cols);
   }
 
+  // The breakdown over every worker of the job, ended ones included (the registry keeps it
+  // after the job ends): mean microseconds per iteration and share of each phase.
+  function renderPhaseTotals(it, live) {
+    const div = $("job-phases");
+    div.textContent = "";
+    let n = it.iterations || 0;
+    const total = { data_wait_us: 0, pull_us: 0, compute_us: 0, push_us: 0 };
+    for (const k of Object.keys(total)) total[k] = (it[k] || 0) * n + live[k];
+    n += live.n;
+    if (!n) { div.append(el("span", { class: "muted", text: "no iterations yet" })); return; }
+    const all = Object.values(total).reduce((a, b) => a + b, 0) || 1;
+    div.append(el("span", { class: "label", text: "All workers, " + rate(n) + " iterations:" }));
+    for (const [k, name] of [["data_wait_us", "data wait"], ["pull_us", "pull"], ["compute_us", "compute"], ["push_us", "push"]]) {
+      div.append(el("span", { class: "phase", "data-phase": name,
+        text: name + " " + num(total[k] / n, 1) + " µs (" + num(100 * total[k] / all, 0) + "%)" }));
+    }
+  }
+
   function renderServers(st, rates) {
     const div = $("servers");
     div.textContent = "";
@@ -299,9 +414,12 @@
     for (const srv of servers) {
       const stats = srv.stats || {};
       const rps = rates[srv.address];
-      div.append(el("h3", { text: srv.address + "  ·  " + (rps === null || rps === undefined ? "–" : rate(rps)) +
-        " requests/s  ·  " + rate(stats.requests_total) + " requests  ·  " + (stats.errors || 0) +
-        " errors  ·  " + (stats.kv_keys || 0) + " KV keys" }));
+      const errs = stats.errors || 0;
+      div.append(el("h3", {}, srv.address + "  ·  " + (rps === null || rps === undefined ? "–" : rate(rps)) +
+        " requests/s  ·  " + rate(stats.requests_total) + " requests  ·  ",
+        el("span", { class: "errors", title: ERRORS_HELP, text: errs + " errors" }),
+        "  ·  " + (stats.kv_keys || 0) + " KV keys"));
+      if (errs > 0) div.append(el("p", { class: "muted errors-help", text: ERRORS_HELP }));
       const t = el("table", { class: "tables" }, el("thead", {}, el("tr", {},
         ...["Table", "Kind", "Width", "Optimizer", "Rows", "Bytes", "Version", "Pulls", "Pushes",
             "Keys pulled", "Keys pushed"].map((h) => el("th", { text: h })))));
@@ -322,15 +440,24 @@
     const m = location.hash.match(/^#\/job\/(.+)$/);
     return m ? decodeURIComponent(m[1]) : null;
   }
+  function compareRoute() {
+    const m = location.hash.match(/^#\/compare\/(.+)$/);
+    return m ? m[1].split(",").map(decodeURIComponent) : null;
+  }
   let timer = null;
   async function refresh() {
     clearTimeout(timer);
-    const job = route();
-    $("overview").hidden = !!job;
+    const job = route(), cmp = compareRoute();
+    $("overview").hidden = !!job || !!cmp;
     $("job").hidden = !job;
+    $("comparison").hidden = !cmp;
     try {
       if (job) {
         renderJob(await api("/api/jobs/" + encodeURIComponent(job)));
+      } else if (cmp) {
+        const d = await api("/api/jobs?history=1");
+        state.jobs = d.jobs;
+        renderCompare(cmp);
       } else {
         const d = await api("/api/jobs?history=1");
         $("registry").textContent = d.registry;
@@ -349,17 +476,22 @@
   $("job-kill").addEventListener("click", () => { const j = route(); if (j) kill(j); });
   $("filter").addEventListener("change", renderOverview);
   $("filter-n").addEventListener("input", renderOverview);
+  $("search").addEventListener("input", renderOverview);
+  $("log-y").addEventListener("change", () => { state.charts = destroyAll(); refresh(); });
+  $("compare").addEventListener("click", () => {
+    location.hash = "#/compare/" + [...state.selected].map(encodeURIComponent).join(",");
+  });
   window.addEventListener("hashchange", () => { state.charts = destroyAll(); refresh(); });
   window.addEventListener("resize", () => {
     for (const [k, c] of Object.entries(state.charts)) {
       const div = { time: $("chart-time"), cost: $("chart-cost"), job: $("job-chart"),
-                    phase: $("job-phase-chart") }[k];
+                    phase: $("job-phase-chart"), compare: $("compare-chart") }[k];
       if (div && !div.closest("[hidden]")) c.plot.setSize(chartSize(div));
     }
   });
   function destroyAll() {
     for (const c of Object.values(state.charts)) c.plot.destroy();
-    for (const id of ["chart-time", "chart-cost", "job-chart", "job-phase-chart"]) $(id).textContent = "";
+    for (const id of ["chart-time", "chart-cost", "job-chart", "job-phase-chart", "compare-chart"]) $(id).textContent = "";
     return {};
   }
   refresh();
