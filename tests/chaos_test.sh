@@ -13,7 +13,7 @@ set -uo pipefail
 
 VIRGA=${1:?usage: $0 path/to/virga [rows] [epochs]}
 ROWS=${2:-100000}
-EPOCHS=${3:-60}  # a job of 10-20 s: every fault, and the hung worker's replacement (5 s), fits
+EPOCHS=${3:-150}  # a job of 10-20 s: every fault, and the hung worker's replacement (5 s), fits
 TMP=$(mktemp -d /tmp/virga-chaos-test-XXXXXX)
 JOB_PID=""
 STOPPED=""

@@ -250,6 +250,9 @@ struct TrainProgress {
   // workers and the live ones' last stats; NaN before any. train_rows: those rows.
   double train_loss = NAN;
   uint64_t train_rows = 0;
+  // Workers' traffic with the servers so far (sent + received), over the same
+  // workers and rows as train_loss: bytes per trained row; NaN before any.
+  double bytes_per_sample = NAN;
   std::string state;                   // "running", then the result's state
 };
 

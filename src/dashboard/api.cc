@@ -124,6 +124,7 @@ json Summary(const JobEntry& e, const json& s, const ApiOptions& o, bool with_hi
       {"samples", Num(s, "samples")},
       {"updates", Num(s, "updates")},
       {"samples_per_second", Finite(sps)},
+      {"bytes_per_sample", Finite(Num(s, "bytes_per_sample", NAN))},
       {"updates_per_second", Finite(ups)},
       // The model's primary metric ("logloss", "rmse"): what the curves show.
       {"metric", s.value("metric", std::string("logloss"))},

@@ -61,6 +61,7 @@ TEST(DashboardApi, SummaryRowHasTheTableColumns) {
   EXPECT_EQ(row["workers_failed"], 1);
   EXPECT_NEAR(row["samples_per_second"].get<double>(), 1000, 1e-9);  // recent: 1000 rows/s
   EXPECT_NEAR(row["updates_per_second"].get<double>(), 100, 1e-9);
+  EXPECT_NEAR(row["bytes_per_sample"].get<double>(), 126.5, 1e-9);  // the workers' traffic
   EXPECT_NEAR(row["test_logloss"].get<double>(), 0.51, 1e-9);
   EXPECT_NEAR(row["cost_usd"].get<double>(), 0.003, 1e-12);
   EXPECT_FALSE(row.contains("history"));

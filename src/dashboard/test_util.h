@@ -48,6 +48,7 @@ inline nlohmann::json FakeStatus(const std::string& id, const std::string& state
           {"samples", 1000.0 * points},
           {"updates", 100.0 * points},
           {"samples_per_second", points ? 1000.0 * points / seconds : 0.0},
+          {"bytes_per_sample", 126.5},
           {"test_logloss", first_loss - 0.01 * (points - 1)},
           {"best_logloss", first_loss - 0.01 * (points - 1)},
           {"test_auc", 0.7},

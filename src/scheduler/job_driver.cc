@@ -292,12 +292,14 @@ void JobDriver::Publish(const std::string& state) {
   // The live workers' share of the progressive loss: their last published stats.
   double loss_sum = ended_loss_sum_;
   uint64_t loss_rows = ended_loss_rows_;
+  uint64_t bytes = result.bytes_sent + result.bytes_received;  // ended workers'
   for (uint64_t id : ActiveFunctions()) {
     const std::string stats = LiveStats(id);
     if (stats.empty()) continue;
     if (auto r = ResultFromJson(stats); r.ok()) {
       loss_sum += r->train_loss * static_cast<double>(r->samples);
       loss_rows += r->samples;
+      bytes += r->bytes_sent + r->bytes_received;
     }
   }
   std::lock_guard lock(progress_mu_);
@@ -318,6 +320,8 @@ void JobDriver::Publish(const std::string& state) {
   live_.workers_failed = result.workers_failed;
   live_.train_rows = loss_rows;
   live_.train_loss = loss_rows > 0 ? loss_sum / static_cast<double>(loss_rows) : NAN;
+  live_.bytes_per_sample =
+      loss_rows > 0 ? static_cast<double>(bytes) / static_cast<double>(loss_rows) : NAN;
   if (!registry_.empty())
     WriteJobStatus(registry_, opt, live_, result, detail ? &*detail : nullptr);
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -205,6 +206,9 @@ void WriteJobStatus(const std::string& dir, const TrainOptions& o, const TrainPr
       {"samples", p.samples},
       {"updates", p.updates},
       {"samples_per_second", p.samples_per_second},
+      // Workers' bytes to and from the servers per trained row (null before any).
+      {"bytes_per_sample", std::isfinite(p.bytes_per_sample) ? nlohmann::json(p.bytes_per_sample)
+                                                              : nlohmann::json()},
       {"metric", p.metric},
       {"test_metric", p.test_metric},
       {"best_metric", p.best_metric},

@@ -3,6 +3,8 @@
 // End to end with real `virga` processes (VIRGA_BINARY).
 #include <dirent.h>
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -269,6 +271,12 @@ TEST_F(SurviveTest, CheckpointsAreCountedAndAFailureIsSurfaced) {
   std::string status((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   EXPECT_NE(status.find("\"checkpoints\":{\"failed\":"), std::string::npos) << status;
   EXPECT_NE(status.find("\"last_error\":\"IO error: "), std::string::npos) << status;
+  // And the workers' traffic per trained row (also in the result's "traffic").
+  const auto j = nlohmann::json::parse(status, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << status;
+  ASSERT_TRUE(j["bytes_per_sample"].is_number()) << status;
+  EXPECT_GT(j["bytes_per_sample"].get<double>(), 1.0);
+  EXPECT_LT(j["bytes_per_sample"].get<double>(), 10'000.0);
   fs::remove(*dir_ + "/store/checkpoints/ckptfail");
 }
 

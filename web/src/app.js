@@ -324,6 +324,8 @@
       card("Epochs", num(s.epoch, 0) + " / " + num(s.epochs, 0)),
       card("Samples", rate(s.samples) + "  (" + rate(s.samples_per_second) + "/s)"),
       card("Updates", rate(s.updates) + "  (" + rate(s.updates_per_second) + "/s)"),
+      card("Traffic", s.bytes_per_sample == null ? "–"
+           : num(s.bytes_per_sample, 0) + " bytes per sample (workers to and from the servers)"),
       card("Test " + (s.metric || "logloss"),
            num(s.test_metric, 4) + "  (best " + num(s.best_metric, 4) + ")"),
       card("Test AUC", num(s.test_auc, 4)),
