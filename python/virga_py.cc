@@ -399,7 +399,7 @@ std::chrono::milliseconds Seconds(const py::handle& v) {
 
 // Fills TrainOptions from a dict whose keys are TrainDefaults()'s plus
 // dataset, test_dataset, job_id, servers, token, registry_dir, keep_table,
-// lease_ms, max_start_delay, backend (a name), backend_settings (a dict),
+// lease_ms, local_steps, max_start_delay, backend (a name), backend_settings (a dict),
 // checkpoint_interval (seconds), server_process, server_binary, resume and
 // tls_cert, tls_key, tls_ca (PEM file paths).
 // Unknown keys are InvalidArgument.
@@ -425,6 +425,7 @@ TrainOptions ToTrainOptions(const py::dict& d) {
     else if (key == "minibatch") o.minibatch = v.cast<uint32_t>();
     else if (key == "epochs") o.epochs = v.cast<uint32_t>();
     else if (key == "staleness") o.staleness = v.cast<int32_t>();
+    else if (key == "local_steps") o.local_steps = v.cast<uint32_t>();
     else if (key == "function_timeout") o.function_timeout = Seconds(v);
     else if (key == "function_memory_mb") o.function_memory_mb = v.cast<uint64_t>();
     else if (key == "max_start_delay") o.max_start_delay = Seconds(v);

@@ -404,7 +404,8 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--local-steps", o.local_steps,
                   "Minibatches a worker trains on its own copy of a round's rows between one pull "
                   "and one push (docs/training.md); 1: a pull and a push per minibatch; 0: auto (" +
-                      std::to_string(kDefaultLocalSteps) + " when asynchronous)")
+                      std::to_string(kLocalStepsBudget) + " / workers, within 16.." +
+                      std::to_string(kDefaultLocalSteps) + ", when asynchronous)")
       ->capture_default_str();
   cmd->add_option("--function-timeout", args->function_timeout, "Function lifetime, seconds")
       ->capture_default_str();

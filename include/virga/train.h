@@ -36,8 +36,10 @@
 namespace virga {
 
 // Local steps per round when TrainOptions::local_steps is 0 and the job is
-// asynchronous (the grid that chose it: docs/training.md, "Local steps").
+// asynchronous: kLocalStepsBudget / workers, within [16, kDefaultLocalSteps]
+// (the runs that chose them: docs/training.md, "Local steps").
 inline constexpr uint32_t kDefaultLocalSteps = 128;
+inline constexpr uint32_t kLocalStepsBudget = 256;
 
 struct TrainOptions {
   std::string store = "file://./virga-store";  // object store URI holding the datasets
@@ -55,7 +57,8 @@ struct TrainOptions {
   std::string send_schedule = "auto"; // pipelined pulls: auto (measured) | early | with_push
   // Minibatches a worker trains on its own replica of a round's rows between
   // one pull and one push (docs/training.md, "Local steps"); 1: a pull and a
-  // push per minibatch; 0 = auto (kDefaultLocalSteps when asynchronous, else 1).
+  // push per minibatch; 0 = auto (kLocalStepsBudget / workers in [16, 128] when
+  // asynchronous, else 1).
   uint32_t local_steps = 0;
   std::chrono::milliseconds function_timeout{900'000};  // function lifetime
   uint64_t function_memory_mb = 3072; // function memory cap

@@ -85,6 +85,15 @@ def test_fit_returns_self_and_fitted_attributes(session, data):
     assert ev["rows"] == 400 and ev["accuracy"] == pytest.approx(m.score(X, y), abs=0.005)
 
 
+def test_local_steps_reach_the_engine_and_train_what_minibatch_pushes_would(session, data):
+    # One worker with local steps trains what pushing every minibatch would (docs/training.md).
+    X, y = data
+    a = virga.LogisticRegression(session=session, workers=1, verbose=0).fit(X, y, local_steps=16)
+    b = virga.LogisticRegression(session=session, **EXACT, verbose=0).fit(X, y)
+    assert a.job_.result["local_steps"] == 16 and b.job_.result["local_steps"] == 1
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-3, atol=1e-5)
+
+
 def test_staged_datasets_are_removed(session, data):
     X, y = data
     before = _datasets(session)

@@ -121,7 +121,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
             Show progress while waiting; overrides ``verbose`` for this call. ``"plot"``: in
             Jupyter, the loss against time redrawn live (``job_.plot``); elsewhere as True.
         **job_options
-            Further engine ``TrainOptions`` (e.g. ``job_id``, ``rows_per_item``).
+            Further engine ``TrainOptions`` (e.g. ``job_id``, ``rows_per_item``, ``local_steps``).
 
         Returns
         -------

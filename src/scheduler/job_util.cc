@@ -53,7 +53,13 @@ int EmbeddedServerThreads(uint32_t local_workers) {
 void ResolveAutoSettings(const Manifest& manifest, TrainOptions* o) {
   if (o->minibatch == 0) o->minibatch = kDefaultMinibatch;
   if (o->epochs == 0) o->epochs = kDefaultEpochs;
-  if (o->local_steps == 0) o->local_steps = o->staleness == -1 ? kDefaultLocalSteps : 1;
+  if (o->local_steps == 0) {
+    // Workers x steps bounded: the rounds of many workers, each computed
+    // without the others' last ones, must not add up to an overshoot.
+    const uint32_t bounded = std::clamp<uint32_t>(kLocalStepsBudget / std::max(o->workers, 1u), 16,
+                                                  kDefaultLocalSteps);
+    o->local_steps = o->staleness == -1 ? bounded : 1;
+  }
   (void)manifest;
 }
 

@@ -102,7 +102,12 @@ Result<bool> Trainer::Advance(Batch* b, Turn* t, bool hold) {
     VIRGA_ASSIGN_OR_RETURN(bool got, NextItem(t));
     if (!got) return false;
   }
-  const uint64_t span = uint64_t{payload_.minibatch} * (local_ ? payload_.local_steps : 1);
+  uint64_t steps = 1;
+  if (local_) {  // rounds of 1, 2, 4, ... minibatches up to local_steps (see trainer.h)
+    steps = std::min<uint64_t>(payload_.local_steps, round_steps_);
+    round_steps_ = std::min<uint64_t>(2 * round_steps_, payload_.local_steps);
+  }
+  const uint64_t span = uint64_t{payload_.minibatch} * steps;
   const uint64_t end = std::min<uint64_t>(cursor_.pos + span, cursor_.end);
   b->rows = cursor_.partition.Slice(cursor_.pos, end);
   b->last_in_item = end == cursor_.end;

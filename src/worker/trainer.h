@@ -31,6 +31,11 @@
 // it cannot see this round's push, so this round's delta is added to it on
 // arrival (Replica::AddDeltaOf), and a worker always trains on its own
 // updates.
+// A worker's rounds start short and double (1, 2, 4, ... up to K minibatches):
+// when training starts every worker takes its largest steps from the same
+// zero rows, and K of them each, added up over many workers, overshoot the
+// hot keys (measured: 8 workers at K = 128 behind a 60 MB/s link went from
+// logloss 0.69 to 1.23 at the first evaluation; ramped, they do not).
 // Times and counts stay per minibatch (a round's turn is recorded as K
 // minibatches of a K-th of it each).
 //
@@ -146,6 +151,7 @@ class Trainer {
   std::vector<uint32_t> touched_, stamp_;
   uint32_t stamp_gen_ = 0;
   uint64_t pulled_version_ = 0;
+  uint64_t round_steps_ = 1;  // the next round's steps, doubling up to local_steps
   std::vector<float> one_hot_;  // payload.items floats, all 0 between acks
   bool pull_in_flight_ = false;
   std::string error_;
