@@ -116,10 +116,7 @@ Status SparseTable::Pull(std::span<const uint64_t> keys, std::span<float> out, u
   const uint32_t width = config_.width;
   Pipeline(
       g,
-      [&](const Shard& shard, uint32_t begin, uint32_t end) {
-        for (uint32_t j = begin; j < end; ++j)
-          g.row[j] = FindCell(shard, keys[g.order[j]], g.tag[g.order[j]]);
-      },
+      [&](const Shard& shard, uint32_t begin, uint32_t end) { FindCells(shard, keys, g, begin, end); },
       [&](const Shard& shard, uint32_t begin, uint32_t end) {
         for (uint32_t j = begin; j < end; ++j) {
           const uint32_t i = g.order[j];
@@ -150,17 +147,9 @@ Status SparseTable::Push(std::span<const uint64_t> keys, std::span<const float> 
     Pipeline(
         g,
         // Resolve (and insert) every cell before touching weights: the float
-        // math then runs free of the probe loop's branch misses. Cells are
-        // numbers, not pointers, and an insert that grows the shard moves
-        // every cell: the group is then resolved again.
+        // math then runs free of the probe loop's branch misses.
         [&](Shard& shard, uint32_t begin, uint32_t end) {
-          bool grew = false;
-          for (uint32_t j = begin; j < end; ++j)
-            g.row[j] = FindOrInsertCell(shard, keys[g.order[j]], g.tag[g.order[j]], &grew);
-          if (grew) {
-            for (uint32_t j = begin; j < end; ++j)
-              g.row[j] = FindCell(shard, keys[g.order[j]], g.tag[g.order[j]]);
-          }
+          FindOrInsertCells(shard, keys, g, begin, end);
         },
         [&](Shard& shard, uint32_t begin, uint32_t end) {
           for (uint32_t j = begin; j < end; ++j) {
@@ -187,10 +176,7 @@ Status SparseTable::PullState(std::span<const uint64_t> keys, std::span<float> o
   init.resize(row_floats_);
   Pipeline(
       g,
-      [&](const Shard& shard, uint32_t begin, uint32_t end) {
-        for (uint32_t j = begin; j < end; ++j)
-          g.row[j] = FindCell(shard, keys[g.order[j]], g.tag[g.order[j]]);
-      },
+      [&](const Shard& shard, uint32_t begin, uint32_t end) { FindCells(shard, keys, g, begin, end); },
       [&](const Shard& shard, uint32_t begin, uint32_t end) {
         for (uint32_t j = begin; j < end; ++j) {
           const uint32_t i = g.order[j];
@@ -219,15 +205,7 @@ Status SparseTable::PushDelta(std::span<const uint64_t> keys, std::span<const fl
   const uint32_t rf = replica.floats();
   Pipeline(
       g,
-      [&](Shard& shard, uint32_t begin, uint32_t end) {
-        bool grew = false;
-        for (uint32_t j = begin; j < end; ++j)
-          g.row[j] = FindOrInsertCell(shard, keys[g.order[j]], g.tag[g.order[j]], &grew);
-        if (grew) {
-          for (uint32_t j = begin; j < end; ++j)
-            g.row[j] = FindCell(shard, keys[g.order[j]], g.tag[g.order[j]]);
-        }
-      },
+      [&](Shard& shard, uint32_t begin, uint32_t end) { FindOrInsertCells(shard, keys, g, begin, end); },
       [&](Shard& shard, uint32_t begin, uint32_t end) {
         for (uint32_t j = begin; j < end; ++j) {
           replica.Add(CellRow(Cell(shard, g.row[j])), deltas.data() + size_t{g.order[j]} * rf);

@@ -101,6 +101,22 @@ class SparseTable final : public Table {
     const uint32_t c = FindCell(s, key, h);
     return c != kEmpty ? c : InsertCell(s, key, h, grew);
   }
+  // g.row[j] = the cell of keys[g.order[j]] for j in [begin, end), kEmpty
+  // if absent. REQUIRES: s.mu held.
+  void FindCells(const Shard& s, std::span<const uint64_t> keys, internal::ShardGroups& g,
+               uint32_t begin, uint32_t end) const {
+    for (uint32_t j = begin; j < end; ++j) g.row[j] = FindCell(s, keys[g.order[j]], g.tag[g.order[j]]);
+  }
+  // The same, inserting absent keys first. Cells are numbers, not pointers,
+  // and an insert that grows the shard moves every cell: the group is then
+  // resolved again. REQUIRES: s.mu held.
+  void FindOrInsertCells(Shard& s, std::span<const uint64_t> keys, internal::ShardGroups& g,
+                       uint32_t begin, uint32_t end) {
+    bool grew = false;
+    for (uint32_t j = begin; j < end; ++j)
+      g.row[j] = FindOrInsertCell(s, keys[g.order[j]], g.tag[g.order[j]], &grew);
+    if (grew) FindCells(s, keys, g, begin, end);
+  }
   // Inserts the absent `key` (growing the shard first if needed).
   uint32_t InsertCell(Shard& s, uint64_t key, uint64_t h, bool* grew);
   // The capacity a shard of n rows has (a pure function of n: growth only
