@@ -13,7 +13,7 @@ set -uo pipefail
 
 VIRGA=${1:?usage: $0 path/to/virga [rows] [epochs]}
 ROWS=${2:-100000}
-EPOCHS=${3:-150}  # a job of 10-20 s: every fault, and the hung worker's replacement (5 s), fits
+EPOCHS=${3:-200}  # a job of 14-25 s: every fault, and the hung worker's replacement (5 s), fits
 TMP=$(mktemp -d /tmp/virga-chaos-test-XXXXXX)
 JOB_PID=""
 STOPPED=""
@@ -43,28 +43,46 @@ FNS="$TMP/fns"
 JOB_PID=$!
 server() { pgrep -f -- "--name chaos" | head -n 1; }
 workers() { pgrep -f -- "$FNS/fn-" | grep -vx "${STOPPED:-none}"; }
-KILLS=0 SERVER_KILLS=0 T=0
+# The faults follow the job's own events, not a clock, so they never overlap however fast or
+# slow the machine: the first server kill once workers run (the setup checkpoint is committed),
+# the disk fault once the restarted server is up, the second kill after the disk is back.
+KILLS=0 SERVER_KILLS=0 TICK=0 PHASE=0 SINCE=0 KILLED_SERVER=""
 while kill -0 "$JOB_PID" 2>/dev/null; do
-  sleep 1
-  T=$((T + 1))
-  victim=$(workers | shuf -n 1)
-  if [ -n "$victim" ]; then kill -KILL "$victim" 2>/dev/null && KILLS=$((KILLS + 1)); fi
+  sleep 0.25
+  TICK=$((TICK + 1))
+  if [ $((TICK % 4)) -eq 0 ]; then  # a worker every second
+    victim=$(workers | shuf -n 1)
+    if [ -n "$victim" ]; then kill -KILL "$victim" 2>/dev/null && KILLS=$((KILLS + 1)); fi
+  fi
   if [ -z "$STOPPED" ]; then  # one worker hangs, as early as possible
     STOPPED=$(workers | head -n 1); [ -n "$STOPPED" ] && kill -STOP "$STOPPED"
   fi
-  case $T in
-    2|6)  # the server, twice (after the first checkpoints, around the disk fault)
-      s=$(server); [ -n "$s" ] && kill -KILL "$s" && SERVER_KILLS=$((SERVER_KILLS + 1)) ;;
-    3)    # the checkpoint "disk" fails: a file where the job's checkpoint directory is
-      mv "$TMP/store/checkpoints/chaos" "$TMP/ckpt.saved" && echo full > "$TMP/store/checkpoints/chaos" ;;
-    5)    # and recovers before the next server death needs it
-      rm -f "$TMP/store/checkpoints/chaos" && mv "$TMP/ckpt.saved" "$TMP/store/checkpoints/chaos" ;;
+  s=$(server)
+  case $PHASE in
+    0)  # the server, once workers have run for a second
+      if [ "$TICK" -ge 8 ] && [ -n "$s" ] && [ -n "$(workers)" ]; then
+        kill -KILL "$s" && SERVER_KILLS=1 KILLED_SERVER=$s PHASE=1
+      fi ;;
+    1)  # its replacement is up: the checkpoint "disk" fails (a file where the job's directory is)
+      if [ -n "$s" ] && [ "$s" != "$KILLED_SERVER" ]; then
+        mv "$TMP/store/checkpoints/chaos" "$TMP/ckpt.saved" && echo full > "$TMP/store/checkpoints/chaos"
+        PHASE=2 SINCE=$TICK
+      fi ;;
+    2)  # 2.5 s of failing checkpoints (one a second), then the disk recovers
+      if [ $((TICK - SINCE)) -ge 10 ]; then
+        rm -f "$TMP/store/checkpoints/chaos" && mv "$TMP/ckpt.saved" "$TMP/store/checkpoints/chaos"
+        PHASE=3 SINCE=$TICK
+      fi ;;
+    3)  # a good checkpoint later, the server again
+      if [ $((TICK - SINCE)) -ge 6 ] && [ -n "$s" ]; then
+        kill -KILL "$s" && SERVER_KILLS=2 PHASE=4
+      fi ;;
   esac
 done
 wait "$JOB_PID" || fail "the chaos job exited non-zero"
 JOB_PID=""
 echo "chaos_test: killed $KILLS workers and the server $SERVER_KILLS times, stopped worker $STOPPED"
-[ "$T" -ge 8 ] || fail "the job ended after $T s, before every fault was injected; use more rows or epochs"
+[ "$PHASE" -eq 4 ] || fail "the job ended after $((TICK / 4)) s, before every fault was injected (phase $PHASE); use more rows or epochs"
 
 $PY - "$TMP/clean.json" "$TMP/chaos.json" "$SERVER_KILLS" <<'PYEOF' || fail "checks"
 import json, sys
