@@ -807,13 +807,13 @@ PYBIND11_MODULE(_virga, m) {
   m.def("datagen_criteo", &DatagenCriteo, py::arg("rows"), py::arg("seed"), py::arg("out"));
   m.def("ingest", &RunIngest, py::arg("store"), py::arg("format"), py::arg("inputs"),
         py::arg("dataset"), py::arg("test_fraction") = 0.1, py::arg("hash_bits") = 20,
-        py::arg("rows_per_partition") = 4096, py::arg("on_error") = "fail",
+        py::arg("rows_per_partition") = virga::kDefaultRowsPerPartition, py::arg("on_error") = "fail",
         py::arg("label_column") = "0", py::arg("header") = "auto", py::arg("split_seed") = 42,
         py::arg("backend") = py::none(), py::arg("functions") = 0,
         py::arg("part_mb") = 128, py::arg("task") = "any", py::arg("classes") = 0);
   m.def("ingest_csr", &RunIngestCsr, py::arg("store"), py::arg("dataset"), py::arg("indptr"),
         py::arg("indices"), py::arg("data"), py::arg("labels"), py::arg("test_fraction") = 0.0,
-        py::arg("split_seed") = 42, py::arg("rows_per_partition") = 4096,
+        py::arg("split_seed") = 42, py::arg("rows_per_partition") = virga::kDefaultRowsPerPartition,
         py::arg("source") = "<memory>", py::arg("task") = "any");
   m.def("normalize", &RunNormalize, py::arg("store"), py::arg("dataset"), py::arg("out"),
         py::arg("method"), py::arg("backend") = py::none(),

@@ -23,6 +23,13 @@ struct IngestProgress {
   uint64_t text_bytes = 0;  // uncompressed text bytes parsed so far
 };
 
+// Rows per partition object unless told otherwise. 16384 Criteo-like rows are
+// ~2 MB stored: large enough that a GET from S3 is worth its ~10 ms and that
+// a worker's local rounds and item boundaries (docs/training.md) are rare,
+// small enough that a function's prefetch buffers stay a few tens of MB.
+// Work items subdivide partitions, so small datasets still spread over workers.
+inline constexpr uint32_t kDefaultRowsPerPartition = 16384;
+
 struct IngestOptions {
   Format format = Format::kLibsvm;
   std::vector<std::string> inputs;   // text files: plain, .gz or .zst; local paths or object
@@ -31,7 +38,7 @@ struct IngestOptions {
   std::string dataset;               // output dataset name (must not exist)
   double test_fraction = 0.1;        // share of rows routed to the test split, 0..1
   uint64_t split_seed = 42;          // the split is a deterministic function of this and row number
-  uint32_t rows_per_partition = 4096;
+  uint32_t rows_per_partition = kDefaultRowsPerPartition;
   OnError on_error = OnError::kFail;
   ParseOptions parse;
   PartitionEncodeOptions encode;
