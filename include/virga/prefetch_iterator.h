@@ -34,10 +34,15 @@ struct PrefetchOptions {
                                  // Memory: max(buffers, fetches_in_flight + 1) decoded
                                  // partitions + fetches_in_flight encoded objects.
                                  // 1 = one fetch at a time, `buffers` exactly as given
+  bool keep_previous = false;    // a partition's views stay valid until the consumer moves
+                                 // past the partition after it (one more buffer is held),
+                                 // so it can start on the next partition while it finishes
+                                 // the work of the last one
 };
 
 // One minibatch. Views stay valid until the next call to Next() or the
-// iterator's destruction.
+// iterator's destruction; with keep_previous, until Next() moves past the
+// partition after this minibatch's.
 struct Minibatch {
   RowBlockView rows;
   size_t partition = 0;              // 0-based sequence number of its partition
@@ -72,6 +77,10 @@ class PrefetchIterator {
   // seen (fetches already in flight finish and are discarded) and every
   // later call returns the same status. Allocates nothing per call.
   Result<bool> Next(Minibatch* batch);
+  // Whether Next() would return without waiting for a fetch or for the
+  // KeySource (it may still wait when the partition it would hand out is
+  // empty and the one after it is not ready). Consumer thread only.
+  bool Ready();
 
   // Stops early without waiting: the background threads finish their current
   // fetch (or KeySource call) and exit; Next() then returns false. Safe to

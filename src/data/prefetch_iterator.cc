@@ -37,6 +37,7 @@ class PrefetchIterator::Impl {
   }
 
   Result<bool> Next(Minibatch* batch);
+  bool Ready();
   void Stop();
 
   std::atomic<int64_t> data_wait_ns{0};
@@ -55,6 +56,7 @@ class PrefetchIterator::Impl {
     o.fetches_in_flight = std::clamp<size_t>(o.fetches_in_flight, 1, 64);
     o.buffers = std::max<size_t>(o.buffers, 1);
     if (o.fetches_in_flight > 1) o.buffers = std::max(o.buffers, o.fetches_in_flight + 1);
+    if (o.keep_previous) o.buffers = std::max<size_t>(o.buffers + 1, 2);  // the held one
     o.max_attempts = std::max(o.max_attempts, 1);
     return o;
   }
@@ -88,6 +90,7 @@ class PrefetchIterator::Impl {
   // Consumer only.
   uint64_t taken_ = 0;
   Slot* current_ = nullptr;  // the partition being sliced, or null
+  bool holding_ = false;     // keep_previous: the partition before current_ is not released
   RowBlockView view_;        // current_'s rows
   size_t pos_ = 0;           // next row of view_ to hand out
   Status fault_;             // sticky once returned
@@ -196,10 +199,23 @@ void PrefetchIterator::Impl::Release() {
   if (current_->status.ok()) partitions_done.fetch_add(1, std::memory_order_relaxed);
   current_ = nullptr;
   {
+    // Slots are released in seq order: with keep_previous the one before
+    // the partition just finished goes back, and that one is held.
     std::lock_guard<std::mutex> l(mu_);
+    if (options_.keep_previous && !holding_) {
+      holding_ = true;
+      return;
+    }
     slots_[released_++ % slots_.size()].ready = false;
   }
   work_cv_.notify_all();
+}
+
+bool PrefetchIterator::Impl::Ready() {
+  if (!fault_.ok() || stop_.load(std::memory_order_relaxed)) return true;
+  if (current_ != nullptr && pos_ < view_.rows()) return true;
+  std::lock_guard<std::mutex> l(mu_);
+  return slots_[taken_ % slots_.size()].ready || (keys_done_ && taken_ == claimed_);
 }
 
 void PrefetchIterator::Impl::Emit(Minibatch* batch) {
@@ -258,6 +274,7 @@ PrefetchIterator::PrefetchIterator(std::shared_ptr<ObjectStore> store,
 PrefetchIterator::~PrefetchIterator() = default;
 
 Result<bool> PrefetchIterator::Next(Minibatch* batch) { return impl_->Next(batch); }
+bool PrefetchIterator::Ready() { return impl_->Ready(); }
 void PrefetchIterator::Stop() { impl_->Stop(); }
 
 std::chrono::nanoseconds PrefetchIterator::data_wait() const {

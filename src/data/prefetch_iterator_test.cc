@@ -98,6 +98,53 @@ TEST(PrefetchIterator, BackPressureBoundsPartitionsHeld) {
   }
 }
 
+TEST(PrefetchIterator, KeepPreviousHoldsTheLastPartitionsViews) {
+  Fixture f = MakeFixture(std::vector<size_t>(8, 5));  // row g (partition g / 5) has label g
+  PrefetchOptions o;
+  o.minibatch_rows = 0;  // whole partitions
+  o.buffers = 2;
+  o.fetches_in_flight = 1;
+  o.keep_previous = true;
+  PrefetchIterator it(f.store, f.keys, o);
+  Minibatch prev, cur;
+  ASSERT_TRUE(*it.Next(&prev));
+  size_t seen = 1;
+  while (*it.Next(&cur)) {
+    std::this_thread::sleep_for(5ms);  // the fetcher fills every buffer it may
+    ASSERT_EQ(prev.rows.rows(), 5u);
+    for (size_t r = 0; r < 5; ++r)  // still the previous partition's rows, not a refill
+      ASSERT_EQ(prev.rows.labels[r], static_cast<float>(5 * prev.partition + r)) << prev.partition;
+    EXPECT_EQ(cur.partition, prev.partition + 1);
+    prev = cur;
+    ++seen;
+  }
+  EXPECT_EQ(seen, 8u);
+}
+
+TEST(PrefetchIterator, ReadyTellsWhetherNextWouldWait) {
+  Fixture f = MakeFixture({3, 4});
+  std::atomic<bool> release{false};
+  int calls = 0;
+  PrefetchIterator it(f.store, [&]() -> std::optional<std::string> {
+    if (calls++ == 0) return f.keys[0];
+    while (!release.load()) std::this_thread::sleep_for(1ms);  // no more work yet
+    return std::nullopt;
+  }, {0, 2, 1, 1});
+  auto wait_ready = [&] {
+    for (int i = 0; i < 2000 && !it.Ready(); ++i) std::this_thread::sleep_for(1ms);
+    return it.Ready();
+  };
+  ASSERT_TRUE(wait_ready());  // partition 0 fetched
+  Minibatch b;
+  ASSERT_TRUE(*it.Next(&b));
+  EXPECT_EQ(b.rows.rows(), 3u);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(it.Ready());  // the KeySource has nothing yet: Next() would wait
+  release = true;
+  ASSERT_TRUE(wait_ready());  // the end is known
+  EXPECT_FALSE(*it.Next(&b));
+}
+
 TEST(PrefetchIterator, StopEndsPromptly) {
   Fixture base = MakeFixture(std::vector<size_t>(200, 10));
   auto slow = std::make_shared<HookStore>(base.store, [](std::string_view) {

@@ -41,8 +41,13 @@ std::string LastLine(std::string_view text);
 void ResolveAutoSettings(const Manifest& manifest, TrainOptions* options);
 
 // I/O threads for a job's embedded server: the CPUs of this machine that
-// `local_workers` worker processes leave free, at least 1, at most 8 (with
-// workers elsewhere, e.g. on Lambda, the server has the machine).
+// `local_workers` worker processes leave free, but no fewer than one per
+// local worker up to the CPU count, at least 1, at most 8 (with workers
+// elsewhere, e.g. on Lambda, the server has the machine). A thread per
+// worker serves two workers' pulls at once instead of one behind the other:
+// measured on 2 CPUs, 2 local workers with 2 threads used 1.74-1.77 cores
+// and trained 1.24-1.68M rows/s, with 1 thread 1.48 cores and 1.10-1.18M.
+// The threads block when idle (their spin yields to runnable threads).
 int EmbeddedServerThreads(uint32_t local_workers);
 
 // The model a job trains, resolved against its dataset.

@@ -47,7 +47,8 @@ std::string LastLine(std::string_view text) {
 
 int EmbeddedServerThreads(uint32_t local_workers) {
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  return static_cast<int>(std::clamp<long>(cpus - static_cast<long>(local_workers), 1, 8));
+  const auto local = static_cast<long>(local_workers);
+  return static_cast<int>(std::clamp<long>(std::max(cpus - local, std::min(local, cpus)), 1, 8));
 }
 
 void ResolveAutoSettings(const Manifest& manifest, TrainOptions* o) {

@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "scheduler/job_internal.h"
 
@@ -111,6 +114,22 @@ TEST(JobId, GeneratedIdsAreValidAndBadOnesRefused) {
   EXPECT_FALSE(ValidateJobId("a/b").ok());
   EXPECT_FALSE(ValidateJobId("").ok());
   EXPECT_NE(NewJobId(), NewJobId());
+}
+
+TEST(JobUtilTest, EmbeddedServerThreadsLeaveCpusToWorkersButServeEachOne) {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  ASSERT_GT(cpus, 0);
+  EXPECT_EQ(EmbeddedServerThreads(0), std::clamp<long>(cpus, 1, 8));  // workers elsewhere
+  for (uint32_t local = 1; local <= 20; ++local) {
+    const int t = EmbeddedServerThreads(local);
+    EXPECT_GE(t, 1) << local;
+    EXPECT_LE(t, 8) << local;
+    // A thread per local worker, as far as the CPUs go ...
+    EXPECT_GE(t, std::min<long>({local, cpus, 8})) << local;
+    // ... and beyond that no more than the CPUs the workers leave.
+    EXPECT_LE(t, std::max<long>({cpus - static_cast<long>(local), std::min<long>(local, cpus), 1}))
+        << local;
+  }
 }
 
 }  // namespace

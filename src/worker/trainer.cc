@@ -53,25 +53,26 @@ StopReason Trainer::Run(PrefetchIterator* it) {
 StopReason Trainer::Loop() {
   Turn t;
   Clock::time_point turn_start = Clock::now();
-  Result<bool> more = Advance(&batches_[cur_], &t);
+  Result<bool> more = Advance(&batches_[cur_], &t, /*early=*/false);
   if (!more.ok()) return Fail(more.status());
   if (!*more) return Finished();
   for (;;) {
     Batch& b = batches_[cur_];
     Status s = AwaitWeights(&b, &t);
     if (!s.ok()) return Fail(s);
-    // Within an item the next minibatch's pull travels during this compute.
-    const bool early = pipelined_ && !b.last_in_item;
+    // The next minibatch's pull travels during this compute: within an item,
+    // and across its end when the next partition is at hand (see trainer.h).
+    const bool early = pipelined_ && (!b.last_in_item || it_->Ready());
     bool have_next = false;
     const SendSchedule::Mode mode = schedule_.mode();
     if (early) {
-      more = Advance(&batches_[1 - cur_], &t, mode == SendSchedule::Mode::kWithPush);
+      more = Advance(&batches_[1 - cur_], &t, /*early=*/true, mode == SendSchedule::Mode::kWithPush);
       if (!more.ok()) return Fail(more.status());
       have_next = *more;
     }
     Compute(&b, &t);
     s = Push(&b, &t);
-    if (s.ok() && b.last_in_item) s = FinishItem(&t);
+    if (s.ok() && b.last_in_item) s = FinishItem(b.item, &t);
     const Clock::time_point now = Clock::now();
     if (const uint32_t k = local_ ? RoundSteps(b) : 1; k == 1) {
       stats_.Record(t.data_wait, t.pull, t.compute, t.push, now - turn_start);
@@ -88,7 +89,7 @@ StopReason Trainer::Loop() {
     if (!s.ok()) return Fail(s);
     if (std::optional<StopReason> stop = CheckControl()) return *stop;
     if (!early) {
-      more = Advance(&batches_[1 - cur_], &t);
+      more = Advance(&batches_[1 - cur_], &t, /*early=*/false);
       if (!more.ok()) return Fail(more.status());
       have_next = *more;
     }
@@ -97,7 +98,7 @@ StopReason Trainer::Loop() {
   }
 }
 
-Result<bool> Trainer::Advance(Batch* b, Turn* t, bool hold) {
+Result<bool> Trainer::Advance(Batch* b, Turn* t, bool early, bool hold) {
   while (cursor_.pos == cursor_.end) {
     VIRGA_ASSIGN_OR_RETURN(bool got, NextItem(t));
     if (!got) return false;
@@ -110,14 +111,14 @@ Result<bool> Trainer::Advance(Batch* b, Turn* t, bool hold) {
   const uint64_t span = uint64_t{payload_.minibatch} * steps;
   const uint64_t end = std::min<uint64_t>(cursor_.pos + span, cursor_.end);
   b->rows = cursor_.partition.Slice(cursor_.pos, end);
+  b->item = cursor_.item;
   b->last_in_item = end == cursor_.end;
   cursor_.pos = end;
   const Clock::time_point t0 = Clock::now();
   b->keys.Build(b->rows);
   if (local_) {
     b->replica.Reset(payload_.optimizer, width_, ModelInfoOf(model_.kind()).init, b->keys.num_slots());
-    b->before_prev_push = pipelined_ && b != &batches_[cur_] && !batches_[cur_].last_in_item &&
-                          batches_[cur_].keys.num_slots() > 0;
+    b->before_prev_push = early && batches_[cur_].keys.num_slots() > 0;
   } else {
     const size_t n = Floats(*b);
     if (b->weights.size() < n) b->weights.resize(n);  // grows to the largest minibatch, then stays
@@ -148,7 +149,11 @@ Result<bool> Trainer::NextItem(Turn* t) {
     t->data_wait += Clock::now() - t0;
     if (!got.ok()) return got.status();
     // Leased items whose partitions the iterator skipped were empty: done.
-    VIRGA_RETURN_IF_ERROR(CompleteSkipped(*got ? minibatch_.partition : UINT64_MAX));
+    // Those before the item still being finished (if any) were done when it
+    // was taken.
+    Item* live = cursor_.item != nullptr && cursor_.item->work ? cursor_.item : nullptr;
+    const uint64_t from = live != nullptr ? live->work->seq + 1 : 0;
+    VIRGA_RETURN_IF_ERROR(CompleteSkipped(from, *got ? minibatch_.partition : UINT64_MAX));
     if (!*got) return false;
     std::optional<LeasedWork> w = ledger_->Get(minibatch_.partition);
     if (!w || w->item.key != *minibatch_.key) {
@@ -159,12 +164,16 @@ Result<bool> Trainer::NextItem(Turn* t) {
     cursor_.partition = minibatch_.rows;  // whole partitions: minibatch_rows = 0
     cursor_.pos = std::min(w->item.begin, rows);
     cursor_.end = std::min(w->item.end, rows);
-    cursor_.tainted = false;
-    cursor_.work = std::move(w);
+    // The slot the live item (if any) does not hold: at most two are live.
+    Item* item = live == &items_[0] ? &items_[1] : &items_[0];
+    item->tainted = false;
+    item->work = std::move(w);
+    cursor_.item = item;
     if (cursor_.pos < cursor_.end) return true;
-    VIRGA_RETURN_IF_ERROR(CompleteWork(*cursor_.work));  // no rows in its range
-    ledger_->Remove(cursor_.work->seq);
-    cursor_.work.reset();
+    VIRGA_RETURN_IF_ERROR(CompleteWork(*item->work));  // no rows in its range
+    ledger_->Remove(item->work->seq);
+    item->work.reset();
+    cursor_.item = live;
   }
 }
 
@@ -257,7 +266,7 @@ void Trainer::Compute(Batch* b, Turn* t) {
                                       std::span<float>(grads_.data(), n));
   t->compute += Clock::now() - t0;
   const uint64_t rows = b->rows.rows();
-  const uint32_t epoch = cursor_.work->item.epoch;
+  const uint32_t epoch = b->item->work->item.epoch;
   samples_ += rows;
   loss_ += loss;
   epoch_samples_[epoch] += rows;
@@ -298,7 +307,7 @@ void Trainer::ComputeLocal(Batch* b, Turn* t) {
     b->replica.Step(touched_, grads, ScheduledLearningRate(payload_.optimizer, pulled_version_ + step));
   }
   t->compute += Clock::now() - t0;
-  const uint32_t epoch = cursor_.work->item.epoch;
+  const uint32_t epoch = b->item->work->item.epoch;
   samples_ += rows;
   loss_ += loss;
   epoch_samples_[epoch] += rows;
@@ -320,21 +329,23 @@ Status Trainer::Push(Batch* b, Turn* t) {
   t->push += Clock::now() - t0;
   if (s.ok()) return s;
   // The gradient may be lost: the item is redone rather than acked.
-  cursor_.tainted = true;
+  b->item->tainted = true;
   faults_->fetch_add(1);
   return IsTransient(s) ? Status::OK() : s;
 }
 
-Status Trainer::FinishItem(Turn* t) {
+Status Trainer::FinishItem(Item* item, Turn* t) {
   const Clock::time_point t0 = Clock::now();
-  Status s = client_->Flush();  // every push of the item applied (or failed)
+  // Every push of the item applied (or failed); a pull of the next item
+  // sent before them is collected on the way, into its batch.
+  Status s = client_->Flush();
   if (!s.ok()) {
     if (!IsTransient(s)) return s;
     faults_->fetch_add(1);
-    cursor_.tainted = true;
+    item->tainted = true;
   }
-  const LeasedWork& w = *cursor_.work;
-  if (cursor_.tainted) {
+  const LeasedWork& w = *item->work;
+  if (item->tainted) {
     s = control_->Retry([&] { return client_->Release(payload_.queue, w.lease_id); }, faults_);
     if (s.ok() || s.IsNotFound()) {
       ++released_;
@@ -345,7 +356,7 @@ Status Trainer::FinishItem(Turn* t) {
   }
   if (s.ok()) {
     ledger_->Remove(w.seq);
-    cursor_.work.reset();
+    item->work.reset();
   }
   t->push += Clock::now() - t0;
   return s;
@@ -369,8 +380,8 @@ Status Trainer::CompleteWork(const LeasedWork& w) {
   return Status::OK();
 }
 
-Status Trainer::CompleteSkipped(uint64_t before_seq) {
-  while (std::optional<LeasedWork> w = ledger_->OldestBefore(before_seq)) {
+Status Trainer::CompleteSkipped(uint64_t from, uint64_t to) {
+  while (std::optional<LeasedWork> w = ledger_->OldestIn(from, to)) {
     VIRGA_RETURN_IF_ERROR(CompleteWork(*w));
     ledger_->Remove(w->seq);
   }

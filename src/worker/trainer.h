@@ -4,13 +4,17 @@
 // Per minibatch: KeyMap -> pull the weights of its distinct keys ->
 // Model::Gradient -> push. Pipelined: the next minibatch's pull is sent
 // before the current gradient is computed (at most one pull in flight), so
-// its round trip overlaps the compute. The pipeline never reaches across an
-// item's end: an item is finished (its pushes flushed, its <job>/acks
-// element added, its lease acked) before the next item's partition is taken
-// from the iterator, so the iterator's views are only used while valid and
-// a worker waiting for more work holds no finished item. With staleness 0
-// the pull follows the push instead (a pull sent before this worker's own
-// push could never see the version the clock requires).
+// its round trip overlaps the compute. The pipeline reaches across an item's
+// end only when the iterator has the next partition ready (the iterator
+// keeps the previous partition's views valid, keep_previous): the next
+// item's first pull then travels while the last minibatch of this item is
+// computed, and this item is finished (its pushes flushed, its <job>/acks
+// element added, its lease acked) right after its last push, as before. When
+// the next partition is not ready the item is finished first, so a worker
+// waiting for more work (or a slow fetch) holds no finished item. Two items
+// are live at most: the one being finished and the next (items_). With
+// staleness 0 the pull follows the push instead (a pull sent before this
+// worker's own push could never see the version the clock requires).
 //
 // Bounded staleness (payload.staleness = s >= 0): a minibatch's weights are
 // used only if the table version v >= workers * (c - s), c = this worker's
@@ -87,8 +91,14 @@ class Trainer {
   struct Turn {
     Clock::duration data_wait{}, pull{}, compute{}, push{};
   };
+  // A leased item being trained on (or finished).
+  struct Item {
+    std::optional<LeasedWork> work;
+    bool tainted = false;  // a push of it may be lost: release instead of ack
+  };
   struct Batch {
     RowBlockView rows;
+    Item* item = nullptr;  // whose rows these are
     KeyMap keys;
     std::vector<float> weights;
     bool last_in_item = false;
@@ -101,13 +111,13 @@ class Trainer {
   struct Cursor {
     RowBlockView partition;
     uint64_t pos = 0, end = 0;  // rows of the item still to train on
-    std::optional<LeasedWork> work;
-    bool tainted = false;  // a push of it may be lost: release instead of ack
+    Item* item = nullptr;       // the item they belong to
   };
 
   // Cuts the next minibatch, maps its keys and starts its pull (held for the
-  // next request with `hold`, see SendSchedule).
-  Result<bool> Advance(Batch* b, Turn* t, bool hold = false);
+  // next request with `hold`, see SendSchedule). `early`: sent before the
+  // current batch's push.
+  Result<bool> Advance(Batch* b, Turn* t, bool early, bool hold = false);
   Result<bool> NextItem(Turn* t);
   Status AwaitWeights(Batch* b, Turn* t);
   Status PullNow(Batch* b, uint64_t* version);
@@ -117,9 +127,11 @@ class Trainer {
   Status BoundStaleness(Batch* b, uint64_t version);
   void Compute(Batch* b, Turn* t);
   Status Push(Batch* b, Turn* t);
-  Status FinishItem(Turn* t);
+  Status FinishItem(Item* item, Turn* t);
   Status CompleteWork(const LeasedWork& w);
-  Status CompleteSkipped(uint64_t before_seq);
+  // Completes the leased items of partitions the iterator skipped (empty),
+  // seq in [from, to).
+  Status CompleteSkipped(uint64_t from, uint64_t to);
   std::optional<StopReason> CheckControl();
   StopReason Loop();
   StopReason Finished();
@@ -145,6 +157,7 @@ class Trainer {
   Batch batches_[2];
   int cur_ = 0;
   Cursor cursor_;
+  Item items_[2];
   std::vector<float> grads_;
   // Local steps: the slots a minibatch touched, and the stamps that list
   // each slot once.

@@ -50,10 +50,13 @@ uint64_t WorkLedger::Add(uint64_t lease_id, WorkItem item) {
   return seq;
 }
 
-std::optional<LeasedWork> WorkLedger::OldestBefore(uint64_t seq) const {
+std::optional<LeasedWork> WorkLedger::OldestIn(uint64_t from, uint64_t to) const {
   std::lock_guard<std::mutex> l(mu_);
-  if (items_.empty() || items_.front().seq >= seq) return std::nullopt;
-  return items_.front();
+  for (const LeasedWork& w : items_) {  // in seq order
+    if (w.seq >= to) break;
+    if (w.seq >= from) return w;
+  }
+  return std::nullopt;
 }
 
 std::optional<LeasedWork> WorkLedger::Get(uint64_t seq) const {

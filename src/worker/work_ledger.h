@@ -46,9 +46,9 @@ class WorkLedger {
  public:
   // Appends a lease; returns its sequence number (0, 1, 2, ... per ledger).
   uint64_t Add(uint64_t lease_id, WorkItem item);
-  // A copy of the oldest item if its sequence number is < seq (a partition
-  // the iterator skipped because it was empty).
-  std::optional<LeasedWork> OldestBefore(uint64_t seq) const;
+  // A copy of the oldest item whose sequence number is in [from, to) (a
+  // partition the iterator skipped because it was empty).
+  std::optional<LeasedWork> OldestIn(uint64_t from, uint64_t to) const;
   // A copy of item `seq`, if held.
   std::optional<LeasedWork> Get(uint64_t seq) const;
   // Drops item `seq` (acked or released).

@@ -188,9 +188,10 @@ Result<WorkerResult> RunWorker(const WorkerPayload& payload_in) {
   {
     PrefetchOptions po;
     po.minibatch_rows = 0;  // whole partitions; the trainer slices items into minibatches
+    po.keep_previous = true;  // the trainer starts the next item while it finishes one
     // The other fields keep their defaults: fetches_in_flight GETs at once hide the store's
-    // latency, so the item being trained on + fetches_in_flight more (leased as they are
-    // fetched) are held.
+    // latency, so the item being finished, the one being trained on + fetches_in_flight more
+    // (leased as they are fetched) are held.
     PrefetchIterator it(store, [&source] { return source.Next(); }, po);
     why = trainer.Run(&it);
     control.RequestStop(why);  // wakes the lease thread if it is waiting for work
