@@ -35,14 +35,14 @@ struct PrefetchOptions {
                                  // partitions + fetches_in_flight encoded objects.
                                  // 1 = one fetch at a time, `buffers` exactly as given
   bool keep_previous = false;    // a partition's views stay valid until the consumer moves
-                                 // past the partition after it (one more buffer is held),
-                                 // so it can start on the next partition while it finishes
-                                 // the work of the last one
+                                 // past the next non-empty partition after it (one more
+                                 // decoded partition is held), so it can start on the next
+                                 // partition while it finishes the work of the last one
 };
 
 // One minibatch. Views stay valid until the next call to Next() or the
 // iterator's destruction; with keep_previous, until Next() moves past the
-// partition after this minibatch's.
+// next non-empty partition after this minibatch's.
 struct Minibatch {
   RowBlockView rows;
   size_t partition = 0;              // 0-based sequence number of its partition

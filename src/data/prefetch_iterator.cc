@@ -56,7 +56,6 @@ class PrefetchIterator::Impl {
     o.fetches_in_flight = std::clamp<size_t>(o.fetches_in_flight, 1, 64);
     o.buffers = std::max<size_t>(o.buffers, 1);
     if (o.fetches_in_flight > 1) o.buffers = std::max(o.buffers, o.fetches_in_flight + 1);
-    if (o.keep_previous) o.buffers = std::max<size_t>(o.buffers + 1, 2);  // the held one
     o.max_attempts = std::max(o.max_attempts, 1);
     return o;
   }
@@ -90,7 +89,7 @@ class PrefetchIterator::Impl {
   // Consumer only.
   uint64_t taken_ = 0;
   Slot* current_ = nullptr;  // the partition being sliced, or null
-  bool holding_ = false;     // keep_previous: the partition before current_ is not released
+  PartitionBuffer spare_;    // keep_previous: the last non-empty partition released
   RowBlockView view_;        // current_'s rows
   size_t pos_ = 0;           // next row of view_ to hand out
   Status fault_;             // sticky once returned
@@ -197,15 +196,15 @@ PrefetchIterator::Impl::Slot* PrefetchIterator::Impl::Take() {
 
 void PrefetchIterator::Impl::Release() {
   if (current_->status.ok()) partitions_done.fetch_add(1, std::memory_order_relaxed);
+  // keep_previous: the finished partition's rows move to the spare buffer
+  // (a swap of owners: the rows stay where they are, views into them stay
+  // valid) and the slot goes back with the spare's old storage, so slots are
+  // still released in seq order and an empty partition holds nothing.
+  if (options_.keep_previous && current_->status.ok() && current_->buffer.rows() > 0)
+    std::swap(current_->buffer, spare_);
   current_ = nullptr;
   {
-    // Slots are released in seq order: with keep_previous the one before
-    // the partition just finished goes back, and that one is held.
     std::lock_guard<std::mutex> l(mu_);
-    if (options_.keep_previous && !holding_) {
-      holding_ = true;
-      return;
-    }
     slots_[released_++ % slots_.size()].ready = false;
   }
   work_cv_.notify_all();
