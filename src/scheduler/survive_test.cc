@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -175,9 +176,16 @@ TEST_F(SurviveTest, StoppedWorkersAreReplaced) {
   Result<TrainResult> r = Status::Internal("not run");
   std::thread runner([&] { r = (*job)->Run(); });
   std::vector<int> stopped;
+  // Both workers past their start-up, i.e. beating (every 500 ms): a worker
+  // stopped before its first heartbeat counts as starting (start_timeout,
+  // 30 s), not as hung, and a slow (sanitized) start can take a while.
+  std::map<int, Clock::time_point> first_seen;
   const bool started = Eventually([&] {
     stopped = WorkerPids(WorkDir("stopped"));
-    return stopped.size() == 2 && (*job)->progress().samples > 0;
+    const auto now = Clock::now();
+    bool settled = stopped.size() == 2;
+    for (int pid : stopped) settled = settled && now - first_seen.try_emplace(pid, now).first->second >= 3s;
+    return settled && (*job)->progress().samples > 0;
   }, 30s);
   std::set<int> old(stopped.begin(), stopped.end());
   if (started) {
