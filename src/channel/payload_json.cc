@@ -1,11 +1,9 @@
 // ChannelPayload <-> JSON. "channel_mode" marks a channel worker's payload
 // (cmd_worker.cc dispatches on it).
-#include <limits>
-#include <type_traits>
-
 #include <nlohmann/json.hpp>
 
 #include "channel/channel_worker.h"
+#include "common/json_field.h"
 #include "virga/model.h"
 #include "worker/optimizer_json.h"
 
@@ -23,22 +21,7 @@ Status Field(std::string_view name, std::string_view problem) {
 // Reads obj[name] into *out when present (required: must be present).
 template <typename T>
 Status Read(const json& obj, const char* name, T* out, bool required = false) {
-  auto it = obj.find(name);
-  if (it == obj.end()) return required ? Field(name, "missing") : Status::OK();
-  try {
-    if constexpr (std::is_same_v<T, std::string>) {
-      if (!it->is_string()) return Field(name, "expected a string");
-    } else if constexpr (std::is_integral_v<T>) {
-      if (!it->is_number_unsigned()) return Field(name, "expected an unsigned integer");
-      if (it->get<uint64_t>() > std::numeric_limits<T>::max()) return Field(name, "out of range");
-    } else {
-      if (!it->is_number()) return Field(name, "expected a number");
-    }
-    *out = it->get<T>();
-  } catch (const json::exception& e) {
-    return Field(name, e.what());
-  }
-  return Status::OK();
+  return ReadJsonField(obj, name, out, required, Field);
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 #include "worker/optimizer_json.h"
 
-#include <limits>
 #include <string>
-#include <type_traits>
+
+#include "common/json_field.h"
 
 namespace virga {
 
@@ -16,18 +16,7 @@ Status Field(std::string_view name, std::string_view problem) {
 
 template <typename T>
 Status Read(const json& obj, const char* name, T* out) {
-  auto it = obj.find(name);
-  if (it == obj.end()) return Status::OK();
-  if constexpr (std::is_same_v<T, std::string>) {
-    if (!it->is_string()) return Field(name, "expected a string");
-  } else if constexpr (std::is_integral_v<T>) {
-    if (!it->is_number_unsigned()) return Field(name, "expected an unsigned integer");
-    if (it->get<uint64_t>() > std::numeric_limits<T>::max()) return Field(name, "out of range");
-  } else {
-    if (!it->is_number()) return Field(name, "expected a number");
-  }
-  *out = it->get<T>();
-  return Status::OK();
+  return ReadJsonField(obj, name, out, /*required=*/false, Field);
 }
 
 }  // namespace
