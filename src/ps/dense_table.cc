@@ -32,31 +32,30 @@ Status DenseTable::CheckKeys(std::span<const uint64_t> keys) const {
   return Status::OK();
 }
 
-internal::ShardGroups& DenseTable::Group(std::span<const uint64_t> keys) {
+template <typename Fn>
+void DenseTable::ForEachKey(std::span<const uint64_t> keys, Fn fn) {
   internal::ShardGroups& g = internal::ThreadShardGroups();
   internal::GroupByShard(
       keys, [](uint64_t key) { return key; }, [](uint64_t key) { return LockOf(key); }, &g);
-  return g;
+  for (uint32_t s = 0; s < kShards; ++s) {
+    if (g.begin[s] == g.begin[s + 1]) continue;
+    std::lock_guard<std::mutex> lock(locks_[s]);
+    for (uint32_t j = g.begin[s]; j < g.begin[s + 1]; ++j) fn(g.order[j]);
+  }
 }
 
 Status DenseTable::Pull(std::span<const uint64_t> keys, std::span<float> out, uint64_t* version) {
   VIRGA_RETURN_IF_ERROR(internal::CheckSizes(config_, keys.size(), out.size(), "pull output"));
   VIRGA_RETURN_IF_ERROR(CheckKeys(keys));
   const uint64_t v = version_.load(std::memory_order_acquire);
-  const internal::ShardGroups& g = Group(keys);
   const size_t width = config_.width;
-  for (uint32_t s = 0; s < kShards; ++s) {
-    if (g.begin[s] == g.begin[s + 1]) continue;
-    std::lock_guard<std::mutex> lock(locks_[s]);
-    for (uint32_t j = g.begin[s]; j < g.begin[s + 1]; ++j) {
-      const uint32_t i = g.order[j];
-      if (width == 1) {  // the common linear model: no memcpy call
-        out[i] = *Row(keys[i]);
-      } else {
-        std::memcpy(out.data() + i * width, Row(keys[i]), width * sizeof(float));
-      }
+  ForEachKey(keys, [&](uint32_t i) {
+    if (width == 1) {  // the common linear model: no memcpy call
+      out[i] = *Row(keys[i]);
+    } else {
+      std::memcpy(out.data() + i * width, Row(keys[i]), width * sizeof(float));
     }
-  }
+  });
   counters_.CountPull(keys.size());
   if (version) *version = v;
   return Status::OK();
@@ -68,17 +67,9 @@ Status DenseTable::PullState(std::span<const uint64_t> keys, std::span<float> ou
       internal::CheckReplicaSizes(config_, keys.size(), out.size(), 1, "state pull output"));
   VIRGA_RETURN_IF_ERROR(CheckKeys(keys));
   const uint64_t v = version_.load(std::memory_order_acquire);
-  const internal::ShardGroups& g = Group(keys);
   const ReplicaRows replica(config_, 0.0f);
   const uint32_t rf = replica.floats();
-  for (uint32_t s = 0; s < kShards; ++s) {
-    if (g.begin[s] == g.begin[s + 1]) continue;
-    std::lock_guard<std::mutex> lock(locks_[s]);
-    for (uint32_t j = g.begin[s]; j < g.begin[s + 1]; ++j) {
-      const uint32_t i = g.order[j];
-      replica.Extract(Row(keys[i]), out.data() + size_t{i} * rf);
-    }
-  }
+  ForEachKey(keys, [&](uint32_t i) { replica.Extract(Row(keys[i]), out.data() + size_t{i} * rf); });
   counters_.CountPull(keys.size());
   if (version) *version = v;
   return Status::OK();
@@ -91,17 +82,9 @@ Status DenseTable::PushDelta(std::span<const uint64_t> keys, std::span<const flo
   VIRGA_RETURN_IF_ERROR(CheckKeys(keys));
   const float lr =
       ScheduledLearningRate(config_.optimizer, version_.load(std::memory_order_relaxed));
-  const internal::ShardGroups& g = Group(keys);
   const ReplicaRows replica(config_, lr);
   const uint32_t rf = replica.floats();
-  for (uint32_t s = 0; s < kShards; ++s) {
-    if (g.begin[s] == g.begin[s + 1]) continue;
-    std::lock_guard<std::mutex> lock(locks_[s]);
-    for (uint32_t j = g.begin[s]; j < g.begin[s + 1]; ++j) {
-      const uint32_t i = g.order[j];
-      replica.Add(Row(keys[i]), deltas.data() + size_t{i} * rf);
-    }
-  }
+  ForEachKey(keys, [&](uint32_t i) { replica.Add(Row(keys[i]), deltas.data() + size_t{i} * rf); });
   counters_.CountPush(keys.size());
   const uint64_t v = version_.fetch_add(steps, std::memory_order_acq_rel) + steps;
   if (version) *version = v;
@@ -114,18 +97,11 @@ Status DenseTable::Push(std::span<const uint64_t> keys, std::span<const float> g
   VIRGA_RETURN_IF_ERROR(CheckKeys(keys));
   const float lr =
       ScheduledLearningRate(config_.optimizer, version_.load(std::memory_order_relaxed));
-  const internal::ShardGroups& g = Group(keys);
   const uint32_t width = config_.width;
   optimizer_internal::WithKernel(config_.optimizer, lr, [&](const auto& kernel) {
-    for (uint32_t s = 0; s < kShards; ++s) {
-      if (g.begin[s] == g.begin[s + 1]) continue;
-      std::lock_guard<std::mutex> lock(locks_[s]);
-      for (uint32_t j = g.begin[s]; j < g.begin[s + 1]; ++j) {
-        const uint32_t i = g.order[j];
-        optimizer_internal::ApplyRow(kernel, Row(keys[i]), grads.data() + size_t{i} * width,
-                                     width);
-      }
-    }
+    ForEachKey(keys, [&](uint32_t i) {
+      optimizer_internal::ApplyRow(kernel, Row(keys[i]), grads.data() + size_t{i} * width, width);
+    });
   });
   counters_.CountPush(keys.size());
   const uint64_t v = version_.fetch_add(1, std::memory_order_acq_rel) + 1;

@@ -44,8 +44,11 @@ class DenseTable final : public Table {
   }
   // OutOfRange naming the first key >= dense_rows.
   Status CheckKeys(std::span<const uint64_t> keys) const;
-  // Groups keys by lock in this thread's scratch.
-  static internal::ShardGroups& Group(std::span<const uint64_t> keys);
+  // fn(i) for every i in [0, keys.size()), under the lock of key i's block:
+  // keys are grouped by lock (in this thread's scratch) and each lock is
+  // taken once, in ascending order.
+  template <typename Fn>
+  void ForEachKey(std::span<const uint64_t> keys, Fn fn);
 
   float* Row(uint64_t key) { return data_.data() + key * row_floats_; }
   const float* Row(uint64_t key) const { return data_.data() + key * row_floats_; }
