@@ -136,6 +136,15 @@ def vw_figure2(s, ds, target, vw, quick):
             return None
         return vw_logloss(te, preds)
 
+    def trained(args, what, lr, passes):
+        """Trains (args), then tests the model: the run's record, None if either failed."""
+        wall = vw_run(args, what)
+        cpu = s.last_cpu
+        loss = test_loss(what) if wall is not None else None
+        if loss is None:
+            return None
+        return {"l": lr, "passes": passes, "seconds": wall, "cpu": cpu, "test_logloss": loss}
+
     # Reading alone (--noop: no learning): the text, then writing and reading the cache.
     r["text_read_seconds"] = vw_run(bits + ["-d", tr, "--noop", "--quiet"], "read-text")
     r["cache_write_seconds"] = vw_run(bits + ["-d", tr, "--cache_file", cache, "-k", "--noop", "--quiet"],
@@ -146,28 +155,25 @@ def vw_figure2(s, ds, target, vw, quick):
         return r
     grid = [0.25, 0.5, 1.0] if quick else [0.0625, 0.125, 0.25, 0.5, 1.0, 2.0]
     for lr in grid:
-        wall = vw_run(common + ["--cache_file", cache, "-l", f"{lr:g}", "-f", model], f"cache-l{lr:g}")
-        cpu = s.last_cpu
-        loss = test_loss(f"cache-l{lr:g}") if wall is not None else None
-        if loss is None:
+        run = trained(common + ["--cache_file", cache, "-l", f"{lr:g}", "-f", model], f"cache-l{lr:g}", lr, 1)
+        if run is None:
             r["reason"] = "failed: the learning-rate grid"
             return r
-        r["grid"].append({"l": lr, "passes": 1, "seconds": wall, "cpu": cpu, "test_logloss": loss})
-        log(f"{tag}: VW -l {lr:g}, 1 pass from the cache: {loss:.5f} ({wall:.2f} s)")
+        r["grid"].append(run)
+        log(f"{tag}: VW -l {lr:g}, 1 pass from the cache: {run['test_logloss']:.5f} ({run['seconds']:.2f} s)")
     best = min(r["grid"], key=lambda g: g["test_logloss"])
     r["best_l"] = best["l"]
     r["edge"] = best["l"] in (grid[0], grid[-1])
     rows = ds["rows_train"] if ds.get("rows_train") else None
     r["cache"].append(dict(best))
     for p in ([2] if quick else [2, 3, 5]):
-        wall = vw_run(common + ["--cache_file", cache, "-l", f"{best['l']:g}", "--passes", str(p),
-                                "--holdout_off", "-f", model], f"cache-p{p}")
-        cpu = s.last_cpu
-        loss = test_loss(f"cache-p{p}") if wall is not None else None
-        if loss is None:
+        run = trained(common + ["--cache_file", cache, "-l", f"{best['l']:g}", "--passes", str(p),
+                                "--holdout_off", "-f", model], f"cache-p{p}", best["l"], p)
+        if run is None:
             break
-        r["cache"].append({"l": best["l"], "passes": p, "seconds": wall, "cpu": cpu, "test_logloss": loss})
-        log(f"{tag}: VW -l {best['l']:g}, {p} passes from the cache: {loss:.5f} ({wall:.2f} s)")
+        r["cache"].append(run)
+        log(f"{tag}: VW -l {best['l']:g}, {p} passes from the cache: {run['test_logloss']:.5f} "
+            f"({run['seconds']:.2f} s)")
     # From text: one pass with no cache; then, if the cache curve reached the target only
     # after more passes, that many passes from text (the first one writes the cache, -c -k).
     first = next((c for c in r["cache"] if target is not None and c["test_logloss"] <= target), None)
@@ -176,13 +182,12 @@ def vw_figure2(s, ds, target, vw, quick):
         args = common + ["-d", tr, "-l", f"{best['l']:g}", "-f", model]
         if p > 1:
             args += ["--cache_file", cache + ".text", "-k", "--passes", str(p), "--holdout_off"]
-        wall = vw_run(args, f"text-p{p}")
-        cpu = s.last_cpu
-        loss = test_loss(f"text-p{p}") if wall is not None else None
-        if loss is None:
+        run = trained(args, f"text-p{p}", best["l"], p)
+        if run is None:
             break
-        r["text"].append({"l": best["l"], "passes": p, "seconds": wall, "cpu": cpu, "test_logloss": loss})
-        log(f"{tag}: VW -l {best['l']:g}, {p} pass(es) from text: {loss:.5f} ({wall:.2f} s)")
+        r["text"].append(run)
+        log(f"{tag}: VW -l {best['l']:g}, {p} pass(es) from text: {run['test_logloss']:.5f} "
+            f"({run['seconds']:.2f} s)")
     for f in (tr, te, cache, cache + ".text", model, preds):
         if os.path.exists(f):
             os.remove(f)

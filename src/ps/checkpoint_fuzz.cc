@@ -72,22 +72,22 @@ void RestoreTable(std::string_view blob) {
   (void)(*t)->Pull(keys, out, &version);
 }
 
-void RestoreKv(std::string_view blob) {
-  KvStore kv;
-  if (!kv.Restore(blob, "fuzz").ok()) return;
+// A KV store's or the queues' state (KvStore, WorkQueues): what restores
+// serializes to bytes that restore again.
+template <typename State>
+void RestoreState(std::string_view blob, const char* what) {
+  State state;
+  if (!state.Restore(blob, "fuzz").ok()) return;
   std::string again;
-  kv.Serialize(&again);
-  KvStore other;
-  Check(other.Restore(again, "again").ok(), "a restored KV's bytes do not restore");
+  state.Serialize(&again);
+  State other;
+  Check(other.Restore(again, "again").ok(), what);
 }
-
+void RestoreKv(std::string_view blob) {
+  RestoreState<KvStore>(blob, "a restored KV's bytes do not restore");
+}
 void RestoreQueues(std::string_view blob) {
-  WorkQueues q;
-  if (!q.Restore(blob, "fuzz").ok()) return;
-  std::string again;
-  q.Serialize(&again);
-  WorkQueues other;
-  Check(other.Restore(again, "again").ok(), "restored queues' bytes do not restore");
+  RestoreState<WorkQueues>(blob, "restored queues' bytes do not restore");
 }
 
 // Seeds from the real serializers, in this target's input format.
