@@ -248,6 +248,7 @@ struct TrainProgress {
   double test_auc = 0;
   uint32_t workers_alive = 0;
   uint64_t workers_launched = 0, workers_failed = 0;
+  uint64_t server_restarts = 0;        // server processes restarted (TrainResult's count)
   // Progressive training loss (VW's "average loss"): the mean loss of the rows
   // trained on so far, each taken before its own update, over the ended
   // workers and the live ones' last stats; NaN before any. train_rows: those rows.

@@ -318,6 +318,7 @@ void JobDriver::Publish(const std::string& state) {
   live_.workers_alive = static_cast<uint32_t>(ActiveFunctions().size());
   live_.workers_launched = result.workers_launched;
   live_.workers_failed = result.workers_failed;
+  live_.server_restarts = result.server_restarts;
   live_.train_rows = loss_rows;
   live_.train_loss = loss_rows > 0 ? loss_sum / static_cast<double>(loss_rows) : NAN;
   live_.bytes_per_sample =
