@@ -20,7 +20,7 @@ void OnSignal(int) { g_stop = 1; }
 struct ServerArgs {
   ps::PsServerOptions o;
   std::string token_file;
-  int64_t checkpoint_every = 0;
+  double checkpoint_every = 0;
   int64_t spin_us = 50;
   int64_t auth_timeout_ms = 5000;
   std::string advertise;  // HOST[:PORT] clients are told to use
@@ -34,7 +34,7 @@ int RunServer(ServerArgs& a) {
   if (a.o.checkpoint_uri.empty() && (a.checkpoint_every > 0 || a.o.restore)) {
     a.o.checkpoint_uri = DefaultStoreUri();
   }
-  a.o.checkpoint_every = std::chrono::seconds(a.checkpoint_every);
+  a.o.checkpoint_every = std::chrono::milliseconds(std::llround(a.checkpoint_every * 1000));
   a.o.net.spin = std::chrono::microseconds(a.spin_us);
   a.o.net.auth_timeout = std::chrono::milliseconds(a.auth_timeout_ms);
   ps::PsServer server(a.o);
@@ -138,6 +138,7 @@ void RegisterServer(CLI::App& app, int* exit_code) {
                   "checkpoints/<name>/; default with --checkpoint-every or --restore: $VIRGA_STORE, "
                   "else file://./virga-store");
   cmd->add_option("--checkpoint-every", a->checkpoint_every, "Seconds between checkpoints (0: on request)")
+      ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
   cmd->add_option("--name", a->o.name, "Checkpoint name (default ps-<port>)");
   cmd->add_flag("--restore", a->o.restore, "Resume from the latest checkpoint");

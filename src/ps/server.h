@@ -42,7 +42,7 @@ struct PsServerOptions {
   net::ServerOptions net;                       // bind, port, threads, token, caps, spin
   std::string checkpoint_uri;                   // empty: no checkpoints
   std::string name;                             // checkpoint prefix; default "ps-<port>"
-  std::chrono::seconds checkpoint_every{0};     // 0: only on request
+  std::chrono::milliseconds checkpoint_every{0};     // 0: only on request
   bool restore = false;                         // load the latest checkpoint at Start
   // With restore: no committed checkpoint (none yet, or the store shows none
   // just now) fails Start instead of starting empty. A restarted job server

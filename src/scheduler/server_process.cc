@@ -107,7 +107,7 @@ Status ServerProcess::Start(bool restore) {
                "--token-file", dir_ + "/token", "--threads",
                "1",            "--spin-us",     "0",
                "--checkpoint", o_.checkpoint_uri, "--checkpoint-every",
-               std::to_string(o_.checkpoint_every.count()), "--name", o_.name};
+               std::to_string(o_.checkpoint_every.count() / 1000.0), "--name", o_.name};
   // A restore must find the checkpoint: a server that came back empty would
   // lose the job (its table, queue and counts); one that exits is retried.
   if (!o_.tls_cert_file.empty())  // paths only: the key stays in its file

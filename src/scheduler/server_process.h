@@ -37,7 +37,7 @@ struct ServerProcessOptions {
   std::string token;                           // its shared secret
   std::string checkpoint_uri;                  // object store of its checkpoints
   std::string name;                            // checkpoint prefix (the job id)
-  std::chrono::seconds checkpoint_every{5};    // >= 1
+  std::chrono::milliseconds checkpoint_every{5000};  // > 0
   std::chrono::milliseconds ready_timeout{20'000};  // to answer after a (re)start
   std::string tls_cert_file, tls_key_file;     // TLS: its certificate and key (paths)
   std::string tls_ca_pem;                      // TLS: the CA its readiness check trusts

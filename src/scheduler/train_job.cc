@@ -140,6 +140,17 @@ Result<std::unique_ptr<TrainJob>> TrainJob::Create(TrainOptions options) {
 
 Status TrainJob::Impl::Setup() {
   if (opt.staleness < -1) return Status::InvalidArgument("train: staleness must be >= -1");
+  for (const auto& [name, v] : {std::pair{"time limit", opt.time_limit_seconds},
+                                {"evaluation interval", opt.eval_interval_seconds},
+                                {"checkpoint interval", opt.checkpoint_interval_seconds},
+                                {"server fault grace", opt.server_fault_grace_seconds}})
+    if (!std::isfinite(v) || v < 0) {
+      char got[32];
+      std::snprintf(got, sizeof got, "%g", v);
+      return Status::InvalidArgument(std::string("train: ") + name + " must be >= 0 seconds, got " + got);
+    }
+  if (opt.checkpoint_interval_seconds > 0 && opt.checkpoint_interval_seconds < 0.01)
+    return Status::InvalidArgument("train: checkpoint interval must be 0 (never) or >= 0.01 s");
   if (opt.send_schedule != "auto" && opt.send_schedule != "early" &&
       opt.send_schedule != "with_push")
     return Status::InvalidArgument("train: send schedule '" + opt.send_schedule +
@@ -171,7 +182,7 @@ Status TrainJob::Impl::Setup() {
     // Checkpoints (on request only) go to the job's store, under checkpoints/<job-id>/.
     so.checkpoint_uri = opt.store;
     so.name = opt.job_id;
-    so.checkpoint_every = std::chrono::seconds(static_cast<int64_t>(std::ceil(opt.checkpoint_interval_seconds)));
+    so.checkpoint_every = std::chrono::milliseconds(std::llround(opt.checkpoint_interval_seconds * 1000));
     so.restore = opt.resume;
     so.net.bind = opt.server_bind;
     so.net.tls_cert_file = opt.tls_cert_file;
@@ -441,7 +452,7 @@ Status TrainJob::Impl::StartServerProcess() {
   po.tls_key_file = opt.tls_key_file;
   po.tls_ca_pem = tls_ca_pem;
   const double every = opt.checkpoint_interval_seconds > 0 ? opt.checkpoint_interval_seconds : 5;
-  po.checkpoint_every = std::chrono::seconds(std::max<int64_t>(1, std::llround(every)));
+  po.checkpoint_every = std::chrono::milliseconds(std::max<int64_t>(1, std::llround(every * 1000)));
   server_proc = std::make_unique<sched::ServerProcess>(po);
   VIRGA_RETURN_IF_ERROR(server_proc->Start(/*restore=*/opt.resume).WithContext("train: server process"));
   const std::string host = opt.server_advertise.empty() ? opt.server_bind : opt.server_advertise;

@@ -1,4 +1,5 @@
 // TrainJob end to end with the real `virga worker` processes (VIRGA_BINARY).
+#include <cmath>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -242,6 +243,17 @@ TEST_F(TrainJobTest, BadOptionsAreClearErrors) {
   o = Options();
   o.workers = 0;
   EXPECT_FALSE(TrainJob::Create(o).ok());
+  // Negative or non-finite durations are refused, naming the option.
+  o = Options();
+  o.checkpoint_interval_seconds = -1;
+  job = TrainJob::Create(o);
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("checkpoint interval"), std::string::npos);
+  o = Options();
+  o.eval_interval_seconds = NAN;
+  job = TrainJob::Create(o);
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("evaluation interval"), std::string::npos);
 }
 
 TEST_F(TrainJobTest, ResultAndModelGoToTheStore) {
