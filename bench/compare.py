@@ -373,7 +373,7 @@ def figure2(s, ds):
                            [2.0 ** bc] if bc is not None else [])
     best = r["liblinear"].get("best")
     r["target"] = 1.01 * best if best else None
-    base = ["--dataset", ds["train"], "--workers", "4", "--eval-interval", str(ds["eval"])]
+    base = ["--dataset", ds["train"], "--eval-interval", str(ds["eval"])]  # default workers
     if ds.get("test"):
         base += ["--test", ds["test"]]
     j, wall, extra = s.train(f"{tag}-fig2-server", "server", base, 3600)
@@ -752,7 +752,8 @@ def report(s, meta, figs, fig3, bt, tput, comm, e2e, pngs, out):
     w("")
     i15.targets_table(w, big, comm, (big or {}).get("vw"), e2e, bool(big) and big["ds"]["rows"] >= 2_000_000)
     w("")
-    w("Virga's time to target against VW: the Figure 2 run (4 workers, defaults); sections 5-8 give the details.")
+    w(f"Virga's time to target against VW: the Figure 2 run (defaults: {i15.DEFAULT_WORKERS} workers here); "
+      "sections 5-8 give the details.")
     w("")
     w("## Targets (issue 7)")
     w("")

@@ -1,7 +1,7 @@
 """Issue 15's part of the comparison suite (run through bench/compare.sh; compare.py
 imports this module): Vowpal Wabbit beside the others in Figure 2, and the sections
 for communication-efficient training:
-  - scaling: 1, 2, 4 workers to the target loss (time, samples/s, CPU of the whole job);
+  - scaling: 1, 2, 4 workers (and the default count) to the target loss (time, samples/s, CPU of the whole job);
   - latency: 8 workers at 0 us and 500 us emulated round trip, and 500 us + a bandwidth cap;
   - traffic: bytes per sample and per iteration at the defaults, final test loss;
 each configuration run in R interleaved rounds, medians reported. `s` is compare.py's
@@ -17,7 +17,9 @@ BASE_BYTES_PER_SAMPLE = 668.0
 BASE_FINAL_LOSS = 0.45000
 LOSS_TOLERANCE = 0.0005  # "equal loss": final test logloss <= baseline + this
 TRAFFIC_FACTOR = 4.0
-SCALE_WORKERS = (1, 2, 4)
+# virga's default worker count on the local backend: the CPUs this process may use, at most 4.
+DEFAULT_WORKERS = min(len(os.sched_getaffinity(0)), 4)
+SCALE_WORKERS = tuple(sorted({1, 2, 4, DEFAULT_WORKERS}))
 LATENCY_WORKERS = 8
 LATENCY_ROWS = (("0 us", 0, 0), ("500 us", 500, 0), ("500 us + 60 MB/s", 500, 60))
 
@@ -276,7 +278,7 @@ def comm_sections(s, ds, target, rounds, quick):
             runs[("latency", name)].append(row)
             if base is None:
                 base = reach(row["json"], target)[0] or (row["json"] or {}).get("train_seconds")
-        args = ["--dataset", ds["train"], "--eval-interval", "3600"]  # the defaults: 4 workers, 5 epochs
+        args = ["--dataset", ds["train"], "--eval-interval", "3600"]  # the defaults (workers, 5 epochs)
         runs[("traffic", "defaults")].append(_train(s, f"traffic-defaults-r{rd}", args, 3600))
     for (sec, key), rows in runs.items():
         summ = _summary(rows, target)
@@ -383,13 +385,14 @@ def _why(*xs):
 
 
 def end_to_end(big, comm, ingest_seconds):
-    """virga: ingest of the raw TSV + the 4-worker scaling run's wall time (start-up to the
-    target, median); VW: the wall time of its first run from text that reached the target."""
+    """virga: ingest of the raw TSV + the scaling run's wall time at the default worker count
+    (start-up to the target, median); VW: the wall time of its first run from text that reached
+    the target."""
     vwr = (big or {}).get("vw") or {}
     e = {}
-    w4 = (comm or {}).get("scaling", {}).get("4", {})
+    w4 = (comm or {}).get("scaling", {}).get(str(DEFAULT_WORKERS), {})
     if ingest_seconds is None or not w4.get("ttt"):
-        e["reason"] = "virga: no ingest time or the 4-worker run did not reach the target"
+        e["reason"] = f"virga: no ingest time or the {DEFAULT_WORKERS}-worker run did not reach the target"
         return e
     e.update({"ingest": ingest_seconds, "train": w4["wall"], "virga": ingest_seconds + w4["wall"],
               "virga_train_cpu": w4.get("cpu_seconds")})
@@ -454,8 +457,8 @@ def sections(w, comm, vwr, e2e, full):
         w(f"VW absent: {(vwr or {}).get('reason', 'not run')}. Its rows in Figure 2 say so; nothing is estimated.")
     else:
         w("On the synthetic set (its Figure 2 table has VW's rows). End to end: virga from the raw Criteo TSV "
-          "(`virga ingest`, then `virga train` with 4 workers and `--target-loss`: the wall time of the command, "
-          "start-up included, median of the scaling section's 4-worker runs) against VW from its text file "
+          f"(`virga ingest`, then `virga train --target-loss` with the default {DEFAULT_WORKERS} workers: the wall time "
+          "of the command, start-up included, median of the scaling section's runs) against VW from its text file "
           "(the wall time of its first run from text that reached the target).")
         w("")
         w("| | virga | VW | VW / virga |")
@@ -466,7 +469,7 @@ def sections(w, comm, vwr, e2e, full):
           f"{fmt(e.get('train'))}) | {fmt(e.get('vw'), '.2f', 'not reached')} from text | {rx(e.get('vw'), e.get('virga'))} |")
         w(f"| training time to the target, s | {fmt(v.get('virga_ttt'))} (Figure 2 run) | "
           f"{fmt(v.get('ttt_cache'), '.2f', 'not reached')} from its cache | {rx(v.get('ttt_cache'), v.get('virga_ttt'))} |")
-        w(f"| CPU seconds (user+sys) to the target | {fmt(e.get('virga_train_cpu'))} (the whole train job, 4 workers, "
+        w(f"| CPU seconds (user+sys) to the target | {fmt(e.get('virga_train_cpu'))} (the whole train job, {DEFAULT_WORKERS} workers, "
           f"start-up included; median of section 6) | {fmt(v.get('cpu_cache'))} from its cache, "
           f"{fmt(v.get('cpu_text'))} from text | {rx(v.get('cpu_cache'), e.get('virga_train_cpu'))} (cache) |")
         w(f"| examples to the target | {fmt(v.get('virga_samples'), ',')} | {fmt(v.get('examples_to_target'), ',')} | "
@@ -517,7 +520,7 @@ def sections(w, comm, vwr, e2e, full):
     w("")
     w("## 8. Traffic per sample (issue 15)")
     w("")
-    w(f"`virga train` at its defaults (4 workers, 5 epochs, minibatch auto), {R} round(s), medians: the result "
+    w(f"`virga train` at its defaults ({DEFAULT_WORKERS} workers here, 5 epochs, minibatch auto), {R} round(s), medians: the result "
       "JSON's `traffic` (bytes sent + received by the workers on their training connections, per sample and per "
       f"iteration) and the final test logloss. The issue's baseline: {BASE_BYTES_PER_SAMPLE:.0f} bytes/sample, "
       f"final loss {BASE_FINAL_LOSS:.5f} on the 2M-row set.")

@@ -2,7 +2,7 @@
 # quality.sh [--quick] [path/to/virga]: the quality figures of issue 4, virga's
 # defaults beside LIBLINEAR's best, written to bench/results/quality.md.
 #
-# virga runs only `virga train --model lr --workers 4` (plus store, dataset and
+# virga runs only `virga train --model lr` (plus store, dataset and
 # test flags): no tuning. LIBLINEAR (Debian liblinear-tools) trains L2 logistic
 # regression with a bias (`-s 0 -B 1`) over a grid of C on the same encoding,
 # exported by `virga dump`; its test logloss is computed here from `-b 1`
@@ -136,7 +136,7 @@ virga_train() {
   local tag=$1 t0 t1
   shift
   t0=$(now)
-  v train --store "$store" "$@" --model lr --workers 4 --json-out "$tmp/$tag.json" \
+  v train --store "$store" "$@" --model lr --json-out "$tmp/$tag.json" \
     >"$tmp/$tag.train.out" 2>"$tmp/$tag.train.err"
   local rc=$?
   t1=$(now)
@@ -155,7 +155,7 @@ virga_train() {
 virga_section() {
   {
     echo
-    echo "virga (\`train --model lr --workers 4\`, defaults): test logloss **$vl_loss**, AUC $vl_auc,"
+    echo "virga (\`train --model lr\`, defaults): test logloss **$vl_loss**, AUC $vl_auc,"
     echo "accuracy $vl_acc; train_seconds $vl_secs (wall with start-up $vl_wall s),"
     echo "samples_per_second $vl_sps, epochs $vl_epochs, workers launched $vl_launched, failed $vl_failed."
     echo
@@ -330,7 +330,7 @@ mkdir -p "$(dirname "$out_md")"
   echo
   echo "- machine: $(nproc) CPUs (nproc), kernel $(uname -r), load average $load_start at the start,"
   echo "  $(cut -d' ' -f1-3 /proc/loadavg) at the end (other jobs share these CPUs: times are indicative)"
-  echo "- virga: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet HEAD -- src include tools 2>/dev/null || echo ' + uncommitted changes in src/include/tools'), \`virga train --model lr --workers 4\` with every other option at its default"
+  echo "- virga: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet HEAD -- src include tools 2>/dev/null || echo ' + uncommitted changes in src/include/tools'), \`virga train --model lr\` with every other option at its default (workers: the CPUs, at most 4)"
   echo "- LIBLINEAR: liblinear-tools $(dpkg-query -W -f='${Version}' liblinear-tools 2>/dev/null || echo '?'), \`-s 0 -B 1\` (L2 logistic regression, bias), C over 2^{${small_grid[0]}..${small_grid[-1]}} (synthetic: 2^{${synth_grid[0]}..${synth_grid[-1]}}), logloss from \`-b 1\` probabilities clamped to [1e-15, 1-1e-15]; both read the same encoding (\`virga dump\`, indices + 1)"
   echo
   echo "| data set | virga test logloss | target | LIBLINEAR best | |"

@@ -379,7 +379,9 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   cmd->add_option("--classes", o.classes,
                   "softmax: number of classes; 0 = the dataset's largest label + 1")
       ->capture_default_str();
-  cmd->add_option("--workers", o.workers, "Worker functions kept alive")->capture_default_str();
+  cmd->add_option("--workers", o.workers,
+                  "Worker functions kept alive; 0 = auto (local: the CPUs, at most 4; lambda: 4)")
+      ->capture_default_str();
   args->optimizer_flag =
       cmd->add_option("--optimizer", args->optimizer,
                       "sgd | momentum | nesterov | adagrad | adam | ftrl (default: the model's; "

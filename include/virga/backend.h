@@ -85,6 +85,10 @@ class ComputeBackend {
  public:
   virtual ~ComputeBackend() = default;
   virtual std::string_view name() const = 0;  // "local"
+  // Functions a job keeps alive when it does not say (TrainOptions::workers 0).
+  // A function service gives each its own CPU: 4. Local processes share this
+  // machine with the embedded server: more of them than CPUs only queue.
+  virtual uint32_t DefaultWorkers() const { return 4; }
 
   // Starts a function; returns its id at once (the start delay runs in the
   // background). Errors (e.g. the worker binary is missing) are returned here

@@ -49,7 +49,8 @@ struct TrainOptions {
   std::string model = "lr";           // a registered model (ModelNameList(), docs/models.md)
   uint32_t rank = 0;                  // mf, fm: factors per key; 0 = the model's default
   uint32_t classes = 0;               // softmax: classes; 0 = the dataset's largest label + 1
-  uint32_t workers = 4;               // functions kept alive at once
+  uint32_t workers = 0;               // functions kept alive at once; 0 = auto (the backend's
+                                      // DefaultWorkers: local min(CPUs, 4), lambda 4)
   OptimizerConfig optimizer = DefaultOptimizer();
   uint32_t minibatch = 0;             // rows per step; 0 = auto (see docs/training.md)
   uint32_t epochs = 0;                // passes over the data; 0 = auto

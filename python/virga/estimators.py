@@ -541,8 +541,9 @@ class LogisticRegression(_LinearModel):
         Rows per gradient step; 0 = the engine's choice (20).
     epochs : int, default 0
         Passes over the training rows; 0 = the engine's choice (5).
-    workers : int, default 4
-        Worker functions running at once.
+    workers : int, default 0
+        Worker functions running at once; 0 = the backend's choice (local: the CPUs, at most 4;
+        lambda: 4).
     l1, l2 : float, default 0
         Regularization strengths.
     lr_schedule : str, default "constant"

@@ -128,7 +128,6 @@ Status ChannelJob::Impl::Setup() {
   VIRGA_ASSIGN_OR_RETURN(channel, OpenChannel(opt.channel, opt.store, opt.channel_uri));
   VIRGA_RETURN_IF_ERROR(channel->DeletePrefix(layout->prefix()));  // a reused job id
   VIRGA_RETURN_IF_ERROR(WriteInitialRound(*channel, *layout, opt.optimizer));
-  VIRGA_RETURN_IF_ERROR(MakeBackend());
   cursors.resize(opt.workers);
   model.assign(dim, 0.0f);
   max_eval_faults = 10;  // the newest rounds may move on while one is read

@@ -36,8 +36,8 @@ bool KilledFromOutside(const FunctionInfo& info) {
 
 Status JobDriver::LoadData() {
   if (opt.dataset.empty()) return Status::InvalidArgument("train: --dataset is required");
-  if (opt.workers == 0) return Status::InvalidArgument("train: workers must be >= 1");
-  if (!opt.backend) VIRGA_RETURN_IF_ERROR(CheckBackendConfig(opt.backend_config));
+  VIRGA_RETURN_IF_ERROR(MakeBackend());
+  if (opt.workers == 0) opt.workers = backend->DefaultWorkers();  // auto
   VIRGA_RETURN_IF_ERROR(ParseModelName(opt.model).status());
   if (opt.job_id.empty()) opt.job_id = NewJobId();
   VIRGA_RETURN_IF_ERROR(ValidateJobId(opt.job_id));

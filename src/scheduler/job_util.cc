@@ -7,6 +7,7 @@
 #include <ctime>
 #include <random>
 
+#include "common/cpus.h"
 #include "common/time_format.h"
 #include "scheduler/job_internal.h"
 
@@ -46,7 +47,7 @@ std::string LastLine(std::string_view text) {
 }
 
 int EmbeddedServerThreads(uint32_t local_workers) {
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const long cpus = UsableCpus();
   const auto local = static_cast<long>(local_workers);
   return static_cast<int>(std::clamp<long>(std::max(cpus - local, std::min(local, cpus)), 1, 8));
 }

@@ -169,7 +169,6 @@ Status TrainJob::Impl::Setup() {
   table = opt.job_id + ".model";
   queue = opt.job_id + ".items";
 
-  VIRGA_RETURN_IF_ERROR(MakeBackend());  // before the server: its threads depend on where workers run
 
   // Servers.
   VIRGA_RETURN_IF_ERROR(LoadTlsCa());

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/cpus.h"
 #include "virga/datagen.h"
 #include "virga/dataset.h"
 #include "virga/ingest.h"
@@ -240,9 +241,12 @@ TEST_F(TrainJobTest, BadOptionsAreClearErrors) {
   job = TrainJob::Create(o);
   ASSERT_FALSE(job.ok());
   EXPECT_NE(job.status().message().find("tree"), std::string::npos);
+  // Workers 0: the backend's default (local: the CPUs, at most 4).
   o = Options();
   o.workers = 0;
-  EXPECT_FALSE(TrainJob::Create(o).ok());
+  job = TrainJob::Create(o);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ((*job)->options().workers, std::min(UsableCpus(), 4u));
   // Negative or non-finite durations are refused, naming the option.
   o = Options();
   o.checkpoint_interval_seconds = -1;
