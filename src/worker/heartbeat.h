@@ -2,8 +2,9 @@
 //
 // Every `interval` (500 ms by default) it writes <job>/hb/<id> (a counter:
 // the scheduler replaces a function whose heartbeat stops changing, e.g. a
-// SIGSTOPped one) and, in the same turn, reads the job's stop key, the
-// function's kill key and the driver's lease <job>/driver
+// SIGSTOPped one), and every `poll` (100 ms; at most `interval`) it reads the
+// job's stop key, the function's kill key and the driver's lease <job>/driver
+// (a job that reached its target stops its workers within about `poll`)
 // (include/virga/worker.h). It requests a stop on the stop or kill key, and
 // StopReason::kOrphaned once the driver's lease has been seen unchanged (or
 // absent) for payload.driver_timeout_ms, measured on this worker's clock, so
@@ -50,7 +51,8 @@ class Heartbeat {
  public:
   Heartbeat(const WorkerPayload& payload, std::unique_ptr<PsClient> client, Control* control,
             uint64_t function_id,
-            std::chrono::milliseconds interval = std::chrono::milliseconds(500));
+            std::chrono::milliseconds interval = std::chrono::milliseconds(500),
+            std::chrono::milliseconds poll = std::chrono::milliseconds(100));
   ~Heartbeat();  // stops the thread and joins it
   Heartbeat(const Heartbeat&) = delete;
   Heartbeat& operator=(const Heartbeat&) = delete;
@@ -59,12 +61,13 @@ class Heartbeat {
 
  private:
   void Loop();
-  // One turn: the beat and the control keys. Returns a reason to stop, or kNone.
+  // One turn: the beat (if `beat` > 0) and the control keys. Returns a reason
+  // to stop, or kNone.
   StopReason Turn(uint64_t beat, DriverWatch* driver);
 
   const std::unique_ptr<PsClient> client_;
   Control* const control_;
-  const std::chrono::milliseconds interval_;
+  const std::chrono::milliseconds interval_, poll_;
   const std::chrono::milliseconds driver_timeout_;
   const std::string beat_key_, stop_key_, kill_key_, driver_key_;
   std::atomic<uint64_t> faults_{0};
