@@ -22,8 +22,8 @@ def test_resume_finishes_a_job_whose_driver_was_killed(session, criteo, tmp_root
     script = (
         "import sys, virga\n"
         "s = virga.connect(store=sys.argv[1], registry_dir=sys.argv[2])\n"
-        "j = virga.Job(s, {'dataset': sys.argv[3], 'model': 'lr', 'workers': 2, 'epochs': 60,\n"
-        "                  'seed': 11, 'job_id': 'pyresume', 'checkpoint_interval': 1,\n"
+        "j = virga.Job(s, {'dataset': sys.argv[3], 'model': 'lr', 'workers': 2, 'epochs': 300,\n"
+        "                  'seed': 11, 'job_id': 'pyresume', 'checkpoint_interval': 0.2,\n"
         "                  'eval_interval': 0.2})\n"
         "j.wait()\n")
     env = dict(os.environ, VIRGA_HOME=str(tmp_root / "home"))
@@ -34,7 +34,7 @@ def test_resume_finishes_a_job_whose_driver_was_killed(session, criteo, tmp_root
         if _checkpointed(store, "pyresume"):
             break
         time.sleep(0.05)
-    time.sleep(0.5)  # a little work after the checkpoint, redone by the resumed job
+    time.sleep(0.2)  # a little work after the checkpoint, redone by the resumed job
     assert driver.poll() is None, "the job ended before it could be killed"
     driver.send_signal(signal.SIGKILL)
     driver.wait()
@@ -43,11 +43,11 @@ def test_resume_finishes_a_job_whose_driver_was_killed(session, criteo, tmp_root
     job = session.resume("pyresume")
     assert job.id == "pyresume"
     assert job.options["dataset"] == train.name  # from the first run's options
-    assert job.options["epochs"] == 60
+    assert job.options["epochs"] == 300
     result = job.wait(timeout=120)
     assert result is not None, "the resumed job did not finish"
     assert result["state"] == "done"
-    assert result["epochs"] == 60
+    assert result["epochs"] == 300
     assert all(n == result["items_per_epoch"] for n in result["items_processed_per_epoch"])
     assert 0 < result["test_logloss"] < 0.69
 

@@ -54,8 +54,21 @@ Status JobDriver::LoadData() {
         CheckTableFits(manifest, job_model, opt.optimizer, PhysicalMemoryBytes()));
   }
   const std::string test_name = opt.test_dataset.empty() ? opt.dataset : opt.test_dataset;
-  VIRGA_ASSIGN_OR_RETURN(evaluator,
-                         LoadEvaluator(*store, test_name, job_model, !opt.test_dataset.empty()));
+  VIRGA_ASSIGN_OR_RETURN(EvaluatorLoad load,
+                         PrepareEvaluator(store, test_name, job_model, !opt.test_dataset.empty()));
+  evaluator_load_ = std::async(std::launch::async, std::move(load));
+  return Status::OK();
+}
+
+Status JobDriver::AwaitEvaluator() {
+  if (evaluator) return Status::OK();
+  if (!evaluator_load_.valid()) return evaluator_error_;
+  Result<std::unique_ptr<Evaluator>> loaded = evaluator_load_.get();
+  if (!loaded.ok()) {
+    evaluator_error_ = loaded.status().WithContext("evaluation rows");
+    return evaluator_error_;
+  }
+  evaluator = std::move(loaded).value();
   weights_.resize(evaluator->keys().size() * job_model.width);
   return Status::OK();
 }
@@ -257,6 +270,7 @@ void JobDriver::PollFunctions(bool respawn) {
 }
 
 Status JobDriver::Evaluate(double seconds) {
+  VIRGA_RETURN_IF_ERROR(AwaitEvaluator());
   uint64_t updates = 0;
   VIRGA_RETURN_IF_ERROR(ReadWeights(weights_, &updates));
   const Metrics m = evaluator->Evaluate(weights_);

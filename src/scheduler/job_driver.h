@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -121,7 +122,12 @@ class JobDriver {
   JobModel job_model;  // kind (model_kind), width and shape
   std::shared_ptr<ObjectStore> store;
   Manifest manifest;
+  // The evaluation rows, loaded on a thread of their own from LoadData on:
+  // AwaitEvaluator (Evaluate calls it) takes them, or the load's error.
   std::unique_ptr<Evaluator> evaluator;
+  std::future<Result<std::unique_ptr<Evaluator>>> evaluator_load_;
+  Status evaluator_error_ = Status::Internal("evaluation rows not loaded");
+  Status AwaitEvaluator();
   std::shared_ptr<ComputeBackend> backend;
   TrainResult result;
   // Consecutive failed evaluations Run tolerates before it fails the job,

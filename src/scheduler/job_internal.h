@@ -1,6 +1,7 @@
 // Helpers of the scheduler shared by its files (not public API).
 #pragma once
 
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -77,9 +78,13 @@ Status CheckTableFits(const Manifest& manifest, const JobModel& model,
 uint64_t PhysicalMemoryBytes();
 
 // The evaluation rows: the test split of `dataset`; with `fallback_to_train`,
-// its train split when it has no test split. InvalidArgument when empty.
-Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string_view dataset,
-                                                 const JobModel& model, bool fallback_to_train);
+// its train split when it has no test split. The checks (the manifest, a
+// split to use; InvalidArgument when there is none) are made here; the
+// returned function loads the rows, on any thread (a job's workers start
+// while it runs).
+using EvaluatorLoad = std::function<Result<std::unique_ptr<Evaluator>>()>;
+Result<EvaluatorLoad> PrepareEvaluator(std::shared_ptr<ObjectStore> store, std::string_view dataset,
+                                       const JobModel& model, bool fallback_to_train);
 
 // Adds `from` to `into` (histograms summed, means weighted by iterations,
 // percentiles recomputed from the merged histogram).

@@ -142,9 +142,9 @@ uint64_t PhysicalMemoryBytes() {
   return pages > 0 && size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(size) : 0;
 }
 
-Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string_view dataset,
-                                                 const JobModel& model, bool fallback_to_train) {
-  VIRGA_ASSIGN_OR_RETURN(Manifest m, ReadManifest(store, dataset));
+Result<EvaluatorLoad> PrepareEvaluator(std::shared_ptr<ObjectStore> store, std::string_view dataset,
+                                       const JobModel& model, bool fallback_to_train) {
+  VIRGA_ASSIGN_OR_RETURN(Manifest m, ReadManifest(*store, dataset));
   Split split = Split::kTest;
   if (m.test_rows == 0) {
     if (!fallback_to_train) {
@@ -154,8 +154,12 @@ Result<std::unique_ptr<Evaluator>> LoadEvaluator(ObjectStore& store, std::string
     }
     split = Split::kTrain;
   }
-  VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<Model> made, MakeModel(model.kind, model.width));
-  return Evaluator::Load(store, dataset, split, std::move(made));
+  VIRGA_RETURN_IF_ERROR(MakeModel(model.kind, model.width).status());
+  return EvaluatorLoad([store = std::move(store), name = std::string(dataset), split,
+                        kind = model.kind, width = model.width]() -> Result<std::unique_ptr<Evaluator>> {
+    VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<Model> made, MakeModel(kind, width));
+    return Evaluator::Load(*store, name, split, std::move(made));
+  });
 }
 
 namespace {
