@@ -49,6 +49,11 @@ uint64_t HashCategorical(int field, std::string_view text) {
   return XXH3_64bits_withSeed(text.data(), text.size(), static_cast<XXH64_hash_t>(field));
 }
 
+IntIndexTable::IntIndexTable(int hash_bits) : hash_bits_(hash_bits) {
+  for (int f = 1; f <= kNumIntFields; ++f)
+    for (int s = 0; s < kSlots; ++s) table_[f - 1][s] = IntFieldIndex(f, CodeOfSlot(s), hash_bits);
+}
+
 const char* FieldName(int field) {
   static constexpr const char* kNames[kNumFields] = {
       "label", "I1",  "I2",  "I3",  "I4",  "I5",  "I6",  "I7",  "I8",  "I9",

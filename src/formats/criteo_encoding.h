@@ -60,6 +60,37 @@ inline uint32_t CatFieldIndex(int field, std::string_view text, int hash_bits) {
   return IndexOfHash(HashCategorical(field, text), hash_bits);
 }
 
+// IntFieldIndex of every integer field for the codes most values have (the
+// missing code, small counts -8..2, the logarithmic buckets 1001..1491 and
+// kHugeIntCode), computed once for one hash_bits: a lookup instead of a hash
+// per value. Other codes (counts below -8) are hashed.
+class IntIndexTable {
+ public:
+  explicit IntIndexTable(int hash_bits);
+  uint32_t Index(int field, int64_t code) const {
+    const int slot = Slot(code);
+    return slot >= 0 ? table_[field - 1][slot] : IntFieldIndex(field, code, hash_bits_);
+  }
+
+ private:
+  static constexpr int kSmallMin = -8, kLogMin = 1001, kLogMax = 1491;
+  static constexpr int kSlots = (2 - kSmallMin + 1) + (kLogMax - kLogMin + 1) + 2;
+  static int Slot(int64_t code) {
+    if (code >= kSmallMin && code <= 2) return static_cast<int>(code - kSmallMin);
+    if (code >= kLogMin && code <= kLogMax) return static_cast<int>(code - kLogMin) + (3 - kSmallMin);
+    if (code == kHugeIntCode) return kSlots - 2;
+    if (code == kMissingIntCode) return kSlots - 1;
+    return -1;
+  }
+  static int64_t CodeOfSlot(int slot) {
+    if (slot < 3 - kSmallMin) return slot + kSmallMin;
+    if (slot < kSlots - 2) return slot - (3 - kSmallMin) + kLogMin;
+    return slot == kSlots - 2 ? kHugeIntCode : kMissingIntCode;
+  }
+  int hash_bits_;
+  uint32_t table_[kNumIntFields][kSlots];
+};
+
 // "label", "I1".."I13", "C1".."C26" for fields 0..39.
 const char* FieldName(int field);
 

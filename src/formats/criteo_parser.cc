@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "formats/criteo_encoding.h"
 #include "formats/number_parse.h"
@@ -15,20 +18,34 @@ using criteo::kNumFeatureFields;
 using criteo::kNumFields;
 
 // Splits `line` into exactly kNumFields tab-separated fields; false when the
-// count differs. (A plain loop: fields are too short for memchr to pay.)
+// count differs. Fields are a few bytes each, too short for memchr to pay: on
+// x86-64 16 bytes are compared at once and the tabs taken from the bit mask
+// (no branch per byte), elsewhere one byte at a time.
 bool SplitFields(std::string_view line, std::string_view* fields) {
-  const char* p = line.data();
-  const char* const end = p + line.size();
-  const char* start = p;
+  const char* const begin = line.data();
+  const size_t size = line.size();
+  size_t start = 0, i = 0;
   int n = 0;
-  for (; p != end; ++p) {
-    if (*p != '\t') continue;
+  auto tab = [&](size_t at) {
     if (n == kNumFields - 1) return false;
-    fields[n++] = std::string_view(start, p - start);
-    start = p + 1;
+    fields[n++] = std::string_view(begin + start, at - start);
+    start = at + 1;
+    return true;
+  };
+#if defined(__SSE2__)
+  const __m128i tabs = _mm_set1_epi8('\t');
+  for (; i + 16 <= size; i += 16) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(begin + i));
+    for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, tabs)));
+         mask != 0; mask &= mask - 1) {
+      if (!tab(i + static_cast<size_t>(__builtin_ctz(mask)))) return false;
+    }
   }
+#endif
+  for (; i < size; ++i)
+    if (begin[i] == '\t' && !tab(i)) return false;
   if (n != kNumFields - 1) return false;
-  fields[n] = std::string_view(start, end - start);
+  fields[n] = std::string_view(begin + start, size - start);
   return true;
 }
 
@@ -39,7 +56,7 @@ Status FieldError(int field, const std::string& what) {
 
 class CriteoParser final : public LineParser {
  public:
-  explicit CriteoParser(int hash_bits) : hash_bits_(hash_bits) {}
+  explicit CriteoParser(int hash_bits) : hash_bits_(hash_bits), int_index_(hash_bits) {}
 
   // Every field is checked and hashed before anything is appended, so an
   // error leaves *out untouched.
@@ -70,7 +87,7 @@ class CriteoParser final : public LineParser {
         }
         code = criteo::IntCode(v);
       }
-      index[i - 1] = criteo::IntFieldIndex(i, code, hash_bits_);
+      index[i - 1] = int_index_.Index(i, code);
     }
     for (int i = criteo::kFirstCatField; i < kNumFields; ++i) {
       index[i - 1] = criteo::CatFieldIndex(i, f[i], hash_bits_);
@@ -85,6 +102,7 @@ class CriteoParser final : public LineParser {
 
  private:
   const int hash_bits_;
+  const criteo::IntIndexTable int_index_;
 };
 
 }  // namespace

@@ -74,6 +74,55 @@ TEST(CriteoParser, IndicesFollowTheDocumentedEncoding) {
   }
 }
 
+TEST(CriteoParser, EveryTabPositionAndIntegerValueFollowsTheEncoding) {
+  // Field widths varied so that tabs fall at every offset of a 16-byte block
+  // (the vectorized split), and integer values over every bucket kind: small,
+  // negative beyond the table's range, logarithmic, huge, missing.
+  const int64_t ints[] = {-100, -9, -8, -1, 0, 1, 2, 3, 7, 1000, 65535, 4294967295LL,
+                          4294967296LL};
+  for (int bits : {5, 20}) {
+    ParseOptions o;
+    o.hash_bits = bits;
+    auto p = NewParser(Format::kCriteo, o);
+    for (int shift = 0; shift < 40; ++shift) {
+      std::vector<std::string> f(40);
+      f[0] = shift % 2 ? "1" : "0";
+      for (int i = 1; i <= 13; ++i) {
+        const int pick = (i * 7 + shift) % 15;
+        f[i] = pick >= 13 ? "" : std::to_string(ints[pick]);
+      }
+      for (int i = 14; i < 40; ++i) f[i] = std::string(static_cast<size_t>((i * 3 + shift) % 19), 'a' + i % 26);
+      RowBlock b;
+      ParseOk(p.get(), Join(f), &b);
+      ASSERT_EQ(b.nnz(), 39u);
+      for (int field = 1; field <= 39; ++field) {
+        EXPECT_EQ(b.indices()[field - 1], DocIndex(field, f[field], bits))
+            << "bits " << bits << " shift " << shift << " field " << field << " '" << f[field] << "'";
+      }
+      // One tab more or less is an error wherever it falls.
+      RowBlock bad;
+      bool added = false;
+      EXPECT_FALSE(p->ParseLine(Join(f) + "\t", &bad, &added).ok()) << shift;
+      f.pop_back();
+      EXPECT_FALSE(p->ParseLine(Join(f), &bad, &added).ok()) << shift;
+    }
+  }
+}
+
+TEST(CriteoEncoding, IntIndexTableEqualsTheHash) {
+  for (int bits : {1, 20, 32}) {
+    const criteo::IntIndexTable table(bits);
+    for (int field = 1; field <= 13; ++field) {
+      std::vector<int64_t> codes = {criteo::kMissingIntCode, criteo::kHugeIntCode, -1000, 3, 1000, 1492};
+      for (int64_t c = -12; c <= 2; ++c) codes.push_back(c);
+      for (int64_t c = 1001; c <= 1491; ++c) codes.push_back(c);
+      for (int64_t c : codes)
+        ASSERT_EQ(table.Index(field, c), criteo::IntFieldIndex(field, c, bits))
+            << "bits " << bits << " field " << field << " code " << c;
+    }
+  }
+}
+
 TEST(CriteoParser, AllMissingRow) {
   auto p = NewParser(Format::kCriteo);
   RowBlock b;
