@@ -98,6 +98,11 @@ class LineParser {
   // the first line is parsed (0 before). 0 if unbounded (LIBSVM, ratings:
   // the largest index seen + 1 decides).
   virtual uint64_t index_bound() const = 0;
+
+  // True when every value this parser produces is 1 (Criteo's hashed fields):
+  // no feature of its data can be numeric, so an ingest keeps no feature
+  // statistics for it.
+  virtual bool values_are_ones() const { return false; }
 };
 
 Result<std::unique_ptr<LineParser>> MakeParser(Format format, const ParseOptions& options);

@@ -99,6 +99,7 @@ class CriteoParser final : public LineParser {
   }
 
   uint64_t index_bound() const override { return uint64_t{1} << hash_bits_; }
+  bool values_are_ones() const override { return true; }
 
  private:
   const int hash_bits_;

@@ -123,6 +123,13 @@ TEST(CriteoEncoding, IntIndexTableEqualsTheHash) {
   }
 }
 
+TEST(CriteoParser, ValuesAreOnesOnlyForCriteo) {
+  // An ingest keeps no feature statistics for such data (PartitionWriter).
+  EXPECT_TRUE(NewParser(Format::kCriteo)->values_are_ones());
+  EXPECT_FALSE(NewParser(Format::kLibsvm)->values_are_ones());
+  EXPECT_FALSE(NewParser(Format::kCsv)->values_are_ones());
+}
+
 TEST(CriteoParser, AllMissingRow) {
   auto p = NewParser(Format::kCriteo);
   RowBlock b;

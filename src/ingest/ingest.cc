@@ -97,7 +97,11 @@ Result<PartOutput> IngestPart(ObjectStore& store, const IngestOptions& options,
   PartOutput out;
   uint64_t index_bound = 0;
   Status status;
-  PartitionWriter writer(store, options, part, /*binary_counts=*/part >= 0);
+  // Data whose values are all 1 (Criteo) has no numeric feature: no statistics.
+  bool statistics = true;
+  if (auto probe = MakeParser(options.format, options.parse); probe.ok())
+    statistics = !(*probe)->values_are_ones();
+  PartitionWriter writer(store, options, part, /*binary_counts=*/part >= 0, statistics);
   std::unique_ptr<Block> filling[2] = {writer.Acquire(), writer.Acquire()};
   filling[1]->test = true;
   auto flush = [&](bool test) {

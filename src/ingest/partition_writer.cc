@@ -18,7 +18,7 @@ constexpr size_t kCodecByte = 6;
 }  // namespace
 
 PartitionWriter::PartitionWriter(ObjectStore& store, const IngestOptions& options, int64_t part,
-                                 bool binary_counts)
+                                 bool binary_counts, bool statistics)
     : store_(store),
       options_(options),
       encoder_(options.encode),
@@ -26,7 +26,8 @@ PartitionWriter::PartitionWriter(ObjectStore& store, const IngestOptions& option
       put_(kPoolBlocks),
       free_(kPoolBlocks),
       part_(part),
-      want_binary_counts_(binary_counts) {
+      want_binary_counts_(binary_counts),
+      statistics_(statistics) {
   for (size_t i = 0; i < kPoolBlocks; ++i) {
     auto block = std::make_unique<Block>();
     block->rows.Reserve(options.rows_per_partition, size_t{options.rows_per_partition} * 16);
@@ -65,10 +66,12 @@ void PartitionWriter::FoldLoop() {
     std::unique_ptr<Block> block = std::move(*next);
     const RowBlockView view = block->rows.view();
     FoldLabels(view);
-    if (!block->test) {
+    if (block->test) {
+      test_bound_ = std::max(test_bound_, MaxIndexBound(view));
+    } else if (statistics_) {
       stats_.Add(view);
     } else {
-      test_bound_ = std::max(test_bound_, MaxIndexBound(view));
+      train_bound_ = std::max(train_bound_, MaxIndexBound(view));
     }
     if (Status s = encoder_.Encode(view, &block->encoded); !s.ok()) {
       Fail(s);

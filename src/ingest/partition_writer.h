@@ -70,8 +70,11 @@ class PartitionWriter {
   // `part` >= 0: the partitions of part `part` of a parted ingest are named
   // PartPartitionKey(dataset, test, part, i); -1: PartitionKey(dataset, test, i).
   // With `binary_counts` the train statistics also keep binary_counts().
+  // Without `statistics` (data whose values are all 1: LineParser::
+  // values_are_ones) none are kept: numeric_stats() and binary_counts() stay
+  // empty, only the index bounds are tracked.
   PartitionWriter(ObjectStore& store, const IngestOptions& options, int64_t part = -1,
-                  bool binary_counts = false);
+                  bool binary_counts = false, bool statistics = true);
   ~PartitionWriter();  // Finish()es
 
   // A recycled empty block; null if the writer has failed.
@@ -90,7 +93,7 @@ class PartitionWriter {
   std::vector<std::pair<uint32_t, uint64_t>>& binary_counts() { return binary_counts_; }
   bool labels_01() const { return labels_01_; }
   bool labels_pm1() const { return labels_pm1_; }
-  uint64_t train_index_bound() const { return stats_.index_bound(); }
+  uint64_t train_index_bound() const { return std::max(stats_.index_bound(), train_bound_); }
   const LabelStat& labels() const { return labels_; }
   std::vector<PartitionInfo>& parts(bool test) { return parts_[test]; }
   uint64_t output_bytes() const { return output_bytes_; }
@@ -127,6 +130,8 @@ class PartitionWriter {
   std::vector<PartitionInfo> parts_[2];  // [test], in partition order
   uint64_t output_bytes_ = 0;
   uint64_t test_bound_ = 0;
+  uint64_t train_bound_ = 0;  // without statistics
+  const bool statistics_;
 };
 
 }  // namespace virga::ingest_internal
