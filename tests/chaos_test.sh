@@ -63,8 +63,11 @@ while kill -0 "$JOB_PID" 2>/dev/null; do
       if [ "$TICK" -ge 8 ] && [ -n "$s" ] && [ -n "$(workers)" ]; then
         kill -KILL "$s" && SERVER_KILLS=1 KILLED_SERVER=$s PHASE=1
       fi ;;
-    1)  # its replacement is up: the checkpoint "disk" fails (a file where the job's directory is)
-      if [ -n "$s" ] && [ "$s" != "$KILLED_SERVER" ]; then
+    1)  # its replacement serves (restored: the driver said so): the checkpoint "disk" fails (a
+        # file where the job's directory is). Not as soon as its process exists: a restore
+        # that cannot read its checkpoint exits, and no checkpoint would fail.
+      if [ -n "$s" ] && [ "$s" != "$KILLED_SERVER" ] &&
+         grep -q "restarted from its last checkpoint" "$TMP/chaos.log"; then
         mv "$TMP/store/checkpoints/chaos" "$TMP/ckpt.saved" && echo full > "$TMP/store/checkpoints/chaos"
         PHASE=2 SINCE=$TICK
       fi ;;
