@@ -40,7 +40,7 @@ def test_fit_on_lambda_matches_local(cloud, tmp_path):
     virga.datagen_criteo(raw, rows=40000, seed=13)
     local = virga.connect(store="s3://pylambda/store", registry_dir=str(tmp_path / "jobs"))
     train, test = local.load_criteo(raw, test_fraction=0.1, hash_bits=16, name="pyl")
-    m_local = virga.LogisticRegression(workers=2, epochs=2, eval_interval=0.5, session=local)
+    m_local = virga.LogisticRegression(workers=2, epochs=6, eval_interval=0.5, session=local)
     ref = m_local.fit(train, test=test).job_
     assert ref.status == "done", ref.result
     local.close()
@@ -49,15 +49,15 @@ def test_fit_on_lambda_matches_local(cloud, tmp_path):
                       registry_dir=str(tmp_path / "jobs"))
     try:
         assert s.backend_name == "lambda"
-        m = virga.LogisticRegression(workers=2, epochs=2, eval_interval=0.5, session=s)
+        m = virga.LogisticRegression(workers=2, epochs=6, eval_interval=0.5, session=s)
         job = m.fit(s.dataset("pyl"), test=s.dataset("pyl", split="test")).job_
         assert job.status == "done", job.result
         assert all(n == job.result["items_per_epoch"] for n in job.result["items_processed_per_epoch"])
         a, b = job.result["test_logloss"], ref.result["test_logloss"]
-        # Two asynchronous workers after 2 short epochs: which worker trains which item, and
-        # when, moves the loss by up to ~2% (functions start late under load); every item
-        # was counted above.
-        assert abs(a - b) <= 0.02 * b, (a, b)
+        # Two asynchronous workers: which worker trains which item, and when, moves the loss
+        # (functions start late under load). After 2 short epochs that was up to ~3.4%; after 6
+        # the runs are 0.02-0.13% apart (3 runs, one CPU kept busy). Every item was counted above.
+        assert abs(a - b) <= 0.01 * b, (a, b)
         assert m.evaluate(s.dataset("pyl", split="test"))["logloss"] == pytest.approx(a, abs=1e-4)
     finally:
         s.close()
