@@ -36,6 +36,18 @@ bool KilledFromOutside(const FunctionInfo& info) {
 
 Status JobDriver::LoadData() {
   if (opt.dataset.empty()) return Status::InvalidArgument("train: --dataset is required");
+  // Durations, for every kind of job (server and storage channels).
+  for (const auto& [name, v] : {std::pair{"time limit", opt.time_limit_seconds},
+                                {"evaluation interval", opt.eval_interval_seconds},
+                                {"checkpoint interval", opt.checkpoint_interval_seconds},
+                                {"server fault grace", opt.server_fault_grace_seconds}})
+    if (!std::isfinite(v) || v < 0) {
+      char got[32];
+      std::snprintf(got, sizeof got, "%g", v);
+      return Status::InvalidArgument(std::string("train: ") + name + " must be >= 0 seconds, got " + got);
+    }
+  if (opt.checkpoint_interval_seconds > 0 && opt.checkpoint_interval_seconds < 0.01)
+    return Status::InvalidArgument("train: checkpoint interval must be 0 (never) or >= 0.01 s");
   VIRGA_RETURN_IF_ERROR(MakeBackend());
   if (opt.workers == 0) opt.workers = backend->DefaultWorkers();  // auto
   VIRGA_RETURN_IF_ERROR(ParseModelName(opt.model).status());

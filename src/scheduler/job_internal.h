@@ -1,8 +1,8 @@
 // Helpers of the scheduler shared by its files (not public API).
 #pragma once
 
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>

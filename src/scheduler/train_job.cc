@@ -140,17 +140,6 @@ Result<std::unique_ptr<TrainJob>> TrainJob::Create(TrainOptions options) {
 
 Status TrainJob::Impl::Setup() {
   if (opt.staleness < -1) return Status::InvalidArgument("train: staleness must be >= -1");
-  for (const auto& [name, v] : {std::pair{"time limit", opt.time_limit_seconds},
-                                {"evaluation interval", opt.eval_interval_seconds},
-                                {"checkpoint interval", opt.checkpoint_interval_seconds},
-                                {"server fault grace", opt.server_fault_grace_seconds}})
-    if (!std::isfinite(v) || v < 0) {
-      char got[32];
-      std::snprintf(got, sizeof got, "%g", v);
-      return Status::InvalidArgument(std::string("train: ") + name + " must be >= 0 seconds, got " + got);
-    }
-  if (opt.checkpoint_interval_seconds > 0 && opt.checkpoint_interval_seconds < 0.01)
-    return Status::InvalidArgument("train: checkpoint interval must be 0 (never) or >= 0.01 s");
   if (opt.send_schedule != "auto" && opt.send_schedule != "early" &&
       opt.send_schedule != "with_push")
     return Status::InvalidArgument("train: send schedule '" + opt.send_schedule +
@@ -168,7 +157,6 @@ Status TrainJob::Impl::Setup() {
     return Status::InvalidArgument("train: dataset '" + opt.dataset + "' has no training rows");
   table = opt.job_id + ".model";
   queue = opt.job_id + ".items";
-
 
   // Servers.
   VIRGA_RETURN_IF_ERROR(LoadTlsCa());
