@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "common/cpus.h"
 #include "common/time_format.h"
 #include "ps/server.h"
 #include "virga/ps_client.h"
@@ -185,7 +186,7 @@ class Driver {
 
   size_t MaxFunctions() const {
     if (o_.max_functions > 0) return o_.max_functions;
-    if (backend_->name() == "local") return std::max(1u, std::thread::hardware_concurrency());
+    if (backend_->name() == "local") return UsableCpus();
     return 100;
   }
 
