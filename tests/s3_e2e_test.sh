@@ -63,7 +63,9 @@ done
 echo "   $parts partitions identical"
 
 echo "== 3. training from s3:// reaches the test loss of training from file://"
-TRAIN=(train --dataset clicks --model lr --workers 2 --epochs 2 --seed 7 --quiet)
+# One worker: the same items in the same order from either store, so the losses match; two
+# asynchronous workers end up to ~0.7% apart by timing alone.
+TRAIN=(train --dataset clicks --model lr --workers 1 --epochs 2 --seed 7 --quiet)
 "$VIRGA" "${TRAIN[@]}" --store "$B/store" --json-out "$TMP/s3.json" > "$TMP/train-s3.log" 2>&1 \
   || fail "train from s3://"
 "$VIRGA" "${TRAIN[@]}" --store "file://$TMP/store" --json-out "$TMP/file.json" > "$TMP/train-file.log" 2>&1 \

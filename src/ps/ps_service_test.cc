@@ -618,6 +618,7 @@ TEST(PsService, CheckpointsAreOneCutOfKvAndQueues) {
 
 TEST(PsService, AFailedCheckpointIsInTheStats) {
   const std::string dir = ::testing::TempDir() + "/ps-ckpt-fail-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/checkpoints") << "a file where a directory must go";
   auto server = StartServer("file://" + dir, "f");

@@ -66,6 +66,7 @@ class ModelJobsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(fs::temp_directory_path() / ("virga-model-jobs-" + std::to_string(getpid())));
+    fs::remove_all(*dir_);  // a run that died with this pid left its files
     fs::create_directories(*dir_);
     auto store = ObjectStore::Open(Uri());
     ASSERT_TRUE(store.ok());

@@ -77,6 +77,7 @@ class SurviveTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new std::string(fs::temp_directory_path() /
                            ("virga-survive-test-" + std::to_string(getpid())));
+    fs::remove_all(*dir_);  // a run that died with this pid left its files
     fs::create_directories(*dir_);
     CriteoGenOptions g;
     g.rows = 20000;
