@@ -258,14 +258,20 @@ TEST_F(ModelJobsTest, FactorizationMachineBeatsLrOnPlantedInteractions) {
   io.rows_per_partition = 10000;
   ASSERT_TRUE(Ingest(**store, io).ok());
   double loss[2] = {0, 0};
+  std::string how[2];
   for (int i = 0; i < 2; ++i) {
     auto job = TrainJob::Create(Options(i == 0 ? "lr" : "fm", "pairs"));
     ASSERT_TRUE(job.ok()) << job.status().ToString();
     auto r = (*job)->Run();
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     loss[i] = r->test_logloss;
+    how[i] = r->state + ", " + std::to_string(r->epochs) + " epochs, " +
+             std::to_string(r->workers_launched) + " workers launched, " +
+             std::to_string(r->train_seconds) + " s";
     EXPECT_GT(loss[i], gen->bayes_logloss - 0.02);
   }
+  std::printf("planted interactions: lr %.4f (%s), fm %.4f (%s), Bayes %.4f\n", loss[0],
+              how[0].c_str(), loss[1], how[1].c_str(), gen->bayes_logloss);
   EXPECT_LT(loss[1], loss[0] - 0.004) << "lr " << loss[0] << ", fm " << loss[1] << ", Bayes "
                                        << gen->bayes_logloss;
 }
