@@ -616,6 +616,24 @@ TEST(PsService, CheckpointsAreOneCutOfKvAndQueues) {
   EXPECT_EQ(stats["checkpoints"]["failed"], 0);
 }
 
+TEST(PsService, PeriodicCheckpointsBelowASecond) {
+  // checkpoint_every is milliseconds: 100 ms gives several checkpoints in
+  // 0.8 s (rounded to whole seconds it gave none).
+  ps::PsServerOptions o;
+  o.net.token = kToken;
+  o.net.spin = std::chrono::microseconds(0);
+  o.checkpoint_uri = "mem://ps-ckpt-every";
+  o.name = "e";
+  o.checkpoint_every = std::chrono::milliseconds(100);
+  ps::PsServer server(o);
+  ASSERT_TRUE(server.Start().ok());
+  auto c = Connect({&server});
+  ASSERT_TRUE(c->Put("k", "v").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  auto stats = nlohmann::json::parse(*c->ServerStats(0));
+  EXPECT_GE(stats["checkpoints"]["written"].get<int>(), 3) << stats["checkpoints"];
+}
+
 TEST(PsService, AFailedCheckpointIsInTheStats) {
   const std::string dir = ::testing::TempDir() + "/ps-ckpt-fail-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);

@@ -379,6 +379,27 @@ TEST_F(WorkerTest, StopsWhenItsDriverLeaseStops) {
   EXPECT_EQ(q->leased, 0u);
 }
 
+TEST_F(WorkerTest, HeartbeatReadsTheStopKeyEveryPollBetweenBeats) {
+  // Beats every 10 s, control keys every 50 ms: a stop is seen within a few
+  // polls, and the beat key is written once meanwhile.
+  using std::chrono::milliseconds;
+  WorkerPayload p = Payload("hbpoll", 1);
+  p.driver_timeout_ms = 0;
+  worker::Control control(worker::Clock::now() + std::chrono::hours(1), milliseconds(1000));
+  worker::Heartbeat beat(p, Connect(), &control, 9, milliseconds(10'000), milliseconds(50));
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_FALSE(control.stop_requested());
+  ASSERT_TRUE(client_->Put(JobStopKey("hbpoll"), "stop").ok());
+  const auto t0 = worker::Clock::now();
+  while (!control.stop_requested() && worker::Clock::now() - t0 < milliseconds(2000))
+    std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_TRUE(control.stop_requested());
+  EXPECT_LT(worker::Clock::now() - t0, milliseconds(1000));
+  std::string value;
+  ASSERT_TRUE(client_->Get(FunctionHeartbeatKey("hbpoll", 9), &value).ok());
+  EXPECT_EQ(value, "1");
+}
+
 TEST(DriverWatch, ExpiresOnlyOnAnUnchangedValue) {
   using std::chrono::milliseconds;
   worker::DriverWatch w(milliseconds(1000));
