@@ -44,6 +44,7 @@ struct TrainArgs {
   CLI::Option* l1_flag = nullptr;
   CLI::Option* l2_flag = nullptr;
   CLI::Option* clip_flag = nullptr;
+  CLI::Option* ftrl_beta_flag = nullptr;
   bool quiet = false;
   bool verbose = false;
   // One step (--input): text ingested into temporary datasets, then trained on.
@@ -199,6 +200,7 @@ int RunTrain(TrainArgs& a) {
   if (a.l1_flag->count() > 0) a.o.optimizer.l1 = flags.l1;
   if (a.l2_flag->count() > 0) a.o.optimizer.l2 = flags.l2;
   if (a.clip_flag->count() > 0) a.o.optimizer.clip = flags.clip;
+  if (a.ftrl_beta_flag->count() > 0) a.o.optimizer.ftrl_beta = flags.ftrl_beta;
   auto schedule = ParseLrScheduleName(a.schedule);
   if (!schedule.ok()) return fail(schedule.status());
   a.o.optimizer.schedule = *schedule;
@@ -387,7 +389,7 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
                       "sgd | momentum | nesterov | adagrad | adam | ftrl (default: the model's; "
                       "ftrl for lr and svm)")
           ->capture_default_str();
-  cmd->add_option("--learning-rate", args->learning_rate, "Learning rate (FTRL: alpha); default 0.1");
+  cmd->add_option("--learning-rate", args->learning_rate, "Learning rate (FTRL: alpha); default: the model's (lr, svm: 0.05)");
   args->schedule_flag =
       cmd->add_option("--lr-schedule", args->schedule, "constant | inverse_sqrt | exponential | step")
           ->capture_default_str();
@@ -395,8 +397,11 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
   args->l2_flag = cmd->add_option("--l2", o.optimizer.l2, "L2 strength (default: the model's)");
   args->clip_flag =
       cmd->add_option("--clip", o.optimizer.clip, "Clip gradient coordinates to [-c, c]; 0 = off");
+  args->ftrl_beta_flag = cmd->add_option(
+      "--ftrl-beta", o.optimizer.ftrl_beta,
+      "FTRL: beta, the per-coordinate rate's smoothing (alpha / (beta + sqrt(n))); default: the model's (lr, svm: 0.15)");
   cmd->add_option("--minibatch", o.minibatch, "Rows per step; 0 = auto")->capture_default_str();
-  cmd->add_option("--epochs", o.epochs, "Passes over the data; 0 = auto")->capture_default_str();
+  cmd->add_option("--epochs", o.epochs, "Passes over the data; 0 = auto (5, or enough for 30,000 samples on a small data set, at most 100)")->capture_default_str();
   cmd->add_option("--staleness", o.staleness, "-1 asynchronous; S >= 0 bounded staleness")
       ->capture_default_str();
   cmd->add_option("--send-schedule", o.send_schedule,

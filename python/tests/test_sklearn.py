@@ -1,6 +1,7 @@
 """The estimators as scikit-learn estimators: check_estimator, Pipeline, cross_val_score,
 GridSearchCV, pickle/joblib, every input kind, labels, widths, progress, Ctrl-C."""
 import pickle
+import re
 import threading
 import _thread
 import time
@@ -332,11 +333,11 @@ def test_progress_text_and_notebook(session, data, capsys):
     X, y = data
     virga.LogisticRegression(session=session, verbose=2, **EXACT).fit(X, y)
     err = capsys.readouterr().err
-    assert "epoch 5/5" in err and "samples/s" in err and "loss 0." in err, err
+    assert re.search(r"epoch (\d+)/\1 ", err) and "samples/s" in err and "loss 0." in err, err
     virga.LogisticRegression(session=session, verbose=0, **EXACT).fit(X, y)
     assert capsys.readouterr().err == ""
     virga.LogisticRegression(session=session, verbose=0, **EXACT).fit(X, y, progress="plot")
-    assert "epoch 5/5" in capsys.readouterr().err  # outside Jupyter: the text progress
+    assert re.search(r"epoch (\d+)/\1 ", capsys.readouterr().err)  # outside Jupyter: the text progress
 
     shown = []
 
@@ -347,7 +348,7 @@ def test_progress_text_and_notebook(session, data, capsys):
     display = progress.NotebookProgress(display=lambda obj, display_id: Handle())
     m = virga.LogisticRegression(session=session, **EXACT).fit(X, y)
     display.update(m.job_, final=True)
-    assert "<table" in shown[-1] and "epoch" in shown[-1] and "5/5" in shown[-1]
+    assert "<table" in shown[-1] and "epoch" in shown[-1] and re.search(r">(\d+)/\1<", shown[-1])
     html = m.job_._repr_html_()
     assert "virga job" in html and "history" in html and m.job_.id in html
 
@@ -391,7 +392,8 @@ def test_in_a_notebook_fit_shows_html_progress_and_a_live_plot(session, data, mo
         monkeypatch.setitem(sys.modules, name, mod)
     X, y = data
     virga.LogisticRegression(session=session, **EXACT).fit(X, y)  # verbose=1: in a notebook
-    assert shown and "<table" in shown[-1] and "5/5" in shown[-1] and "done" in shown[-1]
+    assert shown and "<table" in shown[-1] and re.search(r">(\d+)/\1<", shown[-1])
+    assert "done" in shown[-1]
     virga.LogisticRegression(session=session, verbose=0, **EXACT).fit(X, y, progress="plot")
     assert figures and all(isinstance(f, matplotlib.figure.Figure) for f in figures)
 

@@ -535,12 +535,13 @@ class LogisticRegression(_LinearModel):
     ----------
     optimizer : str, default "ftrl"
         Server-side optimizer: "sgd", "momentum", "nesterov", "adagrad", "adam", "ftrl".
-    learning_rate : float, default 0.1
+    learning_rate : float, default 0.05
         Step size (FTRL's alpha).
     minibatch : int, default 0
         Rows per gradient step; 0 = the engine's choice (20).
     epochs : int, default 0
-        Passes over the training rows; 0 = the engine's choice (5).
+        Passes over the training rows; 0 = the engine's choice (5; more on a small
+        data set: enough for 30,000 samples, at most 100).
     workers : int, default 0
         Worker functions running at once; 0 = the backend's choice (local: the CPUs, at most 4;
         lambda: 4).

@@ -54,7 +54,13 @@ int EmbeddedServerThreads(uint32_t local_workers) {
 
 void ResolveAutoSettings(const Manifest& manifest, TrainOptions* o) {
   if (o->minibatch == 0) o->minibatch = kDefaultMinibatch;
-  if (o->epochs == 0) o->epochs = kDefaultEpochs;
+  if (o->epochs == 0) {
+    // Small data sets get more passes: at least kAutoEpochSamples samples
+    // (a 300-row set: 100 epochs, not 5), at most kAutoEpochsMax.
+    const uint64_t rows = std::max<uint64_t>(manifest.train_rows, 1);
+    const uint64_t want = (kAutoEpochSamples + rows - 1) / rows;
+    o->epochs = static_cast<uint32_t>(std::clamp<uint64_t>(want, kDefaultEpochs, kAutoEpochsMax));
+  }
   if (o->local_steps == 0) {
     // Workers x steps bounded: the rounds of many workers, each computed
     // without the others' last ones, must not add up to an overshoot.
@@ -62,7 +68,6 @@ void ResolveAutoSettings(const Manifest& manifest, TrainOptions* o) {
                                                   kDefaultLocalSteps);
     o->local_steps = o->staleness == -1 ? bounded : 1;
   }
-  (void)manifest;
 }
 
 namespace {

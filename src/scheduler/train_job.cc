@@ -115,6 +115,7 @@ OptimizerConfig TrainOptions::DefaultOptimizer() {
   OptimizerConfig c;
   c.kind = sched::kDefaultOptimizer;
   c.learning_rate = sched::kDefaultLearningRate;
+  c.ftrl_beta = sched::kDefaultFtrlBeta;
   c.l2 = 0;
   return c;
 }

@@ -362,8 +362,27 @@ TEST_F(TrainJobTest, CliTrainWritesItsResultToTheStore) {
   std::string json;
   ASSERT_TRUE((*store)->Get(JobResultKey("cli-train"), &json).ok());
   EXPECT_EQ(json, ReadFile(local));  // the local copy is the same
-  EXPECT_EQ(nlohmann::json::parse(json)["job_id"], "cli-train");
+  const nlohmann::json result = nlohmann::json::parse(json);
+  EXPECT_EQ(result["job_id"], "cli-train");
+  EXPECT_EQ(result["optimizer"]["name"], "ftrl");  // lr's defaults
+  EXPECT_FLOAT_EQ(result["optimizer"]["learning_rate"].get<float>(), 0.05f);
+  EXPECT_FLOAT_EQ(result["optimizer"]["ftrl_beta"].get<float>(), 0.15f);
   EXPECT_TRUE(LoadModel(model).ok());
+
+  // --ftrl-beta and --learning-rate reach the job (and its result).
+  CliRun tuned = RunCli("train --store " + Uri() + " --dataset d --epochs 1 --workers 1 --quiet " +
+                            "--ftrl-beta 0.5 --learning-rate 0.2 --job-id cli-beta --json-out " +
+                            *dir_ + "/cli-beta.json --backend local --local-worker-binary " +
+                            VIRGA_BINARY,
+                        "VIRGA_HOME=" + *dir_);
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.output;
+  const nlohmann::json beta = nlohmann::json::parse(ReadFile(*dir_ + "/cli-beta.json"));
+  EXPECT_FLOAT_EQ(beta["optimizer"]["ftrl_beta"].get<float>(), 0.5f);
+  EXPECT_FLOAT_EQ(beta["optimizer"]["learning_rate"].get<float>(), 0.2f);
+  CliRun bad = RunCli("train --store " + Uri() + " --dataset d --ftrl-beta 0 --quiet",
+                      "VIRGA_HOME=" + *dir_);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("ftrl_beta"), std::string::npos) << bad.output;
 
   // A storage-channel job (no server) leaves its result in the store the same way.
   CliRun channel = RunCli("train --store " + Uri() + " --dataset d --epochs 1 --workers 2 " +

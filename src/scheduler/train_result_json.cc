@@ -11,9 +11,11 @@ namespace virga {
 namespace {
 
 nlohmann::json OptimizerJson(const OptimizerConfig& c) {
-  return {{"name", OptimizerName(c.kind)},  {"learning_rate", c.learning_rate},
-          {"l1", c.l1},                     {"l2", c.l2},
-          {"clip", c.clip},                 {"schedule", LrScheduleName(c.schedule)}};
+  nlohmann::json j = {{"name", OptimizerName(c.kind)},  {"learning_rate", c.learning_rate},
+                      {"l1", c.l1},                     {"l2", c.l2},
+                      {"clip", c.clip},                 {"schedule", LrScheduleName(c.schedule)}};
+  if (c.kind == OptimizerKind::kFtrl) j["ftrl_beta"] = c.ftrl_beta;
+  return j;
 }
 
 // The metrics of the result's model's task, primary first.

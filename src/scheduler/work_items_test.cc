@@ -132,5 +132,27 @@ TEST(JobUtilTest, EmbeddedServerThreadsLeaveCpusToWorkersButServeEachOne) {
   }
 }
 
+TEST(JobUtilTest, AutoSettingsGiveSmallDataSetsMoreEpochs) {
+  auto epochs_for = [](uint64_t rows, uint32_t asked) {
+    Manifest m;
+    m.train_rows = rows;
+    TrainOptions o;
+    o.epochs = asked;
+    ResolveAutoSettings(m, &o);
+    return o.epochs;
+  };
+  EXPECT_EQ(epochs_for(2'000'000, 0), kDefaultEpochs);
+  EXPECT_EQ(epochs_for(kAutoEpochSamples / kDefaultEpochs, 0), kDefaultEpochs);
+  EXPECT_EQ(epochs_for(300, 0), 100u);                     // 30,000 samples
+  EXPECT_EQ(epochs_for(1000, 0), 30u);
+  EXPECT_EQ(epochs_for(1001, 0), 30u);                     // rounded up: 30,030 samples
+  EXPECT_EQ(epochs_for(10, 0), kAutoEpochsMax);            // capped
+  EXPECT_EQ(epochs_for(0, 0), kAutoEpochsMax);             // no division by zero
+  EXPECT_EQ(epochs_for(300, 2), 2u);                       // asked for: kept
+  TrainOptions o;
+  ResolveAutoSettings(Manifest{}, &o);
+  EXPECT_EQ(o.minibatch, kDefaultMinibatch);
+}
+
 }  // namespace
 }  // namespace virga::sched
