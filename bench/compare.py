@@ -1039,7 +1039,7 @@ def main():
                   "train": "synth", "rows": rows, "short": f"synthetic Criteo-format, {rows:,} rows",
                   "train_svm": os.path.join(s.tmp, "synth.train.svm"),
                   "test_svm": os.path.join(s.tmp, "synth.test.svm"),
-                  "grid": [-6, -4, -2] if q else [-6, -5, -4], "eval": 0.2 if q else 0.5,
+                  "grid": [-6, -4, -2] if q else [-6, -5, -4], "eval": 0.2 if q else 0.25,
                   "eps": [1, 0.1, 0.01] if q else [1, 0.1, 0.03, 0.01], "sk_epochs": 5 if q else 6,
                   "channel_limits": (5, 12) if q else (30, 300)}
             d1 = s.dump("synth", "train", ds["train_svm"])

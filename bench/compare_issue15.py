@@ -246,7 +246,7 @@ def comm_sections(s, ds, target, rounds, quick):
     """The scaling, latency and traffic sections on the synthetic set; R interleaved
     rounds of each section's configurations. Returns the medians and every run."""
     tag = "synth"
-    ev = "0.2" if quick else "0.5"
+    ev = "0.2" if quick else "0.25"
     cap = 20 if quick else 120
     lo = 10 if quick else 30
     res = {"rounds": rounds, "eval": ev, "cap": cap, "lo": lo, "scaling": {}, "latency": {}, "traffic": {}}

@@ -8,7 +8,8 @@ namespace virga {
 namespace {
 
 constexpr size_t kMinCells = 64;
-constexpr size_t kSmallEntries = 65536;  // below: 16-bit cells suffice (slots <= entries)
+// Up to this many cells, 16-bit cells hold every slot (slots < cells / 2).
+constexpr size_t kMaxCells16 = 131072;
 
 // Fibonacci hashing: the top bits of key * 2^64 / phi spread consecutive and
 // strided indices evenly.
@@ -52,23 +53,36 @@ void KeyMap::Build(const RowBlockView& rows) {
     keys_ = std::make_unique<uint64_t[]>(keys_capacity_);
   }
   keys_[0] = kBiasKey;
+  const size_t expected = std::max<size_t>(num_keys_, 1);  // the last build's distinct keys
   num_keys_ = 1;
   num_entries_ = n;
   if (n == 0) return;
   const uint32_t* idx = rows.indices.data() + rows.offsets[0];
-  if (n < kSmallEntries) {
-    const size_t cells = std::bit_ceil(std::max(kMinCells, 4 * n));  // load <= 1/4
-    Ensure(&cells16_, &cells16_capacity_, cells);
-    BuildWith(cells16_.get(), cells, idx, n);
-  } else {
-    const size_t cells = std::bit_ceil(2 * n);  // load <= 1/2
-    Ensure(&cells32_, &cells32_capacity_, cells);
-    BuildWith(cells32_.get(), cells, idx, n);
+  // Cells for the distinct keys, not the entries: a local round of 2560
+  // Criteo rows has ~100k entries but ~18k keys, and a table sized for the
+  // entries (1 MB) is cleared and probed out of L2. Sized from the last
+  // build's keys, at most 4 per entry (load <= 1/4 for a minibatch, which
+  // never grows), growing when a build passes load 1/2.
+  size_t cells = std::bit_ceil(std::max(kMinCells, 4 * std::min(n, 2 * expected)));
+  size_t done = 0;
+  bool fresh_table = true;
+  for (;;) {
+    if (cells <= kMaxCells16) {
+      Ensure(&cells16_, &cells16_capacity_, cells);
+      done = BuildWith(cells16_.get(), cells, idx, n, done, fresh_table);
+    } else {
+      Ensure(&cells32_, &cells32_capacity_, cells);
+      done = BuildWith(cells32_.get(), cells, idx, n, done, fresh_table);
+    }
+    if (done == n) return;
+    cells *= 4;  // past load 1/2: regrow, re-enter the keys so far, go on
+    fresh_table = false;
   }
 }
 
 template <typename Cell>
-void KeyMap::BuildWith(Cell* cells, size_t num_cells, const uint32_t* idx, size_t n) {
+size_t KeyMap::BuildWith(Cell* cells, size_t num_cells, const uint32_t* idx, size_t n, size_t from,
+                         bool fresh) {
   std::memset(cells, 0, num_cells * sizeof(Cell));
   const size_t mask = num_cells - 1;
   const auto shift = static_cast<uint32_t>(64 - std::countr_zero(num_cells));
@@ -76,12 +90,22 @@ void KeyMap::BuildWith(Cell* cells, size_t num_cells, const uint32_t* idx, size_
   // force reloads per entry.
   uint64_t* keys = keys_.get();  // keys[0] is the bias: never equal to a 32-bit index
   uint32_t* out = slots_.get();
-  uint32_t next = 1;
-  for (size_t i = 0; i < n; ++i) {
+  uint32_t next = static_cast<uint32_t>(num_keys_);
+  if (!fresh) {  // a regrown table: the keys found so far go back first
+    for (uint32_t s = 1; s < next; ++s) {
+      size_t h = Home(static_cast<uint32_t>(keys[s]), shift);
+      while (cells[h] != 0) h = (h + 1) & mask;
+      cells[h] = static_cast<Cell>(s);
+    }
+  }
+  const uint32_t limit = static_cast<uint32_t>(num_cells / 2);  // load <= 1/2
+  size_t i = from;
+  for (; i < n; ++i) {
+    if (next >= limit) [[unlikely]] break;
     const uint64_t key = idx[i];
     size_t h = Home(static_cast<uint32_t>(key), shift);
     uint32_t c = cells[h];
-    // Probe on only when the home cell holds another key (rare at load 1/4).
+    // Probe on only when the home cell holds another key (rare at low load).
     const uint64_t taken = Opaque(c != 0), other = Opaque(keys[c] != key);
     if (taken & other) [[unlikely]] {
       do {
@@ -91,14 +115,15 @@ void KeyMap::BuildWith(Cell* cells, size_t num_cells, const uint32_t* idx, size_
     }
     // New key: take slot `next`. Written without a branch (a hit rewrites
     // its own cell; keys[next] is overwritten until a new key claims it).
-    const uint32_t fresh = c == 0;
-    c |= next & (0u - fresh);
+    const uint32_t is_new = c == 0;
+    c |= next & (0u - is_new);
     cells[h] = static_cast<Cell>(c);
     keys[next] = key;
     out[i] = c;
-    next += fresh;
+    next += is_new;
   }
   num_keys_ = next;
+  return i;
 }
 
 size_t KeyMap::capacity_bytes() const {

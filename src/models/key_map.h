@@ -6,9 +6,11 @@
 // the bias (kBiasKey); features follow in order of first appearance.
 //
 // Method: an open-addressing table whose cells hold slots (0 = free), keys
-// compared through keys()[slot]; 16-bit cells while a minibatch has fewer
-// than 65536 entries (8 KB for a Criteo minibatch of 20 rows), 32-bit cells
-// beyond. The table is cleared per minibatch and kept at load <= 1/4, and
+// compared through keys()[slot]; 16-bit cells while the table has at most
+// 131072 cells (8 KB for a Criteo minibatch of 20 rows, 128 KB for a local
+// round of 2560), 32-bit cells beyond. The table is cleared per build, sized
+// for 4 cells per key from the previous build's key count (never more than
+// 4 per entry) and regrown if a build passes load 1/2, and
 // the hit-or-new decision is taken without a branch: in a click log half
 // the entries of a minibatch repeat a feature and half are new, in no
 // predictable order, and a branch on it mispredicted on about every other
@@ -57,8 +59,12 @@ class KeyMap {
   size_t capacity_bytes() const;
 
  private:
+  // Maps entries [from, n) into cells (cleared first; `fresh` = false: the
+  // keys found so far are re-entered), stopping early once the keys fill
+  // half the cells. Returns the first entry not mapped.
   template <typename Cell>
-  void BuildWith(Cell* cells, size_t num_cells, const uint32_t* idx, size_t n);
+  size_t BuildWith(Cell* cells, size_t num_cells, const uint32_t* idx, size_t n, size_t from,
+                   bool fresh);
   template <typename Cell>
   static void Ensure(std::unique_ptr<Cell[]>* cells, size_t* capacity, size_t n);
 

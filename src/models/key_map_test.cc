@@ -67,6 +67,31 @@ TEST(KeyMap, LargeMinibatchesUseWideCells) {
   }
 }
 
+// Cells are sized from the previous build's key count: a build with many more
+// keys regrows mid-way (re-entering the keys so far), from 16-bit cells to
+// 32-bit ones when it passes 65536 keys, and a small build after it shrinks back.
+TEST(KeyMap, ABuildWithManyMoreKeysThanTheLastRegrows) {
+  std::mt19937 rng(17);
+  KeyMap m;
+  RowBlock tiny = RandomRows(rng, 2, 3, 10);
+  m.Build(tiny.view());
+  CheckAgainstReference(m, tiny.view());
+  RowBlock distinct;  // 120,000 distinct keys, each twice (the second time a hit)
+  for (uint32_t r = 0; r < 3000; ++r) {
+    for (uint32_t k = 0; k < 40; ++k) distinct.AddFeature(r * 40 + k, 1.0f);
+    for (uint32_t k = 0; k < 40; ++k) distinct.AddFeature(r * 40 + k, 1.0f);
+    distinct.EndRow(0.0f);
+  }
+  m.Build(distinct.view());
+  CheckAgainstReference(m, distinct.view());
+  EXPECT_EQ(m.num_slots(), 120001u);
+  m.Build(tiny.view());
+  CheckAgainstReference(m, tiny.view());
+  RowBlock mid = RandomRows(rng, 2000, 39, 1u << 20);
+  m.Build(mid.view());
+  CheckAgainstReference(m, mid.view());
+}
+
 TEST(KeyMap, EmptyBatchHasOnlyTheBias) {
   KeyMap m;
   RowBlock b;
