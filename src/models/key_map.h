@@ -68,7 +68,7 @@ class KeyMap {
   template <typename Cell>
   static void Ensure(std::unique_ptr<Cell[]>* cells, size_t* capacity, size_t n);
 
-  std::unique_ptr<uint16_t[]> cells16_;  // minibatches of < 65536 entries
+  std::unique_ptr<uint16_t[]> cells16_;  // tables of <= 131072 cells
   size_t cells16_capacity_ = 0;
   std::unique_ptr<uint32_t[]> cells32_;  // larger ones
   size_t cells32_capacity_ = 0;
