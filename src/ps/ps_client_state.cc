@@ -1,5 +1,8 @@
 // PsClient: key-value, work-queue, dump/load and checkpoint calls.
 #include "ps/ps_client_impl.h"
+
+#include <cstring>
+
 #include "ps/table_internal.h"
 #include "ps/table_serialize.h"
 
@@ -177,15 +180,41 @@ Status PsClient::DumpTable(std::string_view table,
     PayloadReader in(r.payload);
     std::string_view blob;
     VIRGA_RETURN_IF_ERROR(in.Str(&blob, UINT32_MAX));
-    VIRGA_ASSIGN_OR_RETURN(auto t, ps::Table::Restore(blob, impl_->conns[s].rpc->address()));
+    const std::string source = impl_->conns[s].rpc->address();
     // A dense table exists whole on every server, but each key is served by
     // one: take every key from its owner only.
     const size_t n = num_servers();
-    t->ForEach([rows, s, n](uint64_t key, std::span<const float> w) {
-      if (ServerOfKey(key, n) == s) rows->emplace_back(key, std::vector<float>(w.begin(), w.end()));
-    });
+    VIRGA_ASSIGN_OR_RETURN(ps::internal::ParsedTable parsed, ps::internal::ParseTable(blob, source));
+    if (parsed.config.kind != TableKind::kSparse) {
+      VIRGA_ASSIGN_OR_RETURN(auto t, ps::Table::Restore(blob, source));
+      t->ForEach([rows, s, n](uint64_t key, std::span<const float> w) {
+        if (ServerOfKey(key, n) == s) rows->emplace_back(key, std::vector<float>(w.begin(), w.end()));
+      });
+      continue;
+    }
+    // Sparse: the keyed rows read in place (ParseTable checked their sizes), no
+    // table rebuilt; a duplicate key is caught after the sort.
+    const uint32_t width = parsed.config.width;
+    const size_t stride = sizeof(uint64_t) + size_t{ps::internal::RowFloats(parsed.config)} * sizeof(float);
+    rows->reserve(rows->size() + parsed.rows);
+    for (uint64_t r = 0; r < parsed.rows; ++r) {
+      const char* p = parsed.payload.data() + r * stride;
+      uint64_t key;
+      std::memcpy(&key, p, sizeof key);
+      if (ServerOfKey(key, n) != s) continue;
+      std::vector<float> w(width);
+      std::memcpy(w.data(), p + sizeof key, width * sizeof(float));
+      rows->emplace_back(key, std::move(w));
+    }
   }
-  std::sort(rows->begin(), rows->end());
+  std::sort(rows->begin(), rows->end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 1; i < rows->size(); ++i) {
+    if ((*rows)[i].first == (*rows)[i - 1].first) {
+      return Status::Corruption("table '" + std::string(table) + "': key " +
+                                std::to_string((*rows)[i].first) + " dumped twice");
+    }
+  }
   return Status::OK();
 }
 

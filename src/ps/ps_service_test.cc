@@ -163,7 +163,16 @@ TEST(PsService, TwoServersShardKeysAndAgreeWithOne) {
   EXPECT_GT(sb, 150u);
   std::vector<std::pair<uint64_t, std::vector<float>>> dump;
   ASSERT_TRUE(two->DumpTable("s", &dump).ok());
-  EXPECT_EQ(dump.size(), 500u);
+  ASSERT_EQ(dump.size(), 500u);
+  // Sorted by key, each row the weights a pull returns.
+  for (size_t i = 0; i < dump.size(); ++i) {
+    if (i > 0) {
+      EXPECT_LT(dump[i - 1].first, dump[i].first);
+    }
+    const size_t k = (dump[i].first - 13) / 7919;
+    ASSERT_EQ(keys[k], dump[i].first);
+    EXPECT_EQ(dump[i].second, std::vector<float>(o1.begin() + 3 * k, o1.begin() + 3 * k + 3)) << k;
+  }
 }
 
 TEST(PsService, KeyValueAndCasAndAddFloats) {
