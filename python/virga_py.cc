@@ -377,6 +377,7 @@ py::dict TrainDefaults() {
   d["l1"] = Shortest(o.optimizer.l1);
   d["l2"] = Shortest(o.optimizer.l2);
   d["clip"] = Shortest(o.optimizer.clip);
+  d["ftrl_beta"] = Shortest(o.optimizer.ftrl_beta);
   d["minibatch"] = o.minibatch;
   d["epochs"] = o.epochs;
   d["staleness"] = o.staleness;
@@ -422,6 +423,7 @@ TrainOptions ToTrainOptions(const py::dict& d) {
     else if (key == "l1") o.optimizer.l1 = v.cast<float>();
     else if (key == "l2") o.optimizer.l2 = v.cast<float>();
     else if (key == "clip") o.optimizer.clip = v.cast<float>();
+    else if (key == "ftrl_beta") o.optimizer.ftrl_beta = v.cast<float>();
     else if (key == "minibatch") o.minibatch = v.cast<uint32_t>();
     else if (key == "epochs") o.epochs = v.cast<uint32_t>();
     else if (key == "staleness") o.staleness = v.cast<int32_t>();

@@ -42,6 +42,8 @@ def test_bad_options(session, criteo):
         virga.LogisticRegression(optimizer="nope", session=session).fit(train, test=test)
     with pytest.raises(virga.InvalidArgumentError, match="learning_rate"):
         virga.LogisticRegression(learning_rate=-1.0, session=session).fit(train, test=test)
+    with pytest.raises(virga.InvalidArgumentError, match="ftrl_beta"):
+        virga.LogisticRegression(ftrl_beta=0.0, session=session).fit(train, test=test)
     with pytest.raises(virga.InvalidArgumentError, match="minmaxx"):
         session.normalize(train, method="minmaxx")
 

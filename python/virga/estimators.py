@@ -52,7 +52,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
     def __init__(self, optimizer=D["optimizer"], learning_rate=D["learning_rate"],
                  minibatch=D["minibatch"], epochs=D["epochs"], workers=D["workers"],
                  l1=D["l1"], l2=D["l2"], lr_schedule=D["lr_schedule"], clip=D["clip"],
-                 staleness=D["staleness"], target_loss=D["target_loss"],
+                 ftrl_beta=D["ftrl_beta"], staleness=D["staleness"], target_loss=D["target_loss"],
                  time_limit=D["time_limit"], eval_interval=D["eval_interval"],
                  function_timeout=D["function_timeout"],
                  function_memory_mb=D["function_memory_mb"], seed=D["seed"],
@@ -67,6 +67,7 @@ class _LinearModel(ClassifierMixin, BaseEstimator):
         self.l2 = l2
         self.lr_schedule = lr_schedule
         self.clip = clip
+        self.ftrl_beta = ftrl_beta
         self.staleness = staleness
         self.target_loss = target_loss
         self.time_limit = time_limit
@@ -551,6 +552,9 @@ class LogisticRegression(_LinearModel):
         Learning-rate schedule (docs/optimizers.md).
     clip : float, default 0
         Gradient clipping norm; 0 = none.
+    ftrl_beta : float, default 0.15
+        FTRL's beta: the per-coordinate rate is learning_rate / (ftrl_beta + sqrt(n))
+        (docs/training.md, "Defaults").
     staleness : int, default -1
         -1 asynchronous; S >= 0 bounded staleness (0 synchronous: with ``workers=1``, fits
         are reproducible bit for bit).
@@ -606,7 +610,7 @@ class LinearSVM(_LinearModel):
 
     Parameters
     ----------
-    optimizer, learning_rate, minibatch, epochs, workers, l1, l2, lr_schedule, clip, \
+    optimizer, learning_rate, minibatch, epochs, workers, l1, l2, lr_schedule, clip, ftrl_beta, \
 staleness, target_loss, time_limit, eval_interval, function_timeout, function_memory_mb, seed, \
 stop_on_divergence, channel, channel_uri, verbose, session
         As for ``LogisticRegression``.
