@@ -502,7 +502,8 @@ def sections(w, comm, vwr, e2e, full):
         w("On the synthetic set (its Figure 2 table has VW's rows). End to end: virga from the raw Criteo TSV "
           f"(`virga ingest`, then `virga train --target-loss` with the default {DEFAULT_WORKERS} workers: the wall time "
           "of the command, start-up included, median of the scaling section's runs) against VW from its text file "
-          "(the wall time of its first run from text that reached the target).")
+          + ("(the median wall time of its one-pass runs from text in the same interleaved rounds)."
+             if (comm or {}).get("vw_text") else "(the wall time of its first run from text that reached the target)."))
         w("")
         w("| | virga | VW | VW / virga |")
         w("|---|---|---|---|")
