@@ -90,6 +90,17 @@ TEST(KeyMap, ABuildWithManyMoreKeysThanTheLastRegrows) {
   RowBlock mid = RandomRows(rng, 2000, 39, 1u << 20);
   m.Build(mid.view());
   CheckAgainstReference(m, mid.view());
+  // Every entry a new key, after a build of one key: the table grows to its
+  // cap (2 (n + 1) cells) and ends, at sizes where 2n is a power of two too.
+  for (uint32_t n : {64u, 2048u, 65536u, 65535u, 100000u}) {
+    m.Build(tiny.view());
+    RowBlock all;
+    for (uint32_t k = 0; k < n; ++k) all.AddFeature(k * 2654435761u, 1.0f);
+    all.EndRow(1.0f);
+    m.Build(all.view());
+    CheckAgainstReference(m, all.view());
+    EXPECT_EQ(m.num_slots(), n + 1) << n;
+  }
 }
 
 TEST(KeyMap, EmptyBatchHasOnlyTheBias) {
