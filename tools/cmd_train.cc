@@ -389,7 +389,8 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
                       "sgd | momentum | nesterov | adagrad | adam | ftrl (default: the model's; "
                       "ftrl for lr and svm)")
           ->capture_default_str();
-  cmd->add_option("--learning-rate", args->learning_rate, "Learning rate (FTRL: alpha); default: the model's (lr, svm: 0.05)");
+  cmd->add_option("--learning-rate", args->learning_rate,
+                  "Learning rate (FTRL: alpha); default: the model's (lr, svm: 0.05)");
   args->schedule_flag =
       cmd->add_option("--lr-schedule", args->schedule, "constant | inverse_sqrt | exponential | step")
           ->capture_default_str();
@@ -399,9 +400,13 @@ void RegisterTrain(CLI::App& app, int* exit_code) {
       cmd->add_option("--clip", o.optimizer.clip, "Clip gradient coordinates to [-c, c]; 0 = off");
   args->ftrl_beta_flag = cmd->add_option(
       "--ftrl-beta", o.optimizer.ftrl_beta,
-      "FTRL: beta, the per-coordinate rate's smoothing (alpha / (beta + sqrt(n))); default: the model's (lr, svm: 0.15)");
+      "FTRL: beta, the per-coordinate rate's smoothing (alpha / (beta + sqrt(n))); "
+      "default: the model's (lr, svm: 0.15)");
   cmd->add_option("--minibatch", o.minibatch, "Rows per step; 0 = auto")->capture_default_str();
-  cmd->add_option("--epochs", o.epochs, "Passes over the data; 0 = auto (5, or enough for 30,000 samples on a small data set, at most 100)")->capture_default_str();
+  cmd->add_option("--epochs", o.epochs,
+                  "Passes over the data; 0 = auto (5, or enough for 30,000 samples on a small "
+                  "data set, at most 100)")
+      ->capture_default_str();
   cmd->add_option("--staleness", o.staleness, "-1 asynchronous; S >= 0 bounded staleness")
       ->capture_default_str();
   cmd->add_option("--send-schedule", o.send_schedule,

@@ -77,7 +77,8 @@ class IntIndexTable {
   static constexpr int kSlots = (2 - kSmallMin + 1) + (kLogMax - kLogMin + 1) + 2;
   static int Slot(int64_t code) {
     if (code >= kSmallMin && code <= 2) return static_cast<int>(code - kSmallMin);
-    if (code >= kLogMin && code <= kLogMax) return static_cast<int>(code - kLogMin) + (3 - kSmallMin);
+    if (code >= kLogMin && code <= kLogMax)
+      return static_cast<int>(code - kLogMin) + (3 - kSmallMin);
     if (code == kHugeIntCode) return kSlots - 2;
     if (code == kMissingIntCode) return kSlots - 1;
     return -1;

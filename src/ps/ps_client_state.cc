@@ -180,30 +180,26 @@ Status PsClient::DumpTable(std::string_view table,
     PayloadReader in(r.payload);
     std::string_view blob;
     VIRGA_RETURN_IF_ERROR(in.Str(&blob, UINT32_MAX));
-    const std::string source = impl_->conns[s].rpc->address();
-    // A dense table exists whole on every server, but each key is served by
-    // one: take every key from its owner only.
-    const size_t n = num_servers();
-    VIRGA_ASSIGN_OR_RETURN(ps::internal::ParsedTable parsed, ps::internal::ParseTable(blob, source));
-    if (parsed.config.kind != TableKind::kSparse) {
-      VIRGA_ASSIGN_OR_RETURN(auto t, ps::Table::Restore(blob, source));
-      t->ForEach([rows, s, n](uint64_t key, std::span<const float> w) {
-        if (ServerOfKey(key, n) == s) rows->emplace_back(key, std::vector<float>(w.begin(), w.end()));
-      });
-      continue;
-    }
-    // Sparse: the keyed rows read in place (ParseTable checked their sizes), no
-    // table rebuilt; a duplicate key is caught after the sort.
+    // The rows read in place (ParseTable checked their sizes), no table
+    // rebuilt: sparse rows carry their key, dense ones are in key order. A
+    // dense table exists whole on every server, but each key is served by one:
+    // take every key from its owner only. A duplicate is caught after the sort.
+    VIRGA_ASSIGN_OR_RETURN(ps::internal::ParsedTable parsed,
+                           ps::internal::ParseTable(blob, impl_->conns[s].rpc->address()));
+    const bool keyed = parsed.config.kind == TableKind::kSparse;
     const uint32_t width = parsed.config.width;
-    const size_t stride = sizeof(uint64_t) + size_t{ps::internal::RowFloats(parsed.config)} * sizeof(float);
-    rows->reserve(rows->size() + parsed.rows);
+    const size_t key_bytes = keyed ? sizeof(uint64_t) : 0;
+    const size_t stride =
+        key_bytes + size_t{ps::internal::RowFloats(parsed.config)} * sizeof(float);
+    const size_t n = num_servers();
+    if (keyed) rows->reserve(rows->size() + parsed.rows);
     for (uint64_t r = 0; r < parsed.rows; ++r) {
-      const char* p = parsed.payload.data() + r * stride;
-      uint64_t key;
-      std::memcpy(&key, p, sizeof key);
+      const char* at = parsed.payload.data() + r * stride;
+      uint64_t key = r;
+      if (keyed) std::memcpy(&key, at, sizeof key);
       if (ServerOfKey(key, n) != s) continue;
       std::vector<float> w(width);
-      std::memcpy(w.data(), p + sizeof key, width * sizeof(float));
+      std::memcpy(w.data(), at + key_bytes, width * sizeof(float));
       rows->emplace_back(key, std::move(w));
     }
   }

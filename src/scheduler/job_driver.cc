@@ -44,7 +44,8 @@ Status JobDriver::LoadData() {
     if (!std::isfinite(v) || v < 0) {
       char got[32];
       std::snprintf(got, sizeof got, "%g", v);
-      return Status::InvalidArgument(std::string("train: ") + name + " must be >= 0 seconds, got " + got);
+      return Status::InvalidArgument(std::string("train: ") + name +
+                                     " must be >= 0 seconds, got " + got);
     }
   if (opt.checkpoint_interval_seconds > 0 && opt.checkpoint_interval_seconds < 0.01)
     return Status::InvalidArgument("train: checkpoint interval must be 0 (never) or >= 0.01 s");

@@ -161,7 +161,8 @@ Result<EvaluatorLoad> PrepareEvaluator(std::shared_ptr<ObjectStore> store, std::
   }
   VIRGA_RETURN_IF_ERROR(MakeModel(model.kind, model.width).status());
   return EvaluatorLoad([store = std::move(store), name = std::string(dataset), split,
-                        kind = model.kind, width = model.width]() -> Result<std::unique_ptr<Evaluator>> {
+                        kind = model.kind,
+                        width = model.width]() -> Result<std::unique_ptr<Evaluator>> {
     VIRGA_ASSIGN_OR_RETURN(std::unique_ptr<Model> made, MakeModel(kind, width));
     return Evaluator::Load(*store, name, split, std::move(made));
   });
