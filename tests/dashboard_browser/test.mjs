@@ -75,7 +75,7 @@ try {
   check(legend >= 3, "chart legend lists the experiments (" + (legend - 1) + ")");
   // Legends name the parameters that differ (the search's grid), not job ids.
   const labels = await page.$$eval("#chart-time .u-legend .u-series .u-label", (s) => s.slice(1).map((x) => x.textContent));
-  check(labels.length >= 2 && labels.every((l) => /^learning_rate=0\.(05|2)$/.test(l)),
+  check(labels.length >= 2 && labels.every((l) => /^learning_rate=0\.0(1|2)$/.test(l)),
         "legends by the differing parameter: " + JSON.stringify(labels));
   // Colours: a function of the job id (the row's swatch is its curve's stroke, the same after a reload).
   const colours = () => page.evaluate((id) => ({
@@ -102,10 +102,10 @@ try {
   check(true, "log y: the charts use a logarithmic y scale");
   await page.uncheck("#log-y");
   // Search: words filter rows and curves.
-  await page.fill("#search", "learning_rate=0.05");
+  await page.fill("#search", "learning_rate=0.01");
   const found = await page.$$eval("#jobs tbody tr", (trs) => trs.map((t) => t.dataset.job));
   const foundSeries = await page.evaluate(() => window.virgaDashboard.charts.time.plot.series.length - 1);
-  check(found.length === 1 && foundSeries === 1, "search learning_rate=0.05: " + JSON.stringify(found) + ", " + foundSeries + " curve");
+  check(found.length === 1 && foundSeries === 1, "search learning_rate=0.01: " + JSON.stringify(found) + ", " + foundSeries + " curve");
   await page.fill("#search", "");
   // Compare: select both, parameters side by side, curves overlaid.
   for (const id of rows.slice(0, 2)) await page.check(`#jobs tbody tr[data-job="${id}"] input.pick`);
