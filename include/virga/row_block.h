@@ -8,6 +8,7 @@
 // an empty `values` means every value is 1 (binary features).
 #pragma once
 
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -61,6 +62,27 @@ class RowBlock {
   void EndRow(float label) {
     labels_.push_back(label);
     offsets_.push_back(static_cast<uint32_t>(indices_.size()));
+  }
+  // Appends the rows of `v` (values of a binary view as 1s), as AddFeature
+  // and EndRow would, one copy per array. REQUIRES: pending() == 0.
+  void AppendRows(const RowBlockView& v) {
+    assert(pending() == 0);
+    const size_t n = v.rows(), nnz = v.nnz(), at = indices_.size();
+    labels_.insert(labels_.end(), v.labels.begin(), v.labels.end());
+    const uint32_t shift = static_cast<uint32_t>(at) - v.offsets[0];  // mod 2^32, as offsets are
+    const size_t o = offsets_.size();
+    offsets_.resize(o + n);
+    for (size_t r = 0; r < n; ++r) offsets_[o + r] = v.offsets[r + 1] + shift;
+    const auto from = static_cast<std::ptrdiff_t>(v.offsets[0]);
+    const auto to = from + static_cast<std::ptrdiff_t>(nnz);
+    indices_.insert(indices_.end(), v.indices.begin() + from, v.indices.begin() + to);
+    if (v.binary()) {
+      values_.resize(at + nnz, 1.0f);
+    } else {
+      values_.insert(values_.end(), v.values.begin() + from, v.values.begin() + to);
+      all_ones_ = all_ones_ && std::all_of(v.values.begin() + from, v.values.begin() + to,
+                                           [](float x) { return x == 1.0f; });
+    }
   }
   // Drops features added since the last EndRow (a line that failed to parse).
   void AbandonRow() {

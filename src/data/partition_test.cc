@@ -78,6 +78,44 @@ void ExpectCorruption(const std::string& bytes, const std::string& key, Partitio
   EXPECT_EQ(buf->view().offsets.size(), 1u);
 }
 
+// AppendRows of views (whole, sliced mid-block, binary and valued) builds
+// the block AddFeature and EndRow build, and all_ones() says the same.
+TEST(RowBlock, AppendRowsMatchesAddFeature) {
+  RowBlock binary, valued;
+  for (uint32_t r = 0; r < 9; ++r) {
+    for (uint32_t k = 0; k < r % 4; ++k) {
+      binary.AddFeature(r * 10 + k, 1.0f);
+      valued.AddFeature(r * 10 + k, k == 2 ? 1.0f : 0.5f * static_cast<float>(k + 1));
+    }
+    binary.EndRow(static_cast<float>(r % 2));
+    valued.EndRow(static_cast<float>(r % 3));
+  }
+  const RowBlockView pieces[] = {binary.view().Slice(2, 7), valued.view().Slice(0, 3),
+                                 binary.view(), valued.view().Slice(4, 9),
+                                 valued.view().Slice(5, 5), valued.view().Slice(6, 7)};
+  RowBlock got, want;
+  bool ones_so_far = true;
+  for (const RowBlockView& v : pieces) {
+    got.AppendRows(v);
+    for (size_t r = 0; r < v.rows(); ++r) {
+      for (uint32_t q = v.offsets[r]; q < v.offsets[r + 1]; ++q) want.AddFeature(v.indices[q], v.value(q));
+      want.EndRow(v.labels[r]);
+    }
+    ASSERT_EQ(got.labels(), want.labels());
+    ASSERT_EQ(got.offsets(), want.offsets());
+    ASSERT_EQ(got.indices(), want.indices());
+    ASSERT_EQ(got.values(), want.values());
+    EXPECT_EQ(got.all_ones(), want.all_ones());
+    ones_so_far = ones_so_far && want.all_ones();
+  }
+  EXPECT_FALSE(ones_so_far);  // a valued piece with a value other than 1 was appended
+  // Binary views alone keep a block all ones.
+  RowBlock only_binary;
+  only_binary.AppendRows(binary.view().Slice(1, 4));
+  EXPECT_TRUE(only_binary.all_ones());
+  EXPECT_EQ(only_binary.rows(), 3u);
+}
+
 TEST(Partition, CodecNames) {
   for (Codec c : kCodecs) EXPECT_EQ(*ParseCodecName(CodecName(c)), c);
   EXPECT_TRUE(ParseCodecName("gzip").status().IsInvalidArgument());

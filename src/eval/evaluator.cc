@@ -1,6 +1,7 @@
 #include "virga/evaluator.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <limits>
 
@@ -8,8 +9,8 @@ namespace virga {
 namespace {
 
 // Feature spaces up to this many indices (or twice the entries, if more) get a
-// direct-indexed remap table while slots are built; sparser ones are sorted.
-constexpr uint64_t kDenseRemapLimit = uint64_t{1} << 24;
+// presence bitmap while slots are built; sparser ones are sorted.
+constexpr uint64_t kDenseRemapLimit = uint64_t{1} << 26;  // an 8 MB bitmap
 
 }  // namespace
 
@@ -50,16 +51,28 @@ void Evaluator::BuildSlots() {
   slots_.resize(indices_.size());
   keys_.clear();
   if (!indices_.empty() && space <= std::max<uint64_t>(kDenseRemapLimit, 2 * indices_.size())) {
-    // Mark the indices present, number them in order, then map each entry.
-    constexpr uint32_t kAbsent = std::numeric_limits<uint32_t>::max();
-    std::vector<uint32_t> remap(space, kAbsent);
-    for (uint32_t i : indices_) remap[i] = 0;
-    for (uint64_t i = 0; i < space; ++i) {
-      if (remap[i] == kAbsent) continue;
-      remap[i] = static_cast<uint32_t>(keys_.size());
-      keys_.push_back(i);
+    // A presence bit per index, then a slot = the number of present indices
+    // below it: the rank of its bit (a count per 64-bit word plus a popcount).
+    // An eighth of a byte per index keeps the random accesses in cache.
+    const size_t words = static_cast<size_t>((space + 63) / 64);
+    std::vector<uint64_t> bits(words, 0);
+    for (uint32_t i : indices_) bits[i >> 6] |= uint64_t{1} << (i & 63);
+    std::vector<uint32_t> below(words);
+    uint32_t n = 0;
+    for (size_t w = 0; w < words; ++w) {
+      below[w] = n;
+      n += static_cast<uint32_t>(std::popcount(bits[w]));
     }
-    for (size_t e = 0; e < indices_.size(); ++e) slots_[e] = remap[indices_[e]];
+    keys_.reserve(size_t{n} + 1);
+    for (size_t w = 0; w < words; ++w) {
+      for (uint64_t b = bits[w]; b != 0; b &= b - 1)
+        keys_.push_back(uint64_t{w} * 64 + static_cast<uint64_t>(std::countr_zero(b)));
+    }
+    for (size_t e = 0; e < indices_.size(); ++e) {
+      const uint32_t i = indices_[e];
+      const uint64_t lower = bits[i >> 6] & ((uint64_t{1} << (i & 63)) - 1);
+      slots_[e] = below[i >> 6] + static_cast<uint32_t>(std::popcount(lower));
+    }
   } else {
     keys_.assign(indices_.begin(), indices_.end());
     std::sort(keys_.begin(), keys_.end());

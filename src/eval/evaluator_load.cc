@@ -50,11 +50,7 @@ Result<std::unique_ptr<Evaluator>> Evaluator::Load(ObjectStore& store, std::stri
     const RowBlockView v = buffer.view();
     if (block.nnz() + v.nnz() >= std::numeric_limits<uint32_t>::max())
       return Status::ResourceExhausted(what + " holds more than 2^32-1 entries (at " + p.key + ")");
-    for (size_t r = 0; r < v.rows(); ++r) {
-      for (uint32_t q = v.offsets[r]; q < v.offsets[r + 1]; ++q)
-        block.AddFeature(v.indices[q], v.value(q));
-      block.EndRow(v.labels[r]);
-    }
+    block.AppendRows(v);
     bytes_read += bytes.size();
     if (options.on_load) options.on_load(block.rows(), bytes_read);
   }

@@ -98,6 +98,17 @@ TEST(Evaluator, DenseKeySpaceMatchesIndependentScores) {
   CheckAgainstIndependent(copy, ev);
 }
 
+TEST(Evaluator, DenseKeySpaceOfManyWordsMatchesIndependentScores) {
+  // A 2^20 feature space (a hashed data set's): the presence bitmap spans
+  // 16,384 words, most of them empty, and ranks cross every word boundary.
+  RowBlock rows = RandomRows(4000, 1u << 20, /*binary=*/true, 3);
+  for (uint32_t i : {0u, 63u, 64u, 127u, 128u, (1u << 20) - 1}) rows.AddFeature(i, 1.0f);
+  rows.EndRow(1.0f);
+  RowBlock copy = rows;
+  Evaluator ev(std::make_unique<FakeModel>(), std::move(rows));
+  CheckAgainstIndependent(copy, ev);
+}
+
 TEST(Evaluator, SparseKeySpaceMatchesIndependentScores) {
   // Indices up to ~4e9 with few entries: the sorted (not direct-indexed) path.
   RowBlock rows = RandomRows(2000, 4'000'000'000u, /*binary=*/true, 2);

@@ -25,11 +25,7 @@ TaskResult RunScore(const TaskContext& ctx, const Json& args, const Json& task) 
       const std::string key = k.get<std::string>();
       VIRGA_RETURN_IF_ERROR(ctx.store->Get(key, &bytes));
       VIRGA_RETURN_IF_ERROR(DecodePartition(bytes, key, &buffer));
-      const RowBlockView v = buffer.view();
-      for (size_t r = 0; r < v.rows(); ++r) {
-        for (uint32_t q = v.offsets[r]; q < v.offsets[r + 1]; ++q) block.AddFeature(v.indices[q], v.value(q));
-        block.EndRow(v.labels[r]);
-      }
+      block.AppendRows(buffer.view());
     }
     const size_t rows = block.rows();
     Result<std::unique_ptr<Model>> made = MakeModel(model.header.model, model.header.width);
