@@ -134,4 +134,26 @@ size_t KeyMap::capacity_bytes() const {
          keys_capacity_ * sizeof(uint64_t) + entries_capacity_ * sizeof(uint32_t);
 }
 
+std::span<const uint32_t> DistinctSlots::Of(std::span<const uint32_t> slots, uint32_t bias_slot,
+                                             uint32_t num_slots) {
+  if (stamp_.size() < num_slots) stamp_.resize(num_slots, 0);  // 0: never a generation
+  if (out_.size() < slots.size() + 1) out_.resize(slots.size() + 1);
+  if (++gen_ == 0) {  // wrapped: stamps of 2^32 calls ago would match again
+    std::fill(stamp_.begin(), stamp_.end(), 0);
+    gen_ = 1;
+  }
+  const uint32_t g = gen_;
+  uint32_t* stamp = stamp_.data();
+  uint32_t* out = out_.data();
+  stamp[bias_slot] = g;
+  out[0] = bias_slot;
+  size_t n = 1;
+  for (const uint32_t s : slots) {
+    out[n] = s;  // kept only if the slot was not listed yet
+    n += stamp[s] != g;
+    stamp[s] = g;
+  }
+  return {out, n};
+}
+
 }  // namespace virga

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "virga/model.h"
 #include "virga/row_block.h"
@@ -78,6 +79,26 @@ class KeyMap {
   std::unique_ptr<uint32_t[]> slots_;
   size_t num_entries_ = 0;
   size_t entries_capacity_ = 0;
+};
+
+// The distinct slots of one minibatch, the bias first, from its entries'
+// slots (KeyMap::slots() of its rows): what a local step updates (a
+// worker's round of local steps, src/worker/trainer.cc). A generation stamp
+// per slot marks the slots listed; the test is taken without a branch, for
+// the reason KeyMap's is (a click log repeats a feature in about every other
+// entry, unpredictably).
+//
+// Allocation: none once it has seen its largest minibatch and slot count.
+class DistinctSlots {
+ public:
+  // REQUIRES: every slot and bias_slot < num_slots.
+  std::span<const uint32_t> Of(std::span<const uint32_t> slots, uint32_t bias_slot,
+                               uint32_t num_slots);
+
+ private:
+  std::vector<uint32_t> stamp_;  // stamp_[slot] == gen_: listed in this call
+  uint32_t gen_ = 0;
+  std::vector<uint32_t> out_;
 };
 
 }  // namespace virga

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <unordered_map>
 #include <vector>
@@ -137,6 +138,32 @@ TEST(KeyMap, NoAllocationAfterWarmUp) {
   const uint64_t before = virga_test::ThreadAllocations();
   for (int pass = 0; pass < 3; ++pass)
     for (const RowBlock& b : batches) m.Build(b.view());
+  EXPECT_EQ(virga_test::ThreadAllocations() - before, 0u);
+}
+
+// Each call lists the bias, then every other slot of its input once, in
+// order of first appearance, whatever earlier calls listed (fewer or more
+// slots, the bias among the entries or not); no allocation once warm.
+TEST(DistinctSlots, ListsEachSlotOnceInFirstAppearanceOrder) {
+  std::mt19937 rng(6);
+  DistinctSlots d;
+  for (int call = 0; call < 200; ++call) {
+    const uint32_t num_slots = 1 + rng() % (call % 2 ? 50 : 5000);
+    const uint32_t bias = rng() % num_slots;
+    std::vector<uint32_t> slots(rng() % 900);
+    for (uint32_t& s : slots) s = rng() % num_slots;
+    std::vector<uint32_t> want{bias};
+    for (uint32_t s : slots)
+      if (std::find(want.begin(), want.end(), s) == want.end()) want.push_back(s);
+    const std::span<const uint32_t> got = d.Of(slots, bias, num_slots);
+    ASSERT_EQ(std::vector<uint32_t>(got.begin(), got.end()), want) << "call " << call;
+  }
+  std::vector<uint32_t> slots(900);
+  for (uint32_t& s : slots) s = rng() % 5000;
+  size_t listed = d.Of(slots, 0, 5000).size();  // may grow to 5000 slots
+  const uint64_t before = virga_test::ThreadAllocations();
+  for (int i = 0; i < 10; ++i) listed += d.Of(slots, 0, 5000).size();
+  EXPECT_GT(listed, 11u);
   EXPECT_EQ(virga_test::ThreadAllocations() - before, 0u);
 }
 

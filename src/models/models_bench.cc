@@ -160,6 +160,51 @@ void BM_GradientOnly(benchmark::State& state) {
 
 BENCHMARK(BM_KeyMap)->Arg(20)->Arg(200)->Arg(2560);  // 2560: a local round of 128 x 20 rows
 BENCHMARK(BM_KeyMapUnorderedMap)->Arg(20)->Arg(200)->Arg(2560);
+// A local round's minibatches (src/worker/trainer.cc): each one's distinct
+// slots from the round's KeyMap, with DistinctSlots against the branching
+// stamp loop the worker used before (the peer, kept here).
+void DistinctSlotsOfRound(benchmark::State& state, bool branch_free) {
+  constexpr size_t kMinibatch = 20;
+  Fixture fx(static_cast<size_t>(state.range(0)));
+  const RowBlockView round = fx.Next();
+  KeyMap keys;
+  keys.Build(round);
+  const uint32_t slots = keys.num_slots();
+  DistinctSlots distinct;
+  std::vector<uint32_t> stamp(slots, 0), touched;
+  uint32_t gen = 0;
+  size_t listed = 0;
+  for (auto _ : state) {
+    for (size_t at = 0; at < round.rows(); at += kMinibatch) {
+      const RowBlockView mb = round.Slice(at, std::min(at + kMinibatch, round.rows()));
+      const std::span<const uint32_t> s = keys.slots().subspan(mb.offsets[0] - round.offsets[0], mb.nnz());
+      if (branch_free) {
+        listed += distinct.Of(s, KeyMap::kBiasSlot, slots).size();
+        continue;
+      }
+      ++gen;
+      touched.clear();
+      stamp[KeyMap::kBiasSlot] = gen;
+      touched.push_back(KeyMap::kBiasSlot);
+      for (uint32_t sl : s) {
+        if (stamp[sl] == gen) continue;
+        stamp[sl] = gen;
+        touched.push_back(sl);
+      }
+      listed += touched.size();
+    }
+  }
+  benchmark::DoNotOptimize(listed);
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(state.iterations() * round.rows()),
+                                                benchmark::Counter::kIsRate);
+  state.counters["slots/minibatch"] = static_cast<double>(listed) /
+      static_cast<double>(state.iterations() * ((round.rows() + kMinibatch - 1) / kMinibatch));
+}
+void BM_DistinctSlots(benchmark::State& state) { DistinctSlotsOfRound(state, true); }
+void BM_DistinctSlotsBranching(benchmark::State& state) { DistinctSlotsOfRound(state, false); }
+
+BENCHMARK(BM_DistinctSlots)->Arg(2560);
+BENCHMARK(BM_DistinctSlotsBranching)->Arg(2560);
 BENCHMARK_CAPTURE(BM_Iteration, lr, ModelKind::kLogisticRegression)->Arg(20)->Arg(200);
 BENCHMARK_CAPTURE(BM_Iteration, svm, ModelKind::kLinearSvm)->Arg(20)->Arg(200);
 BENCHMARK(BM_GradientOnly)->Arg(20)->Arg(200);

@@ -279,7 +279,6 @@ void Trainer::ComputeLocal(Batch* b, Turn* t) {
   const size_t n = Floats(*b);
   if (grads_.size() < n) grads_.resize(n);
   std::fill_n(grads_.begin(), n, 0.0f);  // Step zeroes what it applies
-  if (stamp_.size() < slots) stamp_.resize(slots, 0);
   const std::span<float> grads(grads_.data(), n);
   const std::span<const uint32_t> slot = b->keys.slots();
   const uint32_t first_entry = b->rows.offsets[0];
@@ -292,19 +291,9 @@ void Trainer::ComputeLocal(Batch* b, Turn* t) {
                           KeyMap::kBiasSlot, slots};
     loss += model_.Gradient(batch, b->replica.weights(), grads);
     // The minibatch's distinct slots, the bias first (as a push lists them).
-    if (++stamp_gen_ == 0) {
-      std::fill(stamp_.begin(), stamp_.end(), 0);
-      stamp_gen_ = 1;
-    }
-    touched_.clear();
-    stamp_[KeyMap::kBiasSlot] = stamp_gen_;
-    touched_.push_back(KeyMap::kBiasSlot);
-    for (uint32_t sl : batch.slot) {
-      if (stamp_[sl] == stamp_gen_) continue;
-      stamp_[sl] = stamp_gen_;
-      touched_.push_back(sl);
-    }
-    b->replica.Step(touched_, grads, ScheduledLearningRate(payload_.optimizer, pulled_version_ + step));
+    const std::span<const uint32_t> touched = distinct_.Of(batch.slot, KeyMap::kBiasSlot, slots);
+    b->replica.Step(touched, grads,
+                    ScheduledLearningRate(payload_.optimizer, pulled_version_ + step));
   }
   t->compute += Clock::now() - t0;
   const uint32_t epoch = b->item->work->item.epoch;

@@ -161,8 +161,7 @@ class Trainer {
   std::vector<float> grads_;
   // Local steps: the slots a minibatch touched, and the stamps that list
   // each slot once.
-  std::vector<uint32_t> touched_, stamp_;
-  uint32_t stamp_gen_ = 0;
+  DistinctSlots distinct_;  // a local step's slots
   uint64_t pulled_version_ = 0;
   uint64_t round_steps_ = 1;  // the next round's steps, doubling up to local_steps
   std::vector<float> one_hot_;  // payload.items floats, all 0 between acks
