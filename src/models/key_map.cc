@@ -56,6 +56,7 @@ void KeyMap::Build(const RowBlockView& rows) {
   const size_t expected = std::max<size_t>(num_keys_, 1);  // the last build's distinct keys
   num_keys_ = 1;
   num_entries_ = n;
+  built_cells_ = 0;
   if (n == 0) return;
   const uint32_t* idx = rows.indices.data() + rows.offsets[0];
   // Cells for the distinct keys, not the entries: 4 per key of the last
@@ -74,7 +75,10 @@ void KeyMap::Build(const RowBlockView& rows) {
       Ensure(&cells32_, &cells32_capacity_, cells);
       done = BuildWith(cells32_.get(), cells, idx, n, done, fresh_table);
     }
-    if (done == n) return;
+    if (done == n) {
+      built_cells_ = cells;
+      return;
+    }
     // Past load 1/2: regrow, re-enter the keys so far, go on. At most to
     // 2 (n + 1) cells, where n entries (and the bias) fit below half: a
     // build that stopped had fewer cells (keys so far <= entries so far).
@@ -127,6 +131,41 @@ size_t KeyMap::BuildWith(Cell* cells, size_t num_cells, const uint32_t* idx, siz
   }
   num_keys_ = next;
   return i;
+}
+
+void KeyMap::Find(std::span<const uint64_t> keys, std::span<uint32_t> out) const {
+  if (built_cells_ == 0) {  // only the bias
+    for (size_t i = 0; i < keys.size(); ++i) out[i] = keys[i] == kBiasKey ? kBiasSlot : kAbsent;
+  } else if (built_cells_ <= kMaxCells16) {
+    FindWith(cells16_.get(), keys, out);
+  } else {
+    FindWith(cells32_.get(), keys, out);
+  }
+}
+
+template <typename Cell>
+void KeyMap::FindWith(const Cell* cells, std::span<const uint64_t> keys,
+                      std::span<uint32_t> out) const {
+  const size_t mask = built_cells_ - 1;
+  const auto shift = static_cast<uint32_t>(64 - std::countr_zero(built_cells_));
+  const uint64_t* known = keys_.get();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const uint64_t key = keys[i];
+    uint32_t slot = kAbsent;
+    if (key == kBiasKey) {
+      slot = kBiasSlot;
+    } else if (key <= UINT32_MAX) {  // the table holds 32-bit feature indices only
+      for (size_t h = Home(static_cast<uint32_t>(key), shift);; h = (h + 1) & mask) {
+        const uint32_t c = cells[h];
+        if (c == 0) break;  // load <= 1/2: a free cell ends every probe
+        if (known[c] == key) {
+          slot = c;
+          break;
+        }
+      }
+    }
+    out[i] = slot;
+  }
 }
 
 size_t KeyMap::capacity_bytes() const {

@@ -56,6 +56,11 @@ class KeyMap {
     return SlotBatch{rows, slots(), kBiasSlot, num_slots()};
   }
 
+  // out[i]: the slot of keys[i] in the last Build, kAbsent if it had no such
+  // key (the bias key: kBiasSlot). REQUIRES: out.size() == keys.size().
+  static constexpr uint32_t kAbsent = UINT32_MAX;
+  void Find(std::span<const uint64_t> keys, std::span<uint32_t> out) const;
+
   // Bytes held (for memory accounting and tests).
   size_t capacity_bytes() const;
 
@@ -67,6 +72,8 @@ class KeyMap {
   size_t BuildWith(Cell* cells, size_t num_cells, const uint32_t* idx, size_t n, size_t from,
                    bool fresh);
   template <typename Cell>
+  void FindWith(const Cell* cells, std::span<const uint64_t> keys, std::span<uint32_t> out) const;
+  template <typename Cell>
   static void Ensure(std::unique_ptr<Cell[]>* cells, size_t* capacity, size_t n);
 
   std::unique_ptr<uint16_t[]> cells16_;  // tables of <= 131072 cells
@@ -75,6 +82,7 @@ class KeyMap {
   size_t cells32_capacity_ = 0;
   std::unique_ptr<uint64_t[]> keys_;
   size_t num_keys_ = 0;
+  size_t built_cells_ = 0;  // the last Build's table: cells16_ up to kMaxCells16 cells; 0: none
   size_t keys_capacity_ = 0;
   std::unique_ptr<uint32_t[]> slots_;
   size_t num_entries_ = 0;

@@ -35,6 +35,19 @@ void CheckAgainstReference(const KeyMap& m, const RowBlockView& rows) {
   }
   ASSERT_EQ(m.num_slots(), ref_keys.size());
   EXPECT_TRUE(std::equal(m.keys().begin(), m.keys().end(), ref_keys.begin()));
+  // Find: every key (the bias too) gives its slot, in any order; keys the
+  // build did not see (and any beyond 32 bits) are absent.
+  std::vector<uint64_t> ask(ref_keys.rbegin(), ref_keys.rend());
+  std::vector<uint64_t> absent = {uint64_t{1} << 32, kBiasKey - 1};
+  for (uint32_t k = 0; absent.size() < 40 && k < 100000; ++k)
+    if (!ref.count(k * 7919u)) absent.push_back(k * 7919u);
+  ask.insert(ask.end(), absent.begin(), absent.end());
+  std::vector<uint32_t> got(ask.size(), 12345);
+  m.Find(ask, got);
+  for (size_t i = 0; i < ref_keys.size(); ++i)
+    ASSERT_EQ(got[i], ref_keys.size() - 1 - i) << "key " << ask[i];
+  for (size_t i = ref_keys.size(); i < ask.size(); ++i)
+    ASSERT_EQ(got[i], KeyMap::kAbsent) << "key " << ask[i];
 }
 
 TEST(KeyMap, MatchesUnorderedMapOnRandomBatches) {
@@ -114,6 +127,10 @@ TEST(KeyMap, EmptyBatchHasOnlyTheBias) {
   RowBlock none;
   m.Build(none.view());
   EXPECT_EQ(m.num_slots(), 1u);
+  const std::vector<uint64_t> ask = {5, kBiasKey, 0};
+  std::vector<uint32_t> got(3);
+  m.Find(ask, got);
+  EXPECT_EQ(got, (std::vector<uint32_t>{KeyMap::kAbsent, KeyMap::kBiasSlot, KeyMap::kAbsent}));
 }
 
 TEST(KeyMap, ExtremeKeysAreDistinct) {

@@ -8,6 +8,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <random>
 #include <unordered_map>
@@ -203,6 +204,58 @@ void DistinctSlotsOfRound(benchmark::State& state, bool branch_free) {
 void BM_DistinctSlots(benchmark::State& state) { DistinctSlotsOfRound(state, true); }
 void BM_DistinctSlotsBranching(benchmark::State& state) { DistinctSlotsOfRound(state, false); }
 
+// A round's keys' slots in the previous round, for a pull sent before that
+// round's push (Replica::AddDeltaOf): KeyMap::Find on the previous round's
+// map, against the peer the worker ran before, a table of the previous
+// keys built per round (kept here). Two consecutive 2560-row rounds.
+void PrevSlots(benchmark::State& state, bool find) {
+  const size_t rows = static_cast<size_t>(state.range(0));
+  const RowBlock partition = CriteoLike(2 * rows);
+  const RowBlockView all = partition.view();
+  KeyMap prev, cur;
+  prev.Build(all.Slice(0, rows));
+  cur.Build(all.Slice(rows, 2 * rows));
+  const std::span<const uint64_t> prev_keys = prev.keys(), keys = cur.keys();
+  std::vector<uint32_t> out(keys.size()), index;
+  size_t found = 0;
+  for (auto _ : state) {
+    if (find) {
+      prev.Find(keys, out);
+    } else {
+      size_t cap = 16;
+      while (cap < 2 * prev_keys.size()) cap *= 2;
+      if (index.size() < cap) index.resize(cap);
+      std::fill_n(index.begin(), cap, 0u);
+      const size_t mask = cap - 1;
+      const int shift = 64 - std::countr_zero(cap);
+      auto home = [shift](uint64_t key) { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift); };
+      for (size_t i = 0; i < prev_keys.size(); ++i) {
+        size_t at = home(prev_keys[i]);
+        while (index[at] != 0) at = (at + 1) & mask;
+        index[at] = static_cast<uint32_t>(i + 1);
+      }
+      for (size_t k = 0; k < keys.size(); ++k) {
+        out[k] = KeyMap::kAbsent;
+        for (size_t at = home(keys[k]);; at = (at + 1) & mask) {
+          const uint32_t e = index[at];
+          if (e == 0) break;
+          if (prev_keys[e - 1] != keys[k]) continue;
+          out[k] = e - 1;
+          break;
+        }
+      }
+    }
+    found += static_cast<size_t>(std::count_if(out.begin(), out.end(), [](uint32_t e) { return e != KeyMap::kAbsent; }));
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["keys"] = static_cast<double>(keys.size());
+  state.counters["in_prev"] = static_cast<double>(found) / static_cast<double>(state.iterations());
+}
+void BM_PrevSlots(benchmark::State& state) { PrevSlots(state, true); }
+void BM_PrevSlotsOwnIndex(benchmark::State& state) { PrevSlots(state, false); }
+
+BENCHMARK(BM_PrevSlots)->Arg(2560);
+BENCHMARK(BM_PrevSlotsOwnIndex)->Arg(2560);
 BENCHMARK(BM_DistinctSlots)->Arg(2560);
 BENCHMARK(BM_DistinctSlotsBranching)->Arg(2560);
 BENCHMARK_CAPTURE(BM_Iteration, lr, ModelKind::kLogisticRegression)->Arg(20)->Arg(200);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cstring>
 
 #include "ps/optimizer_kernels.h"
@@ -83,33 +84,16 @@ void Replica::Step(std::span<const uint32_t> touched, std::span<float> grads, fl
   });
 }
 
-void Replica::AddDeltaOf(const Replica& prev, std::span<const uint64_t> prev_keys,
-                         std::span<const uint64_t> keys) {
-  size_t cap = 16;
-  while (cap < 2 * prev_keys.size()) cap *= 2;
-  if (index_.size() < cap) index_.resize(cap);
-  std::fill_n(index_.begin(), cap, 0u);
-  const size_t mask = cap - 1;
-  const int shift = 64 - std::countr_zero(cap);
-  auto home = [shift](uint64_t key) {
-    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift);
-  };
-  for (size_t i = 0; i < prev_keys.size(); ++i) {
-    size_t at = home(prev_keys[i]);
-    while (index_[at] != 0) at = (at + 1) & mask;
-    index_[at] = static_cast<uint32_t>(i + 1);
-  }
+void Replica::AddDeltaOf(const Replica& prev, std::span<const uint32_t> prev_slot) {
+  assert(prev_slot.size() == keys_ && prev.row_floats_ == row_floats_);
   const float* d = prev.delta_.data();
-  for (size_t k = 0; k < keys.size(); ++k) {
-    for (size_t at = home(keys[k]);; at = (at + 1) & mask) {
-      const uint32_t e = index_[at];
-      if (e == 0) break;
-      if (prev_keys[e - 1] != keys[k]) continue;
-      float* row = &base_[k * row_floats_];
-      const float* dr = d + size_t{e - 1} * row_floats_;
-      for (uint32_t j = 0; j < row_floats_; ++j) row[j] += dr[j];
-      break;
-    }
+  for (size_t k = 0; k < keys_; ++k) {
+    const uint32_t e = prev_slot[k];
+    if (e == kNoSlot) continue;
+    assert(e < prev.keys_);
+    float* row = &base_[k * row_floats_];
+    const float* dr = d + size_t{e} * row_floats_;
+    for (uint32_t j = 0; j < row_floats_; ++j) row[j] += dr[j];
   }
 }
 

@@ -113,12 +113,14 @@ class Replica {
   std::span<const float> delta() const { return {delta_.data(), size_t{keys_} * row_floats_}; }
 
   // Before Load: adds `prev`'s delta to the pulled rows of the keys both
-  // hold (keys()[i] is this replica's key i). For a pull sent before
-  // `prev`'s push reached the server, which it then did not see: the worker
-  // still trains on its own last update. REQUIRES: prev.Delta() called,
-  // the same optimizer and width.
-  void AddDeltaOf(const Replica& prev, std::span<const uint64_t> prev_keys,
-                  std::span<const uint64_t> keys);
+  // hold: prev_slot[i] is the slot in `prev` of this replica's key i, or
+  // kNoSlot (the worker finds them with the previous round's KeyMap). For a
+  // pull sent before `prev`'s push reached the server, which it then did not
+  // see: the worker still trains on its own last update. REQUIRES:
+  // prev.Delta() called, the same optimizer and width, prev_slot.size() ==
+  // keys() and every slot but kNoSlot < prev.keys().
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  void AddDeltaOf(const Replica& prev, std::span<const uint32_t> prev_slot);
 
   uint32_t keys() const { return keys_; }
 
@@ -131,7 +133,6 @@ class Replica {
   std::vector<float> w_;      // keys * width
   std::vector<float> s_;      // keys * width * state_width
   std::vector<float> delta_;  // keys * row_floats
-  std::vector<uint32_t> index_;  // AddDeltaOf: open addressing, prev slot + 1 (0: free)
 };
 
 }  // namespace virga::ps

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -206,7 +207,14 @@ TEST(ReplicaRows, AddDeltaOfGivesALaterPullTheUpdateItMissed) {
   early.Reset(c.optimizer, 1, c.init, 4);
   ASSERT_TRUE((*t)->PullState(k2, early.rows(), nullptr).ok());  // before r1's push
   TrainLocally(**t, first, &r1);
-  early.AddDeltaOf(r1, k1, k2);
+  std::vector<uint32_t> prev_slot;  // k2's keys' slots in k1 (the worker asks a KeyMap)
+  for (uint64_t k : k2) {
+    const auto at = std::find(k1.begin(), k1.end(), k);
+    prev_slot.push_back(at == k1.end() ? Replica::kNoSlot : static_cast<uint32_t>(at - k1.begin()));
+  }
+  ASSERT_NE(std::count(prev_slot.begin(), prev_slot.end(), Replica::kNoSlot), 0);
+  ASSERT_NE(std::count(prev_slot.begin(), prev_slot.end(), Replica::kNoSlot), 4);
+  early.AddDeltaOf(r1, prev_slot);
   late.Reset(c.optimizer, 1, c.init, 4);
   ASSERT_TRUE((*t)->PullState(k2, late.rows(), nullptr).ok());
   early.Load(0.1f);

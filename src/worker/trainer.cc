@@ -10,6 +10,7 @@ constexpr auto kPublishEvery = std::chrono::seconds(1);
 constexpr auto kStaleGiveUp = std::chrono::seconds(1);
 constexpr auto kStaleNapMin = std::chrono::microseconds(100);
 constexpr auto kStaleNapMax = std::chrono::milliseconds(2);
+static_assert(KeyMap::kAbsent == ps::Replica::kNoSlot, "KeyMap::Find's output feeds AddDeltaOf");
 
 }  // namespace
 
@@ -194,7 +195,11 @@ Status Trainer::AwaitWeights(Batch* b, Turn* t) {
   if (s.ok() && local_) {
     if (b->before_prev_push) {
       const Batch& prev = batches_[1 - cur_];
-      b->replica.AddDeltaOf(prev.replica, prev.keys.keys(), b->keys.keys());
+      const std::span<const uint64_t> keys = b->keys.keys();
+      if (prev_slot_.size() < keys.size()) prev_slot_.resize(keys.size());
+      const std::span<uint32_t> prev_slot(prev_slot_.data(), keys.size());
+      prev.keys.Find(keys, prev_slot);  // kAbsent is Replica::kNoSlot
+      b->replica.AddDeltaOf(prev.replica, prev_slot);
     }
     pulled_version_ = version;
     b->replica.Load(ScheduledLearningRate(payload_.optimizer, version));
