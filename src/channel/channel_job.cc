@@ -286,7 +286,7 @@ Status ChannelJob::Impl::DumpModel(std::vector<std::pair<uint64_t, std::vector<f
                                    std::string* extra_json) {
   if (cleaned) return Status::Unavailable("train: the job's channel objects are gone");
   VIRGA_RETURN_IF_ERROR(ReadModel());
-  rows->clear();
+  rows->clear();  // in key order: the features, then the bias (the largest key)
   for (uint64_t i = 0; i + 1 < dim; ++i) {
     if (model[i] != 0.0f) rows->push_back({i, {model[i]}});
   }

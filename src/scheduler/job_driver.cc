@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstdio>
 #include <cmath>
 #include <filesystem>
@@ -450,8 +451,8 @@ Status JobDriver::SaveModelTo(const std::string& location) {
   std::vector<std::pair<uint64_t, std::vector<float>>> rows;
   std::string extra = "{}";
   VIRGA_RETURN_IF_ERROR(DumpModel(&rows, &extra));
-  std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  assert(std::is_sorted(rows.begin(), rows.end(),
+                        [](const auto& a, const auto& b) { return a.first < b.first; }));
   return WriteModelFile(location, rows, extra);
 }
 

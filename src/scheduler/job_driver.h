@@ -94,8 +94,9 @@ class JobDriver {
   virtual std::optional<LiveDetail> CollectDetail() { return std::nullopt; }
   // After the common estimate (EstimateCost): a job's own server price.
   virtual void AdjustCost() {}
-  // The model's rows (key, width floats) in any order, and extra members
-  // for the model file's training section (a JSON object's text).
+  // The model's rows (key, width floats) sorted by key (as PsClient::DumpTable
+  // gives them), and extra members for the model file's training section (a
+  // JSON object's text).
   virtual Status DumpModel(std::vector<std::pair<uint64_t, std::vector<float>>>* rows,
                            std::string* extra_json) = 0;
 
