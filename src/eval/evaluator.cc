@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <bit>
 #include <cassert>
-#include <limits>
 
 namespace virga {
 namespace {
 
 // Feature spaces up to this many indices (or twice the entries, if more) get a
 // presence bitmap while slots are built; sparser ones are sorted.
-constexpr uint64_t kDenseRemapLimit = uint64_t{1} << 26;  // an 8 MB bitmap
+constexpr uint64_t kDenseBitmapLimit = uint64_t{1} << 26;  // an 8 MB bitmap
 
 // slots[e]: the number of bits of `bits` set below bit indices[e] (its rank),
 // with below[w] the bits set in words before w.
@@ -84,7 +83,7 @@ void Evaluator::BuildSlots() {
   const uint64_t space = uint64_t{max_index} + 1;
   slots_.resize(indices_.size());
   keys_.clear();
-  if (!indices_.empty() && space <= std::max<uint64_t>(kDenseRemapLimit, 2 * indices_.size())) {
+  if (!indices_.empty() && space <= std::max<uint64_t>(kDenseBitmapLimit, 2 * indices_.size())) {
     // A presence bit per index, then a slot = the number of present indices
     // below it: the rank of its bit (a count per 64-bit word plus a popcount).
     // An eighth of a byte per index keeps the random accesses in cache.

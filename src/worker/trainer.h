@@ -159,10 +159,10 @@ class Trainer {
   Cursor cursor_;
   Item items_[2];
   std::vector<float> grads_;
-  // Local steps: the slots a minibatch touched, and the stamps that list
-  // each slot once.
-  DistinctSlots distinct_;  // a local step's slots
-  std::vector<uint32_t> prev_slot_;  // a round's keys' slots in the previous round
+  // Local steps: the slots a minibatch touched, each once; a round's keys'
+  // slots in the previous round (for AddDeltaOf).
+  DistinctSlots distinct_;
+  std::vector<uint32_t> prev_slot_;
   uint64_t pulled_version_ = 0;
   uint64_t round_steps_ = 1;  // the next round's steps, doubling up to local_steps
   std::vector<float> one_hot_;  // payload.items floats, all 0 between acks
